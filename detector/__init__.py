@@ -1,0 +1,1 @@
+"""detector package (see its issue); nothing here yet."""

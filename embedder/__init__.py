@@ -1,0 +1,1 @@
+"""embedder package (see its issue); nothing here yet."""

@@ -1,0 +1,9 @@
+"""LiveMatch: find which catalogue item is sold in each live-stream shopping video.
+
+The top-level package is the shared ground of the project: dataset layout and annotations
+(:mod:`livematch.dataset`), media reading (:mod:`livematch.media`), boxes
+(:mod:`livematch.boxes`), the contest metric (:mod:`livematch.metric`), configs
+(:mod:`livematch.config`) and the command line (:mod:`livematch.cli`). It never imports torch,
+so the matcher can depend on it without pulling in a deep-learning stack.
+"""
+__version__ = "0.1.0"

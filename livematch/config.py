@@ -1,0 +1,106 @@
+"""Typed configs: dataclass schemas with the reference defaults, YAML recipes in ``configs/``,
+dotted command-line overrides (``media.backend=pyav``).
+
+An unknown key or a value of the wrong type is a :class:`~livematch.errors.ConfigError` that
+names the key. YAML is read with ``yaml.safe_load``; nothing in a config file is executed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from livematch.errors import ConfigError
+
+
+class VideoBackend(str, Enum):
+    """Frame decoder: decord (default, fast random access) or PyAV (robust to damaged clips)."""
+
+    decord = "decord"
+    pyav = "pyav"
+
+
+@dataclass
+class FrameSchedule:
+    """Frame indices ``start, start + step, ..., stop`` (``stop`` included when on the grid)."""
+
+    start: int = 80
+    stop: int = 380
+    step: int = 20
+
+    def indices(self) -> list[int]:
+        if self.step <= 0 or self.start < 0:
+            raise ConfigError(f"frame schedule needs start >= 0 and step > 0, got {self}")
+        return list(range(self.start, self.stop + 1, self.step))
+
+
+@dataclass
+class MediaConfig:
+    """How clips are decoded and which frames are used (METHOD.md sections 1 and 2)."""
+
+    backend: VideoBackend = VideoBackend.decord
+    fallback: bool = True  # retry a clip decord cannot read with PyAV
+    infer_frames: FrameSchedule = field(default_factory=lambda: FrameSchedule(80, 380, 20))
+    train_frames: FrameSchedule = field(default_factory=lambda: FrameSchedule(80, 360, 40))
+    annotation_step: int = 40  # contest annotations sit on frames 0, 40, 80, ...
+
+
+@dataclass
+class DataConfig:
+    """Where the data is and how strictly it is checked at load time."""
+
+    roots: list[str] = field(default_factory=list)
+    probe_media: bool = True  # open every photo header / clip container while loading
+
+
+@dataclass
+class LiveMatchConfig:
+    """The whole run's config; each stage's section is added by the package that owns it."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
+
+
+def load_config(path=None, overrides=(), schema: type = LiveMatchConfig) -> DictConfig:
+    """Build ``schema``'s defaults, merge the YAML file at ``path`` (if any), then the dotted
+    ``overrides`` (``["media.backend=pyav", ...]``). Returns a typed, read-only ``DictConfig``."""
+    try:
+        cfg = OmegaConf.structured(schema)
+        if path is not None:
+            cfg = OmegaConf.merge(cfg, _read_yaml(Path(path)))
+        if overrides:
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+    except OmegaConfBaseException as e:
+        where = f" in {path}" if path is not None else ""
+        key = getattr(e, "full_key", None)
+        raise ConfigError(f"invalid config{where}: key {key!r}: {_reason(e)}") from None
+    OmegaConf.set_readonly(cfg, True)
+    return cfg
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _reason(e: OmegaConfBaseException) -> str:
+    return str(e).splitlines()[0]
+
+
+def to_yaml(cfg) -> str:
+    """The resolved config as YAML (saved beside checkpoints and outputs)."""
+    return OmegaConf.to_yaml(cfg, resolve=True)

@@ -1,0 +1,1 @@
+"""Synthetic datasets in the contest layout, for tests, the demo and benchmarks."""

@@ -1,0 +1,204 @@
+"""``livematch sample-data``: a synthetic dataset in exactly the contest layout (FORMAT.md).
+
+What it exercises: per item a distinct garment (some items deliberately similar, some two-piece
+sets); shop photos with varied size, scale, position, rotation, background, lighting, worn or shown
+alone; H.264 clips of ~400 frames, portrait or landscape, where the sold garment shows up after a
+delay, moves, scales, changes brightness and sharpness, is partly occluded by a hand, and appears
+beside distractor garments of other items (``instance_id`` 0). Some clips sell an item with no
+folder; some folders have no clip. Clip ids are random, unrelated to item ids. Deterministic for a
+seed: every item and clip draws from its own generator, whatever the number of workers.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from livematch.io import atomic_write_bytes, atomic_write_text, write_json
+from livematch.sampledata import scenes
+from livematch.sampledata.garments import BOTTOM_KINDS, GarmentSpec, random_spec, similar_spec
+from livematch.sampledata.video import write_video
+from livematch.structures import make_instance_id
+
+log = logging.getLogger(__name__)
+PATTERN_TEXT = {"stripes": "条纹", "checks": "格子", "dots": "波点", "chevron": "波浪纹",
+                "blocks": "拼色", "motif": "印花", "knit": "针织", "print": "图案"}
+
+
+@dataclass
+class SampleConfig:
+    """Size and look of a generated dataset."""
+
+    items: int = 24
+    videos: int = 20
+    seed: int = 0
+    width: int = 640  # clip frame size, landscape; portrait clips swap it
+    height: int = 360
+    frames: int = 400  # clip length, +- 2 %
+    fps: float = 25.0
+    portrait_fraction: float = 0.5
+    unlisted_fraction: float = 0.15  # clips selling an item that has no folder
+    similar_fraction: float = 0.35  # items made as a close variant of the previous item
+    set_fraction: float = 0.2  # two-piece items (instance variants 01 and 02)
+    photos: tuple[int, int] = (2, 5)  # photos per item, inclusive range
+    annotation_step: int = 40
+    text: bool = True
+    workers: int = 2
+
+
+@dataclass
+class Product:
+    item_id: str
+    specs: list[GarmentSpec]
+    listed: bool
+
+    def instance(self, k: int) -> int:
+        return make_instance_id(self.item_id, k + 1)
+
+
+@dataclass
+class Plan:
+    products: list[Product]
+    videos: list[tuple[str, int, list[int]]] = field(default_factory=list)  # (id, product, distractors)
+
+
+def plan_dataset(cfg: SampleConfig) -> Plan:
+    """Decide items, their garments, and which clip sells which item (no pixels yet)."""
+    rng = np.random.default_rng([cfg.seed, 0])
+    n_unlisted = min(cfg.videos, max(1, round(cfg.unlisted_fraction * cfg.videos))) if cfg.videos else 0
+    n_total = cfg.items + n_unlisted
+    ids = [f"{i:06d}" for i in rng.choice(np.arange(1, 100000), n_total, replace=False)]
+    products = []
+    for k, item_id in enumerate(ids):
+        if products and rng.random() < cfg.similar_fraction:
+            base = products[-1].specs[0]
+            specs = [similar_spec(base, rng)] + [similar_spec(s, rng) for s in products[-1].specs[1:]]
+        elif rng.random() < cfg.set_fraction:
+            specs = [random_spec(rng, ("top", "coat")), random_spec(rng, BOTTOM_KINDS)]
+        else:
+            specs = [random_spec(rng)]
+        products.append(Product(item_id, specs, listed=k < cfg.items))
+    order = rng.permutation(n_total)
+    listed = [int(i) for i in order if products[i].listed]
+    unlisted = [int(i) for i in order if not products[i].listed]
+    n_listed_videos = cfg.videos - n_unlisted
+    sold = (listed * (n_listed_videos // max(1, len(listed)) + 1))[:n_listed_videos] + unlisted
+    video_ids = set()
+    taken = set(ids)
+    while len(video_ids) < cfg.videos:
+        vid = f"{int(rng.integers(0, 1_000_000)):06d}"
+        if vid not in taken:
+            video_ids.add(vid)
+            taken.add(vid)
+    plan = Plan(products)
+    for vid, p in zip(rng.permutation(sorted(video_ids)), rng.permutation(sold)):
+        others = [i for i in range(n_total) if i != p]
+        k = int(rng.integers(0, 3))
+        plan.videos.append((str(vid), int(p), [int(i) for i in rng.choice(others, min(k, len(others)), replace=False)]))
+    return plan
+
+
+def _annotation(spec: GarmentSpec, box, instance_id: int, viewpoint: int, display: int) -> dict:
+    return {"label": spec.label, "viewpoint": viewpoint, "display": display,
+            "instance_id": instance_id, "box": [int(v) for v in box]}
+
+
+def render_photo(product: Product, rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
+    """One shop photo of ``product``: worn by a presenter or shown alone, with its annotations."""
+    width, height = [(480, 640), (600, 600), (640, 480), (540, 720), (600, 800)][rng.integers(5)]
+    img = scenes.background(rng, width, height)
+    worn = rng.random() < 0.5
+    viewpoint = int(rng.integers(0, 4))
+    specs, ids = list(product.specs), [product.instance(k) for k in range(len(product.specs))]
+    if worn and len(specs) == 1 and specs[0].kind != "dress" and rng.random() < 0.5:
+        kinds = ("top",) if specs[0].kind in BOTTOM_KINDS else BOTTOM_KINDS
+        specs.append(random_spec(rng, kinds))  # the rest of the outfit: no counterpart
+        ids.append(0)
+    angle = float(rng.uniform(-10, 10))
+    anns = []
+    if worn:
+        figure = height * rng.uniform(0.6, 0.85)
+        sx, sy = width * rng.uniform(0.4, 0.6), height * rng.uniform(0.12, 0.22)
+        scenes.draw_presenter(img, sx, sy, figure, scenes.SKIN[rng.integers(4)], (40, 30, 25))
+        placements = list(zip(specs, ids, scenes.figure_slots(specs, sx, sy, figure)))
+        placements.sort(key=lambda p: p[0].kind not in BOTTOM_KINDS)  # bottoms under tops
+    else:
+        placements = []
+        for k, (spec, iid) in enumerate(zip(specs, ids)):
+            h = height * rng.uniform(0.5, 0.85) / (1 + 0.3 * (len(specs) > 1))
+            cx = width * ((k + 1) / (len(specs) + 1) + rng.uniform(-0.08, 0.08))
+            placements.append((spec, iid, ((cx, height * rng.uniform(0.42, 0.58)), h)))
+    for spec, iid, (center, h) in placements:
+        box, fraction = scenes.paste(img, scenes.render_garment(spec, int(h)), center, h, angle)
+        if scenes.annotatable(box, fraction):
+            anns.append(_annotation(spec, box, iid, viewpoint, int(not worn)))
+    gain = rng.uniform(0.8, 1.2)
+    img = scenes.light(img, gain, rng.uniform(0.92, 1.08, 3), blur=float(rng.choice([0, 0, 0.8])))
+    return img, anns
+
+
+def write_item(root: Path, product: Product, seed: int, index: int, cfg: SampleConfig) -> int:
+    """Write every photo (JPEG) and photo annotation of one listed item; returns the photo count."""
+    rng = np.random.default_rng([seed, 1, index])
+    n = int(rng.integers(cfg.photos[0], cfg.photos[1] + 1))
+    for k in range(n):
+        img, anns = render_photo(product, rng)
+        ok, jpg = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(85, 96))])
+        atomic_write_bytes(root / "image" / product.item_id / f"{k}.jpg", jpg.tobytes())
+        write_json(root / "image_annotation" / product.item_id / f"{k}.json",
+                   {"item_id": product.item_id, "img_name": f"{k}.jpg", "annotations": anns})
+    if cfg.text:
+        spec = product.specs[0]
+        atomic_write_text(root / "image_text" / f"{product.item_id}.txt",
+                          f"{PATTERN_TEXT[spec.pattern]} {spec.label} 新款\n")
+    return n
+
+
+def write_clip(root: Path, cfg: SampleConfig, index: int, video_id: str, product: Product,
+               distractors: list[Product]) -> int:
+    """Render, encode and annotate one clip; returns its frame count."""
+    from livematch.sampledata.clip import ClipRenderer  # keeps worker start-up light
+    rng = np.random.default_rng([cfg.seed, 2, index])
+    renderer = ClipRenderer(cfg, product, distractors, rng)
+    n = write_video(root / "video" / f"{video_id}.mp4", renderer.frames(), fps=cfg.fps)
+    frames = [{"frame_index": i, "annotations": renderer.annotations.get(i, [])}
+              for i in range(0, n, cfg.annotation_step)]
+    write_json(root / "video_annotation" / f"{video_id}.json", {"video_id": video_id, "frames": frames})
+    if cfg.text:
+        atomic_write_text(root / "video_text" / f"{video_id}.txt", f"直播间 {product.specs[0].label} 上新\n")
+    return n
+
+
+def generate_dataset(out, cfg: SampleConfig | None = None, overwrite: bool = False,
+                     progress: bool = True) -> Plan:
+    """Write a sample dataset to ``out`` (created; must be empty unless ``overwrite``)."""
+    cfg = cfg or SampleConfig()
+    root = Path(out)
+    if root.exists() and any(root.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{root}: folder is not empty; pass --overwrite to replace it")
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    plan = plan_dataset(cfg)
+    for i, product in enumerate(plan.products):
+        if product.listed:
+            write_item(root, product, cfg.seed, i, cfg)
+    jobs = [(root, cfg, k, vid, plan.products[p], [plan.products[d] for d in ds])
+            for k, (vid, p, ds) in enumerate(plan.videos)]
+    bar = tqdm(total=len(jobs), desc="clips", unit="clip", disable=not progress)
+    if cfg.workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(cfg.workers) as pool:
+            for _ in pool.map(write_clip, *zip(*jobs)):
+                bar.update()
+    else:
+        for job in jobs:
+            write_clip(*job)
+            bar.update()
+    bar.close()
+    return plan

@@ -1,0 +1,1 @@
+"""matcher package (see its issue); nothing here yet."""
