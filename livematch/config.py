@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from livematch.errors import ConfigError
@@ -66,9 +66,10 @@ class LiveMatchConfig:
     media: MediaConfig = field(default_factory=MediaConfig)
 
 
-def load_config(path=None, overrides=(), schema: type = LiveMatchConfig) -> DictConfig:
+def load_config(path=None, overrides=(), schema: type = LiveMatchConfig):
     """Build ``schema``'s defaults, merge the YAML file at ``path`` (if any), then the dotted
-    ``overrides`` (``["media.backend=pyav", ...]``). Returns a typed, read-only ``DictConfig``."""
+    ``overrides`` (``["media.backend=pyav", ...]``). Returns an instance of ``schema`` (plain
+    dataclasses all the way down, every value type-checked)."""
     try:
         cfg = OmegaConf.structured(schema)
         if path is not None:
@@ -79,8 +80,7 @@ def load_config(path=None, overrides=(), schema: type = LiveMatchConfig) -> Dict
         where = f" in {path}" if path is not None else ""
         key = getattr(e, "full_key", None)
         raise ConfigError(f"invalid config{where}: key {key!r}: {_reason(e)}") from None
-    OmegaConf.set_readonly(cfg, True)
-    return cfg
+    return OmegaConf.to_object(cfg)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -102,5 +102,5 @@ def _reason(e: OmegaConfBaseException) -> str:
 
 
 def to_yaml(cfg) -> str:
-    """The resolved config as YAML (saved beside checkpoints and outputs)."""
-    return OmegaConf.to_yaml(cfg, resolve=True)
+    """A config (dataclass instance) as YAML, to save beside checkpoints and outputs."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))

@@ -25,7 +25,7 @@ class ClipRenderer:
     MARGIN = 40
 
     def __init__(self, cfg, product, distractors, rng: np.random.Generator):
-        self.step = cfg.annotation_step
+        self.step, self.last_annotated = cfg.annotation_step, cfg.annotation_last
         portrait = rng.random() < cfg.portrait_fraction
         self.w, self.h = (cfg.height, cfg.width) if portrait else (cfg.width, cfg.height)
         self.n = int(round(cfg.frames * rng.uniform(0.98, 1.02)))
@@ -33,9 +33,9 @@ class ClipRenderer:
         self.pan_x, self.pan_y = _wave(rng, 0.8 * self.MARGIN, (150, 400)), _wave(rng, 0.5 * self.MARGIN, (150, 400))
         self.figure = self.h * (rng.uniform(0.5, 0.7) if portrait else rng.uniform(0.78, 1.0))
         self.base = (self.w * rng.uniform(0.38, 0.62), self.h * rng.uniform(0.1, 0.2))
-        self.delay, self.side = int(rng.uniform(0, 110)), rng.choice([-1, 1])
+        self.delay, self.side = int(rng.uniform(0, 0.27 * self.n)), rng.choice([-1, 1])
         self.sway, self.bob = _wave(rng, self.w * rng.uniform(0.03, 0.12)), _wave(rng, self.h * 0.02)
-        self.zoom, self.zoom_at = _wave(rng, 0.1), rng.uniform(120, self.n)
+        self.zoom, self.zoom_at = _wave(rng, 0.1), rng.uniform(0.3 * self.n, self.n)
         self.turn = _wave(rng, 5.0)
         self.gain = _wave(rng, rng.uniform(0.1, 0.25), (80, 250))
         self.cast = rng.uniform(0.88, 1.12, 3)
@@ -108,6 +108,6 @@ class ClipRenderer:
         """Yield every frame, keeping the annotations of frames on the annotation grid."""
         for t in range(self.n):
             img, anns = self.render(t)
-            if t % self.step == 0:
+            if t % self.step == 0 and t <= self.last_annotated:
                 self.annotations[t] = anns
             yield img

@@ -47,7 +47,8 @@ class SampleConfig:
     similar_fraction: float = 0.35  # items made as a close variant of the previous item
     set_fraction: float = 0.2  # two-piece items (instance variants 01 and 02)
     photos: tuple[int, int] = (2, 5)  # photos per item, inclusive range
-    annotation_step: int = 40
+    annotation_step: int = 40  # annotated frames: 0, step, ..., annotation_last (FORMAT.md)
+    annotation_last: int = 360
     text: bool = True
     workers: int = 2
 
@@ -167,8 +168,7 @@ def write_clip(root: Path, cfg: SampleConfig, index: int, video_id: str, product
     rng = np.random.default_rng([cfg.seed, 2, index])
     renderer = ClipRenderer(cfg, product, distractors, rng)
     n = write_video(root / "video" / f"{video_id}.mp4", renderer.frames(), fps=cfg.fps)
-    frames = [{"frame_index": i, "annotations": renderer.annotations.get(i, [])}
-              for i in range(0, n, cfg.annotation_step)]
+    frames = [{"frame_index": i, "annotations": anns} for i, anns in sorted(renderer.annotations.items())]
     write_json(root / "video_annotation" / f"{video_id}.json", {"video_id": video_id, "frames": frames})
     if cfg.text:
         atomic_write_text(root / "video_text" / f"{video_id}.txt", f"直播间 {product.specs[0].label} 上新\n")

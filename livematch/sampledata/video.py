@@ -9,22 +9,25 @@ CODECS = ("h264", "mp4v")
 
 
 def write_video(path, frames, fps: float = 25.0, codec: str = "h264", gop: int = 50,
-                crf: int = 23) -> int:
+                crf: int = 23, faststart: bool = False) -> int:
     """Encode RGB ``uint8`` frames (an iterable of equal-size ``(H, W, 3)`` arrays, even sides)
-    to ``path``; returns the number of frames written. ``gop`` is the keyframe interval."""
+    to ``path``; returns the number of frames written. ``gop`` is the keyframe interval;
+    ``faststart`` (H.264 only) puts the index at the start, as streaming uploads do."""
     if codec not in CODECS:
         raise ValueError(f"unknown codec {codec!r}; choose one of {CODECS}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = _write_h264 if codec == "h264" else _write_mp4v
-    return writer(path, iter(frames), fps, gop, crf)
+    if codec == "mp4v":
+        return _write_mp4v(path, iter(frames), fps)
+    return _write_h264(path, iter(frames), fps, gop, crf, faststart)
 
 
-def _write_h264(path: Path, frames, fps: float, gop: int, crf: int) -> int:
+def _write_h264(path: Path, frames, fps: float, gop: int, crf: int, faststart: bool) -> int:
     import av
     from fractions import Fraction
     count = 0
-    with av.open(str(path), mode="w") as container:
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), mode="w", options=options) as container:
         stream = None
         for rgb in frames:
             if stream is None:
@@ -42,7 +45,7 @@ def _write_h264(path: Path, frames, fps: float, gop: int, crf: int) -> int:
     return count
 
 
-def _write_mp4v(path: Path, frames, fps: float, gop: int, crf: int) -> int:
+def _write_mp4v(path: Path, frames, fps: float) -> int:
     import cv2
     count, writer = 0, None
     for rgb in frames:

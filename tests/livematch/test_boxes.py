@@ -1,0 +1,26 @@
+import numpy as np
+
+from livematch.boxes import box_area, box_iou, clip_box, is_valid_box
+
+
+def test_iou_matches_hand_computation():
+    a = [[0, 0, 10, 10]]
+    b = [[5, 5, 15, 15], [0, 0, 10, 10], [20, 20, 30, 30]]
+    iou = box_iou(a, b)
+    assert iou.shape == (1, 3)
+    np.testing.assert_allclose(iou[0], [25 / 175, 1.0, 0.0])
+
+
+def test_degenerate_boxes_have_zero_area_and_iou():
+    assert box_area([[5, 5, 5, 10]])[0] == 0
+    assert box_iou([[5, 5, 5, 10]], [[5, 5, 5, 10]])[0, 0] == 0
+
+
+def test_clip_and_validity():
+    assert clip_box([-5, 10, 700, 20], 640, 360) == (0.0, 10.0, 640.0, 20.0)
+    assert clip_box([-5, -1, 20, 20], None, None) == (0.0, 0.0, 20.0, 20.0)
+    assert is_valid_box([0, 0, 1, 1])
+    assert not is_valid_box([0, 0, 0, 1])
+    assert not is_valid_box([0, 0, 1])
+    assert not is_valid_box(["a", 0, 1, 1])
+    assert not is_valid_box([0, 0, float("nan"), 1])

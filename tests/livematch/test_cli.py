@@ -1,0 +1,67 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from livematch.cli import main
+from livematch.dataset import load_dataset
+from livematch.metric import oracle_result
+
+COMMANDS = ["sample-data", "validate", "evaluate", "config"]
+
+
+@pytest.mark.parametrize("command", [[]] + [[c] for c in COMMANDS])
+def test_help_on_every_command(command, capsys):
+    assert main(command + ["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Usage:" in out
+    if not command:
+        assert all(c in out for c in COMMANDS)
+
+
+def test_sample_data_then_validate(tmp_path, capsys):
+    out = tmp_path / "d"
+    assert main(["sample-data", str(out), "--items", "3", "--videos", "3", "--width", "160",
+                 "--height", "96", "--frames", "50", "--workers", "1"]) == 0
+    assert main(["validate", str(out), "--json", str(tmp_path / "s.json")]) == 0
+    text = capsys.readouterr().out
+    assert "items" in text and "no bad input" in text and "oracle score 1.0000" in text
+    report = json.loads((tmp_path / "s.json").read_text())
+    assert report["counts"]["items"] == 3 and report["oracle_score"] == 1.0
+    assert main(["sample-data", str(out), "--items", "3"]) == 2  # not empty: refuses
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_validate_reports_bad_input(sample_root, tmp_path, capsys):
+    import shutil
+    root = tmp_path / "copy"
+    shutil.copytree(sample_root, root)
+    clip = next((root / "video").glob("*.mp4"))
+    clip.write_bytes(b"garbage")
+    assert main(["validate", str(root)]) == 0
+    captured = capsys.readouterr()
+    assert "unreadable video" in captured.out and clip.name in captured.out
+    assert clip.name in captured.err  # the warning is logged too
+
+
+def test_evaluate_oracle_and_broken_files(sample_root, tmp_path, capsys):
+    pred = tmp_path / "result.json"
+    pred.write_text(json.dumps(oracle_result(load_dataset(sample_root))))
+    assert main(["evaluate", "--pred", str(pred), "--gt", str(sample_root),
+                 "--json", str(tmp_path / "score.json")]) == 0
+    assert "score  1.0000" in capsys.readouterr().out
+    assert json.loads((tmp_path / "score.json").read_text())["score"] == 1.0
+    pred.write_text("[]")
+    assert main(["evaluate", "--pred", str(pred), "--gt", str(sample_root)]) == 2
+    assert "result.json must be an object" in capsys.readouterr().err
+
+
+def test_config_errors_exit_2(capsys):
+    assert main(["config", "media.nope=1"]) == 2
+    assert "media.nope" in capsys.readouterr().err
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "livematch.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "sample-data" in out.stdout

@@ -1,0 +1,63 @@
+from pathlib import Path
+
+import pytest
+
+from livematch.config import FrameSchedule, VideoBackend, load_config, to_yaml
+from livematch.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_are_the_reference_schedules():
+    cfg = load_config()
+    assert cfg.media.infer_frames.indices() == list(range(80, 381, 20))
+    assert len(cfg.media.infer_frames.indices()) == 16
+    assert cfg.media.train_frames.indices() == [80, 120, 160, 200, 240, 280, 320, 360]
+    assert cfg.media.backend == VideoBackend.decord
+
+
+def test_recipe_equals_defaults():
+    assert load_config(ROOT / "configs/pipeline/default.yaml") == load_config()
+
+
+def test_dotted_overrides_apply():
+    cfg = load_config(None, ["media.backend=pyav", "media.infer_frames.step=40", "data.roots=[a,b]"])
+    assert cfg.media.backend == VideoBackend.pyav
+    assert cfg.media.infer_frames.indices() == [80, 120, 160, 200, 240, 280, 320, 360]
+    assert list(cfg.data.roots) == ["a", "b"]
+
+
+@pytest.mark.parametrize("override, key", [
+    ("media.bogus=1", "media.bogus"),
+    ("media.fallback=maybe", "media.fallback"),
+    ("media.backend=cv2", "media.backend"),
+    ("media.infer_frames.step=x", "media.infer_frames.step"),
+])
+def test_bad_override_names_the_key(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(None, [override])
+
+
+def test_bad_yaml_names_the_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("media:\n  typo_key: 3\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml.*media\.typo_key"):
+        load_config(bad)
+    bad.write_text("media: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    bad.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(bad)
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = load_config(None, ["media.backend=pyav", "media.train_frames.start=0"])
+    saved = tmp_path / "resolved.yaml"
+    saved.write_text(to_yaml(cfg))
+    assert load_config(saved) == cfg
+
+
+def test_bad_schedule_is_an_error():
+    with pytest.raises(ConfigError):
+        FrameSchedule(80, 380, 0).indices()
