@@ -45,6 +45,7 @@ class MediaConfig:
 
     backend: VideoBackend = VideoBackend.decord
     fallback: bool = True  # retry a clip decord cannot read with PyAV
+    threads: int = 0  # decoder threads per clip; 0 = the decoder's choice, 1 inside loader workers
     infer_frames: FrameSchedule = field(default_factory=lambda: FrameSchedule(80, 380, 20))
     train_frames: FrameSchedule = field(default_factory=lambda: FrameSchedule(80, 360, 40))
     annotation_step: int = 40  # contest annotations sit on frames 0, 40, 80, ...

@@ -137,12 +137,14 @@ def probe_video(path, backend: str = "pyav") -> VideoInfo:
         raise MediaError(path, f"corrupt or unsupported video: {e}") from None
 
 
-def sample_frames(path, indices, backend: str = "decord", fallback: bool = True) -> Frames:
+def sample_frames(path, indices, backend: str = "decord", fallback: bool = True,
+                  threads: int = 0) -> Frames:
     """Decode the frames ``indices`` (decoded-frame numbers from 0) of a clip as RGB ``uint8``.
 
     ``backend`` is ``"decord"`` (default) or ``"pyav"``. With ``fallback``, a clip decord cannot
     read (or a machine without decord) is retried with PyAV, which recovers most frames of a
-    damaged clip. Raises ``MediaError`` when no requested frame can be decoded.
+    damaged clip. ``threads`` is the decoder's thread count (0: the decoder's own choice; use 1
+    inside data-loader workers). Raises ``MediaError`` when no requested frame can be decoded.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown video backend {backend!r}; choose one of {BACKENDS}")
@@ -150,14 +152,14 @@ def sample_frames(path, indices, backend: str = "decord", fallback: bool = True)
     _check_file(path)
     if backend == "decord" and _decord() is not None:
         try:
-            return _sample_decord(path, indices)
+            return _sample_decord(path, indices, threads)
         except MediaError as e:
             if not fallback:
                 raise
             log.info("%s: decord failed (%s), retrying with PyAV", path, e.reason)
     elif backend == "decord" and not fallback:
         raise MediaError(path, "decord is not installed; pip install decord or use backend 'pyav'")
-    return _sample_pyav(path, indices)
+    return _sample_pyav(path, indices, threads)
 
 
 def _decord():
@@ -173,16 +175,16 @@ def _av():
     return av
 
 
-def _open_decord(path: Path):
+def _open_decord(path: Path, threads: int = 1):
     decord = _decord()
     try:
-        return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+        return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=threads)
     except Exception as e:  # decord raises bare RuntimeError / DECORDError subclasses
         raise MediaError(path, f"corrupt or unsupported video: {_first_line(e)}") from None
 
 
-def _sample_decord(path: Path, indices) -> Frames:
-    vr = _open_decord(path)
+def _sample_decord(path: Path, indices, threads: int) -> Frames:
+    vr = _open_decord(path, threads)
     n = len(vr)
     wanted = resolve_indices(indices, n)
     if not wanted:
@@ -200,18 +202,18 @@ def _video_stream(container, path: Path):
     return container.streams.video[0]
 
 
-def _sample_pyav(path: Path, indices) -> Frames:
+def _sample_pyav(path: Path, indices, threads: int) -> Frames:
     av = _av()
     try:
         with av.open(str(path)) as container:
             stream = _video_stream(container, path)
             wanted = resolve_indices(indices, stream.frames) if stream.frames else sorted(set(indices))
-            got, decoded = _decode_pyav(container, stream, set(wanted))
+            got, decoded = _decode_pyav(container, stream, set(wanted), threads)
         if len(got) < len(wanted) and decoded < max(wanted, default=0) + 1:
             # The container's frame count was missing or wrong: re-read with the real length.
             wanted = resolve_indices(indices, decoded)
             with av.open(str(path)) as container:
-                got, _ = _decode_pyav(container, _video_stream(container, path), set(wanted))
+                got, _ = _decode_pyav(container, _video_stream(container, path), set(wanted), threads)
             stream_frames = decoded
         else:
             stream_frames = stream.frames or decoded
@@ -223,11 +225,13 @@ def _sample_pyav(path: Path, indices) -> Frames:
     return Frames(order, np.stack([got[i] for i in order]), stream_frames)
 
 
-def _decode_pyav(container, stream, wanted: set[int]) -> tuple[dict[int, np.ndarray], int]:
+def _decode_pyav(container, stream, wanted: set[int], threads: int) -> tuple[dict[int, np.ndarray], int]:
     """Decode until every wanted frame is seen; frame numbers come from pts, not a loop counter
     (a counter drifts after a corrupt packet). Returns the frames and the frames seen so far."""
     av = _av()
-    stream.thread_type = "AUTO"
+    if threads != 1:
+        stream.thread_type = "AUTO"
+        stream.thread_count = threads
     rate = stream.average_rate or stream.guessed_rate
     start = stream.start_time or 0
     last_wanted, got, seen, counter = max(wanted, default=-1), {}, 0, 0
