@@ -96,6 +96,77 @@ def evaluate(
         write_json(json_out, result.to_dict())
 
 
+@app.command("simulate-features")
+def simulate_features(
+    gt: List[Path] = typer.Option(..., help="Annotated dataset root(s)."),
+    out: Path = typer.Option(..., help="Feature store folder to write (shop.npz, video.npz)."),
+    dim: int = typer.Option(512, help="Feature dimension."),
+    noise: float = typer.Option(1.0, help="Noise norm relative to the garment direction."),
+    video_noise: float = typer.Option(1.5, help="Extra noise factor on video crops (domain gap)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    config: Optional[Path] = typer.Option(None, help="YAML recipe (for media.infer_frames)."),
+):
+    """Write a feature store of ground-truth boxes with synthetic features: runs and calibrates
+    the matcher without trained models (a perfect detector, an embedder of chosen quality)."""
+    from livematch.config import load_config
+    from livematch.dataset import load_dataset
+    from livematch.matching import save_store, simulate_crops
+    cfg = load_config(config)
+    ds = load_dataset(gt, probe_media=False)
+    store = simulate_crops(ds, cfg.media.infer_frames.indices(), dim, noise, video_noise, seed)
+    save_store(out, store)
+    typer.echo(f"wrote {out}: {len(store.shop)} shop crops, {len(store.video)} video crops, {dim}-d")
+
+
+@app.command()
+def match(
+    features: Path = typer.Option(..., help="Feature store folder (shop*.npz, video*.npz)."),
+    out: Path = typer.Option(..., help="Output folder for result.json and match_details.json."),
+    config: Optional[Path] = typer.Option(None, help="YAML recipe, e.g. configs/pipeline/default.yaml."),
+    gt: Optional[List[Path]] = typer.Option(None, help="Also score the result against these roots."),
+    overrides: List[str] = typer.Argument(None, help="Dotted overrides: matcher.voting.max_distance=1.0"),
+):
+    """Link item folders to videos from saved crop features (faiss search + the reference vote)."""
+    from livematch.config import load_config
+    from livematch.matching import run_match
+    cfg = load_config(config, overrides or [])
+    result = run_match(features, out, cfg.matcher)
+    typer.echo(f"{len(result.matches)} videos matched, {len(result.rejected)} without a match; "
+               f"wrote {out / 'result.json'} and {out / 'match_details.json'}")
+    if gt:
+        _score(out / "result.json", gt)
+
+
+def _score(pred: Path, gt: List[Path]) -> None:
+    from livematch.dataset import load_dataset
+    from livematch.metric import evaluate as run_evaluate
+    from livematch.metric import load_result
+    typer.echo(run_evaluate(load_result(pred), load_dataset(gt, probe_media=False)).format())
+
+
+@app.command()
+def calibrate(
+    features: Path = typer.Option(..., help="Feature store of a validation split."),
+    gt: List[Path] = typer.Option(..., help="Its annotated dataset root(s)."),
+    out: Path = typer.Option(Path("calibrated.yaml"), help="Config override to write."),
+    config: Optional[Path] = typer.Option(None, help="YAML recipe to start from."),
+    show: int = typer.Option(10, help="Rows of the table to print."),
+    overrides: List[str] = typer.Argument(None, help="Dotted overrides applied before the search."),
+):
+    """Search the voting constants (kept fraction, vote fraction, distance cut-off) that maximise
+    the contest score on a validation split; print the table, write a config override."""
+    from livematch.config import load_config
+    from livematch.dataset import load_dataset
+    from livematch.matching import calibrate_store
+    cfg = load_config(config, overrides or [])
+    table = calibrate_store(features, load_dataset(gt, probe_media=False), cfg.matcher, out)
+    typer.echo(f"{'keep':>6} {'vote':>6} {'max_dist':>9} {'matches':>8} {'score':>7}")
+    for row in table[:show]:
+        typer.echo(f"{row['keep_fraction']:>6.2f} {row['vote_fraction']:>6.2f} "
+                   f"{row['max_distance']:>9.4f} {row['matches']:>8} {row['score']:>7.4f}")
+    typer.echo(f"best of {len(table)}: score {table[0]['score']:.4f}; wrote {out}")
+
+
 @app.command("config")
 def show_config(
     config: Optional[Path] = typer.Option(None, help="YAML recipe, e.g. configs/pipeline/default.yaml."),

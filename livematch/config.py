@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from livematch.errors import ConfigError
+from matcher.config import MatcherConfig
 
 
 class VideoBackend(str, Enum):
@@ -65,6 +66,7 @@ class LiveMatchConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
+    matcher: MatcherConfig = field(default_factory=MatcherConfig)
 
 
 def load_config(path=None, overrides=(), schema: type = LiveMatchConfig):

@@ -1,0 +1,53 @@
+"""Matcher configs; every default is the reference value (METHOD.md section 3)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class IndexConfig:
+    """Which faiss index holds the gallery (video crops)."""
+
+    kind: str = "flat"  # flat (exact) | ivf_flat | ivf_pq | hnsw
+    storage: str = "fp32"  # fp32 | fp16 (flat and hnsw: vectors held as float16 inside faiss)
+    nlist: int = 1024  # IVF cells (capped at gallery size / 39)
+    nprobe: int = 32  # IVF cells visited per query
+    pq_m: int = 64  # IVF-PQ sub-quantizers (must divide the dimension)
+    hnsw_m: int = 32
+    ef_search: int = 128
+    use_gpu: bool = False  # move the index to every visible GPU when faiss-gpu is installed
+    query_batch: int = 4096  # queries per faiss call (big galleries stream)
+
+
+@dataclass
+class VotingConfig:
+    """The reference vote of each item folder over video crops."""
+
+    keep_fraction: float = 0.28  # of a folder's N candidates, keep max(1, ceil(f * N)) nearest
+    vote_fraction: float = 0.5  # of the V videos they point at, keep max(1, ceil(f * V)) most voted
+    max_distance: float = 1.12  # pairs farther than this (Euclidean on unit vectors) are dropped
+    prefer_annotation_grid: bool = True  # evidence frame on the grid when the video has crops there
+    annotation_step: int = 40
+    item_box: str = "confidence"  # confidence (reference) | nearest: the crop nearest the video
+    frame_box: str = "confidence"  # confidence (reference) | nearest: the crop nearest the folder
+
+
+@dataclass
+class RerankConfig:
+    """Post-processing of features / distances; off by default until measured."""
+
+    method: str = "none"  # none | aqe | alpha_qe | kreciprocal
+    qe_k: int = 2  # neighbours averaged into each query (aqe / alpha_qe)
+    alpha: float = 3.0  # alpha-QE weight exponent
+    dba_k: int = 0  # database-side augmentation: gallery neighbours averaged (0 = off)
+    k1: int = 20  # k-reciprocal neighbourhood
+    k2: int = 6  # k-reciprocal local expansion
+    lambda_: float = 0.3  # weight of the original distance in k-reciprocal re-ranking
+    top_k: int = 50  # gallery candidates re-ranked per query
+
+
+@dataclass
+class MatcherConfig:
+    index: IndexConfig = field(default_factory=IndexConfig)
+    voting: VotingConfig = field(default_factory=VotingConfig)
+    rerank: RerankConfig = field(default_factory=RerankConfig)
