@@ -10,7 +10,7 @@ import numpy as np
 from matcher.config import VotingConfig
 from matcher.crops import CropTable
 from matcher.result import to_result
-from matcher.voting import MatchResult, match_catalogue
+from matcher.voting import MatchResult, match_catalogue, within
 
 DEFAULT_GRID = {
     "keep_fraction": [0.1, 0.2, 0.28, 0.4, 0.6, 0.8, 1.0],
@@ -21,7 +21,7 @@ DEFAULT_GRID = {
 def _cut(result: MatchResult, max_distance: float) -> MatchResult:
     """The same result with pairs farther than ``max_distance`` dropped (identical to voting with
     that cut: it applies after each video has kept its nearest folder)."""
-    kept = {v: m for v, m in result.matches.items() if m.distance <= max_distance}
+    kept = {v: m for v, m in result.matches.items() if within(m.distance, max_distance)}
     return MatchResult(kept, result.claims, result.rejected)
 
 

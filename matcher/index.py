@@ -105,7 +105,7 @@ class KnnIndex:
         for lo in range(0, len(queries), self.cfg.query_batch):
             sim, ids = index.search(queries[lo:lo + self.cfg.query_batch], k)
             found = ids >= 0
-            dist[lo:lo + len(ids)] = np.where(found, distance_from_similarity(sim), np.inf)
+            dist[lo:lo + len(ids)] = np.where(found, distance_from_similarity(np.where(found, sim, 0)), np.inf)
             rows[lo:lo + len(ids)] = ids
         log.info("searched %d queries in %d rows in %.2fs", len(queries), self.ntotal,
                  time.perf_counter() - start)

@@ -31,6 +31,12 @@ from matcher.crops import CropTable
 from matcher.index import pairwise_distance
 
 
+def within(distance: float, cut: float) -> bool:
+    """``distance <= cut`` compared in float32, the precision distances are computed in (so a
+    cut of 1.12 keeps a pair at float32(1.12))."""
+    return bool(np.float32(distance) <= np.float32(cut))
+
+
 def keep_count(fraction: float, n: int) -> int:
     """``max(1, ceil(fraction * n))`` for ``n > 0``, robust to float error; 0 for ``n == 0``."""
     return 0 if n <= 0 else max(1, math.ceil(fraction * n - 1e-9))
@@ -150,7 +156,7 @@ def match_catalogue(shop: CropTable, video: CropTable, dist: np.ndarray, rows: n
     for video_id, claims in sorted(by_video.items()):
         claims.sort(key=lambda c: (c.distance, c.item_id))
         best = claims[0]
-        if best.distance > cfg.max_distance:
+        if not within(best.distance, cfg.max_distance):
             result.rejected[video_id] = (f"too far: nearest folder {best.item_id} at {best.distance:.3f} "
                                          f"> max_distance {cfg.max_distance}")
             continue

@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+
+from matcher.config import IndexConfig
+from matcher.crops import FeatureError
+from matcher.index import KnnIndex, build_index, distance_from_similarity, pairwise_distance
+
+
+def unit(rng, n, d):
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def clustered(rng, n_clusters, per, d, spread=0.3):
+    centers = unit(rng, n_clusters, d)
+    x = np.repeat(centers, per, axis=0) + spread * rng.normal(size=(n_clusters * per, d)) / np.sqrt(d)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def brute_force(q, g, k):
+    d = np.sqrt(np.clip(((q[:, None, :] - g[None, :, :]) ** 2).sum(-1), 0, None))
+    rows = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(d, rows, 1), rows
+
+
+def test_distance_is_euclidean_on_unit_vectors():
+    rng = np.random.default_rng(0)
+    a, b = unit(rng, 5, 16), unit(rng, 7, 16)
+    expected = np.linalg.norm(a[:, None] - b[None], axis=-1)
+    np.testing.assert_allclose(pairwise_distance(a, b), expected, atol=1e-5)
+    np.testing.assert_allclose(distance_from_similarity([1.0, 0.0, -1.0]), [0.0, np.sqrt(2), 2.0], atol=1e-6)
+
+
+def test_flat_search_equals_brute_force():
+    rng = np.random.default_rng(1)
+    g, q = unit(rng, 500, 32), unit(rng, 40, 32)
+    dist, rows = build_index(g).search(q, 5)
+    ref_d, ref_r = brute_force(q, g, 5)
+    np.testing.assert_array_equal(rows, ref_r)
+    np.testing.assert_allclose(dist, ref_d, atol=1e-4)
+
+
+def test_fp16_storage_keeps_the_nearest_neighbour():
+    rng = np.random.default_rng(2)
+    g, q = unit(rng, 2000, 64), unit(rng, 200, 64)
+    _, exact = build_index(g).search(q, 1)
+    _, half = build_index(g, IndexConfig(storage="fp16")).search(q, 1)
+    assert (exact == half).mean() >= 0.99
+
+
+@pytest.mark.parametrize("kind, k, minimum", [("ivf_flat", 1, 0.95), ("hnsw", 1, 0.95), ("ivf_pq", 40, 0.9)])
+def test_approximate_indexes_recall_on_clustered_data(kind, k, minimum):
+    rng = np.random.default_rng(3)
+    g = clustered(rng, 100, 40, 64)
+    q = clustered(np.random.default_rng(3), 100, 1, 64, spread=0.0) + 0.0  # the cluster centres
+    _, exact = build_index(g).search(q, 1)
+    cfg = IndexConfig(kind=kind, nlist=64, nprobe=16, pq_m=16)
+    _, approx = build_index(g, cfg).search(q, k)
+    recall = (approx == exact[:, :1]).any(axis=1).mean()  # 1-recall@k, faiss's usual measure
+    assert recall >= minimum
+    assert (approx[:, 0] // 40 == np.arange(100)).mean() >= 0.98  # the right cluster, nearly always
+
+
+def test_save_load_round_trip_and_incremental_add(tmp_path):
+    rng = np.random.default_rng(5)
+    g, extra, q = unit(rng, 300, 16), unit(rng, 50, 16), unit(rng, 20, 16)
+    index = build_index(g)
+    index.save(tmp_path / "gallery.faiss")
+    loaded = KnnIndex.load(tmp_path / "gallery.faiss")
+    assert loaded.ntotal == 300 and loaded.dim == 16
+    np.testing.assert_array_equal(loaded.search(q, 3)[1], index.search(q, 3)[1])
+    loaded.add(extra)  # videos added to a saved index, no rebuild
+    full = build_index(np.concatenate([g, extra]))
+    np.testing.assert_array_equal(loaded.search(q, 3)[1], full.search(q, 3)[1])
+
+
+def test_empty_and_small_galleries():
+    q = unit(np.random.default_rng(6), 3, 8)
+    dist, rows = KnnIndex(8).search(q, 2)
+    assert np.isinf(dist).all() and (rows == -1).all()
+    dist, rows = build_index(q[:1]).search(q, 3)
+    assert (rows[:, 0] == 0).all() and (rows[:, 1:] == -1).all() and np.isinf(dist[:, 1:]).all()
+
+
+def test_dimension_mismatch_is_a_clear_error(tmp_path):
+    index = build_index(unit(np.random.default_rng(7), 10, 8))
+    with pytest.raises(FeatureError, match="index holds 8-d"):
+        index.search(np.zeros((2, 16), np.float32))
+    with pytest.raises(FeatureError, match="not a saved faiss index"):
+        (tmp_path / "x.faiss").write_bytes(b"junk")
+        KnnIndex.load(tmp_path / "x.faiss")
+
+
+def test_queries_stream_in_batches():
+    rng = np.random.default_rng(8)
+    g, q = unit(rng, 100, 8), unit(rng, 25, 8)
+    whole = build_index(g).search(q, 2)
+    batched = build_index(g, IndexConfig(query_batch=7)).search(q, 2)
+    np.testing.assert_array_equal(whole[1], batched[1])

@@ -1,0 +1,159 @@
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from matcher.config import VotingConfig
+from matcher.crops import CropTable
+from matcher.voting import keep_count, match_catalogue
+
+REF = VotingConfig()
+
+
+def scenario(cands, dim=8, seed=0):
+    """``cands``: item -> list of (video, frame, distance), one per shop crop of the item. Each
+    candidate becomes its own gallery crop; features are random (used only for evidence rules)."""
+    rng = np.random.default_rng(seed)
+    shop_rows, video_rows, dist, rows = [], [], [], []
+    for item, items in sorted(cands.items()):
+        for k, (video, frame, d) in enumerate(items):
+            shop_rows.append((item, str(k), -1, [k, k, k + 10, k + 10], 0.9))
+            rows.append(len(video_rows))
+            dist.append(d)
+            video_rows.append((video, "", frame, [frame, 0, frame + 20, 20], 0.9))
+    return table(shop_rows, rng, dim), table(video_rows, rng, dim), np.array(dist)[:, None], np.array(rows)[:, None]
+
+
+def table(rows, rng, dim):
+    owner, name, frame, boxes, scores = zip(*rows) if rows else ([], [], [], np.empty((0, 4)), [])
+    feats = rng.normal(size=(len(owner), dim)).astype(np.float32)
+    feats /= np.linalg.norm(feats, axis=1, keepdims=True) + 1e-12
+    return CropTable(owner, name, frame, boxes, scores, feats)
+
+
+def test_keep_count_rounding():
+    assert keep_count(0.28, 25) == 7  # 0.28 * 25 = 7.000000000000001 in floating point
+    assert keep_count(0.28, 10) == 3
+    assert keep_count(0.28, 1) == 1
+    assert keep_count(0.5, 3) == 2
+    assert keep_count(0.5, 0) == 0
+
+
+def test_the_28_percent_cut_decides():
+    # 7 nearest candidates -> video A; the 18 others -> video B (B has more votes overall).
+    cands = {"000001": [("A", 80, 0.1 + 0.01 * i) for i in range(7)] +
+                       [("B", 80, 0.5 + 0.01 * i) for i in range(18)]}
+    result = match_catalogue(*scenario(cands))
+    assert result.matches["A"].item_id == "000001"
+    assert result.claims[0].kept == 7 and result.claims[0].votes == 7
+    everything = match_catalogue(*scenario(cands), replace(REF, keep_fraction=1.0))
+    assert list(everything.matches) == ["B"]
+
+
+def test_vote_cut_and_the_m_rules():
+    # kept candidates: A x3 (0.5..0.7), B x1 (0.1), C x1 (0.2) -> V = 3
+    cands = {"000001": [("A", 80, 0.5), ("A", 80, 0.6), ("A", 80, 0.7), ("B", 80, 0.1), ("C", 80, 0.2)]}
+    all_kept = replace(REF, keep_fraction=1.0)
+    # 50 %: ceil(1.5) = 2 finalists, A (most votes) and B (nearer than C): M > 1 -> nearest -> B
+    result = match_catalogue(*scenario(cands), all_kept)
+    claim = result.claims[0]
+    assert (claim.videos, claim.finalists, claim.video_id) == (3, 2, "B")
+    assert result.matches["B"].distance == pytest.approx(0.1) and result.matches["B"].votes == 1
+    # 30 %: ceil(0.9) = 1 finalist: M = 1 -> the most voted video, A, at its nearest candidate
+    result = match_catalogue(*scenario(cands), replace(all_kept, vote_fraction=0.3))
+    assert (result.claims[0].finalists, result.claims[0].video_id) == (1, "A")
+    assert result.matches["A"].distance == pytest.approx(0.5) and result.matches["A"].votes == 3
+
+
+def test_m_zero_when_a_folder_has_no_candidate():
+    shop, video, dist, rows = scenario({"000001": [("A", 80, 0.1)], "000002": [("A", 80, 0.2)]})
+    rows[1, 0], dist[1, 0] = -1, np.inf  # the second folder's crop found nothing
+    result = match_catalogue(shop, video, dist, rows)
+    assert [c.item_id for c in result.claims] == ["000001"]
+    empty = match_catalogue(shop, CropTable.empty(8), np.full((2, 1), np.inf), np.full((2, 1), -1))
+    assert empty.matches == {} and empty.claims == []
+
+
+def test_a_video_keeps_its_nearest_folder():
+    cands = {"000001": [("A", 80, 0.4)], "000002": [("A", 80, 0.3)], "000003": [("A", 80, 0.5)]}
+    result = match_catalogue(*scenario(cands))
+    match = result.matches["A"]
+    assert (match.item_id, match.runner_up_item) == ("000002", "000001")
+    assert match.runner_up_distance == pytest.approx(0.4)
+
+
+def test_distance_ties_go_to_the_smaller_item_id():
+    cands = {"000009": [("A", 80, 0.3)], "000002": [("A", 80, 0.3)]}
+    assert match_catalogue(*scenario(cands)).matches["A"].item_id == "000002"
+
+
+def test_max_distance_cut_is_inclusive():
+    cands = {"000001": [("A", 80, 1.12)], "000002": [("B", 80, 1.13)]}
+    result = match_catalogue(*scenario(cands))
+    assert list(result.matches) == ["A"]
+    assert result.rejected["B"].startswith("too far")
+
+
+def test_unclaimed_videos_are_reported():
+    shop, video, dist, rows = scenario({"000001": [("A", 80, 0.1)]})
+    extra = CropTable(["Z"], [""], [80], [[0, 0, 5, 5]], [0.9], np.ones((1, 8), np.float32) / np.sqrt(8))
+    result = match_catalogue(shop, CropTable.concat([video, extra]), dist, rows)
+    assert result.rejected == {"Z": "unclaimed: no folder voted for this video"}
+
+
+def test_candidate_ties_break_by_query_order():
+    cands = {"000001": [("B", 80, 0.2), ("A", 80, 0.2)]}
+    result = match_catalogue(*scenario(cands), replace(REF, keep_fraction=0.5))
+    assert result.claims[0].video_id == "B"  # equal distance: the earlier crop is kept
+
+
+def with_scores(shop, video, dist, rows, shop_scores, video_scores):
+    shop.scores[:] = shop_scores
+    video.scores[:] = video_scores
+    return shop, video, dist, rows
+
+
+def test_boxes_come_from_the_highest_confidence_crops():
+    cands = {"000001": [("A", 80, 0.1), ("A", 80, 0.2), ("A", 80, 0.3)]}
+    args = with_scores(*scenario(cands), [0.91, 0.99, 0.95], [0.97, 0.92, 0.99])
+    match = match_catalogue(*args).matches["A"]
+    assert match.img_name == "1" and match.item_box == [1, 1, 11, 11]
+    assert match.frame == 80 and match.frame_box == args[1].boxes[2].tolist()
+    nearest = match_catalogue(*args, replace(REF, item_box="nearest"))
+    assert nearest.matches["A"].img_name == "0"
+
+
+def test_evidence_frame_moves_to_the_annotation_grid():
+    # the nearest candidate sits on frame 100 (off the 40-frame grid); the video also has crops on
+    # frames 80 and 120; the folder's crop is closest to the one on frame 120.
+    shop, video, dist, rows = scenario({"000001": [("A", 100, 0.1)]})
+    grid = CropTable(["A", "A"], ["", ""], [80, 120], [[0, 0, 9, 9], [1, 1, 8, 8]], [0.9, 0.9],
+                     np.stack([-shop.features[0], shop.features[0] * 0.9 + 0.1 * video.features[0]]))
+    grid.features /= np.linalg.norm(grid.features, axis=1, keepdims=True)
+    video = CropTable.concat([video, grid])
+    match = match_catalogue(shop, video, dist, rows).matches["A"]
+    assert match.frame == 120 and match.frame_box == [1, 1, 8, 8]
+    off = match_catalogue(shop, video, dist, rows, replace(REF, prefer_annotation_grid=False))
+    assert off.matches["A"].frame == 100
+    alone = match_catalogue(*scenario({"000001": [("A", 100, 0.1)]}))
+    assert alone.matches["A"].frame == 100  # no grid frame in the video: stays
+
+
+def test_frame_box_nearest_option_picks_the_folder_lookalike():
+    shop, video, dist, rows = scenario({"000001": [("A", 80, 0.1)]})
+    other = CropTable(["A"], [""], [80], [[50, 50, 90, 90]], [0.99], -shop.features[:1])
+    video = CropTable.concat([video, other])
+    assert match_catalogue(shop, video, dist, rows).matches["A"].frame_box == [50, 50, 90, 90]
+    near = match_catalogue(shop, video, dist, rows, replace(REF, frame_box="nearest"))
+    assert near.matches["A"].frame_box == video.boxes[0].tolist()
+
+
+def test_voting_is_deterministic_under_input_order():
+    rng = np.random.default_rng(3)
+    cands = {f"{i:06d}": [(f"V{rng.integers(5)}", 80, float(rng.uniform(0, 1.2))) for _ in range(6)]
+             for i in range(8)}
+    shop, video, dist, rows = scenario(cands)
+    perm = rng.permutation(len(shop))
+    a = match_catalogue(shop, video, dist, rows)
+    b = match_catalogue(shop[perm], video, dist[perm], rows[perm])
+    assert {v: m.item_id for v, m in a.matches.items()} == {v: m.item_id for v, m in b.matches.items()}
