@@ -167,6 +167,65 @@ def calibrate(
     typer.echo(f"best of {len(table)}: score {table[0]['score']:.4f}; wrote {out}")
 
 
+embed_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                        help="Train, evaluate and run the crop embedder.")
+app.add_typer(embed_app, name="embed")
+
+
+@embed_app.command("train")
+def embed_train(
+    config: Optional[Path] = typer.Option(None, help="Recipe, e.g. configs/embedder/tiny.yaml."),
+    out: Optional[Path] = typer.Option(None, help="Run folder (default: embedder.out_dir)."),
+    init_from: Optional[Path] = typer.Option(None, help="Fine-tune from this checkpoint folder."),
+    overrides: List[str] = typer.Argument(None, help="Dotted overrides: embedder.data.roots=[d1,d2] ..."),
+):
+    """Train the embedder on annotated roots (resumes when OUT/last exists)."""
+    from livematch.config import load_config
+    from livematch.embedding import train_embedder
+    cfg = load_config(config, overrides or [])
+    result, summary = train_embedder(cfg, out, init_from)
+    typer.echo(summary.format("training data"))
+    if result.history and "top1" in result.history[-1]:
+        best = max(r.get("top1", 0) for r in result.history)
+        typer.echo(f"best validation top-1 {best:.4f}")
+    typer.echo(f"checkpoint: {result.checkpoint}")
+
+
+@embed_app.command("eval")
+def embed_eval(
+    checkpoint: Path = typer.Option(..., help="Checkpoint folder (OUT/best or OUT/last)."),
+    data: List[Path] = typer.Option(..., help="Annotated root(s) with items the model never saw."),
+    config: Optional[Path] = typer.Option(None, help="Recipe (media.train_frames, extract options)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON."),
+    overrides: List[str] = typer.Argument(None, help="Dotted overrides: embedder.extract.hflip_tta=true"),
+):
+    """Shop-crop -> video-crop retrieval: top-1, recall@5, mAP@10."""
+    from livematch.config import load_config
+    from livematch.embedding import evaluate_embedder
+    from livematch.io import write_json
+    metrics = evaluate_embedder(checkpoint, data, load_config(config, overrides or []))
+    typer.echo(f"top-1 {metrics['top1']:.4f}  recall@5 {metrics['recall5']:.4f}  "
+               f"mAP@10 {metrics['map10']:.4f}  ({metrics['queries']} shop crops)")
+    if json_out:
+        write_json(json_out, metrics)
+
+
+@embed_app.command("extract")
+def embed_extract(
+    checkpoint: List[Path] = typer.Option(..., help="Checkpoint folder; repeat for an ensemble."),
+    data: List[Path] = typer.Option(..., help="Dataset root(s) with annotations (their boxes are embedded)."),
+    out: Path = typer.Option(..., help="Feature store folder to write (shop.npz, video.npz)."),
+    config: Optional[Path] = typer.Option(None, help="Recipe (media.infer_frames, extract options)."),
+    overrides: List[str] = typer.Argument(None, help="Dotted overrides."),
+):
+    """Embed the annotated boxes of a dataset into a feature store for `livematch match`."""
+    from livematch.config import load_config
+    from livematch.embedding import extract_store
+    store = extract_store(checkpoint, data, out, load_config(config, overrides or []))
+    typer.echo(f"wrote {out}: {len(store.shop)} shop crops, {len(store.video)} video crops, "
+               f"{store.shop.dim}-d from {len(checkpoint)} model(s)")
+
+
 @app.command("config")
 def show_config(
     config: Optional[Path] = typer.Option(None, help="YAML recipe, e.g. configs/pipeline/default.yaml."),

@@ -1,0 +1,57 @@
+"""Feature extraction: crops batched by aspect-ratio bucket, optional horizontal-flip and
+multi-scale test-time augmentation, ensembles of several models, FP16 storage."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from embedder.augment import resize
+from embedder.config import ExtractConfig
+from embedder.model import Embedder, ensemble_features
+from embedder.samplers import assign_buckets, bucket_shape
+
+BUCKETS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
+
+
+def _device(model: Embedder) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def _embed_batch(model: Embedder, images: list[np.ndarray], aspect: float, cfg: ExtractConfig) -> torch.Tensor:
+    """Unit features of same-bucket crops, averaged over the TTA views, then re-normalised."""
+    device = _device(model)
+    views = []
+    for short in [cfg.scale, *cfg.scales_tta]:
+        size = bucket_shape(aspect, short)
+        batch = torch.from_numpy(np.stack([resize(im, size) for im in images]).transpose(0, 3, 1, 2)).to(device)
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+            views.append(model.embed(batch))
+            if cfg.hflip_tta:
+                views.append(model.embed(batch.flip(3)))
+    return F.normalize(torch.stack(views).float().mean(0), dim=1)
+
+
+def embed_images(models, images: list[np.ndarray], cfg: ExtractConfig | None = None,
+                 progress: bool = False) -> np.ndarray:
+    """``(N, D)`` unit features of RGB ``uint8`` crops (any sizes). With several models the
+    features are ensembled (l2-normalise, concatenate, l2-normalise). Float16 if ``cfg.fp16``."""
+    cfg = cfg or ExtractConfig()
+    models = models if isinstance(models, (list, tuple)) else [models]
+    if not images:
+        dim = sum(m.cfg.embedding_dim for m in models)
+        return np.empty((0, dim), np.float16 if cfg.fp16 else np.float32)
+    aspects = [im.shape[1] / max(1, im.shape[0]) for im in images]
+    bucket = assign_buckets(aspects, BUCKETS)
+    per_model = [torch.empty(len(images), m.cfg.embedding_dim) for m in models]
+    groups = [np.flatnonzero(bucket == b) for b in range(len(BUCKETS))]
+    chunks = [(b, rows[i:i + cfg.batch_size]) for b, rows in enumerate(groups)
+              for i in range(0, len(rows), cfg.batch_size)]
+    for b, rows in tqdm(chunks, desc="embed", unit="batch", disable=not progress):
+        crops = [images[r] for r in rows]
+        for out, model in zip(per_model, models):
+            out[torch.as_tensor(rows)] = _embed_batch(model, crops, BUCKETS[b], cfg).cpu()
+    feats = ensemble_features(per_model) if len(models) > 1 else per_model[0]
+    return feats.numpy().astype(np.float16 if cfg.fp16 else np.float32)

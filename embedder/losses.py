@@ -1,0 +1,104 @@
+"""Training losses: a margin head (pytorch-metric-learning's ArcFace, sub-center ArcFace or
+CosFace; optionally with class-frequency margins) plus a cross-batch-memory pair loss.
+
+Called as ``loss(embeddings, labels, step)``; the head's class weights ``W`` are parameters of
+the loss module: they go into the optimiser and the checkpoint with the model.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from pytorch_metric_learning import losses
+from torch import nn
+
+from embedder.config import LossConfig
+
+
+def class_margins(counts, low: float, high: float, power: float = 0.25) -> torch.Tensor:
+    """Per-class margins (same unit as ``low`` / ``high``) from class frequencies, as in the
+    Google Landmark 2021 winner: ``m_c = low + (high - low) * s_c`` with ``s_c`` the min-max
+    normalised ``n_c ** -power``; the rarest class gets ``high``, the most frequent ``low``."""
+    inv = torch.as_tensor(counts, dtype=torch.float64).clamp(min=1) ** -power
+    span = inv.max() - inv.min()
+    scaled = (inv - inv.min()) / span if span > 0 else torch.ones_like(inv)
+    return (low + (high - low) * scaled).float()
+
+
+class _PerClassMargin:
+    """Mixin for pml's ArcFace-family losses: the additive angular margin of each sample is its
+    class's margin (radians in the buffer ``class_margin``) instead of one scalar."""
+
+    def compute_loss(self, embeddings, labels, *args):
+        self._labels = labels
+        return super().compute_loss(embeddings, labels, *args)
+
+    def modify_cosine_of_target_classes(self, cosine_of_target_classes):
+        m = self.class_margin.to(cosine_of_target_classes)[self._labels]
+        angles = self.get_angles(cosine_of_target_classes)
+        return torch.where(angles <= math.pi - m, torch.cos(angles + m),
+                           torch.cos(angles) - m * torch.sin(m))
+
+
+class DynamicArcFaceLoss(_PerClassMargin, losses.ArcFaceLoss):
+    pass
+
+
+class DynamicSubCenterArcFaceLoss(_PerClassMargin, losses.SubCenterArcFaceLoss):
+    pass
+
+
+def build_head(cfg: LossConfig, num_classes: int, embedding_dim: int, class_counts=None) -> nn.Module:
+    """The margin loss for ``num_classes`` identities (``class_counts`` for dynamic margins)."""
+    kw = dict(num_classes=num_classes, embedding_size=embedding_dim, margin=cfg.margin, scale=cfg.scale)
+    if cfg.head == "cosface":
+        if cfg.dynamic_margin:
+            raise ValueError("loss.dynamic_margin supports the arcface and subcenter heads only")
+        return losses.CosFaceLoss(num_classes=num_classes, embedding_size=embedding_dim,
+                                  margin=cfg.margin / 100.0, scale=cfg.scale)
+    if cfg.head not in ("arcface", "subcenter"):
+        raise ValueError(f"unknown loss.head {cfg.head!r}; choose arcface, subcenter or cosface")
+    if cfg.head == "subcenter":
+        kw["sub_centers"] = cfg.sub_centers
+    if not cfg.dynamic_margin:
+        return losses.ArcFaceLoss(**kw) if cfg.head == "arcface" else losses.SubCenterArcFaceLoss(**kw)
+    if class_counts is None or len(class_counts) != num_classes:
+        raise ValueError("loss.dynamic_margin needs the crop count of every identity")
+    head = (DynamicArcFaceLoss if cfg.head == "arcface" else DynamicSubCenterArcFaceLoss)(**kw)
+    margins = class_margins(class_counts, cfg.margin_min, cfg.margin, cfg.margin_power)
+    head.register_buffer("class_margin", torch.deg2rad(margins))
+    return head
+
+
+def build_pair_loss(name: str) -> nn.Module:
+    if name == "multisimilarity":
+        return losses.MultiSimilarityLoss()
+    if name == "contrastive":
+        return losses.ContrastiveLoss(pos_margin=0.0, neg_margin=0.5)
+    raise ValueError(f"unknown loss.xbm_loss {name!r}; choose multisimilarity or contrastive")
+
+
+class EmbeddingLoss(nn.Module):
+    """``head(e, y) + xbm_weight * XBM(normalize(e), y)``, the memory term from step ``xbm_start``.
+
+    pml's ``CrossBatchMemory`` wraps pair losses only (not ArcFace), hence the sum of two losses.
+    """
+
+    def __init__(self, cfg: LossConfig, num_classes: int, embedding_dim: int, class_counts=None):
+        super().__init__()
+        self.cfg = cfg
+        self.head = build_head(cfg, num_classes, embedding_dim, class_counts)
+        self.xbm = (losses.CrossBatchMemory(build_pair_loss(cfg.xbm_loss), embedding_dim,
+                                            memory_size=cfg.xbm_memory) if cfg.xbm else None)
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, step: int = 0):
+        """Returns the total loss and its parts ``{"margin": float, "xbm": float}``."""
+        embeddings = embeddings.float()
+        margin = self.head(embeddings, labels)
+        parts = {"margin": float(margin.detach()), "xbm": 0.0}
+        if self.xbm is None or step < self.cfg.xbm_start:
+            return margin, parts
+        memory = self.xbm(F.normalize(embeddings, dim=1), labels)
+        parts["xbm"] = float(memory.detach())
+        return margin + self.cfg.xbm_weight * memory, parts

@@ -1,0 +1,242 @@
+"""One training loop for every embedder recipe: AdamW or SGD, cosine learning rate with linear
+warm-up, AMP on CUDA, gradient accumulation and clipping, optional EMA, DDP under torchrun,
+checkpoints each epoch (``last``, and ``best`` by validation top-1), resume after a kill,
+fine-tuning from a checkpoint, tqdm progress and a CSV log.
+
+Resuming restarts the interrupted epoch from its first batch (the sampler's order is a function
+of the seed and the epoch, so the run is the one it would have been).
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from embedder.augment import build_augment
+from embedder.checkpoint import (CheckpointError, check_architecture, load_weights, read_meta,
+                                 save_checkpoint)
+from embedder.config import EmbedderConfig
+from embedder.data import Crop, CropDataset
+from embedder.evaluate import retrieval_metrics
+from embedder.extract import embed_images
+from embedder.losses import EmbeddingLoss
+from embedder.model import Embedder, build_embedder
+from embedder.samplers import AspectRatioBatchSampler
+from livematch.errors import LiveMatchError
+
+log = logging.getLogger(__name__)
+LOG_FIELDS = ["epoch", "step", "lr", "loss", "margin", "xbm", "seconds", "top1", "recall5", "map10"]
+
+
+class TrainingError(LiveMatchError):
+    """Training cannot go on (a non-finite loss, an unusable configuration)."""
+
+
+class _TrainModule(torch.nn.Module):
+    """Model and loss in one module, so that DDP synchronises the head's class weights too."""
+
+    def __init__(self, model: Embedder, loss: EmbeddingLoss):
+        super().__init__()
+        self.model, self.loss = model, loss
+
+    def forward(self, images, labels, step: int):
+        return self.loss(self.model(self.model.normalize_input(images)), labels, step)
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    history: list[dict] = field(default_factory=list)
+
+
+def _distributed() -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    return (dist.get_rank() if world > 1 else 0), world, device
+
+
+def _optimizer(module: _TrainModule, cfg) -> torch.optim.Optimizer:
+    o = cfg.optim
+    if o.freeze_backbone:
+        module.model.backbone.requires_grad_(False)
+    backbone = [p for p in module.model.backbone.parameters() if p.requires_grad]
+    neck = [p for n, p in module.model.named_parameters() if not n.startswith("backbone.") and p.requires_grad]
+    groups = [{"params": backbone, "lr": o.lr}, {"params": neck, "lr": o.lr},
+              {"params": list(module.loss.parameters()), "lr": o.lr * o.head_lr_mult}]
+    groups = [g for g in groups if g["params"]]
+    if o.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=True)
+    if o.optimizer != "adamw":
+        raise TrainingError(f"unknown optim.optimizer {o.optimizer!r}; choose adamw or sgd")
+    return torch.optim.AdamW(groups, lr=o.lr, weight_decay=o.weight_decay)
+
+
+def cosine_with_warmup(total: int, warmup: int):
+    """Multiplier of the base learning rate at step ``s``: linear from 0 to 1 over ``warmup``
+    steps, then half a cosine down to 0 at ``total``."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return factor
+
+
+def evaluate_crops(model: Embedder, crops: list[Crop], cfg: EmbedderConfig) -> dict:
+    """Shop -> video retrieval metrics of ``model`` on (held-out) crops."""
+    import cv2
+    model.eval()
+    images = [cv2.imread(c.path)[..., ::-1] for c in crops]
+    feats = embed_images(model, images, cfg.extract).astype(np.float32)
+    shop = np.array([c.is_shop for c in crops])
+    ids = np.array([c.instance_id for c in crops])
+    return retrieval_metrics(feats[shop], ids[shop], feats[~shop], ids[~shop])
+
+
+class _CsvLog:
+    def __init__(self, path: Path, enabled: bool):
+        self.path, self.enabled = path, enabled
+
+    def write(self, row: dict) -> None:
+        if not self.enabled:
+            return
+        new = not self.path.exists()
+        with self.path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, LOG_FIELDS, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+
+def _init_from(model: Embedder, folder, cfg: EmbedderConfig) -> None:
+    """Fine-tuning: load backbone and neck from a checkpoint of the same architecture; the
+    margin head starts fresh (new data, new classes)."""
+    check_architecture(folder, cfg)
+    load_weights(model, Path(folder) / "model.safetensors", f"embedder ({cfg.model.backbone})")
+    log.info("initialised from %s", folder)
+
+
+def train(cfg: EmbedderConfig, crops: list[Crop], out_dir, val_crops: list[Crop] | None = None,
+          init_from=None, progress: bool = True, max_steps: int | None = None) -> TrainResult:
+    """Train on labelled crops (``assign_labels``); checkpoints go to ``out_dir/last`` and
+    ``out_dir/best``. A run whose ``out_dir/last`` exists resumes from it."""
+    out_dir = Path(out_dir)
+    rank, world, device = _distributed()
+    torch.manual_seed(cfg.optim.seed)
+    if not crops:
+        raise TrainingError("no training crops: check data.roots and that boxes have instance_id > 0")
+    labels = np.array([c.label for c in crops])
+    num_classes = int(labels.max()) + 1
+    counts = np.bincount(labels, minlength=num_classes)
+    model = build_embedder(cfg.model)
+    if init_from:
+        _init_from(model, init_from, cfg)
+    if cfg.loss.xbm and cfg.loss.xbm_memory < cfg.data.batch_size:
+        raise TrainingError(f"loss.xbm_memory ({cfg.loss.xbm_memory}) must be >= data.batch_size")
+    module = _TrainModule(model, EmbeddingLoss(cfg.loss, num_classes, cfg.model.embedding_dim, counts)).to(device)
+    optimizer = _optimizer(module, cfg)
+    sampler = AspectRatioBatchSampler([c.aspect for c in crops], labels, cfg.data.batch_size,
+                                      cfg.data.aspect_buckets, cfg.data.scales, cfg.data.p_identities,
+                                      cfg.data.k_per_identity, cfg.optim.seed, rank, world)
+    loader = torch.utils.data.DataLoader(CropDataset(crops, build_augment(cfg.augment)), batch_sampler=sampler,
+                                         num_workers=cfg.data.workers, persistent_workers=cfg.data.workers > 0)
+    steps_per_epoch = max(1, len(sampler) // cfg.optim.accumulate)
+    total = cfg.optim.epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total, min(cfg.optim.warmup_steps, total // 2)))
+    use_amp = cfg.optim.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    ema = None
+    if cfg.optim.ema > 0:
+        from timm.utils import ModelEmaV3
+        ema = ModelEmaV3(model, decay=cfg.optim.ema)
+    start_epoch, step, best = 0, 0, -1.0
+    last = out_dir / "last"
+    if (last / "train_state.pt").is_file():
+        start_epoch, step, best = _resume(last, module, optimizer, scheduler, scaler, ema, cfg, num_classes)
+    ddp = (torch.nn.parallel.DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None)
+           if world > 1 else module)
+    csv_log = _CsvLog(out_dir / "log.csv", rank == 0)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    history = []
+    for epoch in range(start_epoch, cfg.optim.epochs):
+        module.train()
+        optimizer.zero_grad(set_to_none=True)
+        sampler.set_epoch(epoch)
+        sums, n, start = {"loss": 0.0, "margin": 0.0, "xbm": 0.0}, 0, time.perf_counter()
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=not progress or rank)
+        for i, (images, targets) in enumerate(bar):
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                loss, parts = ddp(images.to(device, non_blocking=True), targets.to(device), step)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"loss is {loss.item()} at epoch {epoch + 1} step {step}; "
+                                    f"last good checkpoint kept at {last}")
+            scaler.scale(loss / cfg.optim.accumulate).backward()
+            if (i + 1) % cfg.optim.accumulate == 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.optim.clip_grad)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                scheduler.step()
+                if ema is not None:
+                    ema.update(model, step=step)
+                step += 1
+            sums["loss"] += float(loss.detach())
+            sums["margin"] += parts["margin"]
+            sums["xbm"] += parts["xbm"]
+            n += 1
+            bar.set_postfix(loss=f"{sums['loss'] / n:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            if max_steps is not None and step >= max_steps:
+                break
+        row = {"epoch": epoch + 1, "step": step, "lr": scheduler.get_last_lr()[0],
+               "seconds": round(time.perf_counter() - start, 2), **{k: v / max(1, n) for k, v in sums.items()}}
+        eval_model = ema.module if ema is not None else model
+        if val_crops and rank == 0:
+            row.update(evaluate_crops(eval_model, val_crops, cfg))
+            log.info("epoch %d: top-1 %.4f recall@5 %.4f mAP@10 %.4f", epoch + 1, row["top1"], row["recall5"], row["map10"])
+        history.append(row)
+        csv_log.write(row)
+        if rank == 0:
+            meta = {"epoch": epoch + 1, "step": step, "num_classes": num_classes, "best_top1": best}
+            if val_crops and row["top1"] > best:
+                best = meta["best_top1"] = row["top1"]
+                save_checkpoint(out_dir / "best", eval_model, module.loss.head, cfg, meta)
+            state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "scaler": scaler.state_dict(), **({"ema": ema.module.state_dict()} if ema else {})}
+            save_checkpoint(last, model, module.loss.head, cfg, meta, state)
+        if max_steps is not None and step >= max_steps:
+            break
+    final = out_dir / "best" if val_crops and (out_dir / "best").exists() else last
+    return TrainResult(final, history)
+
+
+def _resume(last: Path, module: _TrainModule, optimizer, scheduler, scaler, ema, cfg, num_classes):
+    check_architecture(last, cfg)
+    meta = read_meta(last)
+    if meta["num_classes"] != num_classes:
+        raise CheckpointError(f"{last}: trained on {meta['num_classes']} identities, the data now has "
+                              f"{num_classes}; use a new out_dir (or fine-tune with --init-from)")
+    load_weights(module.model, last / "model.safetensors", f"embedder ({cfg.model.backbone})")
+    load_weights(module.loss.head, last / "head.safetensors", "margin head")
+    state = torch.load(last / "train_state.pt", map_location="cpu", weights_only=True)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    if ema is not None and "ema" in state:
+        ema.module.load_state_dict(state["ema"])
+    log.info("resumed from %s at epoch %d, step %d", last, meta["epoch"], meta["step"])
+    return meta["epoch"], meta["step"], meta.get("best_top1", -1.0)

@@ -1,0 +1,112 @@
+"""Wiring of the embedder to datasets: training crops from annotated roots, retrieval
+evaluation, and feature stores of annotated boxes for the matcher."""
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from livematch.config import LiveMatchConfig
+from livematch.dataset import Dataset, load_dataset
+from livematch.errors import MediaError
+from livematch.matching import FeatureStore, save_store
+from livematch.media import read_photo, sample_frames
+from livematch.summary import RunSummary
+from matcher.crops import CropTable
+
+log = logging.getLogger(__name__)
+
+
+def _cache_dir(cfg: LiveMatchConfig, roots) -> Path:
+    key = "|".join(str(Path(r).resolve()) for r in roots) + f"|{cfg.embedder.data.crop_margin}"
+    key += f"|{cfg.media.train_frames.indices()}"
+    return Path(cfg.embedder.data.cache_dir) / hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+def labelled_crops(roots, cfg: LiveMatchConfig, summary: RunSummary, progress: bool = True):
+    """Cached, labelled training crops of annotated ``roots`` (METHOD.md: photos + frames 80..360)."""
+    from embedder.data import assign_labels, cache_crops
+    ds = load_dataset(roots, probe_media=False)
+    summary.merge(ds.summary)
+    crops = cache_crops(ds, cfg.media.train_frames.indices(), _cache_dir(cfg, roots),
+                        cfg.embedder.data.crop_margin, summary, progress)
+    return assign_labels(crops, cfg.embedder.data.min_crops, summary)
+
+
+def train_embedder(cfg: LiveMatchConfig, out_dir=None, init_from=None, progress: bool = True):
+    """Train on ``embedder.data.roots``, evaluating on ``embedder.data.val_roots`` each epoch."""
+    from embedder.train import train
+    summary = RunSummary()
+    crops = labelled_crops(cfg.embedder.data.roots, cfg, summary, progress)
+    val = labelled_crops(cfg.embedder.data.val_roots, cfg, summary, progress) if cfg.embedder.data.val_roots else None
+    log.info("%d training crops of %d identities", len(crops), len({c.label for c in crops}))
+    result = train(cfg.embedder, crops, out_dir or cfg.embedder.out_dir, val, init_from, progress)
+    return result, summary
+
+
+def evaluate_embedder(checkpoint, roots, cfg: LiveMatchConfig) -> dict:
+    """Shop -> video retrieval metrics of a checkpoint on annotated ``roots``."""
+    from embedder.checkpoint import load_embedder
+    from embedder.train import evaluate_crops
+    model, model_cfg = load_embedder(checkpoint)
+    model_cfg.extract = cfg.embedder.extract
+    crops = labelled_crops(roots, cfg, RunSummary(), progress=False)
+    return evaluate_crops(model, crops, model_cfg)
+
+
+def annotated_boxes(ds: Dataset, frames):
+    """``(owner, name, frame, media path, box)`` of every annotated box: photos, then the
+    annotated frames of each clip that are in ``frames``."""
+    wanted = set(frames)
+    shop = [(p.item_id, p.name, -1, p.path, a.box) for p in ds.photos() for a in p.annotations or ()]
+    video = [(v.video_id, "", f, v.path, a.box) for v in ds.videos.values()
+             for f, anns in sorted((v.frames or {}).items()) if f in wanted for a in anns]
+    return shop, video
+
+
+def _crops_of(rows, margin: float, summary: RunSummary):
+    from embedder.data import widen
+    images, kept = [], []
+    by_media: dict[tuple, list] = {}
+    for row in rows:
+        by_media.setdefault(row[3], []).append(row)
+    for path, group in by_media.items():
+        try:
+            if group[0][2] < 0:
+                frames = {-1: read_photo(path)}
+            else:
+                sampled = sample_frames(path, sorted({g[2] for g in group}))
+                frames = dict(zip(sampled.indices, sampled.images))
+        except MediaError as e:
+            summary.warn(path, f"unreadable media: {e.reason}")
+            continue
+        for row in group:
+            image = frames.get(row[2])
+            if image is None:
+                continue
+            x1, y1, x2, y2 = widen(row[4], margin, image.shape[1], image.shape[0])
+            if x2 - x1 >= 8 and y2 - y1 >= 8:
+                images.append(image[y1:y2, x1:x2])
+                kept.append(row)
+    return images, kept
+
+
+def extract_store(checkpoints, roots, out, cfg: LiveMatchConfig, progress: bool = True) -> FeatureStore:
+    """Embed every annotated box of ``roots`` (shop photos, and the annotated frames among
+    ``media.infer_frames``) with one checkpoint or an ensemble; write a feature store."""
+    from embedder.checkpoint import load_embedder
+    from embedder.extract import embed_images
+    summary = RunSummary()
+    models = [load_embedder(c)[0] for c in checkpoints]
+    ds = load_dataset(roots, probe_media=False)
+    tables = []
+    for rows in annotated_boxes(ds, cfg.media.infer_frames.indices()):
+        images, kept = _crops_of(rows, cfg.embedder.data.crop_margin, summary)
+        feats = embed_images(models, images, cfg.embedder.extract, progress)
+        owner, name, frame, _, boxes = zip(*kept) if kept else ([], [], [], [], np.empty((0, 4)))
+        tables.append(CropTable(owner, name, frame, boxes, np.ones(len(kept)), feats))
+    store = FeatureStore(*tables)
+    save_store(out, store)
+    return store

@@ -1,0 +1,59 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from pytorch_metric_learning import losses
+
+from embedder.config import LossConfig
+from embedder.losses import EmbeddingLoss, build_head, class_margins
+
+
+def test_class_margins_rarest_gets_the_largest():
+    m = class_margins([100, 10, 1, 100], low=10.0, high=30.0)
+    assert m[2] == pytest.approx(30.0) and m[0] == pytest.approx(10.0) and m[3] == pytest.approx(10.0)
+    assert 10.0 < m[1] < 30.0
+    assert torch.allclose(class_margins([5, 5], 10.0, 30.0), torch.tensor([30.0, 30.0]))
+
+
+def test_arcface_matches_the_formula():
+    torch.manual_seed(0)
+    head = build_head(LossConfig(head="arcface", margin=28.6, scale=30.0), 4, 8)
+    emb, labels = torch.randn(6, 8), torch.tensor([0, 1, 2, 3, 0, 1])
+    cos = F.normalize(emb) @ F.normalize(head.W, dim=0)
+    theta = torch.acos(cos.gather(1, labels[:, None]).clamp(-1, 1))
+    m = math.radians(28.6)
+    target = torch.where(theta <= math.pi - m, torch.cos(theta + m), torch.cos(theta) - m * math.sin(m))
+    logits = cos.scatter(1, labels[:, None], target) * 30.0
+    torch.testing.assert_close(head(emb, labels), F.cross_entropy(logits, labels), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("head", ["arcface", "subcenter"])
+def test_dynamic_margin_with_equal_counts_equals_the_fixed_margin(head):
+    cfg = LossConfig(head=head, margin=28.6, scale=30.0)
+    torch.manual_seed(1)
+    fixed = build_head(cfg, 5, 8)
+    dynamic = build_head(LossConfig(head=head, margin=28.6, scale=30.0, dynamic_margin=True), 5, 8, [3] * 5)
+    dynamic.W.data.copy_(fixed.W.data)
+    emb, labels = torch.randn(7, 8), torch.randint(0, 5, (7,))
+    torch.testing.assert_close(dynamic(emb, labels), fixed(emb, labels))
+
+
+def test_heads_build_and_reject_bad_options():
+    assert isinstance(build_head(LossConfig(head="cosface"), 3, 8), losses.CosFaceLoss)
+    assert isinstance(build_head(LossConfig(head="subcenter"), 3, 8), losses.SubCenterArcFaceLoss)
+    with pytest.raises(ValueError, match="loss.head"):
+        build_head(LossConfig(head="triplet"), 3, 8)
+    with pytest.raises(ValueError, match="crop count"):
+        build_head(LossConfig(dynamic_margin=True), 3, 8)
+
+
+def test_cross_batch_memory_switches_on_at_its_start():
+    loss = EmbeddingLoss(LossConfig(xbm=True, xbm_memory=64, xbm_start=3), 4, 8)
+    emb, labels = torch.randn(8, 8), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    before, parts = loss(emb, labels, step=2)
+    assert parts["xbm"] == 0.0 and loss.xbm.queue_idx == 0 and not loss.xbm.has_been_filled
+    torch.testing.assert_close(before, loss.head(emb, labels))
+    after, parts = loss(emb, labels, step=3)
+    assert parts["xbm"] > 0.0 and loss.xbm.queue_idx == 8
+    assert after.item() == pytest.approx(parts["margin"] + parts["xbm"], rel=1e-5)

@@ -1,0 +1,113 @@
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from embedder.checkpoint import CheckpointError, load_embedder
+from embedder.config import EmbedderConfig
+from embedder.train import TrainingError, cosine_with_warmup, evaluate_crops, train
+from livematch.config import load_config
+from livematch.embedding import labelled_crops
+from livematch.summary import RunSummary
+
+OVERRIDES = ["embedder.model.backbone=mobilenetv3_small_050", "embedder.model.embedding_dim=32",
+             "embedder.data.scales=[64]", "embedder.data.batch_size=16", "embedder.data.workers=0",
+             "embedder.data.p_identities=4", "embedder.data.k_per_identity=4",
+             "embedder.loss.xbm_memory=64", "embedder.loss.xbm_start=4",
+             "embedder.optim.lr=3e-3", "embedder.optim.warmup_steps=2", "embedder.extract.scale=64"]
+
+
+@pytest.fixture(scope="module")
+def setup(sample_root, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("crops")
+    cfg = load_config(None, OVERRIDES + [f"embedder.data.cache_dir={cache}"])
+    summary = RunSummary()
+    crops = labelled_crops([sample_root], cfg, summary, progress=False)
+    return cfg.embedder, crops, summary
+
+
+def no_augment(cfg: EmbedderConfig) -> EmbedderConfig:
+    for k in vars(cfg.augment):
+        setattr(cfg.augment, k, 0.0)
+    return cfg
+
+
+def test_training_crops_follow_the_rules(setup):
+    _, crops, summary = setup
+    assert crops and all(c.instance_id > 0 for c in crops)
+    assert {c.frame for c in crops if not c.is_shop} <= set(range(80, 361, 40))
+    labels = {c.label for c in crops}
+    assert labels == set(range(len(labels)))
+    per_id = {}
+    for c in crops:
+        per_id.setdefault(c.instance_id, []).append(c)
+    assert min(len(v) for v in per_id.values()) >= 2  # single-crop identities dropped
+    assert any(c.is_shop for c in crops) and any(not c.is_shop for c in crops)
+    assert summary.counts["training crops"] >= len(crops)
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    f = cosine_with_warmup(total=100, warmup=10)
+    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
+    assert f(55) == pytest.approx(0.5) and f(100) == pytest.approx(0.0)
+
+
+def test_a_few_epochs_lower_the_loss(setup, tmp_path):
+    cfg, crops, _ = setup
+    cfg = no_augment(cfg)
+    cfg.optim.epochs = 4
+    cfg.loss.xbm = False
+    result = train(cfg, crops, tmp_path / "run", progress=False)
+    losses = [r["loss"] for r in result.history]
+    assert losses[-1] < 0.8 * losses[0]
+    assert (tmp_path / "run" / "log.csv").read_text().count("\n") == 5
+
+
+def test_checkpoint_round_trip_and_resume(setup, tmp_path):
+    cfg, crops, _ = setup
+    cfg = no_augment(cfg)
+    cfg.optim.epochs = 2
+    first = train(cfg, crops, tmp_path / "run", progress=False, max_steps=3)
+    model, saved_cfg = load_embedder(first.checkpoint)
+    images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+    again, _ = load_embedder(first.checkpoint)
+    torch.testing.assert_close(model.embed(images), again.embed(images))
+    assert saved_cfg.model.backbone == cfg.model.backbone
+    resumed = train(cfg, crops, tmp_path / "run", progress=False)  # picks up at epoch 2
+    assert [r["epoch"] for r in resumed.history] == [2]
+    assert resumed.history[0]["step"] > 3
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(setup, tmp_path, monkeypatch):
+    cfg, crops, _ = setup
+    cfg.optim.epochs = 2
+    train(cfg, crops, tmp_path / "run", progress=False, max_steps=2)
+    good = (tmp_path / "run" / "last" / "model.safetensors").read_bytes()
+    cfg.optim.epochs = 3
+    monkeypatch.setattr("embedder.losses.EmbeddingLoss.forward",
+                        lambda self, e, y, step=0: (e.sum() * float("nan"), {"margin": 0.0, "xbm": 0.0}))
+    with pytest.raises(TrainingError, match="last good checkpoint kept"):
+        train(cfg, crops, tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "last" / "model.safetensors").read_bytes() == good
+
+
+def test_fine_tune_and_architecture_mismatch(setup, tmp_path):
+    cfg, crops, _ = setup
+    cfg.optim.epochs = 1
+    base = train(cfg, crops, tmp_path / "base", progress=False, max_steps=1)
+    subset = [c for c in crops if c.label < 5]
+    tuned = train(cfg, subset, tmp_path / "tuned", init_from=base.checkpoint, progress=False, max_steps=1)
+    assert tuned.checkpoint.exists()
+    other = load_config(None, OVERRIDES + ["embedder.model.backbone=resnet18"]).embedder
+    with pytest.raises(CheckpointError, match="mobilenetv3_small_050.*resnet18"):
+        train(other, crops, tmp_path / "x", init_from=base.checkpoint, progress=False, max_steps=1)
+
+
+def test_retrieval_evaluation_runs_on_crops(setup, tmp_path):
+    cfg, crops, _ = setup
+    cfg.optim.epochs = 1
+    run = train(cfg, crops, tmp_path / "run", val_crops=crops, progress=False, max_steps=2)
+    assert (tmp_path / "run" / "best").exists() and run.checkpoint.name == "best"
+    metrics = evaluate_crops(load_embedder(run.checkpoint)[0], crops, cfg)
+    assert 0.0 <= metrics["top1"] <= metrics["recall5"] <= 1.0 and metrics["queries"] > 0
