@@ -8,7 +8,6 @@ of the seed and the epoch, so the run is the one it would have been).
 """
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
@@ -22,8 +21,9 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from embedder.augment import build_augment
-from embedder.checkpoint import (CheckpointError, check_architecture, load_weights, read_meta,
-                                 save_checkpoint)
+from embedder.checkpoint import check_architecture
+from livematch.checkpoint import (CheckpointError, load_weights, read_meta, read_train_state,
+                                  save_checkpoint)
 from embedder.config import EmbedderConfig
 from embedder.data import Crop, CropDataset
 from embedder.evaluate import retrieval_metrics
@@ -32,6 +32,7 @@ from embedder.losses import EmbeddingLoss
 from embedder.model import Embedder, build_embedder
 from embedder.samplers import AspectRatioBatchSampler
 from livematch.errors import LiveMatchError
+from livematch.io import append_csv
 
 log = logging.getLogger(__name__)
 LOG_FIELDS = ["epoch", "step", "lr", "loss", "margin", "xbm", "seconds", "top1", "recall5", "map10"]
@@ -107,21 +108,6 @@ def evaluate_crops(model: Embedder, crops: list[Crop], cfg: EmbedderConfig) -> d
     return retrieval_metrics(feats[shop], ids[shop], feats[~shop], ids[~shop])
 
 
-class _CsvLog:
-    def __init__(self, path: Path, enabled: bool):
-        self.path, self.enabled = path, enabled
-
-    def write(self, row: dict) -> None:
-        if not self.enabled:
-            return
-        new = not self.path.exists()
-        with self.path.open("a", newline="") as f:
-            writer = csv.DictWriter(f, LOG_FIELDS, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-
-
 def _init_from(model: Embedder, folder, cfg: EmbedderConfig) -> None:
     """Fine-tuning: load backbone and neck from a checkpoint of the same architecture; the
     margin head starts fresh (new data, new classes)."""
@@ -169,7 +155,6 @@ def train(cfg: EmbedderConfig, crops: list[Crop], out_dir, val_crops: list[Crop]
         start_epoch, step, best = _resume(last, module, optimizer, scheduler, scaler, ema, cfg, num_classes)
     ddp = (torch.nn.parallel.DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None)
            if world > 1 else module)
-    csv_log = _CsvLog(out_dir / "log.csv", rank == 0)
     out_dir.mkdir(parents=True, exist_ok=True)
     history = []
     for epoch in range(start_epoch, cfg.optim.epochs):
@@ -209,15 +194,16 @@ def train(cfg: EmbedderConfig, crops: list[Crop], out_dir, val_crops: list[Crop]
             row.update(evaluate_crops(eval_model, val_crops, cfg))
             log.info("epoch %d: top-1 %.4f recall@5 %.4f mAP@10 %.4f", epoch + 1, row["top1"], row["recall5"], row["map10"])
         history.append(row)
-        csv_log.write(row)
+        if rank == 0:
+            append_csv(out_dir / "log.csv", row, LOG_FIELDS)
         if rank == 0:
             meta = {"epoch": epoch + 1, "step": step, "num_classes": num_classes, "best_top1": best}
             if val_crops and row["top1"] > best:
                 best = meta["best_top1"] = row["top1"]
-                save_checkpoint(out_dir / "best", eval_model, module.loss.head, cfg, meta)
+                save_checkpoint(out_dir / "best", {"model": eval_model, "head": module.loss.head}, cfg, meta)
             state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                      "scaler": scaler.state_dict(), **({"ema": ema.module.state_dict()} if ema else {})}
-            save_checkpoint(last, model, module.loss.head, cfg, meta, state)
+            save_checkpoint(last, {"model": model, "head": module.loss.head}, cfg, meta, state)
         if max_steps is not None and step >= max_steps:
             break
     final = out_dir / "best" if val_crops and (out_dir / "best").exists() else last
@@ -232,7 +218,7 @@ def _resume(last: Path, module: _TrainModule, optimizer, scheduler, scaler, ema,
                               f"{num_classes}; use a new out_dir (or fine-tune with --init-from)")
     load_weights(module.model, last / "model.safetensors", f"embedder ({cfg.model.backbone})")
     load_weights(module.loss.head, last / "head.safetensors", "margin head")
-    state = torch.load(last / "train_state.pt", map_location="cpu", weights_only=True)
+    state = read_train_state(last)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])

@@ -167,6 +167,63 @@ def calibrate(
     typer.echo(f"best of {len(table)}: score {table[0]['score']:.4f}; wrote {out}")
 
 
+detect_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                         help="Train, evaluate and run the garment detector.")
+app.add_typer(detect_app, name="detect")
+
+
+@detect_app.command("train")
+def detect_train(
+    data: List[Path] = typer.Option(..., help="Annotated root(s) to train on."),
+    val: Optional[List[Path]] = typer.Option(None, help="Annotated root(s) to validate on (default: a "
+                                                         "held-out share of the training sources)."),
+    config: Optional[Path] = typer.Option(None, help="Recipe, e.g. configs/detector/tiny.yaml."),
+    out: Optional[Path] = typer.Option(None, help="Run folder (default: detector.out_dir)."),
+    overrides: List[str] = typer.Argument(None, help="Dotted overrides: detector.train.epochs=4 ..."),
+):
+    """Train the Faster R-CNN on shop photos and annotated frames (resumes when OUT/last exists)."""
+    from livematch.config import load_config
+    from livematch.detection import train_detector_on
+    result, summary = train_detector_on(load_config(config, overrides or []), data, val, out)
+    typer.echo(summary.format("training data"))
+    if result.history and "AP50" in result.history[-1]:
+        typer.echo(f"best validation AP50 {max(r.get('AP50', 0) for r in result.history):.4f}")
+    typer.echo(f"checkpoint: {result.checkpoint}")
+
+
+@detect_app.command("eval")
+def detect_eval(
+    checkpoint: Path = typer.Option(..., help="Checkpoint folder (OUT/best or OUT/last)."),
+    data: List[Path] = typer.Option(..., help="Annotated root(s) the model never saw."),
+    config: Optional[Path] = typer.Option(None, help="Recipe (detector.infer options)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON."),
+    overrides: List[str] = typer.Argument(None, help="Dotted overrides."),
+):
+    """COCO box AP and AP50 on annotated photos and frames."""
+    from livematch.config import load_config
+    from livematch.detection import evaluate_detector_on
+    from livematch.io import write_json
+    metrics = evaluate_detector_on(checkpoint, data, load_config(config, overrides or []))
+    typer.echo(f"AP {metrics['AP']:.4f}  AP50 {metrics['AP50']:.4f}  ({metrics['images']} images)")
+    if json_out:
+        write_json(json_out, metrics)
+
+
+@detect_app.command("predict")
+def detect_predict(
+    checkpoint: Path = typer.Option(..., help="Checkpoint folder."),
+    data: List[Path] = typer.Option(..., help="Dataset root(s): every photo and clip is detected."),
+    out: Path = typer.Option(..., help="Folder for photos/<item>.json and videos/<clip>.json box files."),
+    config: Optional[Path] = typer.Option(None, help="Recipe (detector.infer, media.infer_frames)."),
+    overrides: List[str] = typer.Argument(None, help="Dotted overrides: detector.infer.frame_threshold=0.9"),
+):
+    """Detect garments in every shop photo and in the sampled frames of every clip."""
+    from livematch.config import load_config
+    from livematch.detection import predict_boxes
+    summary = predict_boxes(checkpoint, data, out, load_config(config, overrides or []))
+    typer.echo(summary.format(f"wrote {out}"))
+
+
 embed_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                         help="Train, evaluate and run the crop embedder.")
 app.add_typer(embed_app, name="embed")

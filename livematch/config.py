@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from livematch.errors import ConfigError
+from detector.config import DetectorConfig
 from embedder.config import EmbedderConfig
 from matcher.config import MatcherConfig
 
@@ -67,6 +68,7 @@ class LiveMatchConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
     matcher: MatcherConfig = field(default_factory=MatcherConfig)
 

@@ -31,3 +31,15 @@ def atomic_write_text(path, text: str) -> Path:
 def write_json(path, obj, indent: int | None = 2) -> Path:
     """Atomically write ``obj`` as UTF-8 JSON (non-ASCII labels kept readable)."""
     return atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=indent) + "\n")
+
+
+def append_csv(path, row: dict, fields: list[str]) -> None:
+    """Append one row to a CSV log, writing the header when the file is new (missing fields blank)."""
+    import csv
+    path = Path(path)
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fields, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)

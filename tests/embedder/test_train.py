@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from embedder.checkpoint import CheckpointError, load_embedder
+from embedder.checkpoint import load_embedder
+from livematch.checkpoint import CheckpointError
 from embedder.config import EmbedderConfig
 from embedder.train import TrainingError, cosine_with_warmup, evaluate_crops, train
 from livematch.config import load_config

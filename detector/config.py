@@ -1,0 +1,68 @@
+"""Detector configs; defaults follow the reference recipe (METHOD.md section 1) with the
+torchvision backend (the reference's VoVNet-99-FPN is ``configs/detector/reference_vovnet99.yaml``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DetModelConfig:
+    """Faster R-CNN: which backbone, which anchors, which heads."""
+
+    backend: str = "torchvision"  # torchvision | detectron2
+    backbone: str = "resnet50_fpn_v2"  # resnet50_fpn_v2 | timm:<name> (features_only through an FPN)
+    pretrained: bool = False  # torchvision / timm ImageNet weights, when cached locally
+    out_indices: list[int] = field(default_factory=lambda: [1, 2, 3, 4])  # timm stages (strides 4-32)
+    fpn_channels: int = 256
+    anchor_sizes: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 512])  # one per FPN level
+    aspect_ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    class_agnostic: bool = True  # one "garment" class; false: one class per label in `labels`
+    labels: list[str] = field(default_factory=list)  # per-label heads (default: the 23 categories)
+    rpn_pre_nms_top_n_test: int = 1000
+    rpn_post_nms_top_n_test: int = 1000
+    rpn_pre_nms_top_n_train: int = 2000
+    rpn_post_nms_top_n_train: int = 2000
+    box_batch_size_per_image: int = 512  # sampled ROIs per image in training
+    box_detections_per_img: int = 100
+    representation_size: int = 1024  # box-head width (TwoMLPHead)
+    min_size: int = 800  # training / default inference short side (the transform's)
+    max_size: int = 1333
+    detectron2_config: str = ""  # detectron2 backend: its YAML config file
+    detectron2_weights: str = ""  # detectron2 backend: its weights file
+
+
+@dataclass
+class DetTrainConfig:
+    short_sides: list[int] = field(default_factory=lambda: [480, 512, 544, 576, 608, 640, 672, 704, 736, 768, 800])
+    hflip: float = 0.5
+    epochs: int = 12
+    batch_size: int = 4
+    lr: float = 0.02
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_steps: int = 500
+    clip_grad: float = 10.0
+    amp: bool = True  # CUDA only
+    workers: int = 4
+    val_fraction: float = 0.1  # of the images, held out for COCO AP after each epoch
+    max_val_images: int = 500
+    seed: int = 0
+    cache_dir: str = "runs/det_frames"
+
+
+@dataclass
+class DetInferConfig:
+    photo_threshold: float = 0.9
+    frame_threshold: float = 0.95
+    photo_short_side: int = 800
+    frame_short_side: int = 608  # video frames are resized so their short side is this
+    batch_size: int = 4
+    channels_last: bool = True  # CUDA only
+
+
+@dataclass
+class DetectorConfig:
+    model: DetModelConfig = field(default_factory=DetModelConfig)
+    train: DetTrainConfig = field(default_factory=DetTrainConfig)
+    infer: DetInferConfig = field(default_factory=DetInferConfig)
+    out_dir: str = "runs/detector"

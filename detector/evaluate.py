@@ -1,0 +1,40 @@
+"""COCO box AP / AP50 with pycocotools, from in-memory predictions and ground truth."""
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+
+def coco_ap(predictions, ground_truth, num_classes: int = 1) -> dict:
+    """``predictions``: per image ``(boxes (N, 4), scores (N,), labels (N,))``; ``ground_truth``:
+    per image ``(boxes (M, 4), labels (M,))``; boxes ``[x1, y1, x2, y2]``. Returns
+    ``{"AP": AP@[.5:.95], "AP50": AP@.5}`` (0 when there is no ground-truth box)."""
+    images, anns, dets = [], [], []
+    for i, ((gb, gl), (pb, ps, pl)) in enumerate(zip(ground_truth, predictions)):
+        images.append({"id": i, "width": 1, "height": 1})
+        for box, label in zip(np.asarray(gb).reshape(-1, 4), np.asarray(gl)):
+            w, h = float(box[2] - box[0]), float(box[3] - box[1])
+            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": int(label), "iscrowd": 0,
+                         "bbox": [float(box[0]), float(box[1]), w, h], "area": w * h})
+        for box, score, label in zip(np.asarray(pb).reshape(-1, 4), np.asarray(ps), np.asarray(pl)):
+            dets.append({"image_id": i, "category_id": int(label), "score": float(score),
+                         "bbox": [float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])]})
+    if not anns:
+        return {"AP": 0.0, "AP50": 0.0}
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = {"images": images, "annotations": anns,
+                      "categories": [{"id": k} for k in range(1, num_classes + 1)]}
+        gt.createIndex()
+        if not dets:
+            return {"AP": 0.0, "AP50": 0.0}
+        result = gt.loadRes(dets)
+        ev = COCOeval(gt, result, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return {"AP": float(max(ev.stats[0], 0.0)), "AP50": float(max(ev.stats[1], 0.0))}

@@ -1,0 +1,60 @@
+"""Batched prediction on photos and sampled frames; boxes in original pixel coordinates."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Detections:
+    """Equal-length arrays for one image (mask / index selection gives a new ``Detections``):
+    ``boxes`` ``(N, 4)`` ``[x1, y1, x2, y2]`` pixels of the original image, ``scores`` ``(N,)``,
+    ``labels`` ``(N,)`` (1.. as in the model's class list)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def __getitem__(self, sel) -> Detections:
+        return Detections(*(getattr(self, f.name)[sel] for f in fields(self)))
+
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls(np.empty((0, 4), np.float32), np.empty(0, np.float32), np.empty(0, np.int64))
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def predict(model, images: list[np.ndarray], short_side: int, threshold: float,
+            batch_size: int = 4) -> list[Detections]:
+    """Detect in RGB ``uint8`` images: each is resized by the model so that its short side is
+    ``short_side`` (the long side follows, uncapped), boxes are mapped back to the image's own
+    pixels, and only boxes scoring >= ``threshold`` are kept. AMP and channels_last on CUDA."""
+    model.eval()
+    device = _device(model)
+    transform = model.transform
+    saved = transform.min_size, transform.max_size
+    longest = max((max(im.shape[:2]) / min(im.shape[:2]) for im in images), default=1.0)
+    transform.min_size, transform.max_size = (int(short_side),), int(np.ceil(short_side * longest)) + 1
+    out = []
+    try:
+        for lo in range(0, len(images), batch_size):
+            batch = [torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1))).to(device).float() / 255.0
+                     for im in images[lo:lo + batch_size]]
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+                results = model(batch)
+            for r in results:
+                keep = r["scores"] >= threshold
+                out.append(Detections(r["boxes"][keep].float().cpu().numpy(), r["scores"][keep].float().cpu().numpy(),
+                                      r["labels"][keep].cpu().numpy()))
+    finally:
+        transform.min_size, transform.max_size = saved
+    return out

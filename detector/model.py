@@ -1,0 +1,80 @@
+"""One factory for the Faster R-CNN variants: torchvision's ResNet-50-FPN v2, any timm
+``features_only`` backbone through an FPN (``ese_vovnet99b`` is the reference VoVNet-99-FPN),
+and the optional detectron2 backend behind the same interface."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import timm
+import torch
+from torch import nn
+from torchvision.models import resnet50
+from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+from torchvision.models.detection.faster_rcnn import (FastRCNNConvFCHead, FastRCNNPredictor, RPNHead,
+                                                      TwoMLPHead)
+from torchvision.ops import FeaturePyramidNetwork
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+from detector.config import DetModelConfig
+from livematch.structures import LABELS
+
+
+class TimmFPN(nn.Module):
+    """A timm ``features_only`` backbone (strides 4-32 by default) followed by an FPN with a
+    max-pool level: ``(B, 3, H, W) -> {"0".."3", "pool"}`` maps of ``out_channels`` channels."""
+
+    def __init__(self, name: str, out_indices, out_channels: int = 256, pretrained: bool = False):
+        super().__init__()
+        self.body = timm.create_model(name, features_only=True, out_indices=tuple(out_indices), pretrained=pretrained)
+        self.fpn = FeaturePyramidNetwork(self.body.feature_info.channels(), out_channels,
+                                         extra_blocks=LastLevelMaxPool())
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> OrderedDict:
+        return self.fpn(OrderedDict((str(i), f) for i, f in enumerate(self.body(x))))
+
+
+def class_names(cfg: DetModelConfig) -> list[str]:
+    """Foreground class names, index 1.. in the model (0 is background)."""
+    return ["garment"] if cfg.class_agnostic else list(cfg.labels or LABELS)
+
+
+def _torchvision(cfg: DetModelConfig) -> FasterRCNN:
+    levels = 5
+    if len(cfg.anchor_sizes) != levels:
+        raise ValueError(f"model.anchor_sizes needs {levels} sizes (4 FPN levels + pool), got {cfg.anchor_sizes}")
+    anchors = AnchorGenerator(tuple((s,) for s in cfg.anchor_sizes), (tuple(cfg.aspect_ratios),) * levels)
+    n_anchors = anchors.num_anchors_per_location()[0]
+    if cfg.backbone == "resnet50_fpn_v2":
+        weights = "IMAGENET1K_V1" if cfg.pretrained else None
+        backbone = _resnet_fpn_extractor(resnet50(weights=weights), 3, norm_layer=nn.BatchNorm2d)
+        rpn_head = RPNHead(backbone.out_channels, n_anchors, conv_depth=2)
+        box_head = FastRCNNConvFCHead((backbone.out_channels, 7, 7), [256] * 4, [cfg.representation_size],
+                                      norm_layer=nn.BatchNorm2d)
+    elif cfg.backbone.startswith("timm:"):
+        backbone = TimmFPN(cfg.backbone[5:], cfg.out_indices, cfg.fpn_channels, cfg.pretrained)
+        rpn_head = RPNHead(backbone.out_channels, n_anchors)
+        box_head = TwoMLPHead(backbone.out_channels * 7 * 7, cfg.representation_size)
+    else:
+        raise ValueError(f"unknown model.backbone {cfg.backbone!r}: resnet50_fpn_v2 or timm:<name>")
+    return FasterRCNN(
+        backbone, num_classes=None, rpn_anchor_generator=anchors, rpn_head=rpn_head,
+        box_head=box_head, box_predictor=FastRCNNPredictor(cfg.representation_size, len(class_names(cfg)) + 1),
+        min_size=cfg.min_size, max_size=cfg.max_size, box_detections_per_img=cfg.box_detections_per_img,
+        rpn_pre_nms_top_n_train=cfg.rpn_pre_nms_top_n_train, rpn_post_nms_top_n_train=cfg.rpn_post_nms_top_n_train,
+        rpn_pre_nms_top_n_test=cfg.rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test=cfg.rpn_post_nms_top_n_test,
+        box_batch_size_per_image=cfg.box_batch_size_per_image, box_score_thresh=0.05)
+
+
+def build_detector(cfg: DetModelConfig) -> nn.Module:
+    """The detector for ``cfg``: a torchvision ``FasterRCNN`` (train mode takes images and
+    targets and returns losses; eval mode returns boxes in input-image pixels), or the
+    detectron2 wrapper with the same calling convention."""
+    if cfg.backend == "detectron2":
+        from detector.detectron2_backend import build_detectron2
+        return build_detectron2(cfg)
+    if cfg.backend != "torchvision":
+        raise ValueError(f"unknown model.backend {cfg.backend!r}; choose torchvision or detectron2")
+    return _torchvision(cfg)

@@ -1,0 +1,84 @@
+"""Checkpoint folders shared by the detector and the embedder.
+
+A checkpoint is a folder: one ``<name>.safetensors`` per module (weights), ``config.yaml`` (the
+resolved config of the part that was trained), ``meta.json`` (epoch, step, classes...) and, for
+resuming, ``train_state.pt`` (optimiser, scheduler, scaler; read back with
+``torch.load(weights_only=True)``). Nothing is unpickled from user files. Imports torch: only
+the model packages use this module.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+from safetensors.torch import load_file, save_file
+
+from livematch.errors import LiveMatchError
+from livematch.io import atomic_write_text, write_json
+
+
+class CheckpointError(LiveMatchError):
+    """A checkpoint is missing, incomplete, or does not fit the requested model."""
+
+
+def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+
+
+def save_checkpoint(folder, modules: dict[str, torch.nn.Module], cfg, meta: dict,
+                    train_state: dict | None = None) -> Path:
+    """Write a checkpoint folder atomically: files go to ``folder.tmp``, which then replaces it."""
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name, module in modules.items():
+        save_file(_state(module), str(tmp / f"{name}.safetensors"))
+    atomic_write_text(tmp / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+    write_json(tmp / "meta.json", meta)
+    if train_state is not None:
+        torch.save(train_state, tmp / "train_state.pt")
+    old = folder.with_name(folder.name + ".old")
+    if folder.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def read_config(folder, schema: type):
+    """The checkpoint's ``config.yaml`` merged onto ``schema``'s defaults (a dataclass instance)."""
+    path = Path(folder) / "config.yaml"
+    if not path.is_file():
+        raise CheckpointError(f"{folder}: not a checkpoint (no config.yaml)")
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.load(path)))
+
+
+def read_meta(folder) -> dict:
+    return json.loads((Path(folder) / "meta.json").read_text())
+
+
+def read_train_state(folder) -> dict:
+    return torch.load(Path(folder) / "train_state.pt", map_location="cpu", weights_only=True)
+
+
+def load_weights(module: torch.nn.Module, path, what: str) -> None:
+    """Load safetensors into ``module``; any missing / unexpected key or shape mismatch is a
+    ``CheckpointError`` that names it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
+    state = load_file(str(path))
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    shapes = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or extra or shapes:
+        detail = (f"{len(missing)} missing (e.g. {missing[:2]}), {len(extra)} unexpected "
+                  f"(e.g. {extra[:2]}), {len(shapes)} of another shape (e.g. {shapes[:2]})")
+        raise CheckpointError(f"{path}: does not fit this {what}: {detail}")
+    module.load_state_dict(state)

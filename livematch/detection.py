@@ -1,0 +1,93 @@
+"""Wiring of the detector to datasets: training on annotated roots, AP evaluation, and box
+files for every photo and every sampled frame (``detect predict``), which later stages reuse.
+
+Box files: ``OUT/photos/<item_id>.json`` = ``{photo name: [[x1, y1, x2, y2, score, label], ...]}``
+and ``OUT/videos/<video_id>.json`` = ``{frame index: [[x1, y1, x2, y2, score, label], ...]}``.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from tqdm import tqdm
+
+from livematch.config import LiveMatchConfig
+from livematch.dataset import load_dataset
+from livematch.errors import MediaError
+from livematch.io import write_json
+from livematch.media import read_photo, sample_frames
+from livematch.summary import RunSummary
+
+log = logging.getLogger(__name__)
+
+
+def _samples(roots, cfg: LiveMatchConfig, summary: RunSummary):
+    from detector.data import detection_samples
+    from detector.model import class_names
+    ds = load_dataset(roots, probe_media=False)
+    summary.merge(ds.summary)
+    return detection_samples(ds, class_names(cfg.detector.model), cfg.detector.train.cache_dir, summary)
+
+
+def train_detector_on(cfg: LiveMatchConfig, roots, val_roots=None, out=None, progress: bool = True):
+    """Train on ``roots``; validate on ``val_roots`` or, without them, on a held-out share of
+    the sources (``detector.train.val_fraction``)."""
+    from detector.data import split_by_source
+    from detector.train import train_detector
+    summary = RunSummary()
+    samples = _samples(roots, cfg, summary)
+    if val_roots:
+        train, val = samples, _samples(val_roots, cfg, summary)
+    else:
+        train, val = split_by_source(samples, cfg.detector.train.val_fraction, cfg.detector.train.seed)
+    summary.counts["validation images"] += len(val)
+    result = train_detector(cfg.detector, train, val, out or cfg.detector.out_dir, progress)
+    return result, summary
+
+
+def evaluate_detector_on(checkpoint, roots, cfg: LiveMatchConfig) -> dict:
+    """COCO AP / AP50 of a checkpoint on every annotated image of ``roots``."""
+    from detector.model import class_names
+    from detector.train import evaluate_detector, load_detector
+    model, det_cfg = load_detector(checkpoint)
+    samples = _samples(roots, cfg, RunSummary())
+    metrics = evaluate_detector(model, samples, cfg.detector.infer.frame_short_side, len(class_names(det_cfg.model)))
+    return {**metrics, "images": len(samples)}
+
+
+def _rows(d) -> list[list[float]]:
+    return [[*map(float, b), float(s), int(l)] for b, s, l in zip(d.boxes, d.scores, d.labels)]
+
+
+def predict_boxes(checkpoint, roots, out, cfg: LiveMatchConfig, progress: bool = True) -> RunSummary:
+    """Detect on every photo and on the ``media.infer_frames`` of every clip; write box files.
+    Unreadable photos and clips are skipped with a warning, counted in the returned summary."""
+    from detector.infer import predict
+    from detector.train import load_detector
+    model, _ = load_detector(checkpoint)
+    inf, out = cfg.detector.infer, Path(out)
+    ds = load_dataset(roots, probe_media=False)
+    summary = ds.summary
+    for item in tqdm(ds.items.values(), desc="photos", unit="item", disable=not progress):
+        images, names = [], []
+        for photo in item.photos:
+            try:
+                images.append(read_photo(photo.path))
+                names.append(photo.name)
+            except MediaError as e:
+                summary.warn(photo.path, f"unreadable photo: {e.reason}")
+        dets = predict(model, images, inf.photo_short_side, inf.photo_threshold, inf.batch_size)
+        write_json(out / "photos" / f"{item.item_id}.json", {n: _rows(d) for n, d in zip(names, dets)}, indent=None)
+        summary.counts["detected photo boxes"] += sum(len(d) for d in dets)
+    for video in tqdm(ds.videos.values(), desc="clips", unit="clip", disable=not progress):
+        try:
+            frames = sample_frames(video.path, cfg.media.infer_frames.indices(), cfg.media.backend.value,
+                                   cfg.media.fallback, cfg.media.threads)
+        except MediaError as e:
+            summary.warn(video.path, f"unreadable video: {e.reason}")
+            continue
+        dets = predict(model, list(frames.images), inf.frame_short_side, inf.frame_threshold, inf.batch_size)
+        write_json(out / "videos" / f"{video.video_id}.json",
+                   {str(i): _rows(d) for i, d in zip(frames.indices, dets)}, indent=None)
+        summary.counts["detected frame boxes"] += sum(len(d) for d in dets)
+    return summary
