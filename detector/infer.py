@@ -34,10 +34,10 @@ def _device(model) -> torch.device:
 
 @torch.no_grad()
 def predict(model, images: list[np.ndarray], short_side: int, threshold: float,
-            batch_size: int = 4) -> list[Detections]:
+            batch_size: int = 4, amp: bool = True) -> list[Detections]:
     """Detect in RGB ``uint8`` images: each is resized by the model so that its short side is
     ``short_side`` (the long side follows, uncapped), boxes are mapped back to the image's own
-    pixels, and only boxes scoring >= ``threshold`` are kept. AMP and channels_last on CUDA."""
+    pixels, and only boxes scoring >= ``threshold`` are kept. AMP on CUDA unless ``amp=False``."""
     model.eval()
     device = _device(model)
     transform = model.transform
@@ -49,7 +49,7 @@ def predict(model, images: list[np.ndarray], short_side: int, threshold: float,
         for lo in range(0, len(images), batch_size):
             batch = [torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1))).to(device).float() / 255.0
                      for im in images[lo:lo + batch_size]]
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp and device.type == "cuda"):
                 results = model(batch)
             for r in results:
                 keep = r["scores"] >= threshold

@@ -1,7 +1,6 @@
 """The ``livematch`` command line. Each command parses its arguments and calls one library function."""
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path

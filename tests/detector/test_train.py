@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 
 from detector.data import DetectionDataset, detection_samples, split_by_source
 from detector.infer import predict

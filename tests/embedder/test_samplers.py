@@ -1,7 +1,6 @@
 from collections import Counter
 
 import numpy as np
-import pytest
 
 from embedder.samplers import AspectRatioBatchSampler, assign_buckets, bucket_shape
 

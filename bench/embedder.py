@@ -1,0 +1,116 @@
+"""Embedder benchmarks, each comparison measured side by side in one run.
+
+    python bench/embedder.py --checkpoint runs/embedder_tiny/best --val data/val        # speed + top-1
+    python bench/embedder.py --ablation --train data/train --val data/val --epochs 10     # training ablation
+
+1. extraction: crops per second with aspect-ratio buckets vs padding every crop to a square
+   (ratio), and shop -> video retrieval top-1 of each on held-out items;
+2. ablation (``--ablation``): the tiny recipe trained with and without cross-batch memory, with
+   and without aspect-ratio bucketing (one square bucket), ArcFace vs sub-center ArcFace; top-1,
+   recall@5 and mAP@10 on held-out items, and training seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from embedder.checkpoint import load_embedder
+from embedder.evaluate import retrieval_metrics
+from embedder.extract import embed_images
+from livematch.config import load_config
+from livematch.embedding import labelled_crops, train_embedder
+from livematch.summary import RunSummary
+
+RECIPE = Path("configs/embedder/tiny.yaml")
+VARIANTS = {
+    "reference (xbm, buckets, arcface)": [],
+    "no cross-batch memory": ["embedder.loss.xbm=false"],
+    "no bucketing (one square bucket)": ["embedder.data.aspect_buckets=[1.0]"],
+    "sub-center arcface": ["embedder.loss.head=subcenter"],
+}
+
+
+@torch.no_grad()
+def embed_padded(model, images, size: int, batch: int = 64) -> np.ndarray:
+    """The naive way: pad each crop to a square (black borders), resize to ``size`` x ``size``."""
+    out = []
+    for lo in range(0, len(images), batch):
+        squares = []
+        for im in images[lo:lo + batch]:
+            h, w = im.shape[:2]
+            side = max(h, w)
+            canvas = np.zeros((side, side, 3), np.uint8)
+            canvas[(side - h) // 2:(side - h) // 2 + h, (side - w) // 2:(side - w) // 2 + w] = im
+            squares.append(cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA))
+        out.append(model.embed(torch.from_numpy(np.stack(squares).transpose(0, 3, 1, 2))).numpy())
+    return np.concatenate(out)
+
+
+def bench_extraction(checkpoint: Path, val_roots, cfg) -> dict:
+    model, model_cfg = load_embedder(checkpoint)
+    crops = labelled_crops(val_roots, cfg, RunSummary(), progress=False)
+    images = [cv2.imread(c.path)[..., ::-1] for c in crops]
+    shop = np.array([c.is_shop for c in crops])
+    ids = np.array([c.instance_id for c in crops])
+    extract = cfg.embedder.extract
+    extract.scale = model_cfg.extract.scale
+    row = {"crops": len(images), "scale": extract.scale}
+    for name, fn in [("buckets", lambda: embed_images(model, images, extract).astype(np.float32)),
+                     ("pad_square", lambda: embed_padded(model, images, extract.scale))]:
+        fn()  # warm-up
+        start = time.perf_counter()
+        feats = fn()
+        row[f"{name}_crops_per_s"] = len(images) / (time.perf_counter() - start)
+        row[f"{name}_top1"] = retrieval_metrics(feats[shop], ids[shop], feats[~shop], ids[~shop])["top1"]
+    row["throughput_buckets_vs_pad"] = row["buckets_crops_per_s"] / row["pad_square_crops_per_s"]
+    return row
+
+
+def bench_ablation(train_roots, val_roots, epochs: int, out_root: Path) -> dict:
+    rows = {}
+    for name, overrides in VARIANTS.items():
+        cfg = load_config(RECIPE, overrides + [f"embedder.data.roots={list(map(str, train_roots))}",
+                                               f"embedder.data.val_roots={list(map(str, val_roots))}",
+                                               f"embedder.optim.epochs={epochs}"])
+        start = time.perf_counter()
+        result, _ = train_embedder(cfg, out_root / name.split(" (")[0].replace(" ", "_"), progress=False)
+        best = max(result.history, key=lambda r: r.get("top1", 0))
+        rows[name] = {k: best.get(k) for k in ("top1", "recall5", "map10", "epoch")}
+        rows[name]["train_seconds"] = time.perf_counter() - start
+        print(f"{name:<36} top-1 {best['top1']:.4f}  recall@5 {best['recall5']:.4f}  mAP@10 {best['map10']:.4f}")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("--val", type=Path, nargs="+", required=True)
+    parser.add_argument("--train", type=Path, nargs="+")
+    parser.add_argument("--ablation", action="store_true")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/embedder.json"))
+    args = parser.parse_args()
+    cfg = load_config(RECIPE)
+    results = {"threads": torch.get_num_threads()}
+    if args.checkpoint:
+        e = results["extraction"] = bench_extraction(args.checkpoint, args.val, cfg)
+        print(f"extraction of {e['crops']} crops: buckets {e['buckets_crops_per_s']:.1f}/s (top-1 {e['buckets_top1']:.4f}) "
+              f"vs padded squares {e['pad_square_crops_per_s']:.1f}/s (top-1 {e['pad_square_top1']:.4f}): "
+              f"x{e['throughput_buckets_vs_pad']:.2f}")
+    if args.ablation:
+        if not args.train:
+            parser.error("--ablation needs --train")
+        results["ablation"] = bench_ablation(args.train, args.val, args.epochs, Path("runs/ablation"))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""The detect / embed commands end to end on the small sample set, with tiny models."""
+import json
+
+import pytest
+
+from livematch.cli import main
+from livematch.matching import load_store
+from tests.detector.test_train import OVERRIDES as DET
+from tests.embedder.test_train import OVERRIDES as EMB
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return tmp_path_factory.mktemp("runs")
+
+
+def test_detect_train_eval_predict(sample_root, runs, capsys):
+    cache = f"detector.train.cache_dir={runs / 'frames'}"
+    assert main(["detect", "train", "--data", str(sample_root), "--out", str(runs / "det"),
+                 *DET, "detector.train.epochs=1", "detector.train.val_fraction=0.3", cache]) == 0
+    out = capsys.readouterr().out
+    assert "checkpoint:" in out and "validation AP50" in out
+    assert main(["detect", "eval", "--checkpoint", str(runs / "det" / "last"), "--data", str(sample_root),
+                 "--json", str(runs / "ap.json"), cache]) == 0
+    metrics = json.loads((runs / "ap.json").read_text())
+    assert 0.0 <= metrics["AP"] <= metrics["AP50"] <= 1.0 and metrics["images"] > 0
+    assert main(["detect", "predict", "--checkpoint", str(runs / "det" / "last"), "--data", str(sample_root),
+                 "--out", str(runs / "boxes"), "detector.infer.photo_threshold=0.0",
+                 "detector.infer.frame_threshold=0.0", "media.infer_frames.step=100"]) == 0
+    photos = list((runs / "boxes" / "photos").glob("*.json"))
+    videos = list((runs / "boxes" / "videos").glob("*.json"))
+    assert len(photos) == 8 and len(videos) == 6
+    frames = json.loads(videos[0].read_text())
+    assert sorted(map(int, frames)) == [80, 180, 280, 380]
+    row = next(r for rows in frames.values() for r in rows)
+    assert len(row) == 6 and row[0] < row[2] and row[1] < row[3]
+
+
+def test_embed_train_eval_extract_then_match(sample_root, runs, capsys):
+    cache = f"embedder.data.cache_dir={runs / 'crops'}"
+    common = [*EMB, cache, "embedder.optim.epochs=1"]
+    assert main(["embed", "train", "--out", str(runs / "emb"), *common,
+                 f"embedder.data.roots=[{sample_root}]", f"embedder.data.val_roots=[{sample_root}]"]) == 0
+    assert "best validation top-1" in capsys.readouterr().out
+    assert main(["embed", "eval", "--checkpoint", str(runs / "emb" / "best"), "--data", str(sample_root),
+                 "--json", str(runs / "top1.json"), *common]) == 0
+    assert 0.0 <= json.loads((runs / "top1.json").read_text())["top1"] <= 1.0
+    ckpt = str(runs / "emb" / "best")
+    assert main(["embed", "extract", "--checkpoint", ckpt, "--checkpoint", ckpt, "--data", str(sample_root),
+                 "--out", str(runs / "features"), *common]) == 0
+    store = load_store(runs / "features")
+    assert store.shop.dim == 64 and len(store.video) > 0  # two 32-d models ensembled
+    assert main(["match", "--features", str(runs / "features"), "--out", str(runs / "match"),
+                 "--gt", str(sample_root)]) == 0
+    assert (runs / "match" / "result.json").exists() and "score" in capsys.readouterr().out
