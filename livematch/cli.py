@@ -166,6 +166,35 @@ def calibrate(
     typer.echo(f"best of {len(table)}: score {table[0]['score']:.4f}; wrote {out}")
 
 
+@app.command()
+def run(
+    data: List[Path] = typer.Option(..., help="Dataset root(s): image/ and video/ (annotations optional)."),
+    out: Path = typer.Option(..., help="Output folder: result.json, match_details.json, summary.json."),
+    config: Optional[Path] = typer.Option(None, help="Recipe, e.g. configs/pipeline/demo.yaml."),
+    detector: Optional[Path] = typer.Option(None, help="Detector checkpoint (else weights.detector)."),
+    embedder: Optional[List[Path]] = typer.Option(None, help="Embedder checkpoint; repeat for an ensemble "
+                                                              "(else weights.embedders)."),
+    gt: Optional[List[Path]] = typer.Option(None, help="Annotated root(s): also score the result."),
+    overrides: List[str] = typer.Argument(None, help="Dotted overrides: matcher.voting.max_distance=1.0"),
+):
+    """The whole job: detect, crop, embed, match; writes result.json in the contest format."""
+    from livematch.config import load_config
+    from livematch.pipeline import run as run_pipeline
+    cfg = load_config(config, overrides or [])
+    det = detector or cfg.weights.detector
+    embs = embedder or cfg.weights.embedders
+    if not det or not embs:
+        raise LiveMatchError("run needs a detector and at least one embedder checkpoint "
+                             "(--detector / --embedder, or weights.detector / weights.embedders)")
+    report = run_pipeline(cfg, data, out, det, embs, gt)
+    typer.echo(report.summary.format("run summary"))
+    typer.echo("seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in report.seconds.items()))
+    typer.echo(f"{len(report.result.matches)} videos matched; wrote {out / 'result.json'}")
+    if report.score:
+        typer.echo(f"contest score {report.score['score']:.4f} (item F1 {report.score['item']['f1']:.3f}, "
+                   f"frame F1 {report.score['frame']['f1']:.3f}, box F1 {report.score['box']['f1']:.3f})")
+
+
 detect_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                          help="Train, evaluate and run the garment detector.")
 app.add_typer(detect_app, name="detect")

@@ -63,10 +63,19 @@ class DataConfig:
 
 
 @dataclass
+class WeightsConfig:
+    """Trained checkpoints the pipeline runs with (folders written by the train commands)."""
+
+    detector: str = ""
+    embedders: list[str] = field(default_factory=list)  # several: an ensemble
+
+
+@dataclass
 class LiveMatchConfig:
     """The whole run's config; each stage's section is added by the package that owns it."""
 
     data: DataConfig = field(default_factory=DataConfig)
+    weights: WeightsConfig = field(default_factory=WeightsConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)

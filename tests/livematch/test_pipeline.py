@@ -1,0 +1,91 @@
+"""``livematch run`` end to end with untrained tiny models (the plumbing, not the accuracy)."""
+import json
+import shutil
+
+import pytest
+import torch
+
+from detector.model import build_detector
+from embedder.model import build_embedder
+from livematch.checkpoint import save_checkpoint
+from livematch.cli import main
+from livematch.config import load_config
+from livematch.errors import LiveMatchError
+from livematch.metric import validate_entry
+from livematch.pipeline import run
+from tests.detector.test_train import OVERRIDES as DET
+from tests.embedder.test_train import OVERRIDES as EMB
+
+FAST = ["detector.infer.photo_threshold=0.0", "detector.infer.frame_threshold=0.0",
+        "detector.infer.photo_short_side=128", "detector.infer.frame_short_side=128",
+        "media.infer_frames.step=100", "data.probe_media=false"]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ckpt")
+    cfg = load_config(None, DET + EMB)
+    torch.manual_seed(0)
+    save_checkpoint(root / "det", {"model": build_detector(cfg.detector.model)}, cfg.detector, {"epoch": 0})
+    save_checkpoint(root / "emb", {"model": build_embedder(cfg.embedder.model)}, cfg.embedder, {"epoch": 0})
+    return root / "det", root / "emb"
+
+
+@pytest.fixture(scope="module")
+def bad_root(sample_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad") / "data"
+    shutil.copytree(sample_root, root)
+    clip = sorted((root / "video").glob("*.mp4"))[0]
+    clip.write_bytes(clip.read_bytes()[:5000])  # truncated
+    photo = sorted((root / "image").glob("*/0.jpg"))[0]
+    photo.write_bytes(b"not a jpeg")
+    (root / "image" / "099999").mkdir()  # empty item folder
+    ann = sorted((root / "image_annotation").glob("*/1.json"))[0]
+    ann.write_text("{broken")
+    return root, clip, photo
+
+
+def test_run_completes_on_bad_input_and_names_each_bad_file(bad_root, checkpoints, tmp_path):
+    root, clip, photo = bad_root
+    cfg = load_config(None, DET + EMB + FAST)
+    report = run(cfg, [root], tmp_path / "out", *checkpoints[:1], [checkpoints[1]], gt=[root], progress=False)
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert all(validate_entry(e) is None for e in result.values())
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    named = {i["path"]: i["reason"] for i in summary["issues"]}
+    assert any(str(clip) == p and r.startswith("unreadable video") for p, r in named.items())
+    assert any(str(photo) == p and r.startswith("unreadable photo") for p, r in named.items())
+    assert any(p.endswith("099999") and r.startswith("empty item folder") for p, r in named.items())
+    assert any(p.endswith("1.json") and r.startswith("invalid JSON") for p, r in named.items())
+    assert summary["counts"]["shop crops"] > 0 and summary["counts"]["video crops"] > 0
+    assert set(report.seconds) >= {"load", "decode", "detect", "embed", "match"}
+    assert "score" in json.loads((tmp_path / "out" / "score.json").read_text())
+    assert (tmp_path / "out" / "features" / "shop.npz").exists()
+
+
+def test_unwritable_output_fails_at_start(sample_root, checkpoints, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(LiveMatchError, match="not writable"):
+        run(load_config(None, DET + EMB + FAST), [sample_root], blocker / "out", checkpoints[0],
+            [checkpoints[1]], progress=False)
+
+
+def test_cli_run_and_missing_weights(sample_root, checkpoints, tmp_path, capsys):
+    assert main(["run", "--data", str(sample_root), "--out", str(tmp_path / "o"), "--detector", str(checkpoints[0]),
+                 "--embedder", str(checkpoints[1]), "--gt", str(sample_root), *DET, *EMB, *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "contest score" in out and "seconds per stage" in out
+    assert main(["run", "--data", str(sample_root), "--out", str(tmp_path / "o2")]) == 2
+    assert "needs a detector" in capsys.readouterr().err
+
+
+def test_exported_fp16_checkpoint_gives_nearly_the_same_features(checkpoints, tmp_path):
+    from embedder.checkpoint import load_embedder
+    from livematch.export import export_checkpoint
+    out = export_checkpoint(checkpoints[1], tmp_path / "emb16")
+    assert not (out / "train_state.pt").exists()
+    assert (out / "model.safetensors").stat().st_size < 0.6 * (checkpoints[1] / "model.safetensors").stat().st_size
+    images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+    a, b = load_embedder(checkpoints[1])[0].embed(images), load_embedder(out)[0].embed(images)
+    assert torch.allclose(a, b, atol=2e-2)
