@@ -1,4 +1,5 @@
-"""``livematch run``: dataset -> detector -> crops -> embedder -> features -> matcher -> result.json.
+"""``livematch run``: dataset -> detector -> crops -> embedder -> features -> matcher -> result.json,
+``report.html`` and ``summary.json``.
 
 One pass per catalogue item (its photos) and per clip (its sampled frames): read, detect, crop,
 embed, keep the crop table rows. A photo or clip that cannot be read is skipped with a warning,
@@ -24,7 +25,8 @@ from livematch.matching import FeatureStore, save_store, search_store
 from livematch.media import read_photo, sample_frames
 from livematch.summary import RunSummary
 from matcher.crops import CropTable
-from matcher.result import write_outputs
+from livematch.report import write_report
+from matcher.result import to_details, to_result, write_outputs
 from matcher.voting import MatchResult, match_catalogue
 
 log = logging.getLogger(__name__)
@@ -104,7 +106,7 @@ def check_output_dir(out) -> Path:
 def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None,
         progress: bool = True) -> RunReport:
     """The whole job; writes ``result.json``, ``match_details.json``, ``summary.json``,
-    ``features/`` and ``config.yaml`` under ``out`` (and ``score.json`` with ``gt``)."""
+    ``report.html``, ``features/`` and ``config.yaml`` under ``out`` (and ``score.json`` with ``gt``)."""
     out = check_output_dir(out)
     clock = _Stopwatch()
     with clock("load"):
@@ -143,16 +145,18 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
     write_outputs(out, result)
     atomic_write_text(out / "config.yaml", to_yaml(cfg))
     report = RunReport(result, summary, dict(clock.seconds))
+    truth = None
     if gt:
         from livematch.metric import evaluate
-        report.score = evaluate(_result_json(out), load_dataset(gt, probe_media=False)).to_dict()
+        gt_ds = load_dataset(gt, probe_media=False)
+        report.score = evaluate(to_result(result), gt_ds).to_dict()
+        truth = {v.video_id: v.sold_item for v in gt_ds.videos.values() if v.sold_item in gt_ds.items}
         write_json(out / "score.json", report.score)
-    write_json(out / "summary.json", {**summary.to_dict(), "seconds": report.seconds,
-                                      "matched videos": len(result.matches),
-                                      **({"score": report.score["score"]} if report.score else {})})
+    summary_dict = {**summary.to_dict(), "seconds": report.seconds, "matched videos": len(result.matches),
+                    **({"score": report.score["score"]} if report.score else {})}
+    write_json(out / "summary.json", summary_dict)
+    with clock("report"):
+        write_report(out / "report.html", to_result(result), to_details(result), ds, summary_dict,
+                     report.score, truth)
+    report.seconds = dict(clock.seconds)
     return report
-
-
-def _result_json(out: Path) -> dict:
-    from livematch.metric import load_result
-    return load_result(out / "result.json")

@@ -61,6 +61,12 @@ def test_run_completes_on_bad_input_and_names_each_bad_file(bad_root, checkpoint
     assert set(report.seconds) >= {"load", "decode", "detect", "embed", "match"}
     assert "score" in json.loads((tmp_path / "out" / "score.json").read_text())
     assert (tmp_path / "out" / "features" / "shop.npz").exists()
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert page.count("<section") == len(result) == len(report.result.matches)
+    assert page.count("<img") <= 2 * len(result) and "<svg" in page
+    from html.parser import HTMLParser
+    HTMLParser().feed(page)  # parses
 
 
 def test_unwritable_output_fails_at_start(sample_root, checkpoints, tmp_path):

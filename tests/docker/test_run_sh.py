@@ -1,0 +1,42 @@
+"""docker/run.sh, the contest entry point, run on the host against sample data."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from livematch.metric import validate_entry
+from tests.livematch.test_pipeline import checkpoints  # noqa: F401  (fixture)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_run_sh_writes_result_json(sample_root, checkpoints, tmp_path):  # noqa: F811
+    det, emb = checkpoints
+    config = tmp_path / "contest.yaml"
+    config.write_text(yaml.safe_dump({
+        "weights": {"detector": str(det), "embedders": [str(emb)]},
+        "data": {"probe_media": False},
+        "media": {"infer_frames": {"start": 80, "stop": 380, "step": 100}},
+        "detector": {"infer": {"photo_threshold": 0.0, "frame_threshold": 0.0, "photo_short_side": 128,
+                               "frame_short_side": 128}},
+        "embedder": {"extract": {"scale": 64}}}))
+    env = {**os.environ, "INPUT_DIR": str(sample_root), "OUTPUT": str(tmp_path / "out" / "result.json"),
+           "CONFIG": str(config), "WORK_DIR": str(tmp_path / "work"),
+           "LIVEMATCH": f"{sys.executable} -m livematch.cli"}
+    done = subprocess.run(["bash", str(ROOT / "docker" / "run.sh")], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert isinstance(result, dict) and all(validate_entry(e) is None for e in result.values())
+    assert "wrote" in done.stdout
+
+
+def test_run_sh_fails_cleanly_without_weights(sample_root, tmp_path):
+    env = {**os.environ, "INPUT_DIR": str(sample_root), "OUTPUT": str(tmp_path / "result.json"),
+           "CONFIG": str(ROOT / "configs" / "pipeline" / "default.yaml"), "WORK_DIR": str(tmp_path / "w"),
+           "LIVEMATCH": f"{sys.executable} -m livematch.cli"}
+    done = subprocess.run(["bash", str(ROOT / "docker" / "run.sh")], env=env, capture_output=True, text=True)
+    assert done.returncode != 0 and "needs a detector" in done.stderr
+    assert not (tmp_path / "result.json").exists()
