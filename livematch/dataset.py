@@ -301,3 +301,29 @@ def _as_int(value) -> int:
         return int(value)
     except (TypeError, ValueError):
         return -1
+
+
+def read_item_photos(item, summary: RunSummary) -> tuple[list, list[str]]:
+    """Decode every readable photo of an item: ``(RGB images, photo names)``; an unreadable
+    photo is skipped with a warning counted in ``summary``."""
+    from livematch.media import read_photo
+    images, names = [], []
+    for photo in item.photos:
+        try:
+            images.append(read_photo(photo.path))
+            names.append(photo.name)
+        except MediaError as e:
+            summary.warn(photo.path, f"unreadable photo: {e.reason}")
+    return images, names
+
+
+def read_clip_frames(video, media_cfg, summary: RunSummary):
+    """The ``media_cfg.infer_frames`` of a clip (``livematch.media.Frames``), or ``None`` with a
+    warning counted in ``summary`` when the clip cannot be read."""
+    from livematch.media import sample_frames
+    try:
+        return sample_frames(video.path, media_cfg.infer_frames.indices(), media_cfg.backend.value,
+                             media_cfg.fallback, media_cfg.threads)
+    except MediaError as e:
+        summary.warn(video.path, f"unreadable video: {e.reason}")
+        return None

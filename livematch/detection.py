@@ -12,10 +12,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from livematch.config import LiveMatchConfig
-from livematch.dataset import load_dataset
-from livematch.errors import MediaError
+from livematch.dataset import load_dataset, read_clip_frames, read_item_photos
 from livematch.io import write_json
-from livematch.media import read_photo, sample_frames
 from livematch.summary import RunSummary
 
 log = logging.getLogger(__name__)
@@ -69,22 +67,13 @@ def predict_boxes(checkpoint, roots, out, cfg: LiveMatchConfig, progress: bool =
     ds = load_dataset(roots, probe_media=False)
     summary = ds.summary
     for item in tqdm(ds.items.values(), desc="photos", unit="item", disable=not progress):
-        images, names = [], []
-        for photo in item.photos:
-            try:
-                images.append(read_photo(photo.path))
-                names.append(photo.name)
-            except MediaError as e:
-                summary.warn(photo.path, f"unreadable photo: {e.reason}")
+        images, names = read_item_photos(item, summary)
         dets = predict(model, images, inf.photo_short_side, inf.photo_threshold, inf.batch_size)
         write_json(out / "photos" / f"{item.item_id}.json", {n: _rows(d) for n, d in zip(names, dets)}, indent=None)
         summary.counts["detected photo boxes"] += sum(len(d) for d in dets)
     for video in tqdm(ds.videos.values(), desc="clips", unit="clip", disable=not progress):
-        try:
-            frames = sample_frames(video.path, cfg.media.infer_frames.indices(), cfg.media.backend.value,
-                                   cfg.media.fallback, cfg.media.threads)
-        except MediaError as e:
-            summary.warn(video.path, f"unreadable video: {e.reason}")
+        frames = read_clip_frames(video, cfg.media, summary)
+        if frames is None:
             continue
         dets = predict(model, list(frames.images), inf.frame_short_side, inf.frame_threshold, inf.batch_size)
         write_json(out / "videos" / f"{video.video_id}.json",

@@ -18,11 +18,10 @@ import numpy as np
 from tqdm import tqdm
 
 from livematch.config import LiveMatchConfig, to_yaml
-from livematch.dataset import load_dataset
-from livematch.errors import LiveMatchError, MediaError
+from livematch.dataset import load_dataset, read_clip_frames, read_item_photos
+from livematch.errors import LiveMatchError
 from livematch.io import atomic_write_text, write_json
 from livematch.matching import FeatureStore, save_store, search_store
-from livematch.media import read_photo, sample_frames
 from livematch.summary import RunSummary
 from matcher.crops import CropTable
 from livematch.report import write_report
@@ -116,24 +115,15 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
     dim = sum(m.cfg.embedding_dim for m in models.embedders)
     shop, video = [], []
     for item in tqdm(ds.items.values(), desc="items", unit="item", disable=not progress):
-        images, names = [], []
         with clock("decode"):
-            for photo in item.photos:
-                try:
-                    images.append(read_photo(photo.path))
-                    names.append(photo.name)
-                except MediaError as e:
-                    summary.warn(photo.path, f"unreadable photo: {e.reason}")
+            images, names = read_item_photos(item, summary)
         rows, feats = models.rows(images, inf.photo_short_side, inf.photo_threshold)
         shop += [(item.item_id, names[k], -1, box, s, f) for (k, box, s), f in zip(rows, feats)]
     for clip in tqdm(ds.videos.values(), desc="clips", unit="clip", disable=not progress):
         with clock("decode"):
-            try:
-                frames = sample_frames(clip.path, cfg.media.infer_frames.indices(), cfg.media.backend.value,
-                                       cfg.media.fallback, cfg.media.threads)
-            except MediaError as e:
-                summary.warn(clip.path, f"unreadable video: {e.reason}")
-                continue
+            frames = read_clip_frames(clip, cfg.media, summary)
+        if frames is None:
+            continue
         rows, feats = models.rows(list(frames.images), inf.frame_short_side, inf.frame_threshold)
         video += [(clip.video_id, "", frames.indices[k], box, s, f) for (k, box, s), f in zip(rows, feats)]
     store = FeatureStore(_table(shop, dim), _table(video, dim))
