@@ -41,7 +41,7 @@ demo-train: demo-data
 	$(BIN)/python -m livematch.export runs/detector_tiny/best weights/detector_tiny
 
 bench: $(STAMP)
-	$(BIN)/python bench/decode.py
+	$(BIN)/python -m bench.decode
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,7 +1,7 @@
 """Frame-sampling speed: the 16-frame inference schedule with decord and with PyAV, against
 decoding every frame with OpenCV, on generated 720p clips of 400 frames.
 
-    python bench/decode.py [--out bench/results/decode.json] [--repeats 3]
+    python -m bench.decode [--out bench/results/decode.json] [--repeats 3]
 
 Prints seconds per clip (median of the repeats) and the ratio of each method to OpenCV
 decoding every frame, measured side by side in one run; writes the numbers as JSON.

@@ -1,6 +1,6 @@
 """Detector inference speed, measured side by side in one run.
 
-    python bench/detector.py [--configs tiny r50_fpn] [--images 8] [--out bench/results/detector.json]
+    python -m bench.detector [--configs tiny r50_fpn] [--images 8] [--out bench/results/detector.json]
 
 For each recipe: images per second on 540x960 frames at the recipe's frame short side, batch 1
 vs batched (ratio); on CUDA also fp32 vs AMP (ratio). Untrained weights: the proposal counts,

@@ -1,7 +1,7 @@
 """Embedder benchmarks, each comparison measured side by side in one run.
 
-    python bench/embedder.py --checkpoint runs/embedder_tiny/best --val data/val        # speed + top-1
-    python bench/embedder.py --ablation --train data/train --val data/val --epochs 10     # training ablation
+    python -m bench.embedder --checkpoint runs/embedder_tiny/best --val data/val        # speed + top-1
+    python -m bench.embedder --ablation --train data/train --val data/val --epochs 10     # training ablation
 
 1. extraction: crops per second with aspect-ratio buckets vs padding every crop to a square
    (ratio), and shop -> video retrieval top-1 of each on held-out items;

@@ -1,6 +1,6 @@
 """Nearest-neighbour search at catalogue scale, each comparison measured side by side in one run.
 
-    python bench/knn.py [--scale 1.0] [--out bench/results/knn.json]
+    python -m bench.knn [--scale 1.0] [--out bench/results/knn.json]
 
 1. exact: faiss flat (our ``KnnIndex``) vs numpy brute force (batched matmul + argmax), 2k queries
    against a 200k x 2048 gallery (the reference's 4-model ensemble width): speed ratio and whether
