@@ -61,3 +61,15 @@ def test_yaml_round_trip(tmp_path):
 def test_bad_schedule_is_an_error():
     with pytest.raises(ConfigError):
         FrameSchedule(80, 380, 0).indices()
+
+
+@pytest.mark.parametrize("recipe", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml")))
+def test_every_recipe_loads(recipe):
+    cfg = load_config(ROOT / recipe)
+    assert cfg.media.infer_frames.indices()
+
+
+def test_demo_recipe_points_at_committed_weights():
+    cfg = load_config(ROOT / "configs/pipeline/demo.yaml")
+    for folder in [cfg.weights.detector, *cfg.weights.embedders]:
+        assert (ROOT / folder / "model.safetensors").is_file() and (ROOT / folder / "config.yaml").is_file()
