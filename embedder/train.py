@@ -153,7 +153,9 @@ def train(cfg: EmbedderConfig, crops: list[Crop], out_dir, val_crops: list[Crop]
     last = out_dir / "last"
     if (last / "train_state.pt").is_file():
         start_epoch, step, best = _resume(last, module, optimizer, scheduler, scaler, ema, cfg, num_classes)
-    ddp = (torch.nn.parallel.DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None)
+    # Some timm backbones keep modules that forward_features skips (MobileNetV3's conv_head).
+    ddp = (torch.nn.parallel.DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None,
+                                                     find_unused_parameters=True)
            if world > 1 else module)
     out_dir.mkdir(parents=True, exist_ok=True)
     history = []
