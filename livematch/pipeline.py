@@ -1,5 +1,7 @@
 """``livematch run``: dataset -> detector -> crops -> embedder -> features -> matcher -> result.json,
-``report.html`` and ``summary.json``.
+``report.html`` and ``summary.json``. Per-item and per-clip results are cached under
+``OUT/cache`` (:mod:`livematch.cache`): a killed run resumes, new clips or items are the only
+work of a second run, a changed model recomputes.
 
 One pass per catalogue item (its photos) and per clip (its sampled frames): read, detect, crop,
 embed, keep the crop table rows. A photo or clip that cannot be read is skipped with a warning,
@@ -18,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from livematch.config import LiveMatchConfig, to_yaml
+from livematch.cache import ResultCache, file_digest, model_key
 from livematch.dataset import load_dataset, read_clip_frames, read_item_photos
 from livematch.errors import LiveMatchError
 from livematch.io import atomic_write_text, write_json
@@ -61,6 +64,14 @@ class _Models:
         self.detector, _ = load_detector(detector_ckpt, device)
         self.embedders = [load_embedder(c, device)[0] for c in embedder_ckpts]
         self.cfg, self.clock = cfg, clock
+        self.weights = [detector_ckpt, *embedder_ckpts]
+
+    def key(self) -> str:
+        """What the cached rows depend on besides the media: weights and crop / feature settings."""
+        c = self.cfg
+        return model_key(self.weights, {"infer": c.detector.infer, "margin": c.embedder.data.crop_margin,
+                                        "extract": c.embedder.extract, "frames": c.media.infer_frames,
+                                        "backend": c.media.backend.value})
 
     def rows(self, images, short_side: int, threshold: float):
         """Detections of each image and the features of their crops: ``[(image k, box, score)]``
@@ -114,19 +125,36 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
     summary, inf = ds.summary, cfg.detector.infer
     dim = sum(m.cfg.embedding_dim for m in models.embedders)
     shop, video = [], []
+    cache = ResultCache(out / "cache")
+    key = models.key()
+    shop, video = [], []
     for item in tqdm(ds.items.values(), desc="items", unit="item", disable=not progress):
-        with clock("decode"):
-            images, names = read_item_photos(item, summary)
-        rows, feats = models.rows(images, inf.photo_short_side, inf.photo_threshold)
-        shop += [(item.item_id, names[k], -1, box, s, f) for (k, box, s), f in zip(rows, feats)]
+        source = key + file_digest(p.path for p in item.photos)
+        table = cache.get("items", item.item_id, source)
+        if table is None:
+            with clock("decode"):
+                images, names = read_item_photos(item, summary)
+            rows, feats = models.rows(images, inf.photo_short_side, inf.photo_threshold)
+            table = _table([(item.item_id, names[k], -1, box, s, f) for (k, box, s), f in zip(rows, feats)], dim)
+            if len(names) == len(item.photos):  # a partly unreadable item is retried next run
+                cache.put("items", item.item_id, source, table)
+            summary.counts["items processed"] += 1
+        shop.append(table)
     for clip in tqdm(ds.videos.values(), desc="clips", unit="clip", disable=not progress):
-        with clock("decode"):
-            frames = read_clip_frames(clip, cfg.media, summary)
-        if frames is None:
-            continue
-        rows, feats = models.rows(list(frames.images), inf.frame_short_side, inf.frame_threshold)
-        video += [(clip.video_id, "", frames.indices[k], box, s, f) for (k, box, s), f in zip(rows, feats)]
-    store = FeatureStore(_table(shop, dim), _table(video, dim))
+        source = key + file_digest([clip.path])
+        table = cache.get("clips", clip.video_id, source)
+        if table is None:
+            with clock("decode"):
+                frames = read_clip_frames(clip, cfg.media, summary)
+            if frames is None:
+                continue
+            rows, feats = models.rows(list(frames.images), inf.frame_short_side, inf.frame_threshold)
+            table = _table([(clip.video_id, "", frames.indices[k], box, s, f)
+                            for (k, box, s), f in zip(rows, feats)], dim)
+            cache.put("clips", clip.video_id, source, table)
+            summary.counts["clips processed"] += 1
+        video.append(table)
+    store = FeatureStore(*(t if len(t) else CropTable.empty(dim) for t in map(CropTable.concat, (shop, video))))
     summary.counts.update({"shop crops": len(store.shop), "video crops": len(store.video)})
     with clock("match"):
         dist, rows = search_store(store, cfg.matcher)

@@ -95,3 +95,30 @@ def test_exported_fp16_checkpoint_gives_nearly_the_same_features(checkpoints, tm
     images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
     a, b = load_embedder(checkpoints[1])[0].embed(images), load_embedder(out)[0].embed(images)
     assert torch.allclose(a, b, atol=2e-2)
+
+
+def _run(root, out, checkpoints, extra=()):
+    cfg = load_config(None, DET + EMB + FAST + list(extra))
+    return run(cfg, [root], out, checkpoints[0], [checkpoints[1]], progress=False)
+
+
+def test_cache_resume_incremental_and_invalidation(sample_root, checkpoints, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(sample_root, root)
+    out = tmp_path / "out"
+    first = _run(root, out, checkpoints)
+    reference = (out / "result.json").read_text()
+    assert first.summary.counts["clips processed"] == 6 and first.summary.counts["items processed"] == 8
+    again = _run(root, out, checkpoints)  # everything cached: no model work
+    assert again.summary.counts["clips processed"] == 0 and again.summary.counts["items processed"] == 0
+    assert (out / "result.json").read_text() == reference
+    for key in sorted((out / "cache" / "clips").glob("*.key"))[:3]:  # as if killed after 3 clips
+        key.unlink()
+    resumed = _run(root, out, checkpoints)
+    assert resumed.summary.counts["clips processed"] == 3 and (out / "result.json").read_text() == reference
+    clip = sorted((root / "video").glob("*.mp4"))[0]
+    shutil.copy(clip, root / "video" / "999999.mp4")  # a new clip
+    grown = _run(root, out, checkpoints)
+    assert grown.summary.counts["clips processed"] == 1 and grown.summary.counts["items processed"] == 0
+    changed = _run(root, out, checkpoints, ["detector.infer.frame_short_side=96"])  # a changed setting
+    assert changed.summary.counts["clips processed"] == 7 and changed.summary.counts["items processed"] == 8
