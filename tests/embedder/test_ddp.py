@@ -13,8 +13,8 @@ from tests.embedder.test_train import OVERRIDES
 def test_torchrun_two_processes_train_and_checkpoint(sample_root, tmp_path):
     if shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None:
         pytest.skip("torchrun not installed beside this python")
-    cmd = [os.path.join(os.path.dirname(sys.executable), "torchrun"), "--nproc-per-node", "2",
-           "--master-port", "29517", "-m", "livematch.cli", "embed", "train", "--out", str(tmp_path / "run"),
+    cmd = [os.path.join(os.path.dirname(sys.executable), "torchrun"), "--standalone", "--nproc-per-node", "2",
+           "-m", "livematch.cli", "embed", "train", "--out", str(tmp_path / "run"),
            *OVERRIDES, f"embedder.data.cache_dir={tmp_path / 'crops'}", "embedder.optim.epochs=1",
            f"embedder.data.roots=[{sample_root}]"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
