@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from tqdm import tqdm
 
 from detector.config import DetectorConfig
@@ -22,6 +20,7 @@ from detector.infer import predict
 from detector.model import build_detector, class_names
 from livematch.checkpoint import (CheckpointError, load_weights, read_config, read_meta, read_train_state,
                                   save_checkpoint)
+from livematch.distributed import setup_distributed
 from livematch.errors import LiveMatchError
 from livematch.io import append_csv
 from livematch.media import read_photo
@@ -72,21 +71,13 @@ def _check_resume(last: Path, cfg: DetectorConfig) -> None:
                               f"the config asks for {cfg.model.backbone} (class_agnostic={cfg.model.class_agnostic})")
 
 
-def _setup() -> tuple[int, int, torch.device]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if torch.cuda.is_available() else torch.device("cpu")
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return (dist.get_rank() if world > 1 else 0), world, device
-
-
 def train_detector(cfg: DetectorConfig, train: list[DetSample], val: list[DetSample], out_dir,
                    progress: bool = True, max_steps: int | None = None) -> DetTrainResult:
     """Train on ``train``, score ``val`` after each epoch; resumes when ``out_dir/last`` exists."""
     if not train:
         raise DetTrainingError("no training images: check the roots and their annotations")
     out_dir = Path(out_dir)
-    rank, world, device = _setup()
+    rank, world, device = setup_distributed()
     torch.manual_seed(cfg.train.seed)
     model = build_detector(cfg.model).to(device)
     model.transform.min_size = tuple(cfg.train.short_sides)

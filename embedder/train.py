@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from tqdm import tqdm
 
 from embedder.augment import build_augment
@@ -31,6 +29,7 @@ from embedder.extract import embed_images
 from embedder.losses import EmbeddingLoss
 from embedder.model import Embedder, build_embedder
 from embedder.samplers import AspectRatioBatchSampler
+from livematch.distributed import setup_distributed
 from livematch.errors import LiveMatchError
 from livematch.io import append_csv
 
@@ -57,17 +56,6 @@ class _TrainModule(torch.nn.Module):
 class TrainResult:
     checkpoint: Path
     history: list[dict] = field(default_factory=list)
-
-
-def _distributed() -> tuple[int, int, torch.device]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    return (dist.get_rank() if world > 1 else 0), world, device
 
 
 def _optimizer(module: _TrainModule, cfg) -> torch.optim.Optimizer:
@@ -121,7 +109,7 @@ def train(cfg: EmbedderConfig, crops: list[Crop], out_dir, val_crops: list[Crop]
     """Train on labelled crops (``assign_labels``); checkpoints go to ``out_dir/last`` and
     ``out_dir/best``. A run whose ``out_dir/last`` exists resumes from it."""
     out_dir = Path(out_dir)
-    rank, world, device = _distributed()
+    rank, world, device = setup_distributed()
     torch.manual_seed(cfg.optim.seed)
     if not crops:
         raise TrainingError("no training crops: check data.roots and that boxes have instance_id > 0")
