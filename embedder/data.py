@@ -21,10 +21,9 @@ from tqdm import tqdm
 
 from embedder.augment import resize
 from livematch.boxes import clip_box
-from livematch.dataset import Dataset
+from livematch.dataset import Dataset, read_images
 from livematch.errors import MediaError
 from livematch.io import atomic_write_bytes, write_json
-from livematch.media import read_photo, sample_frames
 from livematch.summary import RunSummary
 
 log = logging.getLogger(__name__)
@@ -106,15 +105,9 @@ def cache_crops(ds: Dataset, frames, cache_dir, margin: float = 0.05, summary: R
 
 
 def _cut(group, cache_dir: Path, margin: float, summary: RunSummary) -> list[Crop]:
-    _, owner, media_path, frame, _ = group[0]
-    try:
-        if frame < 0:
-            images = {-1: read_photo(media_path)}
-        else:
-            sampled = sample_frames(media_path, [g[3] for g in group])
-            images = dict(zip(sampled.indices, sampled.images))
-    except MediaError as e:
-        summary.warn(media_path, f"unreadable media: {e.reason}")
+    media_path = group[0][2]
+    images = read_images(media_path, [g[3] for g in group], summary)
+    if images is None:
         return []
     crops = []
     for key, owner, _, index, boxes in group:

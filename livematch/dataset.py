@@ -327,3 +327,19 @@ def read_clip_frames(video, media_cfg, summary: RunSummary):
     except MediaError as e:
         summary.warn(video.path, f"unreadable video: {e.reason}")
         return None
+
+
+def read_images(path, frames, summary: RunSummary) -> dict | None:
+    """The images of one media file for cropping: ``{-1: photo}`` when ``frames`` is ``[-1]``,
+    else ``{frame index: frame}`` for the clip's ``frames``. ``None``, with a warning counted in
+    ``summary``, when the file cannot be read."""
+    from livematch.media import read_photo, sample_frames
+    frames = sorted(set(frames))
+    try:
+        if frames == [-1]:
+            return {-1: read_photo(path)}
+        sampled = sample_frames(path, frames)
+        return dict(zip(sampled.indices, sampled.images))
+    except MediaError as e:
+        summary.warn(path, f"unreadable media: {e.reason}")
+        return None

@@ -9,10 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from livematch.config import LiveMatchConfig
-from livematch.dataset import Dataset, load_dataset
-from livematch.errors import MediaError
+from livematch.dataset import Dataset, load_dataset, read_images
 from livematch.matching import FeatureStore, save_store
-from livematch.media import read_photo, sample_frames
 from livematch.summary import RunSummary
 from matcher.crops import CropTable
 
@@ -67,27 +65,21 @@ def annotated_boxes(ds: Dataset, frames):
 
 
 def _crops_of(rows, margin: float, summary: RunSummary):
-    from embedder.data import widen
+    from embedder.data import MIN_SIDE, widen
     images, kept = [], []
     by_media: dict[tuple, list] = {}
     for row in rows:
         by_media.setdefault(row[3], []).append(row)
     for path, group in by_media.items():
-        try:
-            if group[0][2] < 0:
-                frames = {-1: read_photo(path)}
-            else:
-                sampled = sample_frames(path, sorted({g[2] for g in group}))
-                frames = dict(zip(sampled.indices, sampled.images))
-        except MediaError as e:
-            summary.warn(path, f"unreadable media: {e.reason}")
+        frames = read_images(path, [g[2] for g in group], summary)
+        if frames is None:
             continue
         for row in group:
             image = frames.get(row[2])
             if image is None:
                 continue
             x1, y1, x2, y2 = widen(row[4], margin, image.shape[1], image.shape[0])
-            if x2 - x1 >= 8 and y2 - y1 >= 8:
+            if x2 - x1 >= MIN_SIDE and y2 - y1 >= MIN_SIDE:
                 images.append(image[y1:y2, x1:x2])
                 kept.append(row)
     return images, kept

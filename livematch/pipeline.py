@@ -77,7 +77,7 @@ class _Models:
         """Detections of each image and the features of their crops: ``[(image k, box, score)]``
         and ``(N, D)`` features."""
         from detector.infer import predict
-        from embedder.data import widen
+        from embedder.data import MIN_SIDE, widen
         from embedder.extract import embed_images
         with self.clock("detect"):
             dets = predict(self.detector, images, short_side, threshold, self.cfg.detector.infer.batch_size)
@@ -85,7 +85,7 @@ class _Models:
         for k, (image, d) in enumerate(zip(images, dets)):
             for box, score in zip(d.boxes, d.scores):
                 x1, y1, x2, y2 = widen(box, self.cfg.embedder.data.crop_margin, image.shape[1], image.shape[0])
-                if x2 - x1 >= 8 and y2 - y1 >= 8:
+                if x2 - x1 >= MIN_SIDE and y2 - y1 >= MIN_SIDE:
                     crops.append(image[y1:y2, x1:x2])
                     rows.append((k, box, float(score)))
         with self.clock("embed"):
