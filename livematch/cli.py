@@ -187,6 +187,8 @@ def run(
         raise LiveMatchError("run needs a detector and at least one embedder checkpoint "
                              "(--detector / --embedder, or weights.detector / weights.embedders)")
     report = run_pipeline(cfg, data, out, det, embs, gt)
+    if report.result is None:  # a torchrun rank other than 0: rank 0 reports
+        return
     typer.echo(report.summary.format("run summary"))
     typer.echo("seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in report.seconds.items()))
     typer.echo(f"{len(report.result.matches)} videos matched; wrote {out / 'result.json'}")

@@ -71,6 +71,16 @@ class WeightsConfig:
 
 
 @dataclass
+class RunConfig:
+    """How ``livematch run`` feeds the models and shares the work across torchrun ranks."""
+
+    workers: int = 2  # DataLoader processes decoding photos and clips while the models compute; 0 = in process
+    prefetch: int = 2  # items / clips each worker decodes ahead
+    batch_images: int = 16  # decoded images of several items / clips gathered for one pass of the models
+    dist_timeout_min: int = 720  # how long rank 0 waits for the slowest rank before merging
+
+
+@dataclass
 class LiveMatchConfig:
     """The whole run's config; each stage's section is added by the package that owns it."""
 
@@ -80,6 +90,7 @@ class LiveMatchConfig:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
     matcher: MatcherConfig = field(default_factory=MatcherConfig)
+    run: RunConfig = field(default_factory=RunConfig)
 
 
 def load_config(path=None, overrides=(), schema: type = LiveMatchConfig):

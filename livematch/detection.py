@@ -68,14 +68,16 @@ def predict_boxes(checkpoint, roots, out, cfg: LiveMatchConfig, progress: bool =
     summary = ds.summary
     for item in tqdm(ds.items.values(), desc="photos", unit="item", disable=not progress):
         images, names = read_item_photos(item, summary)
-        dets = predict(model, images, inf.photo_short_side, inf.photo_threshold, inf.batch_size)
+        dets = predict(model, images, inf.photo_short_side, inf.photo_threshold, inf.batch_size,
+                       channels_last=inf.channels_last)
         write_json(out / "photos" / f"{item.item_id}.json", {n: _rows(d) for n, d in zip(names, dets)}, indent=None)
         summary.counts["detected photo boxes"] += sum(len(d) for d in dets)
     for video in tqdm(ds.videos.values(), desc="clips", unit="clip", disable=not progress):
         frames = read_clip_frames(video, cfg.media, summary)
         if frames is None:
             continue
-        dets = predict(model, list(frames.images), inf.frame_short_side, inf.frame_threshold, inf.batch_size)
+        dets = predict(model, list(frames.images), inf.frame_short_side, inf.frame_threshold, inf.batch_size,
+                       channels_last=inf.channels_last)
         write_json(out / "videos" / f"{video.video_id}.json",
                    {str(i): _rows(d) for i, d in zip(frames.indices, dets)}, indent=None)
         summary.counts["detected frame boxes"] += sum(len(d) for d in dets)

@@ -3,9 +3,17 @@
 ``OUT/cache`` (:mod:`livematch.cache`): a killed run resumes, new clips or items are the only
 work of a second run, a changed model recomputes.
 
-One pass per catalogue item (its photos) and per clip (its sampled frames): read, detect, crop,
-embed, keep the crop table rows. A photo or clip that cannot be read is skipped with a warning,
-named in ``summary.json``; the rest of the run goes on. Outputs are written atomically.
+Work units are catalogue items (their photos) and clips (their sampled frames). DataLoader
+workers decode them while the models compute; the images of several units are gathered into one
+pass of the detector (batched by image shape) and one pass of the embedder (batched by aspect
+bucket), and the crop rows are split back per unit. A unit's result does not depend on what it
+was batched with (up to float rounding: 1e-4 px on a box), so resuming, adding clips and
+sharding give the same result.json.
+
+Under ``torchrun`` each rank takes every ``world``-th unit of the sorted list, writes its results to
+the shared cache, and rank 0 merges the caches, matches and writes the outputs (the output folder
+must be on a file system every rank sees). A photo or clip that cannot be read is skipped with a
+warning, named in ``summary.json``; the rest of the run goes on. Outputs are written atomically.
 """
 from __future__ import annotations
 
@@ -32,11 +40,14 @@ from matcher.result import to_details, to_result, write_outputs
 from matcher.voting import MatchResult, match_catalogue
 
 log = logging.getLogger(__name__)
+PARTIAL = ":partial"  # cache key suffix of an item with unreadable photos: merged now, retried next run
 
 
 @dataclass
 class RunReport:
-    result: MatchResult
+    """What a run did; ``result`` is ``None`` on torchrun ranks other than 0 (rank 0 matches)."""
+
+    result: MatchResult | None
     summary: RunSummary
     seconds: dict[str, float] = field(default_factory=dict)
     score: dict | None = None
@@ -56,11 +67,9 @@ class _Stopwatch:
 class _Models:
     """The detector and the embedder(s), and the one step that turns images into crop rows."""
 
-    def __init__(self, detector_ckpt, embedder_ckpts, cfg: LiveMatchConfig, clock: _Stopwatch):
+    def __init__(self, detector_ckpt, embedder_ckpts, cfg: LiveMatchConfig, clock: _Stopwatch, device):
         from detector.train import load_detector
         from embedder.checkpoint import load_embedder
-        import torch
-        device = "cuda" if torch.cuda.is_available() else "cpu"
         self.detector, _ = load_detector(detector_ckpt, device)
         self.embedders = [load_embedder(c, device)[0] for c in embedder_ckpts]
         self.cfg, self.clock = cfg, clock
@@ -79,8 +88,10 @@ class _Models:
         from detector.infer import predict
         from embedder.data import MIN_SIDE, widen
         from embedder.extract import embed_images
+        inf = self.cfg.detector.infer
         with self.clock("detect"):
-            dets = predict(self.detector, images, short_side, threshold, self.cfg.detector.infer.batch_size)
+            dets = predict(self.detector, images, short_side, threshold, inf.batch_size,
+                           channels_last=inf.channels_last)
         crops, rows = [], []
         for k, (image, d) in enumerate(zip(images, dets)):
             for box, score in zip(d.boxes, d.scores):
@@ -93,11 +104,114 @@ class _Models:
         return rows, feats
 
 
+@dataclass
+class _Unit:
+    """One catalogue item or one clip, and the cache key of its result."""
+
+    kind: str  # "items" | "clips"
+    name: str
+    record: object  # ItemRecord | VideoRecord
+    source: str
+
+
+@dataclass
+class _Decoded:
+    unit: int
+    images: list
+    labels: list  # photo names of an item, frame indices of a clip
+    complete: bool  # every photo read / the clip read
+    issues: list
+
+
+class _Decode:
+    """Map-style dataset for the DataLoader: unit ``i`` -> its decoded images (in a worker)."""
+
+    def __init__(self, units: list[_Unit], media_cfg, in_workers: bool):
+        self.units, self.media = units, media_cfg
+        if in_workers and media_cfg.threads == 0:  # one decoder thread per worker process
+            from dataclasses import replace
+            self.media = replace(media_cfg, threads=1)
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    def __getitem__(self, i: int) -> _Decoded:
+        unit, summary = self.units[i], RunSummary()
+        if unit.kind == "items":
+            images, names = read_item_photos(unit.record, summary)
+            return _Decoded(i, images, names, len(names) == len(unit.record.photos), summary.issues)
+        frames = read_clip_frames(unit.record, self.media, summary)
+        if frames is None:
+            return _Decoded(i, [], [], False, summary.issues)
+        return _Decoded(i, list(frames.images), list(frames.indices), True, summary.issues)
+
+
+def _as_is(x):
+    return x
+
+
+def _decoded(units: list[_Unit], cfg: LiveMatchConfig):
+    """Decoded units in order, from ``cfg.run.workers`` DataLoader processes (or in process)."""
+    from torch.utils.data import DataLoader
+    workers = min(cfg.run.workers, len(units))
+    extra = {"prefetch_factor": max(1, cfg.run.prefetch)} if workers else {}
+    return iter(DataLoader(_Decode(units, cfg.media, workers > 0), batch_size=None, shuffle=False,
+                           num_workers=workers, collate_fn=_as_is, **extra))
+
+
 def _table(entries, dim: int) -> CropTable:
     if not entries:
         return CropTable.empty(dim)
     owner, name, frame, box, score, feat = zip(*entries)
     return CropTable(owner, name, frame, box, score, np.stack(feat))
+
+
+def _process(units: list[_Unit], models: _Models, cfg: LiveMatchConfig, cache: ResultCache,
+             summary: RunSummary, clock: _Stopwatch, dim: int, progress: bool) -> dict[str, CropTable]:
+    """Decode, detect, crop and embed ``units`` (all of one kind) in groups of about
+    ``cfg.run.batch_images`` images; cache each unit's table; return them by unit name."""
+    if not units:
+        return {}
+    kind, inf = units[0].kind, cfg.detector.infer
+    short, threshold = ((inf.photo_short_side, inf.photo_threshold) if kind == "items"
+                        else (inf.frame_short_side, inf.frame_threshold))
+    tables: dict[str, CropTable] = {}
+
+    def flush(group: list[_Decoded]) -> None:
+        images = [im for d in group for im in d.images]
+        owner_of = [(d, k) for d in group for k in range(len(d.images))]
+        rows, feats = models.rows(images, short, threshold) if images else ([], [])
+        entries = defaultdict(list)
+        for (k, box, score), f in zip(rows, feats):
+            d, local = owner_of[k]
+            unit = units[d.unit]
+            name, frame = (d.labels[local], -1) if kind == "items" else ("", d.labels[local])
+            entries[d.unit].append((unit.name, name, frame, box, score, f))
+        for d in group:
+            unit = units[d.unit]
+            if kind == "clips" and not d.complete:
+                continue  # unreadable clip: warned, nothing to match
+            table = _table(entries[d.unit], dim)
+            cache.put(kind, unit.name, unit.source + ("" if d.complete else PARTIAL), table)
+            tables[unit.name] = table
+            summary.counts[f"{kind} processed"] += 1
+
+    stream, group, count = _decoded(units, cfg), [], 0
+    with tqdm(total=len(units), desc=kind, unit=kind[:-1], disable=not progress) as bar:
+        while True:
+            with clock("decode"):  # time the models wait for decoded media
+                d = next(stream, None)
+            if d is not None:
+                for issue in d.issues:
+                    summary.issues.append(issue)
+                group.append(d)
+                count += len(d.images)
+            if group and (d is None or count >= cfg.run.batch_images):
+                flush(group)
+                bar.update(len(group))
+                group, count = [], 0
+            if d is None:
+                return tables
 
 
 def check_output_dir(out) -> Path:
@@ -113,52 +227,74 @@ def check_output_dir(out) -> Path:
     return out
 
 
+@contextmanager
+def _quiet(on: bool):
+    logger = logging.getLogger("livematch")
+    level = logger.level
+    if on:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _gather(summary: RunSummary, world: int) -> None:
+    """Rank 0 adds the other ranks' counts and bad inputs to ``summary`` (a no-op on one process)."""
+    if world == 1:
+        return
+    import torch.distributed as dist
+    parts = [None] * world if dist.get_rank() == 0 else None
+    dist.gather_object((dict(summary.counts), summary.issues), parts, dst=0)
+    if parts is not None:
+        for counts, issues in parts[1:]:
+            summary.counts.update(counts)
+            summary.issues.extend(issues)
+
+
 def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None,
         progress: bool = True) -> RunReport:
     """The whole job; writes ``result.json``, ``match_details.json``, ``summary.json``,
-    ``report.html``, ``features/`` and ``config.yaml`` under ``out`` (and ``score.json`` with ``gt``)."""
+    ``report.html``, ``features/`` and ``config.yaml`` under ``out`` (and ``score.json`` with ``gt``).
+    Under torchrun the ranks share the detection and embedding work; rank 0 writes the outputs."""
+    from livematch.distributed import setup_distributed
     out = check_output_dir(out)
+    rank, world, device = setup_distributed(cfg.run.dist_timeout_min)
     clock = _Stopwatch()
-    with clock("load"):
+    with clock("load"), _quiet(rank != 0):  # rank 0 names each bad input; the others load silently
         ds = load_dataset(roots, probe_media=cfg.data.probe_media, video_backend="pyav")
-        models = _Models(detector_ckpt, embedder_ckpts, cfg, clock)
-    summary, inf = ds.summary, cfg.detector.infer
+        models = _Models(detector_ckpt, embedder_ckpts, cfg, clock, device)
+    summary = ds.summary if rank == 0 else RunSummary()  # load warnings are the same on every rank
     dim = sum(m.cfg.embedding_dim for m in models.embedders)
-    shop, video = [], []
-    cache = ResultCache(out / "cache")
-    key = models.key()
-    shop, video = [], []
-    for item in tqdm(ds.items.values(), desc="items", unit="item", disable=not progress):
-        source = key + file_digest(p.path for p in item.photos)
-        table = cache.get("items", item.item_id, source)
-        if table is None:
-            with clock("decode"):
-                images, names = read_item_photos(item, summary)
-            rows, feats = models.rows(images, inf.photo_short_side, inf.photo_threshold)
-            table = _table([(item.item_id, names[k], -1, box, s, f) for (k, box, s), f in zip(rows, feats)], dim)
-            if len(names) == len(item.photos):  # a partly unreadable item is retried next run
-                cache.put("items", item.item_id, source, table)
-            summary.counts["items processed"] += 1
-        shop.append(table)
-    for clip in tqdm(ds.videos.values(), desc="clips", unit="clip", disable=not progress):
-        source = key + file_digest([clip.path])
-        table = cache.get("clips", clip.video_id, source)
-        if table is None:
-            with clock("decode"):
-                frames = read_clip_frames(clip, cfg.media, summary)
-            if frames is None:
-                continue
-            rows, feats = models.rows(list(frames.images), inf.frame_short_side, inf.frame_threshold)
-            table = _table([(clip.video_id, "", frames.indices[k], box, s, f)
-                            for (k, box, s), f in zip(rows, feats)], dim)
-            cache.put("clips", clip.video_id, source, table)
-            summary.counts["clips processed"] += 1
-        video.append(table)
+    cache, key = ResultCache(out / "cache"), models.key()
+    units = {"items": [_Unit("items", i.item_id, i, key + file_digest(p.path for p in i.photos))
+                       for i in ds.items.values()],
+             "clips": [_Unit("clips", v.video_id, v, key + file_digest([v.path])) for v in ds.videos.values()]}
+    tables = {}
+    for kind, all_units in units.items():
+        mine = [u for n, u in enumerate(all_units) if n % world == rank]
+        todo = []
+        for u in mine:
+            cached = cache.get(kind, u.name, u.source)
+            if cached is None:
+                todo.append(u)
+            else:
+                tables[kind, u.name] = cached
+        done = _process(todo, models, cfg, cache, summary, clock, dim, progress and rank == 0)
+        tables.update({(kind, name): t for name, t in done.items()})
+    if world > 1:
+        import torch.distributed as dist
+        _gather(summary, world)  # also waits until every rank's tables are in the cache
+        if rank != 0:
+            dist.destroy_process_group()
+            return RunReport(None, summary, dict(clock.seconds))
+        tables.update(_merge(units, cache, tables))
+    shop, video = ([tables[kind, u.name] for u in units[kind] if (kind, u.name) in tables] for kind in units)
     store = FeatureStore(*(t if len(t) else CropTable.empty(dim) for t in map(CropTable.concat, (shop, video))))
     summary.counts.update({"shop crops": len(store.shop), "video crops": len(store.video)})
     with clock("match"):
-        dist, rows = search_store(store, cfg.matcher)
-        result = match_catalogue(store.shop, store.video, dist, rows, cfg.matcher.voting)
+        dist_, rows = search_store(store, cfg.matcher)
+        result = match_catalogue(store.shop, store.video, dist_, rows, cfg.matcher.voting)
     save_store(out / "features", store)
     write_outputs(out, result)
     atomic_write_text(out / "config.yaml", to_yaml(cfg))
@@ -171,10 +307,27 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
         truth = {v.video_id: v.sold_item for v in gt_ds.videos.values() if v.sold_item in gt_ds.items}
         write_json(out / "score.json", report.score)
     summary_dict = {**summary.to_dict(), "seconds": report.seconds, "matched videos": len(result.matches),
-                    **({"score": report.score["score"]} if report.score else {})}
+                    **({"score": report.score["score"]} if report.score else {}), "ranks": world}
     write_json(out / "summary.json", summary_dict)
     with clock("report"):
         write_report(out / "report.html", to_result(result), to_details(result), ds, summary_dict,
                      report.score, truth)
     report.seconds = dict(clock.seconds)
+    if world > 1:
+        dist.destroy_process_group()
     return report
+
+
+def _merge(units: dict[str, list[_Unit]], cache: ResultCache, have: dict) -> dict:
+    """Rank 0: the other ranks' tables, read back from the shared cache (complete or partial)."""
+    found = {}
+    for kind, all_units in units.items():
+        for u in all_units:
+            if (kind, u.name) in have:
+                continue
+            table = cache.get(kind, u.name, u.source)
+            if table is None:
+                table = cache.get(kind, u.name, u.source + PARTIAL)
+            if table is not None:
+                found[kind, u.name] = table
+    return found

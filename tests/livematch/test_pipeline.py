@@ -1,7 +1,11 @@
 """``livematch run`` end to end with untrained tiny models (the plumbing, not the accuracy)."""
 import json
+import os
 import shutil
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,6 +17,7 @@ from livematch.config import load_config
 from livematch.errors import LiveMatchError
 from livematch.metric import validate_entry
 from livematch.pipeline import run
+from matcher.crops import CropTable
 from tests.detector.test_train import OVERRIDES as DET
 from tests.embedder.test_train import OVERRIDES as EMB
 
@@ -122,3 +127,40 @@ def test_cache_resume_incremental_and_invalidation(sample_root, checkpoints, tmp
     assert grown.summary.counts["clips processed"] == 1 and grown.summary.counts["items processed"] == 0
     changed = _run(root, out, checkpoints, ["detector.infer.frame_short_side=96"])  # a changed setting
     assert changed.summary.counts["clips processed"] == 7 and changed.summary.counts["items processed"] == 8
+
+
+def test_grouping_and_loader_workers_do_not_change_the_result(sample_root, checkpoints, tmp_path):
+    one = _run(sample_root, tmp_path / "a", checkpoints, ["run.workers=0", "run.batch_images=1"])
+    many = _run(sample_root, tmp_path / "b", checkpoints, ["run.workers=2", "run.batch_images=64"])
+    assert one.summary.counts["clips processed"] == many.summary.counts["clips processed"] == 6
+    assert (tmp_path / "a" / "result.json").read_text() == (tmp_path / "b" / "result.json").read_text()
+    for part in ("shop.npz", "video.npz"):
+        a, b = (CropTable.load(tmp_path / d / "features" / part) for d in "ab")
+        assert len(a) > 0 and (a.owner == b.owner).all() and (a.frame == b.frame).all()
+        # a batch of another size may round differently in the last float bit, nothing more
+        assert np.allclose(a.boxes, b.boxes, atol=1e-3) and np.allclose(a.scores, b.scores, atol=1e-5)
+        assert np.allclose(a.features.astype(np.float32), b.features.astype(np.float32), atol=1e-3)
+
+
+@pytest.mark.timeout(600)
+def test_torchrun_two_ranks_shard_the_work_and_equal_one_process(bad_root, checkpoints, tmp_path):
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    if not os.path.exists(torchrun):
+        pytest.skip("torchrun not installed beside this python")
+    root = bad_root[0]
+    args = ["run", "--data", str(root), "--detector", str(checkpoints[0]), "--embedder", str(checkpoints[1]),
+            *DET, *EMB, *FAST, "run.workers=1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([torchrun, "--standalone", "--nproc-per-node", "2", "-m", "livematch",
+                           *args, "--out", str(tmp_path / "sharded")], capture_output=True, text=True, env=env,
+                          timeout=580)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("videos matched") == 1  # rank 0 reports, rank 1 stays quiet
+    assert main([*args, "--out", str(tmp_path / "single")]) == 0
+    read = lambda d, f: (tmp_path / d / f).read_text()  # noqa: E731
+    assert read("sharded", "result.json") == read("single", "result.json")
+    sharded, single = (json.loads(read(d, "summary.json")) for d in ("sharded", "single"))
+    assert sharded["ranks"] == 2 and single["ranks"] == 1
+    assert sorted(map(str, sharded["issues"])) == sorted(map(str, single["issues"]))
+    for key in ("items processed", "clips processed", "shop crops", "video crops"):
+        assert sharded["counts"][key] == single["counts"][key] > 0
