@@ -42,6 +42,7 @@ demo-train: demo-data
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.decode
+	$(BIN)/python -m bench.pipeline
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

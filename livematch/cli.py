@@ -221,19 +221,35 @@ def detect_train(
     typer.echo(f"checkpoint: {result.checkpoint}")
 
 
+def _detector_cfg(checkpoint: Path, config: Optional[Path], overrides):
+    """The run config for a detector command; without ``--config`` the inference settings
+    (short sides, thresholds) are the checkpoint's own, the ones it was trained and validated at."""
+    from livematch.checkpoint import read_config
+    from livematch.config import load_config
+    from detector.config import DetectorConfig
+    cfg = load_config(config, overrides or [])
+    if config is None:
+        saved = read_config(checkpoint, DetectorConfig).infer
+        given = {o.split("=", 1)[0].rsplit(".", 1)[-1] for o in overrides or [] if o.startswith("detector.infer.")}
+        for name, value in vars(saved).items():
+            if name not in given:
+                setattr(cfg.detector.infer, name, value)
+    return cfg
+
+
 @detect_app.command("eval")
 def detect_eval(
     checkpoint: Path = typer.Option(..., help="Checkpoint folder (OUT/best or OUT/last)."),
     data: List[Path] = typer.Option(..., help="Annotated root(s) the model never saw."),
-    config: Optional[Path] = typer.Option(None, help="Recipe (detector.infer options)."),
+    config: Optional[Path] = typer.Option(None, help="Recipe (detector.infer options; default: the "
+                                                     "checkpoint's own)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON."),
     overrides: List[str] = typer.Argument(None, help="Dotted overrides."),
 ):
     """COCO box AP and AP50 on annotated photos and frames."""
-    from livematch.config import load_config
     from livematch.detection import evaluate_detector_on
     from livematch.io import write_json
-    metrics = evaluate_detector_on(checkpoint, data, load_config(config, overrides or []))
+    metrics = evaluate_detector_on(checkpoint, data, _detector_cfg(checkpoint, config, overrides))
     typer.echo(f"AP {metrics['AP']:.4f}  AP50 {metrics['AP50']:.4f}  ({metrics['images']} images)")
     if json_out:
         write_json(json_out, metrics)
@@ -244,13 +260,13 @@ def detect_predict(
     checkpoint: Path = typer.Option(..., help="Checkpoint folder."),
     data: List[Path] = typer.Option(..., help="Dataset root(s): every photo and clip is detected."),
     out: Path = typer.Option(..., help="Folder for photos/<item>.json and videos/<clip>.json box files."),
-    config: Optional[Path] = typer.Option(None, help="Recipe (detector.infer, media.infer_frames)."),
+    config: Optional[Path] = typer.Option(None, help="Recipe (detector.infer, media.infer_frames; default: "
+                                                     "the checkpoint's detector.infer)."),
     overrides: List[str] = typer.Argument(None, help="Dotted overrides: detector.infer.frame_threshold=0.9"),
 ):
     """Detect garments in every shop photo and in the sampled frames of every clip."""
-    from livematch.config import load_config
     from livematch.detection import predict_boxes
-    summary = predict_boxes(checkpoint, data, out, load_config(config, overrides or []))
+    summary = predict_boxes(checkpoint, data, out, _detector_cfg(checkpoint, config, overrides))
     typer.echo(summary.format(f"wrote {out}"))
 
 

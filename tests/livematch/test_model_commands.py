@@ -53,3 +53,18 @@ def test_embed_train_eval_extract_then_match(sample_root, runs, capsys):
     assert main(["match", "--features", str(runs / "features"), "--out", str(runs / "match"),
                  "--gt", str(sample_root)]) == 0
     assert (runs / "match" / "result.json").exists() and "score" in capsys.readouterr().out
+
+
+def test_detector_commands_default_to_the_checkpoints_inference_settings(tmp_path):
+    from detector.config import DetectorConfig
+    from livematch.checkpoint import save_checkpoint
+    from livematch.cli import _detector_cfg
+    saved = DetectorConfig()
+    saved.infer.frame_short_side, saved.infer.photo_short_side, saved.infer.photo_threshold = 320, 288, 0.7
+    save_checkpoint(tmp_path / "ckpt", {}, saved, {})
+    cfg = _detector_cfg(tmp_path / "ckpt", None, ["detector.infer.photo_threshold=0.5"])
+    assert (cfg.detector.infer.frame_short_side, cfg.detector.infer.photo_short_side) == (320, 288)
+    assert cfg.detector.infer.photo_threshold == 0.5  # an explicit override wins
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("detector:\n  infer:\n    frame_short_side: 608\n")
+    assert _detector_cfg(tmp_path / "ckpt", recipe, []).detector.infer.frame_short_side == 608
