@@ -221,19 +221,21 @@ def detect_train(
     typer.echo(f"checkpoint: {result.checkpoint}")
 
 
-def _detector_cfg(checkpoint: Path, config: Optional[Path], overrides):
-    """The run config for a detector command; without ``--config`` the inference settings
-    (short sides, thresholds) are the checkpoint's own, the ones it was trained and validated at."""
+def _checkpoint_cfg(checkpoint: Path, config: Optional[Path], overrides, section: str):
+    """The run config for a model command. Without ``--config``, ``section`` (``detector.infer``
+    or ``embedder.extract``: input sizes, thresholds) is the checkpoint's own, the settings it was
+    trained and validated at; explicit ``section.*`` overrides still win."""
     from livematch.checkpoint import read_config
     from livematch.config import load_config
-    from detector.config import DetectorConfig
     cfg = load_config(config, overrides or [])
     if config is None:
-        saved = read_config(checkpoint, DetectorConfig).infer
-        given = {o.split("=", 1)[0].rsplit(".", 1)[-1] for o in overrides or [] if o.startswith("detector.infer.")}
+        package, part = section.split(".")
+        target = getattr(getattr(cfg, package), part)
+        saved = getattr(read_config(checkpoint, type(getattr(cfg, package))), part)
+        given = {o.split("=", 1)[0][len(section) + 1:] for o in overrides or [] if o.startswith(section + ".")}
         for name, value in vars(saved).items():
             if name not in given:
-                setattr(cfg.detector.infer, name, value)
+                setattr(target, name, value)
     return cfg
 
 
@@ -249,7 +251,7 @@ def detect_eval(
     """COCO box AP and AP50 on annotated photos and frames."""
     from livematch.detection import evaluate_detector_on
     from livematch.io import write_json
-    metrics = evaluate_detector_on(checkpoint, data, _detector_cfg(checkpoint, config, overrides))
+    metrics = evaluate_detector_on(checkpoint, data, _checkpoint_cfg(checkpoint, config, overrides, "detector.infer"))
     typer.echo(f"AP {metrics['AP']:.4f}  AP50 {metrics['AP50']:.4f}  ({metrics['images']} images)")
     if json_out:
         write_json(json_out, metrics)
@@ -266,7 +268,7 @@ def detect_predict(
 ):
     """Detect garments in every shop photo and in the sampled frames of every clip."""
     from livematch.detection import predict_boxes
-    summary = predict_boxes(checkpoint, data, out, _detector_cfg(checkpoint, config, overrides))
+    summary = predict_boxes(checkpoint, data, out, _checkpoint_cfg(checkpoint, config, overrides, "detector.infer"))
     typer.echo(summary.format(f"wrote {out}"))
 
 
@@ -303,10 +305,9 @@ def embed_eval(
     overrides: List[str] = typer.Argument(None, help="Dotted overrides: embedder.extract.hflip_tta=true"),
 ):
     """Shop-crop -> video-crop retrieval: top-1, recall@5, mAP@10."""
-    from livematch.config import load_config
     from livematch.embedding import evaluate_embedder
     from livematch.io import write_json
-    metrics = evaluate_embedder(checkpoint, data, load_config(config, overrides or []))
+    metrics = evaluate_embedder(checkpoint, data, _checkpoint_cfg(checkpoint, config, overrides, "embedder.extract"))
     typer.echo(f"top-1 {metrics['top1']:.4f}  recall@5 {metrics['recall5']:.4f}  "
                f"mAP@10 {metrics['map10']:.4f}  ({metrics['queries']} shop crops)")
     if json_out:
@@ -322,9 +323,8 @@ def embed_extract(
     overrides: List[str] = typer.Argument(None, help="Dotted overrides."),
 ):
     """Embed the annotated boxes of a dataset into a feature store for `livematch match`."""
-    from livematch.config import load_config
     from livematch.embedding import extract_store
-    store = extract_store(checkpoint, data, out, load_config(config, overrides or []))
+    store = extract_store(checkpoint, data, out, _checkpoint_cfg(checkpoint[0], config, overrides, "embedder.extract"))
     typer.echo(f"wrote {out}: {len(store.shop)} shop crops, {len(store.video)} video crops, "
                f"{store.shop.dim}-d from {len(checkpoint)} model(s)")
 

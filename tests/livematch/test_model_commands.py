@@ -55,16 +55,21 @@ def test_embed_train_eval_extract_then_match(sample_root, runs, capsys):
     assert (runs / "match" / "result.json").exists() and "score" in capsys.readouterr().out
 
 
-def test_detector_commands_default_to_the_checkpoints_inference_settings(tmp_path):
+def test_model_commands_default_to_the_checkpoints_inference_settings(tmp_path):
     from detector.config import DetectorConfig
     from livematch.checkpoint import save_checkpoint
-    from livematch.cli import _detector_cfg
+    from livematch.cli import _checkpoint_cfg
     saved = DetectorConfig()
     saved.infer.frame_short_side, saved.infer.photo_short_side, saved.infer.photo_threshold = 320, 288, 0.7
     save_checkpoint(tmp_path / "ckpt", {}, saved, {})
-    cfg = _detector_cfg(tmp_path / "ckpt", None, ["detector.infer.photo_threshold=0.5"])
+    cfg = _checkpoint_cfg(tmp_path / "ckpt", None, ["detector.infer.photo_threshold=0.5"], "detector.infer")
     assert (cfg.detector.infer.frame_short_side, cfg.detector.infer.photo_short_side) == (320, 288)
     assert cfg.detector.infer.photo_threshold == 0.5  # an explicit override wins
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("detector:\n  infer:\n    frame_short_side: 608\n")
-    assert _detector_cfg(tmp_path / "ckpt", recipe, []).detector.infer.frame_short_side == 608
+    assert _checkpoint_cfg(tmp_path / "ckpt", recipe, [], "detector.infer").detector.infer.frame_short_side == 608
+    from embedder.config import EmbedderConfig
+    emb = EmbedderConfig()
+    emb.extract.scale = 96
+    save_checkpoint(tmp_path / "emb", {}, emb, {})
+    assert _checkpoint_cfg(tmp_path / "emb", None, [], "embedder.extract").embedder.extract.scale == 96
