@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/livematch validate $(DEMO_DIR)
 	$(BIN)/livematch run --config configs/pipeline/demo.yaml --data $(DEMO_DIR) --out runs/demo --gt $(DEMO_DIR)
 
-# Reproduces the committed demo weights (about an hour on 2 CPU cores): training data of seed 10,
+# Reproduces the committed demo weights (embedder ~15 min, detector ~57 min on 2 CPU cores): seed 10,
 # validation data of seed 1; the demo itself runs on seed 1000, which neither saw.
 demo-data: $(STAMP)
 	$(BIN)/livematch sample-data data/train --items 120 --videos 100 --seed 10 --overwrite
