@@ -21,7 +21,8 @@ import logging
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +112,14 @@ class _Unit:
     kind: str  # "items" | "clips"
     name: str
     record: object  # ItemRecord | VideoRecord
-    source: str
+    model_key: str
+    paths: list
+
+    @cached_property
+    def source(self) -> str:
+        """The models' key and the hash of the unit's file bytes: read only by the rank that
+        computes the unit, and by rank 0 when it merges."""
+        return self.model_key + file_digest(self.paths)
 
 
 @dataclass
@@ -120,7 +128,7 @@ class _Decoded:
     images: list
     labels: list  # photo names of an item, frame indices of a clip
     complete: bool  # every photo read / the clip read
-    issues: list
+    summary: RunSummary  # the bad inputs met while decoding
 
 
 class _Decode:
@@ -129,7 +137,6 @@ class _Decode:
     def __init__(self, units: list[_Unit], media_cfg, in_workers: bool):
         self.units, self.media = units, media_cfg
         if in_workers and media_cfg.threads == 0:  # one decoder thread per worker process
-            from dataclasses import replace
             self.media = replace(media_cfg, threads=1)
 
     def __len__(self) -> int:
@@ -139,11 +146,11 @@ class _Decode:
         unit, summary = self.units[i], RunSummary()
         if unit.kind == "items":
             images, names = read_item_photos(unit.record, summary)
-            return _Decoded(i, images, names, len(names) == len(unit.record.photos), summary.issues)
+            return _Decoded(i, images, names, len(names) == len(unit.record.photos), summary)
         frames = read_clip_frames(unit.record, self.media, summary)
         if frames is None:
-            return _Decoded(i, [], [], False, summary.issues)
-        return _Decoded(i, list(frames.images), list(frames.indices), True, summary.issues)
+            return _Decoded(i, [], [], False, summary)
+        return _Decoded(i, list(frames.images), list(frames.indices), True, summary)
 
 
 def _as_is(x):
@@ -202,8 +209,7 @@ def _process(units: list[_Unit], models: _Models, cfg: LiveMatchConfig, cache: R
             with clock("decode"):  # time the models wait for decoded media
                 d = next(stream, None)
             if d is not None:
-                for issue in d.issues:
-                    summary.issues.append(issue)
+                summary.merge(d.summary)
                 group.append(d)
                 count += len(d.images)
             if group and (d is None or count >= cfg.run.batch_images):
@@ -245,11 +251,9 @@ def _gather(summary: RunSummary, world: int) -> None:
         return
     import torch.distributed as dist
     parts = [None] * world if dist.get_rank() == 0 else None
-    dist.gather_object((dict(summary.counts), summary.issues), parts, dst=0)
-    if parts is not None:
-        for counts, issues in parts[1:]:
-            summary.counts.update(counts)
-            summary.issues.extend(issues)
+    dist.gather_object(summary, parts, dst=0)
+    for part in (parts or [])[1:]:
+        summary.merge(part)
 
 
 def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None,
@@ -267,9 +271,8 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
     summary = ds.summary if rank == 0 else RunSummary()  # load warnings are the same on every rank
     dim = sum(m.cfg.embedding_dim for m in models.embedders)
     cache, key = ResultCache(out / "cache"), models.key()
-    units = {"items": [_Unit("items", i.item_id, i, key + file_digest(p.path for p in i.photos))
-                       for i in ds.items.values()],
-             "clips": [_Unit("clips", v.video_id, v, key + file_digest([v.path])) for v in ds.videos.values()]}
+    units = {"items": [_Unit("items", i.item_id, i, key, [p.path for p in i.photos]) for i in ds.items.values()],
+             "clips": [_Unit("clips", v.video_id, v, key, [v.path]) for v in ds.videos.values()]}
     tables = {}
     for kind, all_units in units.items():
         mine = [u for n, u in enumerate(all_units) if n % world == rank]
