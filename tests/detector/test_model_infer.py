@@ -99,3 +99,13 @@ def test_detectron2_backend_predicts_in_image_pixels(tmp_path):
     frame = (np.random.default_rng(0).random((200, 300, 3)) * 255).astype(np.uint8)
     d = predict(model, [frame], short_side=256, threshold=0.0)[0]
     assert (d.boxes[:, 2] <= 300).all() and (d.boxes[:, 3] <= 200).all()
+
+
+def test_shape_batches_never_mix_shapes_and_keep_every_image_once():
+    from detector.infer import shape_batches
+    shapes = [(360, 640), (640, 360), (360, 640), (360, 640), (640, 360), (100, 100)]
+    images = [np.zeros((*s, 3), np.uint8) for s in shapes]
+    batches = shape_batches(images, batch_size=2)
+    assert sorted(i for b in batches for i in b) == list(range(len(images)))
+    assert all(len(b) <= 2 and len({shapes[i] for i in b}) == 1 for b in batches)
+    assert batches[0] == [0, 2]  # order of first appearance
