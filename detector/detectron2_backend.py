@@ -9,6 +9,8 @@ with ``pip install --no-build-isolation <source>`` after torch, plus ``fvcore``,
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -63,11 +65,36 @@ class Detectron2Detector(nn.Module):
                  "labels": o["instances"].pred_classes + 1} for o in outputs]
 
 
+def load_detectron2_weights(model: nn.Module, path) -> None:
+    """Weights of a detectron2 model from ``.safetensors`` or a ``.pth`` written by detectron2's
+    trainer (``{"model": state_dict, ...}``), read with ``torch.load(weights_only=True)``.
+    Pickled ``.pkl`` files (the model zoo's Detectron1 conversions) are refused: unpickling can
+    run code. Convert such a file once, where it is trusted, to ``.pth`` or ``.safetensors``."""
+    from livematch.checkpoint import load_state
+    path = Path(path)
+    if not path.is_file():
+        raise DetectorBackendError(f"{path}: detectron2 weights file not found")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+        state = load_file(str(path))
+    elif path.suffix in (".pth", ".pt"):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001  (pickle refuses non-tensor objects with many types)
+            raise DetectorBackendError(f"{path}: not a plain weights file ({type(e).__name__}: {e})") from None
+        state = state.get("model", state) if isinstance(state, dict) else state
+    else:
+        raise DetectorBackendError(f"{path}: detectron2 weights must be .safetensors or .pth (a .pkl is "
+                                   f"unpickled by detectron2, which can run code; convert it once to .pth)")
+    if not isinstance(state, dict):
+        raise DetectorBackendError(f"{path}: holds no state dict")
+    load_state(model, state, path, "detectron2 model")
+
+
 def build_detectron2(cfg: DetModelConfig) -> Detectron2Detector:
     """A detectron2 model from ``detectron2_config`` (+ ``detectron2_weights``), eval mode."""
     if not available():
         raise DetectorBackendError(INSTALL)
-    from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.config import get_cfg
     from detectron2.modeling import build_model
     if not cfg.detectron2_config:
@@ -77,5 +104,5 @@ def build_detectron2(cfg: DetModelConfig) -> Detectron2Detector:
     d2.MODEL.DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
     model = build_model(d2)
     if cfg.detectron2_weights:
-        DetectionCheckpointer(model).load(cfg.detectron2_weights)
+        load_detectron2_weights(model, cfg.detectron2_weights)
     return Detectron2Detector(model.eval(), cfg.min_size, cfg.max_size).eval()

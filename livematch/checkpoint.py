@@ -72,7 +72,12 @@ def load_weights(module: torch.nn.Module, path, what: str) -> None:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: missing")
-    state = load_file(str(path))
+    load_state(module, load_file(str(path)), path, what)
+
+
+def load_state(module: torch.nn.Module, state: dict, path, what: str) -> None:
+    """``module.load_state_dict(state)`` after checking that every key and shape fits; a
+    mismatch is a ``CheckpointError`` naming ``path`` and the keys."""
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     extra = sorted(set(state) - set(own))

@@ -101,6 +101,23 @@ def test_detectron2_backend_predicts_in_image_pixels(tmp_path):
     assert (d.boxes[:, 2] <= 300).all() and (d.boxes[:, 3] <= 200).all()
 
 
+def test_detectron2_weights_load_without_unpickling(tmp_path):
+    from safetensors.torch import save_file
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    trained = {k: torch.randn_like(v.float()).to(v.dtype) for k, v in net.state_dict().items()}
+    torch.save({"model": trained, "iteration": 10}, tmp_path / "model_final.pth")  # detectron2's trainer layout
+    save_file(trained, str(tmp_path / "model.safetensors"))
+    for name in ("model_final.pth", "model.safetensors"):
+        fresh = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+        detectron2_backend.load_detectron2_weights(fresh, tmp_path / name)
+        assert all(torch.equal(fresh.state_dict()[k], v) for k, v in trained.items())
+    (tmp_path / "zoo.pkl").write_bytes(b"not read")
+    with pytest.raises(detectron2_backend.DetectorBackendError, match="zoo.pkl.*convert"):
+        detectron2_backend.load_detectron2_weights(net, tmp_path / "zoo.pkl")
+    with pytest.raises(Exception, match="model_final.pth.*does not fit"):
+        detectron2_backend.load_detectron2_weights(torch.nn.Linear(2, 2), tmp_path / "model_final.pth")
+
+
 def test_shape_batches_never_mix_shapes_and_keep_every_image_once():
     from detector.infer import shape_batches
     shapes = [(360, 640), (640, 360), (360, 640), (360, 640), (640, 360), (100, 100)]
