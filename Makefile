@@ -30,11 +30,12 @@ demo: $(STAMP)
 # validation data of seed 1; the demo itself runs on seed 1000, which neither saw.
 demo-data: $(STAMP)
 	$(BIN)/livematch sample-data data/train --items 120 --videos 100 --seed 10 --overwrite
+	$(BIN)/livematch sample-data data/train2 --items 120 --videos 100 --seed 11 --overwrite
 	$(BIN)/livematch sample-data data/val --seed 1 --overwrite
 
 demo-train: demo-data
 	$(BIN)/livematch embed train --config configs/embedder/tiny.yaml --out runs/embedder_tiny \
-		"embedder.data.roots=[data/train]" "embedder.data.val_roots=[data/val]"
+		"embedder.data.roots=[data/train,data/train2]" "embedder.data.val_roots=[data/val]"
 	$(BIN)/livematch detect train --config configs/detector/tiny.yaml --data data/train --val data/val \
 		--out runs/detector_tiny
 	$(BIN)/python -m livematch.export runs/embedder_tiny/best weights/embedder_tiny

@@ -86,6 +86,7 @@ class OptimConfig:
     ema: float = 0.0  # EMA decay of the weights (0 = off)
     amp: bool = True  # used on CUDA only
     freeze_backbone: bool = False  # fine-tune only GeM / neck / head
+    select: str = "top1"  # OUT/best is the epoch with the best validation top1 | map10, or the last one
     seed: int = 0
 
 

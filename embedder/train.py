@@ -1,6 +1,7 @@
 """One training loop for every embedder recipe: AdamW or SGD, cosine learning rate with linear
 warm-up, AMP on CUDA, gradient accumulation and clipping, optional EMA, DDP under torchrun,
-checkpoints each epoch (``last``, and ``best`` by validation top-1), resume after a kill,
+checkpoints each epoch (``last``, and ``best``: by validation top-1 or mAP@10, or the last epoch;
+``optim.select``), resume after a kill,
 fine-tuning from a checkpoint, tqdm progress and a CSV log.
 
 Resuming restarts the interrupted epoch from its first batch (the sampler's order is a function
@@ -34,6 +35,7 @@ from livematch.errors import LiveMatchError
 from livematch.io import append_csv
 
 log = logging.getLogger(__name__)
+SELECT = ("top1", "map10", "last")  # how OUT/best is chosen (optim.select)
 LOG_FIELDS = ["epoch", "step", "lr", "loss", "margin", "xbm", "seconds", "top1", "recall5", "map10"]
 
 
@@ -119,6 +121,8 @@ def train(cfg: EmbedderConfig, crops: list[Crop], out_dir, val_crops: list[Crop]
     model = build_embedder(cfg.model)
     if init_from:
         _init_from(model, init_from, cfg)
+    if cfg.optim.select not in SELECT:
+        raise TrainingError(f"optim.select is {cfg.optim.select!r}; choose one of {', '.join(SELECT)}")
     if cfg.loss.xbm and cfg.loss.xbm_memory < cfg.data.batch_size:
         raise TrainingError(f"loss.xbm_memory ({cfg.loss.xbm_memory}) must be >= data.batch_size")
     module = _TrainModule(model, EmbeddingLoss(cfg.loss, num_classes, cfg.model.embedding_dim, counts)).to(device)
@@ -187,9 +191,11 @@ def train(cfg: EmbedderConfig, crops: list[Crop], out_dir, val_crops: list[Crop]
         if rank == 0:
             append_csv(out_dir / "log.csv", row, LOG_FIELDS)
         if rank == 0:
-            meta = {"epoch": epoch + 1, "step": step, "num_classes": num_classes, "best_top1": best}
-            if val_crops and row["top1"] > best:
-                best = meta["best_top1"] = row["top1"]
+            meta = {"epoch": epoch + 1, "step": step, "num_classes": num_classes, "select": cfg.optim.select,
+                    "best": best}
+            score = row.get(cfg.optim.select)  # None for "last": every epoch replaces OUT/best
+            if val_crops and (score is None or score > best):
+                best = meta["best"] = best if score is None else score
                 save_checkpoint(out_dir / "best", {"model": eval_model, "head": module.loss.head}, cfg, meta)
             state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                      "scaler": scaler.state_dict(), **({"ema": ema.module.state_dict()} if ema else {})}
@@ -215,4 +221,4 @@ def _resume(last: Path, module: _TrainModule, optimizer, scheduler, scaler, ema,
     if ema is not None and "ema" in state:
         ema.module.load_state_dict(state["ema"])
     log.info("resumed from %s at epoch %d, step %d", last, meta["epoch"], meta["step"])
-    return meta["epoch"], meta["step"], meta.get("best_top1", -1.0)
+    return meta["epoch"], meta["step"], meta.get("best", -1.0)

@@ -110,3 +110,27 @@ def test_retrieval_evaluation_runs_on_crops(setup, tmp_path):
     assert (tmp_path / "run" / "best").exists() and run.checkpoint.name == "best"
     metrics = evaluate_crops(load_embedder(run.checkpoint)[0], crops, cfg)
     assert 0.0 <= metrics["top1"] <= metrics["recall5"] <= 1.0 and metrics["queries"] > 0
+
+
+@pytest.mark.parametrize("select", ["map10", "last"])
+def test_best_checkpoint_is_the_selected_epoch(setup, tmp_path, select):
+    import copy
+    import json
+    cfg, crops, _ = setup
+    cfg = copy.deepcopy(cfg)
+    cfg.optim.epochs, cfg.optim.select = 2, select
+    subset = [c for c in crops if c.label < 6]
+    run = train(cfg, subset, tmp_path / select, val_crops=subset, progress=False)
+    chosen = json.loads((run.checkpoint / "meta.json").read_text())["epoch"]
+    scores = [row.get(select, 0.0) for row in run.history]
+    assert len(scores) == 2
+    expected = 2 if select == "last" else 1 + scores.index(max(scores))  # the first of equal scores
+    assert run.checkpoint.name == "best" and chosen == expected
+
+
+def test_unknown_selection_rule_is_refused(setup, tmp_path):
+    import copy
+    cfg = copy.deepcopy(setup[0])
+    cfg.optim.select = "loss"
+    with pytest.raises(TrainingError, match="optim.select.*top1, map10, last"):
+        train(cfg, setup[1], tmp_path / "x", progress=False, max_steps=1)
