@@ -101,6 +101,22 @@ def test_detectron2_backend_predicts_in_image_pixels(tmp_path):
     assert (d.boxes[:, 2] <= 300).all() and (d.boxes[:, 3] <= 200).all()
 
 
+@pytest.mark.skipif(not detectron2_backend.available(), reason="detectron2 is not installed")
+def test_detectron2_backend_loads_its_trainers_weights(tmp_path):
+    from detectron2 import model_zoo
+    cfg = DetModelConfig(backend="detectron2", min_size=256, max_size=512,
+                         detectron2_config=model_zoo.get_config_file("COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml"))
+    torch.manual_seed(0)
+    first = build_detector(cfg)
+    torch.save({"model": first.model.state_dict(), "iteration": 1}, tmp_path / "model_final.pth")
+    torch.manual_seed(1)
+    second = build_detector(DetModelConfig(**{**vars(cfg), "detectron2_weights": str(tmp_path / "model_final.pth")}))
+    mine, loaded = first.model.state_dict(), second.model.state_dict()
+    assert not torch.equal(mine["roi_heads.box_predictor.cls_score.weight"],
+                           build_detector(cfg).model.state_dict()["roi_heads.box_predictor.cls_score.weight"])
+    assert mine.keys() == loaded.keys() and all(torch.equal(mine[k], loaded[k]) for k in mine)
+
+
 def test_detectron2_weights_load_without_unpickling(tmp_path):
     from safetensors.torch import save_file
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
