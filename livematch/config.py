@@ -78,6 +78,7 @@ class RunConfig:
     prefetch: int = 2  # items / clips each worker decodes ahead
     batch_images: int = 16  # decoded images of several items / clips gathered for one pass of the models
     dist_timeout_min: int = 720  # how long rank 0 waits for the slowest rank before merging
+    trim_memory: bool = True  # return freed heap to the system after each pass (glibc); keeps memory flat
 
 
 @dataclass

@@ -34,6 +34,7 @@ from livematch.dataset import load_dataset, read_clip_frames, read_item_photos
 from livematch.errors import LiveMatchError
 from livematch.io import atomic_write_text, write_json
 from livematch.matching import FeatureStore, save_store, search_store
+from livematch.memory import trim_heap
 from livematch.summary import RunSummary
 from matcher.crops import CropTable
 from livematch.report import write_report
@@ -202,6 +203,8 @@ def _process(units: list[_Unit], models: _Models, cfg: LiveMatchConfig, cache: R
             cache.put(kind, unit.name, unit.source + ("" if d.complete else PARTIAL), table)
             tables[unit.name] = table
             summary.counts[f"{kind} processed"] += 1
+        if cfg.run.trim_memory:
+            trim_heap()
 
     stream, group, count = _decoded(units, cfg), [], 0
     with tqdm(total=len(units), desc=kind, unit=kind[:-1], disable=not progress) as bar:

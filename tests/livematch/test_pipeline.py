@@ -164,3 +164,18 @@ def test_torchrun_two_ranks_shard_the_work_and_equal_one_process(bad_root, check
     assert sorted(map(str, sharded["issues"])) == sorted(map(str, single["issues"]))
     for key in ("items processed", "clips processed", "shop crops", "video crops"):
         assert sharded["counts"][key] == single["counts"][key] > 0
+
+
+def test_heap_is_trimmed_after_each_pass_unless_switched_off(sample_root, checkpoints, tmp_path, monkeypatch):
+    import livematch.pipeline as pipeline
+    from livematch.memory import trim_heap
+    import platform
+    assert trim_heap() is (platform.libc_ver()[0] == "glibc")  # elsewhere a harmless no-op
+    calls = []
+    monkeypatch.setattr(pipeline, "trim_heap", lambda: calls.append(1) or True)
+    report = _run(sample_root, tmp_path / "on", checkpoints, ["run.workers=0", "run.batch_images=1"])
+    passes = report.summary.counts["items processed"] + report.summary.counts["clips processed"]
+    assert passes > 0 and len(calls) == passes  # one unit per pass
+    calls.clear()
+    _run(sample_root, tmp_path / "off", checkpoints, ["run.workers=0", "run.trim_memory=false"])
+    assert calls == []
