@@ -98,7 +98,7 @@ def test_detectron2_backend_predicts_in_image_pixels(tmp_path):
     model = build_detector(cfg)
     frame = (np.random.default_rng(0).random((200, 300, 3)) * 255).astype(np.uint8)
     d = predict(model, [frame], short_side=256, threshold=0.0)[0]
-    assert (d.boxes[:, 2] <= 300).all() and (d.boxes[:, 3] <= 200).all()
+    assert len(d.boxes) and (d.boxes[:, 2] <= 300).all() and (d.boxes[:, 3] <= 200).all()
 
 
 @pytest.mark.skipif(not detectron2_backend.available(), reason="detectron2 is not installed")
