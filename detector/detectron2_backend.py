@@ -70,22 +70,20 @@ def load_detectron2_weights(model: nn.Module, path) -> None:
     trainer (``{"model": state_dict, ...}``), read with ``torch.load(weights_only=True)``.
     Pickled ``.pkl`` files (the model zoo's Detectron1 conversions) are refused: unpickling can
     run code. Convert such a file once, where it is trusted, to ``.pth`` or ``.safetensors``."""
-    from livematch.checkpoint import load_state
+    from livematch.checkpoint import load_state, load_weights
     path = Path(path)
     if not path.is_file():
         raise DetectorBackendError(f"{path}: detectron2 weights file not found")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-        state = load_file(str(path))
-    elif path.suffix in (".pth", ".pt"):
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001  (pickle refuses non-tensor objects with many types)
-            raise DetectorBackendError(f"{path}: not a plain weights file ({type(e).__name__}: {e})") from None
-        state = state.get("model", state) if isinstance(state, dict) else state
-    else:
+        return load_weights(model, path, "detectron2 model")
+    if path.suffix not in (".pth", ".pt"):
         raise DetectorBackendError(f"{path}: detectron2 weights must be .safetensors or .pth (a .pkl is "
                                    f"unpickled by detectron2, which can run code; convert it once to .pth)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001  (pickle refuses non-tensor objects with many types)
+        raise DetectorBackendError(f"{path}: not a plain weights file ({type(e).__name__}: {e})") from None
+    state = state.get("model", state) if isinstance(state, dict) else state
     if not isinstance(state, dict):
         raise DetectorBackendError(f"{path}: holds no state dict")
     load_state(model, state, path, "detectron2 model")

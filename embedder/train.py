@@ -115,14 +115,14 @@ def train(cfg: EmbedderConfig, crops: list[Crop], out_dir, val_crops: list[Crop]
     torch.manual_seed(cfg.optim.seed)
     if not crops:
         raise TrainingError("no training crops: check data.roots and that boxes have instance_id > 0")
+    if cfg.optim.select not in SELECT:
+        raise TrainingError(f"optim.select is {cfg.optim.select!r}; choose one of {', '.join(SELECT)}")
     labels = np.array([c.label for c in crops])
     num_classes = int(labels.max()) + 1
     counts = np.bincount(labels, minlength=num_classes)
     model = build_embedder(cfg.model)
     if init_from:
         _init_from(model, init_from, cfg)
-    if cfg.optim.select not in SELECT:
-        raise TrainingError(f"optim.select is {cfg.optim.select!r}; choose one of {', '.join(SELECT)}")
     if cfg.loss.xbm and cfg.loss.xbm_memory < cfg.data.batch_size:
         raise TrainingError(f"loss.xbm_memory ({cfg.loss.xbm_memory}) must be >= data.batch_size")
     module = _TrainModule(model, EmbeddingLoss(cfg.loss, num_classes, cfg.model.embedding_dim, counts)).to(device)
