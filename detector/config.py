@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# ``model.split_by``: two classes instead of one "garment", in model label order 1, 2.
+# instance: garments linked to a catalogue item (instance_id > 0) / every other garment;
+# display: garments worn by a presenter (display 0) / garments shown alone (display 1).
+SPLITS = {"instance": ("product", "other"), "display": ("worn", "alone")}
+
 
 @dataclass
 class DetModelConfig:
@@ -18,6 +23,7 @@ class DetModelConfig:
     aspect_ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
     class_agnostic: bool = True  # one "garment" class; false: one class per label in `labels`
     labels: list[str] = field(default_factory=list)  # per-label heads (default: the 23 categories)
+    split_by: str = ""  # with class_agnostic: "" (one class) | instance | display (see SPLITS)
     rpn_pre_nms_top_n_test: int = 1000
     rpn_post_nms_top_n_test: int = 1000
     rpn_pre_nms_top_n_train: int = 2000
@@ -56,6 +62,8 @@ class DetInferConfig:
     frame_threshold: float = 0.95
     photo_short_side: int = 800
     frame_short_side: int = 608  # video frames are resized so their short side is this
+    photo_classes: list[str] = field(default_factory=list)  # classes kept on photos (empty: all)
+    frame_classes: list[str] = field(default_factory=list)  # classes kept on frames, e.g. [worn]
     batch_size: int = 4
     channels_last: bool = True  # CUDA only
 

@@ -2,9 +2,10 @@
 
 Video frames are decoded once and cached as JPEG (a killed run resumes from the cache). Boxes
 of width or height under ``MIN_SIDE`` px are dropped and counted; with per-label heads, a label
-outside the model's list is dropped and counted too. Images are split into train / validation
-by their source (all photos of an item, all frames of a clip go to the same side), so that no
-garment is seen in training and scored in validation.
+outside the model's list is dropped and counted too; with a split (``SPLITS``) the class is
+``product`` / ``other`` by ``instance_id`` > 0, or ``worn`` / ``alone`` by ``display``. Images
+are split into train / validation by their source (all photos of an item, all frames of a clip
+go to the same side), so that no garment is seen in training and scored in validation.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import cv2
 import numpy as np
 import torch
 
+from detector.config import SPLITS
 from livematch.dataset import Dataset
 from livematch.errors import MediaError
 from livematch.io import atomic_write_bytes
@@ -46,7 +48,14 @@ def _targets(anns, classes: list[str], summary: RunSummary) -> tuple[np.ndarray,
         if x2 - x1 < MIN_SIDE or y2 - y1 < MIN_SIDE:
             summary.counts["dropped degenerate boxes"] += 1
             continue
-        label = 1 if classes == ["garment"] else index.get(normalize_label(a.label))
+        if classes == ["garment"]:
+            label = 1
+        elif tuple(classes) == SPLITS["instance"]:
+            label = 1 if a.instance_id > 0 else 2
+        elif tuple(classes) == SPLITS["display"]:
+            label = 1 if a.display == 0 else 2
+        else:
+            label = index.get(normalize_label(a.label))
         if label is None:
             summary.counts["dropped boxes of unknown label"] += 1
             continue

@@ -12,7 +12,8 @@ from pycocotools.cocoeval import COCOeval
 def coco_ap(predictions, ground_truth, num_classes: int = 1) -> dict:
     """``predictions``: per image ``(boxes (N, 4), scores (N,), labels (N,))``; ``ground_truth``:
     per image ``(boxes (M, 4), labels (M,))``; boxes ``[x1, y1, x2, y2]``. Returns
-    ``{"AP": AP@[.5:.95], "AP50": AP@.5}`` (0 when there is no ground-truth box)."""
+    ``{"AP": AP@[.5:.95], "AP50": AP@.5}`` (0 when there is no ground-truth box); with several
+    classes also ``"AP50_by_class"``, one value per class (-1 for a class without ground truth)."""
     images, anns, dets = [], [], []
     for i, ((gb, gl), (pb, ps, pl)) in enumerate(zip(ground_truth, predictions)):
         images.append({"id": i, "width": 1, "height": 1})
@@ -37,4 +38,9 @@ def coco_ap(predictions, ground_truth, num_classes: int = 1) -> dict:
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return {"AP": float(max(ev.stats[0], 0.0)), "AP50": float(max(ev.stats[1], 0.0))}
+    out = {"AP": float(max(ev.stats[0], 0.0)), "AP50": float(max(ev.stats[1], 0.0))}
+    if num_classes > 1:  # precision[iou .5, recall, class, all areas, most detections]
+        p = ev.eval["precision"][0, :, :, 0, -1]
+        out["AP50_by_class"] = [float(p[:, k][p[:, k] > -1].mean()) if (p[:, k] > -1).any() else -1.0
+                                for k in range(num_classes)]
+    return out

@@ -28,6 +28,15 @@ class Detections:
         return cls(np.empty((0, 4), np.float32), np.empty(0, np.float32), np.empty(0, np.int64))
 
 
+def kept_labels(model_cfg, infer_cfg) -> tuple[list[int] | None, list[int] | None]:
+    """The model labels kept on photos and on frames (``infer.photo_classes`` /
+    ``infer.frame_classes``; ``None``: every class)."""
+    from detector.model import class_ids, class_names
+    names = class_names(model_cfg)
+    return (class_ids(names, infer_cfg.photo_classes, "detector.infer.photo_classes"),
+            class_ids(names, infer_cfg.frame_classes, "detector.infer.frame_classes"))
+
+
 def _device(model) -> torch.device:
     return next(model.parameters()).device
 
@@ -44,11 +53,13 @@ def shape_batches(images: list[np.ndarray], batch_size: int) -> list[list[int]]:
 
 @torch.no_grad()
 def predict(model, images: list[np.ndarray], short_side: int, threshold: float,
-            batch_size: int = 4, amp: bool = True, channels_last: bool = True) -> list[Detections]:
+            batch_size: int = 4, amp: bool = True, channels_last: bool = True,
+            labels: list[int] | None = None) -> list[Detections]:
     """Detect in RGB ``uint8`` images: each is resized by the model so that its short side is
     ``short_side`` (the long side follows, uncapped), boxes are mapped back to the image's own
-    pixels, and only boxes scoring >= ``threshold`` are kept. Images are batched by shape
-    (:func:`shape_batches`). AMP and channels_last on CUDA unless switched off."""
+    pixels, and only boxes scoring >= ``threshold`` (and, with ``labels``, of those model labels)
+    are kept. Images are batched by shape (:func:`shape_batches`). AMP and channels_last on CUDA
+    unless switched off."""
     model.eval()
     device = _device(model)
     cuda = device.type == "cuda"
@@ -67,6 +78,8 @@ def predict(model, images: list[np.ndarray], short_side: int, threshold: float,
                 results = model(batch)
             for i, r in zip(rows, results):
                 keep = r["scores"] >= threshold
+                if labels is not None:
+                    keep &= torch.isin(r["labels"], torch.as_tensor(labels, device=r["labels"].device))
                 out[i] = Detections(r["boxes"][keep].float().cpu().numpy(), r["scores"][keep].float().cpu().numpy(),
                                     r["labels"][keep].cpu().numpy())
     finally:

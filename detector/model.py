@@ -17,7 +17,8 @@ from torchvision.models.detection.faster_rcnn import (FastRCNNConvFCHead, FastRC
 from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-from detector.config import DetModelConfig
+from detector.config import SPLITS, DetModelConfig
+from livematch.errors import ConfigError
 from livematch.structures import LABELS
 
 
@@ -38,7 +39,25 @@ class TimmFPN(nn.Module):
 
 def class_names(cfg: DetModelConfig) -> list[str]:
     """Foreground class names, index 1.. in the model (0 is background)."""
-    return ["garment"] if cfg.class_agnostic else list(cfg.labels or LABELS)
+    if cfg.split_by and cfg.split_by not in SPLITS:
+        raise ConfigError(f"model.split_by is {cfg.split_by!r}; choose one of {', '.join(SPLITS)} (or leave it empty)")
+    if cfg.split_by and not cfg.class_agnostic:
+        raise ConfigError("model.split_by splits garments by instance_id or display, not by label: "
+                          "it needs model.class_agnostic: true")
+    if cfg.class_agnostic:
+        return list(SPLITS[cfg.split_by]) if cfg.split_by else ["garment"]
+    return list(cfg.labels or LABELS)
+
+
+def class_ids(names: list[str], wanted: list[str], what: str) -> list[int] | None:
+    """Model labels (1..) of the class names ``wanted`` among the model's ``names``; ``None``
+    when ``wanted`` is empty (every class). An unknown name is a ``ConfigError`` naming ``what``."""
+    if not wanted:
+        return None
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        raise ConfigError(f"{what}: {unknown} not among the detector's classes {names}")
+    return [names.index(w) + 1 for w in wanted]
 
 
 def _torchvision(cfg: DetModelConfig) -> FasterRCNN:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from detector.config import DetectorConfig
@@ -18,8 +19,8 @@ from detector.data import DetectionDataset, DetSample, collate
 from detector.evaluate import coco_ap
 from detector.infer import predict
 from detector.model import build_detector, class_names
-from livematch.checkpoint import (CheckpointError, load_weights, read_config, read_meta, read_train_state,
-                                  save_checkpoint)
+from livematch.checkpoint import (CheckpointError, load_state, load_weights, read_config, read_meta,
+                                  read_train_state, save_checkpoint)
 from livematch.distributed import setup_distributed
 from livematch.errors import LiveMatchError
 from livematch.io import append_csv
@@ -65,21 +66,44 @@ def load_detector(folder, device="cpu"):
 
 def _check_resume(last: Path, cfg: DetectorConfig) -> None:
     saved = read_config(last, DetectorConfig).model
-    if (saved.backbone, saved.class_agnostic, saved.labels) != (cfg.model.backbone, cfg.model.class_agnostic,
-                                                               cfg.model.labels):
-        raise CheckpointError(f"{last}: checkpoint is {saved.backbone} (class_agnostic={saved.class_agnostic}), "
-                              f"the config asks for {cfg.model.backbone} (class_agnostic={cfg.model.class_agnostic})")
+    if (saved.backbone, class_names(saved)) != (cfg.model.backbone, class_names(cfg.model)):
+        raise CheckpointError(f"{last}: checkpoint is {saved.backbone} with classes {class_names(saved)}, "
+                              f"the config asks for {cfg.model.backbone} with {class_names(cfg.model)}")
+
+
+HEAD = "roi_heads.box_predictor."  # the class-dependent layers: new classes, new shapes
+
+
+def init_detector(model, folder, cfg: DetectorConfig) -> list[str]:
+    """Fine-tuning: start from a checkpoint's weights. The class head keeps its fresh init where
+    the checkpoint has other classes (e.g. one "garment" class -> two, ``model.split_by``); any other
+    key or shape that does not fit is a ``CheckpointError``. Returns the keys left fresh."""
+    path = Path(folder) / "model.safetensors"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing (init_from must be a checkpoint folder)")
+    state = load_file(str(path))
+    own = model.state_dict()
+    fresh = [k for k in own if k.startswith(HEAD) and k in state and state[k].shape != own[k].shape]
+    state.update({k: own[k] for k in fresh})
+    load_state(model, {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()},
+               folder, f"detector ({cfg.model.backbone})")
+    log.info("initialised from %s%s", folder, f" ({len(fresh)} class-head tensors fresh)" if fresh else "")
+    return fresh
 
 
 def train_detector(cfg: DetectorConfig, train: list[DetSample], val: list[DetSample], out_dir,
-                   progress: bool = True, max_steps: int | None = None) -> DetTrainResult:
-    """Train on ``train``, score ``val`` after each epoch; resumes when ``out_dir/last`` exists."""
+                   progress: bool = True, max_steps: int | None = None, init_from=None) -> DetTrainResult:
+    """Train on ``train``, score ``val`` after each epoch; resumes when ``out_dir/last`` exists.
+    ``init_from``: a checkpoint folder to fine-tune from (:func:`init_detector`)."""
     if not train:
         raise DetTrainingError("no training images: check the roots and their annotations")
     out_dir = Path(out_dir)
     rank, world, device = setup_distributed()
     torch.manual_seed(cfg.train.seed)
-    model = build_detector(cfg.model).to(device)
+    model = build_detector(cfg.model)
+    if init_from:
+        init_detector(model, init_from, cfg)
+    model = model.to(device)
     model.transform.min_size = tuple(cfg.train.short_sides)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay)

@@ -209,12 +209,14 @@ def detect_train(
                                                          "held-out share of the training sources)."),
     config: Optional[Path] = typer.Option(None, help="Recipe, e.g. configs/detector/tiny.yaml."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default: detector.out_dir)."),
+    init_from: Optional[Path] = typer.Option(None, help="Fine-tune from this checkpoint folder (its class "
+                                                         "head is replaced when the classes differ)."),
     overrides: List[str] = typer.Argument(None, help="Dotted overrides: detector.train.epochs=4 ..."),
 ):
     """Train the Faster R-CNN on shop photos and annotated frames (resumes when OUT/last exists)."""
     from livematch.config import load_config
     from livematch.detection import train_detector_on
-    result, summary = train_detector_on(load_config(config, overrides or []), data, val, out)
+    result, summary = train_detector_on(load_config(config, overrides or []), data, val, out, init_from=init_from)
     typer.echo(summary.format("training data"))
     if result.history and "AP50" in result.history[-1]:
         typer.echo(f"best validation AP50 {max(r.get('AP50', 0) for r in result.history):.4f}")
@@ -253,6 +255,9 @@ def detect_eval(
     from livematch.io import write_json
     metrics = evaluate_detector_on(checkpoint, data, _checkpoint_cfg(checkpoint, config, overrides, "detector.infer"))
     typer.echo(f"AP {metrics['AP']:.4f}  AP50 {metrics['AP50']:.4f}  ({metrics['images']} images)")
+    if "AP50_by_class" in metrics:
+        typer.echo("AP50 by class: " + ", ".join(f"{name} {ap:.4f}" for name, ap in
+                                                 zip(metrics["classes"], metrics["AP50_by_class"])))
     if json_out:
         write_json(json_out, metrics)
 

@@ -19,17 +19,20 @@ from livematch.summary import RunSummary
 log = logging.getLogger(__name__)
 
 
-def _samples(roots, cfg: LiveMatchConfig, summary: RunSummary):
+def _samples(roots, cfg: LiveMatchConfig, summary: RunSummary, model_cfg=None):
+    """Annotated images of ``roots`` labelled for ``model_cfg``'s classes (default: the config's)."""
     from detector.data import detection_samples
     from detector.model import class_names
     ds = load_dataset(roots, probe_media=False)
     summary.merge(ds.summary)
-    return detection_samples(ds, class_names(cfg.detector.model), cfg.detector.train.cache_dir, summary)
+    return detection_samples(ds, class_names(model_cfg or cfg.detector.model), cfg.detector.train.cache_dir, summary)
 
 
-def train_detector_on(cfg: LiveMatchConfig, roots, val_roots=None, out=None, progress: bool = True):
-    """Train on ``roots``; validate on ``val_roots`` or, without them, on a held-out share of
-    the sources (``detector.train.val_fraction``)."""
+def train_detector_on(cfg: LiveMatchConfig, roots, val_roots=None, out=None, progress: bool = True,
+                      init_from=None):
+    """Train on ``roots`` (from the checkpoint ``init_from`` when given); validate on
+    ``val_roots`` or, without them, on a held-out share of the sources
+    (``detector.train.val_fraction``)."""
     from detector.data import split_by_source
     from detector.train import train_detector
     summary = RunSummary()
@@ -39,7 +42,7 @@ def train_detector_on(cfg: LiveMatchConfig, roots, val_roots=None, out=None, pro
     else:
         train, val = split_by_source(samples, cfg.detector.train.val_fraction, cfg.detector.train.seed)
     summary.counts["validation images"] += len(val)
-    result = train_detector(cfg.detector, train, val, out or cfg.detector.out_dir, progress)
+    result = train_detector(cfg.detector, train, val, out or cfg.detector.out_dir, progress, init_from=init_from)
     return result, summary
 
 
@@ -48,9 +51,9 @@ def evaluate_detector_on(checkpoint, roots, cfg: LiveMatchConfig) -> dict:
     from detector.model import class_names
     from detector.train import evaluate_detector, load_detector
     model, det_cfg = load_detector(checkpoint)
-    samples = _samples(roots, cfg, RunSummary())
+    samples = _samples(roots, cfg, RunSummary(), det_cfg.model)
     metrics = evaluate_detector(model, samples, cfg.detector.infer.frame_short_side, len(class_names(det_cfg.model)))
-    return {**metrics, "images": len(samples)}
+    return {**metrics, "images": len(samples), "classes": class_names(det_cfg.model)}
 
 
 def _rows(d) -> list[list[float]]:
@@ -60,16 +63,17 @@ def _rows(d) -> list[list[float]]:
 def predict_boxes(checkpoint, roots, out, cfg: LiveMatchConfig, progress: bool = True) -> RunSummary:
     """Detect on every photo and on the ``media.infer_frames`` of every clip; write box files.
     Unreadable photos and clips are skipped with a warning, counted in the returned summary."""
-    from detector.infer import predict
+    from detector.infer import kept_labels, predict
     from detector.train import load_detector
-    model, _ = load_detector(checkpoint)
+    model, det_cfg = load_detector(checkpoint)
     inf, out = cfg.detector.infer, Path(out)
+    photo_labels, frame_labels = kept_labels(det_cfg.model, inf)
     ds = load_dataset(roots, probe_media=False)
     summary = ds.summary
     for item in tqdm(ds.items.values(), desc="photos", unit="item", disable=not progress):
         images, names = read_item_photos(item, summary)
         dets = predict(model, images, inf.photo_short_side, inf.photo_threshold, inf.batch_size,
-                       channels_last=inf.channels_last)
+                       channels_last=inf.channels_last, labels=photo_labels)
         write_json(out / "photos" / f"{item.item_id}.json", {n: _rows(d) for n, d in zip(names, dets)}, indent=None)
         summary.counts["detected photo boxes"] += sum(len(d) for d in dets)
     for video in tqdm(ds.videos.values(), desc="clips", unit="clip", disable=not progress):
@@ -77,7 +81,7 @@ def predict_boxes(checkpoint, roots, out, cfg: LiveMatchConfig, progress: bool =
         if frames is None:
             continue
         dets = predict(model, list(frames.images), inf.frame_short_side, inf.frame_threshold, inf.batch_size,
-                       channels_last=inf.channels_last)
+                       channels_last=inf.channels_last, labels=frame_labels)
         write_json(out / "videos" / f"{video.video_id}.json",
                    {str(i): _rows(d) for i, d in zip(frames.indices, dets)}, indent=None)
         summary.counts["detected frame boxes"] += sum(len(d) for d in dets)

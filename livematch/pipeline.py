@@ -70,9 +70,11 @@ class _Models:
     """The detector and the embedder(s), and the one step that turns images into crop rows."""
 
     def __init__(self, detector_ckpt, embedder_ckpts, cfg: LiveMatchConfig, clock: _Stopwatch, device):
+        from detector.infer import kept_labels
         from detector.train import load_detector
         from embedder.checkpoint import load_embedder
-        self.detector, _ = load_detector(detector_ckpt, device)
+        self.detector, det_cfg = load_detector(detector_ckpt, device)
+        self.labels = dict(zip(("items", "clips"), kept_labels(det_cfg.model, cfg.detector.infer)))
         self.embedders = [load_embedder(c, device)[0] for c in embedder_ckpts]
         self.cfg, self.clock = cfg, clock
         self.weights = [detector_ckpt, *embedder_ckpts]
@@ -84,16 +86,16 @@ class _Models:
                                         "extract": c.embedder.extract, "frames": c.media.infer_frames,
                                         "backend": c.media.backend.value})
 
-    def rows(self, images, short_side: int, threshold: float):
-        """Detections of each image and the features of their crops: ``[(image k, box, score)]``
-        and ``(N, D)`` features."""
+    def rows(self, images, short_side: int, threshold: float, labels=None):
+        """Detections of each image (of model ``labels`` only, when given) and the features of
+        their crops: ``[(image k, box, score)]`` and ``(N, D)`` features."""
         from detector.infer import predict
         from embedder.data import MIN_SIDE, widen
         from embedder.extract import embed_images
         inf = self.cfg.detector.infer
         with self.clock("detect"):
             dets = predict(self.detector, images, short_side, threshold, inf.batch_size,
-                           channels_last=inf.channels_last)
+                           channels_last=inf.channels_last, labels=labels)
         crops, rows = [], []
         for k, (image, d) in enumerate(zip(images, dets)):
             for box, score in zip(d.boxes, d.scores):
@@ -188,7 +190,7 @@ def _process(units: list[_Unit], models: _Models, cfg: LiveMatchConfig, cache: R
     def flush(group: list[_Decoded]) -> None:
         images = [im for d in group for im in d.images]
         owner_of = [(d, k) for d in group for k in range(len(d.images))]
-        rows, feats = models.rows(images, short, threshold) if images else ([], [])
+        rows, feats = models.rows(images, short, threshold, models.labels[kind]) if images else ([], [])
         entries = defaultdict(list)
         for (k, box, score), f in zip(rows, feats):
             d, local = owner_of[k]

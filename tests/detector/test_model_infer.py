@@ -81,6 +81,11 @@ def test_coco_ap_on_hand_built_predictions():
     assert 0.5 < coco_ap(false_first, gt)["AP50"] < 1.0
     nothing = [(np.zeros((0, 4)), np.zeros(0), np.zeros(0))] * 2
     assert coco_ap(nothing, gt) == {"AP": 0.0, "AP50": 0.0}
+    two = [(gt[0][0], np.array([1, 2])), gt[1]]  # the second box is of class 2
+    swapped = [(gt[0][0], np.array([0.9, 0.8]), np.array([1, 1])), perfect[1]]  # right box, wrong class
+    m = coco_ap(swapped, two, num_classes=2)
+    assert m["AP50_by_class"] == [pytest.approx(1.0), pytest.approx(0.0)] and m["AP50"] == pytest.approx(0.5)
+    assert coco_ap(perfect, gt, num_classes=3)["AP50_by_class"] == [pytest.approx(1.0), -1.0, -1.0]
 
 
 def test_detectron2_backend_without_detectron2_says_how_to_install():

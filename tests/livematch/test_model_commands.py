@@ -36,6 +36,28 @@ def test_detect_train_eval_predict(sample_root, runs, capsys):
     assert len(row) == 6 and row[0] < row[2] and row[1] < row[3]
 
 
+def test_detect_fine_tune_into_two_classes(sample_root, runs, capsys):
+    cache = f"detector.train.cache_dir={runs / 'frames'}"
+    if not (runs / "det" / "last").exists():
+        assert main(["detect", "train", "--data", str(sample_root), "--out", str(runs / "det"), *DET,
+                     "detector.train.epochs=1", cache]) == 0
+    assert main(["detect", "train", "--data", str(sample_root), "--out", str(runs / "split"), "--init-from",
+                 str(runs / "det" / "last"), *DET, "detector.model.split_by=instance", "detector.train.epochs=1",
+                 "detector.train.val_fraction=0.3", cache]) == 0
+    assert main(["detect", "eval", "--checkpoint", str(runs / "split" / "last"), "--data", str(sample_root),
+                 "--json", str(runs / "ap2.json"), cache]) == 0
+    assert "AP50 by class: product" in capsys.readouterr().out
+    metrics = json.loads((runs / "ap2.json").read_text())
+    assert metrics["classes"] == ["product", "other"] and len(metrics["AP50_by_class"]) == 2
+    assert all(ap >= 0 for ap in metrics["AP50_by_class"])  # both classes have ground truth in the sample
+    assert main(["detect", "predict", "--checkpoint", str(runs / "split" / "last"), "--data", str(sample_root),
+                 "--out", str(runs / "boxes2"), "detector.infer.frame_threshold=0.0", "media.infer_frames.step=100",
+                 "detector.infer.frame_classes=[other]"]) == 0
+    labels = {r[5] for f in (runs / "boxes2" / "videos").glob("*.json") for rows in json.loads(f.read_text()).values()
+              for r in rows}
+    assert labels == {2}
+
+
 def test_embed_train_eval_extract_then_match(sample_root, runs, capsys):
     cache = f"embedder.data.cache_dir={runs / 'crops'}"
     common = [*EMB, cache, "embedder.optim.epochs=1"]

@@ -179,3 +179,22 @@ def test_heap_is_trimmed_after_each_pass_unless_switched_off(sample_root, checkp
     calls.clear()
     _run(sample_root, tmp_path / "off", checkpoints, ["run.workers=0", "run.trim_memory=false"])
     assert calls == []
+
+
+def test_frame_classes_keep_only_the_worn_class_on_frames(sample_root, checkpoints, tmp_path):
+    cfg = load_config(None, DET + EMB + ["detector.model.split_by=display"])
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "det2", {"model": build_detector(cfg.detector.model)}, cfg.detector, {"epoch": 0})
+    two = (tmp_path / "det2", checkpoints[1])
+    every = _run(sample_root, tmp_path / "every", two)
+    worn = _run(sample_root, tmp_path / "worn", two, ["detector.infer.frame_classes=[worn]"])
+    tables = {name: {kind: CropTable.load(tmp_path / name / "features" / f"{kind}.npz") for kind in ("shop", "video")}
+              for name in ("every", "worn")}
+    assert len(tables["worn"]["shop"]) == len(tables["every"]["shop"])  # photos keep every class
+    kept, all_ = tables["worn"]["video"], tables["every"]["video"]
+    assert 0 < len(kept) < len(all_)
+    rows = {(o, f, tuple(b)) for o, f, b in zip(all_.owner, all_.frame, all_.boxes.tolist())}
+    assert all((o, f, tuple(b)) in rows for o, f, b in zip(kept.owner, kept.frame, kept.boxes.tolist()))
+    assert every.summary.counts["video crops"] == len(all_) and worn.summary.counts["video crops"] == len(kept)
+    with pytest.raises(LiveMatchError, match="frame_classes.*garment"):
+        _run(sample_root, tmp_path / "bad", two, ["detector.infer.frame_classes=[garment]"])
