@@ -40,9 +40,13 @@ class DetSample:
     labels: np.ndarray  # (N,) int64, 1.. (0 is background)
 
 
+_SPLIT_RULES = {SPLITS["instance"]: lambda a: a.instance_id > 0, SPLITS["display"]: lambda a: a.display == 0}
+
+
 def _targets(anns, classes: list[str], summary: RunSummary) -> tuple[np.ndarray, np.ndarray]:
     boxes, labels = [], []
     index = {c: k + 1 for k, c in enumerate(classes)}
+    first_class = _SPLIT_RULES.get(tuple(classes))  # a split's class 1, decided per annotation
     for a in anns:
         x1, y1, x2, y2 = a.box
         if x2 - x1 < MIN_SIDE or y2 - y1 < MIN_SIDE:
@@ -50,10 +54,8 @@ def _targets(anns, classes: list[str], summary: RunSummary) -> tuple[np.ndarray,
             continue
         if classes == ["garment"]:
             label = 1
-        elif tuple(classes) == SPLITS["instance"]:
-            label = 1 if a.instance_id > 0 else 2
-        elif tuple(classes) == SPLITS["display"]:
-            label = 1 if a.display == 0 else 2
+        elif first_class is not None:
+            label = 1 if first_class(a) else 2
         else:
             label = index.get(normalize_label(a.label))
         if label is None:

@@ -85,8 +85,7 @@ def init_detector(model, folder, cfg: DetectorConfig) -> list[str]:
     own = model.state_dict()
     fresh = [k for k in own if k.startswith(HEAD) and k in state and state[k].shape != own[k].shape]
     state.update({k: own[k] for k in fresh})
-    load_state(model, {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()},
-               folder, f"detector ({cfg.model.backbone})")
+    load_state(model, state, folder, f"detector ({cfg.model.backbone})")
     log.info("initialised from %s%s", folder, f" ({len(fresh)} class-head tensors fresh)" if fresh else "")
     return fresh
 

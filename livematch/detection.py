@@ -19,13 +19,13 @@ from livematch.summary import RunSummary
 log = logging.getLogger(__name__)
 
 
-def _samples(roots, cfg: LiveMatchConfig, summary: RunSummary, model_cfg=None):
-    """Annotated images of ``roots`` labelled for ``model_cfg``'s classes (default: the config's)."""
+def _samples(roots, cfg: LiveMatchConfig, summary: RunSummary, classes=None):
+    """Annotated images of ``roots`` labelled for ``classes`` (default: the config model's)."""
     from detector.data import detection_samples
     from detector.model import class_names
     ds = load_dataset(roots, probe_media=False)
     summary.merge(ds.summary)
-    return detection_samples(ds, class_names(model_cfg or cfg.detector.model), cfg.detector.train.cache_dir, summary)
+    return detection_samples(ds, classes or class_names(cfg.detector.model), cfg.detector.train.cache_dir, summary)
 
 
 def train_detector_on(cfg: LiveMatchConfig, roots, val_roots=None, out=None, progress: bool = True,
@@ -51,9 +51,10 @@ def evaluate_detector_on(checkpoint, roots, cfg: LiveMatchConfig) -> dict:
     from detector.model import class_names
     from detector.train import evaluate_detector, load_detector
     model, det_cfg = load_detector(checkpoint)
-    samples = _samples(roots, cfg, RunSummary(), det_cfg.model)
-    metrics = evaluate_detector(model, samples, cfg.detector.infer.frame_short_side, len(class_names(det_cfg.model)))
-    return {**metrics, "images": len(samples), "classes": class_names(det_cfg.model)}
+    classes = class_names(det_cfg.model)
+    samples = _samples(roots, cfg, RunSummary(), classes)
+    metrics = evaluate_detector(model, samples, cfg.detector.infer.frame_short_side, len(classes))
+    return {**metrics, "images": len(samples), "classes": classes}
 
 
 def _rows(d) -> list[list[float]]:
