@@ -29,7 +29,8 @@ demo: $(STAMP)
 # Reproduces the committed demo weights on 2 CPU cores: the embedder (35 min, seeds 10 + 11), the
 # one-class detector (51 min, seed 10), then its two-class fine-tune ("product": garments of
 # catalogue items, instance_id > 0; "other": every other garment; 21 min). Validation data of
-# seed 1; the demo itself runs on seed 1000, which none of them saw.
+# seed 1; the demo itself runs on seed 1000, which none of them saw. Last, the frame region of
+# configs/pipeline/demo.yaml (detector.infer.frame_region), learned from the training clips.
 demo-data: $(STAMP)
 	$(BIN)/livematch sample-data data/train --items 120 --videos 100 --seed 10 --overwrite
 	$(BIN)/livematch sample-data data/train2 --items 120 --videos 100 --seed 11 --overwrite
@@ -45,6 +46,7 @@ demo-train: demo-data
 		detector.train.epochs=2 detector.train.lr=0.01 detector.train.warmup_steps=50
 	$(BIN)/python -m livematch.export runs/embedder_tiny/best weights/embedder_tiny
 	$(BIN)/python -m livematch.export runs/detector_product/best weights/detector_tiny
+	$(BIN)/livematch detect region --gt data/train --gt data/train2 --plot runs/frame_region.svg
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.decode

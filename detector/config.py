@@ -64,6 +64,10 @@ class DetInferConfig:
     frame_short_side: int = 608  # video frames are resized so their short side is this
     photo_classes: list[str] = field(default_factory=list)  # classes kept on photos (empty: all)
     frame_classes: list[str] = field(default_factory=list)  # classes kept on frames, e.g. [worn]
+    # Frame boxes are kept only when their centre lies in this region, [x1, y1, x2, y2] as
+    # fractions of the frame's width and height (the studio's stage; `livematch detect region`
+    # learns it from annotated frames). Default: the whole frame.
+    frame_region: list[float] = field(default_factory=lambda: [0.0, 0.0, 1.0, 1.0])
     batch_size: int = 4
     channels_last: bool = True  # CUDA only
 

@@ -6,6 +6,10 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from livematch.errors import ConfigError
+
+WHOLE_FRAME = (0.0, 0.0, 1.0, 1.0)
+
 
 @dataclass
 class Detections:
@@ -37,6 +41,25 @@ def kept_labels(model_cfg, infer_cfg) -> tuple[list[int] | None, list[int] | Non
             class_ids(names, infer_cfg.frame_classes, "detector.infer.frame_classes"))
 
 
+def frame_region(infer_cfg) -> tuple[float, float, float, float] | None:
+    """``infer.frame_region`` checked: ``(x1, y1, x2, y2)`` fractions of the frame, or ``None``
+    for the whole frame (nothing to filter). A malformed region is a ``ConfigError``."""
+    region = tuple(float(v) for v in infer_cfg.frame_region)
+    x1, y1, x2, y2 = region if len(region) == 4 else (1.0, 1.0, 0.0, 0.0)
+    if not (0.0 <= x1 < x2 <= 1.0 and 0.0 <= y1 < y2 <= 1.0):
+        raise ConfigError(f"detector.infer.frame_region is {list(infer_cfg.frame_region)}; give [x1, y1, x2, y2] "
+                          "as fractions of the frame, 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1")
+    return None if region == WHOLE_FRAME else region
+
+
+def centre_inside(boxes: torch.Tensor, shape, region) -> torch.Tensor:
+    """Which ``[x1, y1, x2, y2]`` boxes of an image of ``shape`` (``(H, W, ...)``) have their
+    centre inside ``region`` (fractions of the image, edges included)."""
+    h, w = shape[:2]
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / (2 * w), (boxes[:, 1] + boxes[:, 3]) / (2 * h)
+    return (cx >= region[0]) & (cx <= region[2]) & (cy >= region[1]) & (cy <= region[3])
+
+
 def _device(model) -> torch.device:
     return next(model.parameters()).device
 
@@ -54,11 +77,11 @@ def shape_batches(images: list[np.ndarray], batch_size: int) -> list[list[int]]:
 @torch.no_grad()
 def predict(model, images: list[np.ndarray], short_side: int, threshold: float,
             batch_size: int = 4, amp: bool = True, channels_last: bool = True,
-            labels: list[int] | None = None) -> list[Detections]:
+            labels: list[int] | None = None, region=None) -> list[Detections]:
     """Detect in RGB ``uint8`` images: each is resized by the model so that its short side is
     ``short_side`` (the long side follows, uncapped), boxes are mapped back to the image's own
-    pixels, and only boxes scoring >= ``threshold`` (and, with ``labels``, of those model labels)
-    are kept. Images are batched by shape (:func:`shape_batches`). AMP and channels_last on CUDA
+    pixels, and only boxes scoring >= ``threshold`` (and, with ``labels``, of those model labels;
+    with ``region``, whose centre lies in it: :func:`centre_inside`) are kept. Images are batched by shape (:func:`shape_batches`). AMP and channels_last on CUDA
     unless switched off."""
     model.eval()
     device = _device(model)
@@ -80,6 +103,8 @@ def predict(model, images: list[np.ndarray], short_side: int, threshold: float,
                 keep = r["scores"] >= threshold
                 if labels is not None:
                     keep &= torch.isin(r["labels"], torch.as_tensor(labels, device=r["labels"].device))
+                if region is not None:
+                    keep &= centre_inside(r["boxes"], images[i].shape, region)
                 out[i] = Detections(r["boxes"][keep].float().cpu().numpy(), r["scores"][keep].float().cpu().numpy(),
                                     r["labels"][keep].cpu().numpy())
     finally:

@@ -277,6 +277,32 @@ def detect_predict(
     typer.echo(summary.format(f"wrote {out}"))
 
 
+@detect_app.command("region")
+def detect_region(
+    gt: List[Path] = typer.Option(..., help="Annotated root(s) with clips (training data, not the test set)."),
+    coverage: float = typer.Option(0.98, help="Share of the sold garments' centres kept, per axis."),
+    plot: Optional[Path] = typer.Option(None, help="Write an SVG of the centres and the region."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the region and its shares as JSON."),
+):
+    """Learn detector.infer.frame_region, the part of the frame where sold garments stand, from the
+    annotated frames: boxes centred outside it (racks at the sides of the studio) are dropped."""
+    from livematch.detection import learn_frame_region
+    from livematch.io import atomic_write_text, write_json
+    from livematch.report import svg_region
+    learned = learn_frame_region(gt, coverage)
+    region, summary = learned["region"], learned.pop("summary")
+    if summary.issues:
+        typer.echo(summary.format("annotations"))
+    typer.echo(f"sold garments inside: {learned['sold_inside']:.1%} of {learned['sold']}; "
+               f"other garments inside: {learned['other_inside']:.1%} of {learned['other']} "
+               f"(of those shown alone, as on racks: {learned['alone_inside']:.1%} of {learned['alone']})")
+    typer.echo("detector.infer.frame_region=[" + ",".join(f"{v:.2f}" for v in region) + "]")
+    if plot:
+        atomic_write_text(plot, svg_region(learned["centres"]["sold"], learned["centres"]["other"], region))
+    if json_out:
+        write_json(json_out, {k: v for k, v in learned.items() if k != "centres"})
+
+
 embed_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                         help="Train, evaluate and run the crop embedder.")
 app.add_typer(embed_app, name="embed")

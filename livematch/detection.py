@@ -1,5 +1,6 @@
 """Wiring of the detector to datasets: training on annotated roots, AP evaluation, and box
-files for every photo and every sampled frame (``detect predict``), which later stages reuse.
+files for every photo and every sampled frame (``detect predict``), which later stages reuse,
+and the frame region where sold garments stand (``detect region``).
 
 Box files: ``OUT/photos/<item_id>.json`` = ``{photo name: [[x1, y1, x2, y2, score, label], ...]}``
 and ``OUT/videos/<video_id>.json`` = ``{frame index: [[x1, y1, x2, y2, score, label], ...]}``.
@@ -7,12 +8,15 @@ and ``OUT/videos/<video_id>.json`` = ``{frame index: [[x1, y1, x2, y2, score, la
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from livematch.config import LiveMatchConfig
 from livematch.dataset import load_dataset, read_clip_frames, read_item_photos
+from livematch.errors import ConfigError, DatasetError
 from livematch.io import write_json
 from livematch.summary import RunSummary
 
@@ -64,11 +68,12 @@ def _rows(d) -> list[list[float]]:
 def predict_boxes(checkpoint, roots, out, cfg: LiveMatchConfig, progress: bool = True) -> RunSummary:
     """Detect on every photo and on the ``media.infer_frames`` of every clip; write box files.
     Unreadable photos and clips are skipped with a warning, counted in the returned summary."""
-    from detector.infer import kept_labels, predict
+    from detector.infer import frame_region, kept_labels, predict
     from detector.train import load_detector
     model, det_cfg = load_detector(checkpoint)
     inf, out = cfg.detector.infer, Path(out)
     photo_labels, frame_labels = kept_labels(det_cfg.model, inf)
+    region = frame_region(inf)
     ds = load_dataset(roots, probe_media=False)
     summary = ds.summary
     for item in tqdm(ds.items.values(), desc="photos", unit="item", disable=not progress):
@@ -82,8 +87,53 @@ def predict_boxes(checkpoint, roots, out, cfg: LiveMatchConfig, progress: bool =
         if frames is None:
             continue
         dets = predict(model, list(frames.images), inf.frame_short_side, inf.frame_threshold, inf.batch_size,
-                       channels_last=inf.channels_last, labels=frame_labels)
+                       channels_last=inf.channels_last, labels=frame_labels, region=region)
         write_json(out / "videos" / f"{video.video_id}.json",
                    {str(i): _rows(d) for i, d in zip(frames.indices, dets)}, indent=None)
         summary.counts["detected frame boxes"] += sum(len(d) for d in dets)
     return summary
+
+
+def _centres(ds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centres ``(cx, cy)`` as fractions of the frame of the sold garments (``instance_id`` > 0),
+    of the other garments, and whether each other garment is shown alone (``display`` 1: on a
+    rack), on every annotated frame of a probed dataset."""
+    sold, other, alone = [], [], []
+    for video in ds.videos.values():
+        if not video.frames or not video.size:
+            continue
+        w, h = video.size
+        for anns in video.frames.values():
+            for a in anns:
+                x1, y1, x2, y2 = a.box
+                (sold if a.instance_id > 0 else other).append(((x1 + x2) / (2 * w), (y1 + y2) / (2 * h)))
+                if a.instance_id <= 0:
+                    alone.append(a.display == 1)
+    return np.reshape(sold, (-1, 2)), np.reshape(other, (-1, 2)), np.array(alone, bool)
+
+
+def learn_frame_region(roots, coverage: float = 0.98) -> dict:
+    """``detector.infer.frame_region`` learned from annotated frames: per axis, the central
+    ``coverage`` of the sold garments' centres, widened outward to 2 decimals. Also returns the
+    centres and the share of sold garments, of other garments and of other garments shown alone
+    (racks) whose centre falls inside it."""
+    if not 0.0 < coverage <= 1.0:
+        raise ConfigError(f"coverage is {coverage}; give a share of the sold garments in (0, 1]")
+    ds = load_dataset(roots, probe_media=True)
+    sold, other, alone = _centres(ds)
+    if not len(sold):
+        raise DatasetError(f"{', '.join(map(str, ds.roots))}: no annotated frame with a sold garment "
+                           "(instance_id > 0); frame_region is learned from annotated clips")
+    tail = 100.0 * (1.0 - coverage) / 2.0
+    lo, hi = np.percentile(sold, tail, axis=0), np.percentile(sold, 100.0 - tail, axis=0)
+    region = [max(0.0, math.floor(lo[0] * 100) / 100), max(0.0, math.floor(lo[1] * 100) / 100),
+              min(1.0, math.ceil(hi[0] * 100) / 100), min(1.0, math.ceil(hi[1] * 100) / 100)]
+
+    def inside(c: np.ndarray) -> float:
+        ok = (c[:, 0] >= region[0]) & (c[:, 0] <= region[2]) & (c[:, 1] >= region[1]) & (c[:, 1] <= region[3])
+        return float(ok.mean()) if len(c) else 0.0
+
+    return {"region": region, "coverage": coverage, "sold": len(sold), "other": len(other),
+            "sold_inside": inside(sold), "other_inside": inside(other), "alone": int(alone.sum()),
+            "alone_inside": inside(other[alone]),
+            "centres": {"sold": sold.round(4).tolist(), "other": other.round(4).tolist()}, "summary": ds.summary}

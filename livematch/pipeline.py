@@ -70,11 +70,12 @@ class _Models:
     """The detector and the embedder(s), and the one step that turns images into crop rows."""
 
     def __init__(self, detector_ckpt, embedder_ckpts, cfg: LiveMatchConfig, clock: _Stopwatch, device):
-        from detector.infer import kept_labels
+        from detector.infer import frame_region, kept_labels
         from detector.train import load_detector
         from embedder.checkpoint import load_embedder
         self.detector, det_cfg = load_detector(detector_ckpt, device)
         self.labels = dict(zip(("items", "clips"), kept_labels(det_cfg.model, cfg.detector.infer)))
+        self.regions = {"items": None, "clips": frame_region(cfg.detector.infer)}
         self.embedders = [load_embedder(c, device)[0] for c in embedder_ckpts]
         self.cfg, self.clock = cfg, clock
         self.weights = [detector_ckpt, *embedder_ckpts]
@@ -86,16 +87,16 @@ class _Models:
                                         "extract": c.embedder.extract, "frames": c.media.infer_frames,
                                         "backend": c.media.backend.value})
 
-    def rows(self, images, short_side: int, threshold: float, labels=None):
-        """Detections of each image (of model ``labels`` only, when given) and the features of
-        their crops: ``[(image k, box, score)]`` and ``(N, D)`` features."""
+    def rows(self, images, short_side: int, threshold: float, labels=None, region=None):
+        """Detections of each image (of model ``labels`` only, and centred in ``region``, when
+        given) and the features of their crops: ``[(image k, box, score)]`` and ``(N, D)`` features."""
         from detector.infer import predict
         from embedder.data import MIN_SIDE, widen
         from embedder.extract import embed_images
         inf = self.cfg.detector.infer
         with self.clock("detect"):
             dets = predict(self.detector, images, short_side, threshold, inf.batch_size,
-                           channels_last=inf.channels_last, labels=labels)
+                           channels_last=inf.channels_last, labels=labels, region=region)
         crops, rows = [], []
         for k, (image, d) in enumerate(zip(images, dets)):
             for box, score in zip(d.boxes, d.scores):
@@ -190,7 +191,7 @@ def _process(units: list[_Unit], models: _Models, cfg: LiveMatchConfig, cache: R
     def flush(group: list[_Decoded]) -> None:
         images = [im for d in group for im in d.images]
         owner_of = [(d, k) for d in group for k in range(len(d.images))]
-        rows, feats = models.rows(images, short, threshold, models.labels[kind]) if images else ([], [])
+        rows, feats = models.rows(images, short, threshold, models.labels[kind], models.regions[kind]) if images else ([], [])
         entries = defaultdict(list)
         for (k, box, score), f in zip(rows, feats):
             d, local = owner_of[k]
@@ -272,6 +273,7 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
     clock = _Stopwatch()
     with clock("load"), _quiet(rank != 0):  # rank 0 names each bad input; the others load silently
         ds = load_dataset(roots, probe_media=cfg.data.probe_media, video_backend="pyav")
+        gt_ds = load_dataset(gt, probe_media=False) if gt and rank == 0 else None  # a bad root fails here
         models = _Models(detector_ckpt, embedder_ckpts, cfg, clock, device)
     summary = ds.summary if rank == 0 else RunSummary()  # load warnings are the same on every rank
     dim = sum(m.cfg.embedding_dim for m in models.embedders)
@@ -308,9 +310,8 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
     atomic_write_text(out / "config.yaml", to_yaml(cfg))
     report = RunReport(result, summary, dict(clock.seconds))
     truth = None
-    if gt:
+    if gt_ds is not None:
         from livematch.metric import evaluate
-        gt_ds = load_dataset(gt, probe_media=False)
         report.score = evaluate(to_result(result), gt_ds).to_dict()
         truth = {v.video_id: v.sold_item for v in gt_ds.videos.values() if v.sold_item in gt_ds.items}
         write_json(out / "score.json", report.score)
@@ -319,7 +320,7 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
     write_json(out / "summary.json", summary_dict)
     with clock("report"):
         write_report(out / "report.html", to_result(result), to_details(result), ds, summary_dict,
-                     report.score, truth)
+                     report.score, truth, models.regions["clips"])
     report.seconds = dict(clock.seconds)
     if world > 1:
         dist.destroy_process_group()

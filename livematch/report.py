@@ -23,9 +23,14 @@ padding:12px 0}figure{display:inline-block;margin:0 12px 0 0;vertical-align:top}
 .ok{color:#18794e}.bad{color:#c4320a}table{border-collapse:collapse}td,th{padding:2px 10px;text-align:right}"""
 
 
-def _thumb(image: np.ndarray, box, height: int = 220) -> str:
-    """The image with ``box`` drawn, scaled to ``height`` px, as a data URI (JPEG)."""
+def _thumb(image: np.ndarray, box, height: int = 220, region=None) -> str:
+    """The image with ``box`` drawn (and in blue ``region``, fractions of the image), scaled to
+    ``height`` px, as a data URI (JPEG)."""
     img = np.ascontiguousarray(image[..., ::-1])
+    if region is not None:
+        h, w = img.shape[:2]
+        cv2.rectangle(img, (int(region[0] * w), int(region[1] * h)), (int(region[2] * w) - 1, int(region[3] * h) - 1),
+                      (214, 126, 28), max(2, img.shape[0] // 300))
     x1, y1, x2, y2 = (int(round(v)) for v in box)
     cv2.rectangle(img, (x1, y1), (x2, y2), (0, 200, 0), max(2, img.shape[0] // 150))
     scale = height / img.shape[0]
@@ -69,6 +74,22 @@ def _svg_pr(curve: list[tuple[float, float, float]]) -> str:
             f'(item level) against the distance cut-off</div>')
 
 
+def svg_region(sold, other, region, size: int = 360) -> str:
+    """A standalone SVG of the unit frame: centres of sold garments (green) and of other garments
+    (red) as fractions of their frame, and ``region`` ``[x1, y1, x2, y2]`` as a dashed box."""
+    dots = [f'<circle cx="{x * size:.1f}" cy="{y * size:.1f}" r="2" fill="{color}" fill-opacity="0.5"/>'
+            for points, color in ((other, "#c4320a"), (sold, "#18794e")) for x, y in points]
+    x1, y1, x2, y2 = (v * size for v in region)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size + 36}" font-family="sans-serif">'
+            f'<rect width="{size}" height="{size}" fill="#f6f6f6" stroke="#999"/>{"".join(dots)}'
+            f'<rect x="{x1:.1f}" y="{y1:.1f}" width="{x2 - x1:.1f}" height="{y2 - y1:.1f}" fill="none" '
+            f'stroke="#1c7ed6" stroke-width="2" stroke-dasharray="6 4"/>'
+            f'<text x="0" y="{size + 14}" font-size="12"><tspan fill="#18794e">sold garments ({len(sold)})'
+            f'</tspan>, <tspan fill="#c4320a">other garments ({len(other)})</tspan></text>'
+            f'<text x="0" y="{size + 30}" font-size="12" fill="#1c7ed6">frame_region '
+            f'{[round(float(v), 2) for v in region]}</text></svg>')
+
+
 def _curve(result: dict, details: dict, truth: dict[str, str]) -> list[tuple[float, float, float]]:
     pairs = sorted((details["videos"][v]["distance"], e["item_id"] == truth.get(v)) for v, e in result.items())
     positives = max(1, len(truth))
@@ -79,14 +100,16 @@ def _curve(result: dict, details: dict, truth: dict[str, str]) -> list[tuple[flo
     return out
 
 
-def _section(vid: str, entry: dict, info: dict, ds: Dataset, verdict: str) -> str:
+def _section(vid: str, entry: dict, info: dict, ds: Dataset, verdict: str, region=None) -> str:
     r = entry["result"][0]
     figures = []
     try:
         photo = ds.items[entry["item_id"]].photo(r["img_name"])
         figures.append((_thumb(read_photo(photo.path), r["item_box"]), f"item {entry['item_id']}, photo {r['img_name']}"))
         frames = sample_frames(ds.videos[vid].path, [entry["frame_index"]])
-        figures.append((_thumb(frames.images[0], r["frame_box"]), f"clip {vid}, frame {frames.indices[0]}"))
+        staged = ", blue: frame_region" if region is not None else ""
+        figures.append((_thumb(frames.images[0], r["frame_box"], region=region),
+                        f"clip {vid}, frame {frames.indices[0]}{staged}"))
     except (MediaError, KeyError, AttributeError) as e:
         log.warning("report: no pictures for clip %s (%s)", vid, e)
     runner = (f"runner-up {info['runner_up_item']} at {info['runner_up_distance']:.3f}"
@@ -99,8 +122,9 @@ def _section(vid: str, entry: dict, info: dict, ds: Dataset, verdict: str) -> st
 
 
 def write_report(path, result: dict, details: dict, ds: Dataset, summary: dict, score: dict | None = None,
-                 truth: dict[str, str] | None = None) -> Path:
-    """Write the report; ``truth`` (clip -> sold catalogue item) marks each match right or wrong."""
+                 truth: dict[str, str] | None = None, region=None) -> Path:
+    """Write the report; ``truth`` (clip -> sold catalogue item) marks each match right or wrong;
+    ``region`` (``detector.infer.frame_region``, when not the whole frame) is drawn on each frame."""
     matched = [d["distance"] for d in details["videos"].values() if d["status"] == "matched"]
     lost = [f["distance"] for f in details["folders"].values() if not f["won"]]
     head = [f"<h1>LiveMatch run</h1><p>{len(result)} of {len(ds.videos)} clips matched to "
@@ -119,7 +143,7 @@ def write_report(path, result: dict, details: dict, ds: Dataset, summary: dict, 
         if truth is not None:
             ok = truth.get(vid) == entry["item_id"]
             verdict = f'<span class="{"ok" if ok else "bad"}">{"right" if ok else "wrong"}</span>'
-        sections.append(_section(vid, entry, details["videos"][vid], ds, verdict))
+        sections.append(_section(vid, entry, details["videos"][vid], ds, verdict, region))
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>LiveMatch report</title>'
             f'<style>{STYLE}</style></head><body>{"".join(head)}{"".join(sections)}</body></html>\n')
     return atomic_write_text(path, page)

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from livematch.cli import main
+from livematch.dataset import load_dataset
 from livematch.matching import load_store
 from tests.detector.test_train import OVERRIDES as DET
 from tests.embedder.test_train import OVERRIDES as EMB
@@ -34,6 +35,16 @@ def test_detect_train_eval_predict(sample_root, runs, capsys):
     assert sorted(map(int, frames)) == [80, 180, 280, 380]
     row = next(r for rows in frames.values() for r in rows)
     assert len(row) == 6 and row[0] < row[2] and row[1] < row[3]
+    assert main(["detect", "predict", "--checkpoint", str(runs / "det" / "last"), "--data", str(sample_root),
+                 "--out", str(runs / "left"), "detector.infer.frame_threshold=0.0", "media.infer_frames.step=100",
+                 "detector.infer.frame_region=[0.0,0.0,0.5,1.0]"]) == 0
+    width = {v.video_id: v.size[0] for v in load_dataset(sample_root).videos.values()}
+    centres = {f.stem: [(r[0] + r[2]) / 2 / width[f.stem] for rows in json.loads(f.read_text()).values() for r in rows]
+               for f in (runs / "boxes" / "videos").glob("*.json")}
+    left = {f.stem: [(r[0] + r[2]) / 2 / width[f.stem] for rows in json.loads(f.read_text()).values() for r in rows]
+            for f in (runs / "left" / "videos").glob("*.json")}
+    assert all(sorted(left[v]) == sorted(c for c in centres[v] if c <= 0.5) for v in centres)
+    assert sum(map(len, left.values())) < sum(map(len, centres.values()))
 
 
 def test_detect_fine_tune_into_two_classes(sample_root, runs, capsys):

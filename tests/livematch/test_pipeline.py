@@ -14,6 +14,7 @@ from embedder.model import build_embedder
 from livematch.checkpoint import save_checkpoint
 from livematch.cli import main
 from livematch.config import load_config
+from livematch.dataset import load_dataset
 from livematch.errors import LiveMatchError
 from livematch.metric import validate_entry
 from livematch.pipeline import run
@@ -198,3 +199,30 @@ def test_frame_classes_keep_only_the_worn_class_on_frames(sample_root, checkpoin
     assert every.summary.counts["video crops"] == len(all_) and worn.summary.counts["video crops"] == len(kept)
     with pytest.raises(LiveMatchError, match="frame_classes.*garment"):
         _run(sample_root, tmp_path / "bad", two, ["detector.infer.frame_classes=[garment]"])
+
+
+def test_frame_region_keeps_only_frame_boxes_centred_in_it(sample_root, checkpoints, tmp_path):
+    every = _run(sample_root, tmp_path / "every", checkpoints)
+    right = _run(sample_root, tmp_path / "right", checkpoints, ["detector.infer.frame_region=[0.5,0.0,1.0,1.0]"])
+    tables = {name: {kind: CropTable.load(tmp_path / name / "features" / f"{kind}.npz") for kind in ("shop", "video")}
+              for name in ("every", "right")}
+    assert len(tables["right"]["shop"]) == len(tables["every"]["shop"])  # photos are not filtered
+    width = {v.video_id: v.size[0] for v in load_dataset(sample_root).videos.values()}
+    all_, kept = tables["every"]["video"], tables["right"]["video"]
+    centred = (all_.boxes[:, 0] + all_.boxes[:, 2]) / 2 >= 0.5 * np.array([width[o] for o in all_.owner])
+    assert 0 < len(kept) == centred.sum() < len(all_)
+    np.testing.assert_allclose(kept.boxes, all_.boxes[centred])
+    assert right.summary.counts["video crops"] == len(kept) < every.summary.counts["video crops"]
+    pages = {name: (tmp_path / name / "report.html").read_text() for name in ("every", "right")}
+    assert "blue: frame_region" not in pages["every"]
+    assert pages["right"].count("blue: frame_region</figcaption>") == pages["right"].count("<section") > 0
+    with pytest.raises(LiveMatchError, match="frame_region"):
+        _run(sample_root, tmp_path / "bad", checkpoints, ["detector.infer.frame_region=[0.6,0.0,0.4,1.0]"])
+
+
+def test_a_missing_gt_root_fails_before_any_work(sample_root, checkpoints, tmp_path):
+    cfg = load_config(None, DET + EMB + FAST)
+    with pytest.raises(LiveMatchError, match="nowhere: dataset root does not exist"):
+        run(cfg, [sample_root], tmp_path / "out", checkpoints[0], [checkpoints[1]], gt=[tmp_path / "nowhere"],
+            progress=False)
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]  # nothing detected, cached or written
