@@ -28,7 +28,8 @@ class VotingConfig:
     max_distance: float = 1.12  # pairs farther than this (Euclidean on unit vectors) are dropped
     prefer_annotation_grid: bool = True  # evidence frame on the grid when the video has crops there
     annotation_step: int = 40
-    item_box: str = "confidence"  # confidence (reference) | nearest: the crop nearest the video
+    item_box: str = "confidence"  # confidence (reference) | nearest: the crop nearest the video |
+    # paired: the crop nearest the chosen frame box (both boxes show the same garment)
     frame_box: str = "confidence"  # confidence (reference) | nearest: the crop nearest the folder
 
 

@@ -8,11 +8,12 @@ Per folder with ``N`` shop crops, each having found its nearest video crop:
    keep the first ``max(1, ceil(vote_fraction * V))`` of the ``V`` videos;
 3. ``M`` videos left: 0 -> no claim; 1 -> that video; > 1 -> the video of the nearest kept
    candidate among them. The pair's distance is that video's nearest kept candidate;
-4. evidence: ``item_box`` is the folder's highest-confidence crop (``item_box="nearest"``: the crop
-   of the nearest candidate); the frame is that of the nearest candidate, moved to the annotation
-   grid (``frame % annotation_step == 0``) when ``prefer_annotation_grid`` and the video has crops
+4. evidence: the frame is that of the nearest candidate, moved to the annotation grid
+   (``frame % annotation_step == 0``) when ``prefer_annotation_grid`` and the video has crops
    there (the grid frame whose crop is nearest any of the folder's crops); ``frame_box`` is the
    highest-confidence crop in that frame (``frame_box="nearest"``: the one nearest the folder);
+   ``item_box`` is the folder's highest-confidence crop (``item_box="nearest"``: the crop of the
+   nearest candidate; ``"paired"``: the crop nearest the frame box, so that both show one garment);
 5. a video claimed by several folders keeps the nearest (ties: smaller item id);
 6. pairs farther than ``max_distance`` are dropped.
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from livematch.errors import ConfigError
 from matcher.config import VotingConfig
 from matcher.crops import CropTable
 from matcher.index import pairwise_distance
@@ -107,11 +109,7 @@ def claim_for_folder(item_id: str, query_rows: np.ndarray, dist: np.ndarray, row
 
 def _evidence(claim: Claim, shop: CropTable, video: CropTable, folder_rows: np.ndarray,
               video_rows: np.ndarray, cfg: VotingConfig) -> Match:
-    """Step 4: the photo box and the frame box backing a claim."""
-    if cfg.item_box == "nearest":
-        q = claim.query_row
-    else:
-        q = int(folder_rows[np.argmax(shop.scores[folder_rows])])  # argmax: first of ties
+    """Step 4: the frame box and the photo box backing a claim."""
     frame = int(video.frame[claim.gallery_row])
     if cfg.prefer_annotation_grid and frame % cfg.annotation_step:
         on_grid = video_rows[video.frame[video_rows] % cfg.annotation_step == 0]
@@ -124,8 +122,24 @@ def _evidence(claim: Claim, shop: CropTable, video: CropTable, folder_rows: np.n
         g = int(in_frame[np.argmin(d)])
     else:
         g = int(in_frame[np.argmax(video.scores[in_frame])])
+    if cfg.item_box == "nearest":
+        q = claim.query_row
+    elif cfg.item_box == "paired":
+        q = int(folder_rows[np.argmin(pairwise_distance(video.features[[g]], shop.features[folder_rows])[0])])
+    else:
+        q = int(folder_rows[np.argmax(shop.scores[folder_rows])])  # argmax: first of ties
     return Match(claim.video_id, claim.item_id, claim.distance, claim.votes, frame,
                  video.boxes[g].tolist(), str(shop.name[q]), shop.boxes[q].tolist())
+
+
+ITEM_BOX = ("confidence", "nearest", "paired")
+FRAME_BOX = ("confidence", "nearest")
+
+
+def _check(cfg: VotingConfig) -> None:
+    for key, allowed in (("item_box", ITEM_BOX), ("frame_box", FRAME_BOX)):
+        if getattr(cfg, key) not in allowed:
+            raise ConfigError(f"matcher.voting.{key} is {getattr(cfg, key)!r}; choose one of {', '.join(allowed)}")
 
 
 def _groups(owner: np.ndarray) -> dict[str, np.ndarray]:
@@ -141,6 +155,7 @@ def match_catalogue(shop: CropTable, video: CropTable, dist: np.ndarray, rows: n
     """Link item folders to videos. ``dist`` / ``rows`` are the ``(Q, k)`` search results of the
     shop crops against the video crops (only the nearest, column 0, votes)."""
     cfg = cfg or VotingConfig()
+    _check(cfg)
     dist, rows = np.asarray(dist, np.float32), np.asarray(rows, np.int64)
     if dist.ndim == 2:
         dist, rows = dist[:, 0], rows[:, 0]

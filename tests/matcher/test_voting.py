@@ -3,6 +3,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from livematch.errors import ConfigError
 from matcher.config import VotingConfig
 from matcher.crops import CropTable
 from matcher.voting import keep_count, match_catalogue
@@ -157,3 +158,22 @@ def test_voting_is_deterministic_under_input_order():
     a = match_catalogue(shop, video, dist, rows)
     b = match_catalogue(shop[perm], video, dist[perm], rows[perm])
     assert {v: m.item_id for v, m in a.matches.items()} == {v: m.item_id for v, m in b.matches.items()}
+
+
+def test_item_box_paired_takes_the_photo_crop_nearest_the_frame_box():
+    # three photo crops (say top, bottom, top from the back); the frame box is the video crop 2,
+    # which looks like photo crop 2: "paired" shows the same garment on both sides.
+    cands = {"000001": [("A", 80, 0.1), ("A", 80, 0.2), ("A", 80, 0.3)]}
+    shop, video, dist, rows = with_scores(*scenario(cands), [0.9, 0.99, 0.9], [0.5, 0.5, 0.99])
+    video.features[2] = shop.features[2]
+    picks = {mode: match_catalogue(shop, video, dist, rows, replace(REF, item_box=mode)).matches["A"]
+             for mode in ("confidence", "nearest", "paired")}
+    assert {m: p.img_name for m, p in picks.items()} == {"confidence": "1", "nearest": "0", "paired": "2"}
+    assert picks["paired"].item_box == shop.boxes[2].tolist()
+    assert all(p.frame_box == video.boxes[2].tolist() for p in picks.values())
+
+
+@pytest.mark.parametrize("bad", [{"item_box": "best"}, {"frame_box": "paired"}])
+def test_unknown_evidence_rule_is_a_config_error(bad):
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        match_catalogue(*scenario({"000001": [("A", 80, 0.1)]}), replace(REF, **bad))
