@@ -81,8 +81,8 @@ def predict(model, images: list[np.ndarray], short_side: int, threshold: float,
     """Detect in RGB ``uint8`` images: each is resized by the model so that its short side is
     ``short_side`` (the long side follows, uncapped), boxes are mapped back to the image's own
     pixels, and only boxes scoring >= ``threshold`` (and, with ``labels``, of those model labels;
-    with ``region``, whose centre lies in it: :func:`centre_inside`) are kept. Images are batched by shape (:func:`shape_batches`). AMP and channels_last on CUDA
-    unless switched off."""
+    with ``region``, whose centre lies in it: :func:`centre_inside`) are kept. Images are batched
+    by shape (:func:`shape_batches`). AMP and channels_last on CUDA unless switched off."""
     model.eval()
     device = _device(model)
     cuda = device.type == "cuda"

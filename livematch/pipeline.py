@@ -191,7 +191,8 @@ def _process(units: list[_Unit], models: _Models, cfg: LiveMatchConfig, cache: R
     def flush(group: list[_Decoded]) -> None:
         images = [im for d in group for im in d.images]
         owner_of = [(d, k) for d in group for k in range(len(d.images))]
-        rows, feats = models.rows(images, short, threshold, models.labels[kind], models.regions[kind]) if images else ([], [])
+        rows, feats = (models.rows(images, short, threshold, models.labels[kind], models.regions[kind])
+                       if images else ([], []))
         entries = defaultdict(list)
         for (k, box, score), f in zip(rows, feats):
             d, local = owner_of[k]

@@ -29,8 +29,8 @@ def _thumb(image: np.ndarray, box, height: int = 220, region=None) -> str:
     img = np.ascontiguousarray(image[..., ::-1])
     if region is not None:
         h, w = img.shape[:2]
-        cv2.rectangle(img, (int(region[0] * w), int(region[1] * h)), (int(region[2] * w) - 1, int(region[3] * h) - 1),
-                      (214, 126, 28), max(2, img.shape[0] // 300))
+        corners = (int(region[0] * w), int(region[1] * h)), (int(region[2] * w) - 1, int(region[3] * h) - 1)
+        cv2.rectangle(img, *corners, (214, 126, 28), max(2, h // 300))
     x1, y1, x2, y2 = (int(round(v)) for v in box)
     cv2.rectangle(img, (x1, y1), (x2, y2), (0, 200, 0), max(2, img.shape[0] // 150))
     scale = height / img.shape[0]

@@ -22,7 +22,9 @@ def test_centre_inside_uses_box_centres_as_fractions_of_the_image():
 def test_frame_region_is_checked_and_the_whole_frame_filters_nothing():
     assert frame_region(DetInferConfig()) is None
     assert frame_region(DetInferConfig(frame_region=[0.28, 0.22, 0.73, 0.81])) == (0.28, 0.22, 0.73, 0.81)
-    for bad in ([0.5, 0.0, 0.4, 1.0], [0.0, 0.0, 1.2, 1.0], [-0.1, 0.0, 1.0, 1.0], [0.2, 0.2, 0.8], [0.3, 0.5, 0.6, 0.5]):
+    bad_regions = ([0.5, 0.0, 0.4, 1.0], [0.0, 0.0, 1.2, 1.0], [-0.1, 0.0, 1.0, 1.0], [0.2, 0.2, 0.8],
+                   [0.3, 0.5, 0.6, 0.5])
+    for bad in bad_regions:
         with pytest.raises(ConfigError, match="frame_region"):
             frame_region(DetInferConfig(frame_region=bad))
 
