@@ -45,19 +45,23 @@ def frame_region(infer_cfg) -> tuple[float, float, float, float] | None:
     """``infer.frame_region`` checked: ``(x1, y1, x2, y2)`` fractions of the frame, or ``None``
     for the whole frame (nothing to filter). A malformed region is a ``ConfigError``."""
     region = tuple(float(v) for v in infer_cfg.frame_region)
-    x1, y1, x2, y2 = region if len(region) == 4 else (1.0, 1.0, 0.0, 0.0)
-    if not (0.0 <= x1 < x2 <= 1.0 and 0.0 <= y1 < y2 <= 1.0):
+    if not (len(region) == 4 and 0.0 <= region[0] < region[2] <= 1.0 and 0.0 <= region[1] < region[3] <= 1.0):
         raise ConfigError(f"detector.infer.frame_region is {list(infer_cfg.frame_region)}; give [x1, y1, x2, y2] "
                           "as fractions of the frame, 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1")
     return None if region == WHOLE_FRAME else region
 
 
+def in_region(cx, cy, region):
+    """Which points ``(cx, cy)`` (tensors or arrays, fractions of the image) lie inside ``region``
+    ``(x1, y1, x2, y2)``, edges included."""
+    return (cx >= region[0]) & (cx <= region[2]) & (cy >= region[1]) & (cy <= region[3])
+
+
 def centre_inside(boxes: torch.Tensor, shape, region) -> torch.Tensor:
     """Which ``[x1, y1, x2, y2]`` boxes of an image of ``shape`` (``(H, W, ...)``) have their
-    centre inside ``region`` (fractions of the image, edges included)."""
+    centre inside ``region`` (:func:`in_region`)."""
     h, w = shape[:2]
-    cx, cy = (boxes[:, 0] + boxes[:, 2]) / (2 * w), (boxes[:, 1] + boxes[:, 3]) / (2 * h)
-    return (cx >= region[0]) & (cx <= region[2]) & (cy >= region[1]) & (cy <= region[3])
+    return in_region((boxes[:, 0] + boxes[:, 2]) / (2 * w), (boxes[:, 1] + boxes[:, 3]) / (2 * h), region)
 
 
 def _device(model) -> torch.device:

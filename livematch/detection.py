@@ -8,7 +8,6 @@ and ``OUT/videos/<video_id>.json`` = ``{frame index: [[x1, y1, x2, y2, score, la
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
@@ -106,8 +105,11 @@ def _centres(ds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         for anns in video.frames.values():
             for a in anns:
                 x1, y1, x2, y2 = a.box
-                (sold if a.instance_id > 0 else other).append(((x1 + x2) / (2 * w), (y1 + y2) / (2 * h)))
-                if a.instance_id <= 0:
+                centre = ((x1 + x2) / (2 * w), (y1 + y2) / (2 * h))
+                if a.instance_id > 0:
+                    sold.append(centre)
+                else:
+                    other.append(centre)
                     alone.append(a.display == 1)
     return np.reshape(sold, (-1, 2)), np.reshape(other, (-1, 2)), np.array(alone, bool)
 
@@ -117,6 +119,7 @@ def learn_frame_region(roots, coverage: float = 0.98) -> dict:
     ``coverage`` of the sold garments' centres, widened outward to 2 decimals. Also returns the
     centres and the share of sold garments, of other garments and of other garments shown alone
     (racks) whose centre falls inside it."""
+    from detector.infer import in_region
     if not 0.0 < coverage <= 1.0:
         raise ConfigError(f"coverage is {coverage}; give a share of the sold garments in (0, 1]")
     ds = load_dataset(roots, probe_media=True)
@@ -126,12 +129,10 @@ def learn_frame_region(roots, coverage: float = 0.98) -> dict:
                            "(instance_id > 0); frame_region is learned from annotated clips")
     tail = 100.0 * (1.0 - coverage) / 2.0
     lo, hi = np.percentile(sold, tail, axis=0), np.percentile(sold, 100.0 - tail, axis=0)
-    region = [max(0.0, math.floor(lo[0] * 100) / 100), max(0.0, math.floor(lo[1] * 100) / 100),
-              min(1.0, math.ceil(hi[0] * 100) / 100), min(1.0, math.ceil(hi[1] * 100) / 100)]
+    region = [float(v) for v in np.clip(np.concatenate([np.floor(lo * 100), np.ceil(hi * 100)]) / 100, 0.0, 1.0)]
 
     def inside(c: np.ndarray) -> float:
-        ok = (c[:, 0] >= region[0]) & (c[:, 0] <= region[2]) & (c[:, 1] >= region[1]) & (c[:, 1] <= region[3])
-        return float(ok.mean()) if len(c) else 0.0
+        return float(in_region(c[:, 0], c[:, 1], region).mean()) if len(c) else 0.0
 
     return {"region": region, "coverage": coverage, "sold": len(sold), "other": len(other),
             "sold_inside": inside(sold), "other_inside": inside(other), "alone": int(alone.sum()),
