@@ -37,11 +37,21 @@ def sample_data(
     workers: int = typer.Option(2, help="Processes rendering clips in parallel."),
     text: bool = typer.Option(True, help="Write the optional image_text/ and video_text/ files."),
     overwrite: bool = typer.Option(False, help="Replace OUT if it is not empty."),
+    style: str = typer.Option("varied", help="varied: presenters and racks anywhere, photo textures, "
+                                             "occluders, twins, empty clips; classic: presenter mid-frame, "
+                                             "racks at the sides (the first generator)."),
+    empty: float = typer.Option(0.1, help="varied: share of clips that sell nothing."),
+    two_people: float = typer.Option(0.3, help="varied: share of clips with a second presenter."),
+    twins: float = typer.Option(0.15, help="varied: share of items made as a near twin of another "
+                                           "(same cut other print, or same print other cut)."),
 ):
-    """Generate a synthetic dataset in the contest layout (see FORMAT.md)."""
-    from livematch.sampledata.generate import SampleConfig, generate_dataset
+    """Generate a synthetic annotated dataset in the contest layout (see docs/FORMAT.md)."""
+    from livematch.sampledata.generate import STYLES, SampleConfig, generate_dataset
+    if style not in STYLES:
+        raise typer.BadParameter(f"{style!r}; choose one of {', '.join(STYLES)}", param_hint="--style")
     cfg = SampleConfig(items=items, videos=videos, seed=seed, width=width, height=height,
-                       frames=frames, workers=workers, text=text)
+                       frames=frames, workers=workers, text=text, style=style, empty_fraction=empty,
+                       two_people=two_people, twin_fraction=twins)
     plan = generate_dataset(out, cfg, overwrite=overwrite)
     listed = sum(p.listed for p in plan.products)
     typer.echo(f"wrote {out}: {listed} items, {len(plan.videos)} clips (seed {seed})")
@@ -195,6 +205,37 @@ def run(
     if report.score:
         typer.echo(f"contest score {report.score['score']:.4f} (item F1 {report.score['item']['f1']:.3f}, "
                    f"frame F1 {report.score['frame']['f1']:.3f}, box F1 {report.score['box']['f1']:.3f})")
+
+
+@app.command()
+def fit(
+    data: List[Path] = typer.Option(..., help="Annotated training root(s); repeat for several."),
+    val: List[Path] = typer.Option(..., help="Annotated validation root(s): other items and clips than "
+                                             "TRAIN; every setting is chosen on them."),
+    out: Path = typer.Option(..., help="Fit folder: weights/, pipeline.yaml, fit.html, fit.json (re-running "
+                                       "skips finished stages)."),
+    recipe: Optional[str] = typer.Option(None, help="Training recipe from scratch: tiny (CPU) or reference "
+                                                    "(GPU); default fit.recipe (tiny)."),
+    init_from: Optional[Path] = typer.Option(None, help="Fine-tune from these models: a fit folder, a pipeline "
+                                                        "YAML, or a folder of checkpoints (e.g. weights/)."),
+    detector: Optional[Path] = typer.Option(None, help="Use this detector checkpoint as is (with --embedder: "
+                                                       "calibrate only, no training)."),
+    embedder: Optional[Path] = typer.Option(None, help="Use this embedder checkpoint as is (with --detector)."),
+    config: Optional[Path] = typer.Option(None, help="YAML applied over the recipe (fit.*, detector.*, ...)."),
+    overrides: List[str] = typer.Argument(None, help="Dotted overrides: fit.finetune.embedder_epochs=5 ..."),
+):
+    """Adapt LiveMatch to your annotated data: train (or fine-tune) the detector and embedder on
+    TRAIN, calibrate every inference setting on VAL by the contest score, write OUT/pipeline.yaml."""
+    from livematch.fit import fit as run_fit
+    report = run_fit(data, val, out, config, overrides or [], recipe, init_from, detector, embedder)
+    if report is None:  # a torchrun rank other than 0
+        return
+    if report.skipped:
+        typer.echo(f"skipped (already trained): {', '.join(report.skipped)}")
+    typer.echo("seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in report.seconds.items()))
+    typer.echo(f"validation score {report.start_score:.4f} at the starting settings -> {report.val_score:.4f}")
+    typer.echo(f"wrote {report.pipeline} and {report.pipeline.parent / 'fit.html'}; run it with\n"
+               f"  livematch run --config {report.pipeline} --data ROOT --out RUN")
 
 
 detect_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,

@@ -82,6 +82,30 @@ class RunConfig:
 
 
 @dataclass
+class FinetuneConfig:
+    """``livematch fit --init-from``: how long and how fast the shipped models are adapted."""
+
+    embedder_epochs: int = 10
+    embedder_lr: float = 5.0e-4
+    detector_epochs: int = 2
+    detector_lr: float = 0.01
+    warmup_steps: int = 50
+
+
+@dataclass
+class FitConfig:
+    """What ``livematch fit`` trains and which settings it calibrates on the validation split."""
+
+    recipe: str = "tiny"  # tiny | reference: configs/{embedder,detector}/ recipes for training from scratch
+    split_by: str = "instance"  # detector classes when training from a recipe: product / other
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    thresholds: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+    region_coverage: float = 0.98  # share of the training clips' sold garments the candidate region keeps
+    rounds: int = 2  # coordinate-ascent rounds (stops early when a round changes nothing)
+    max_val_images: int = 200  # detector AP after each training epoch, on this many validation images
+
+
+@dataclass
 class LiveMatchConfig:
     """The whole run's config; each stage's section is added by the package that owns it."""
 
@@ -92,14 +116,20 @@ class LiveMatchConfig:
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
     matcher: MatcherConfig = field(default_factory=MatcherConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
 
 
-def load_config(path=None, overrides=(), schema: type = LiveMatchConfig):
-    """Build ``schema``'s defaults, merge the YAML file at ``path`` (if any), then the dotted
-    ``overrides`` (``["media.backend=pyav", ...]``). Returns an instance of ``schema`` (plain
-    dataclasses all the way down, every value type-checked)."""
+def load_config(path=None, overrides=(), schema: type = LiveMatchConfig, layers=()):
+    """Build ``schema``'s defaults, merge the mappings in ``layers`` (e.g. a checkpoint's own
+    sections), the YAML file at ``path`` (if any), then the dotted ``overrides``
+    (``["media.backend=pyav", ...]``). Returns an instance of ``schema`` (plain dataclasses all
+    the way down, every value type-checked). Relative weights paths in the file are read against
+    the file's folder when they exist there (a fit output folder works from anywhere), else
+    against the current directory."""
     try:
         cfg = OmegaConf.structured(schema)
+        for layer in layers:
+            cfg = OmegaConf.merge(cfg, layer)
         if path is not None:
             cfg = OmegaConf.merge(cfg, _read_yaml(Path(path)))
         if overrides:
@@ -108,7 +138,19 @@ def load_config(path=None, overrides=(), schema: type = LiveMatchConfig):
         where = f" in {path}" if path is not None else ""
         key = getattr(e, "full_key", None)
         raise ConfigError(f"invalid config{where}: key {key!r}: {_reason(e)}") from None
-    return OmegaConf.to_object(cfg)
+    out = OmegaConf.to_object(cfg)
+    if path is not None and isinstance(out, LiveMatchConfig):
+        _resolve_weights(out.weights, Path(path).parent)
+    return out
+
+
+def _resolve_weights(weights: WeightsConfig, folder: Path) -> None:
+    def resolve(p: str) -> str:
+        if p and not Path(p).is_absolute() and (folder / p).exists():
+            return str(folder / p)
+        return p
+    weights.detector = resolve(weights.detector)
+    weights.embedders = [resolve(p) for p in weights.embedders]
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

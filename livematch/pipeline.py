@@ -89,7 +89,8 @@ class _Models:
 
     def rows(self, images, short_side: int, threshold: float, labels=None, region=None):
         """Detections of each image (of model ``labels`` only, and centred in ``region``, when
-        given) and the features of their crops: ``[(image k, box, score)]`` and ``(N, D)`` features."""
+        given) and the features of their crops: ``[(image k, box, score, label)]`` and ``(N, D)``
+        features."""
         from detector.infer import predict
         from embedder.data import MIN_SIDE, widen
         from embedder.extract import embed_images
@@ -99,11 +100,11 @@ class _Models:
                            channels_last=inf.channels_last, labels=labels, region=region)
         crops, rows = [], []
         for k, (image, d) in enumerate(zip(images, dets)):
-            for box, score in zip(d.boxes, d.scores):
+            for box, score, label in zip(d.boxes, d.scores, d.labels):
                 x1, y1, x2, y2 = widen(box, self.cfg.embedder.data.crop_margin, image.shape[1], image.shape[0])
                 if x2 - x1 >= MIN_SIDE and y2 - y1 >= MIN_SIDE:
                     crops.append(image[y1:y2, x1:x2])
-                    rows.append((k, box, float(score)))
+                    rows.append((k, box, float(score), int(label)))
         with self.clock("embed"):
             feats = embed_images(self.embedders, crops, self.cfg.embedder.extract)
         return rows, feats
@@ -173,8 +174,8 @@ def _decoded(units: list[_Unit], cfg: LiveMatchConfig):
 def _table(entries, dim: int) -> CropTable:
     if not entries:
         return CropTable.empty(dim)
-    owner, name, frame, box, score, feat = zip(*entries)
-    return CropTable(owner, name, frame, box, score, np.stack(feat))
+    owner, name, frame, box, score, label, feat = zip(*entries)
+    return CropTable(owner, name, frame, box, score, np.stack(feat), label)
 
 
 def _process(units: list[_Unit], models: _Models, cfg: LiveMatchConfig, cache: ResultCache,
@@ -194,11 +195,11 @@ def _process(units: list[_Unit], models: _Models, cfg: LiveMatchConfig, cache: R
         rows, feats = (models.rows(images, short, threshold, models.labels[kind], models.regions[kind])
                        if images else ([], []))
         entries = defaultdict(list)
-        for (k, box, score), f in zip(rows, feats):
+        for (k, box, score, label), f in zip(rows, feats):
             d, local = owner_of[k]
             unit = units[d.unit]
             name, frame = (d.labels[local], -1) if kind == "items" else ("", d.labels[local])
-            entries[d.unit].append((unit.name, name, frame, box, score, f))
+            entries[d.unit].append((unit.name, name, frame, box, score, label, f))
         for d in group:
             unit = units[d.unit]
             if kind == "clips" and not d.complete:

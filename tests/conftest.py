@@ -20,6 +20,14 @@ def sample_root(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def classic_root(tmp_path_factory) -> Path:
+    """The same size in the classic style: presenter mid-frame, racks at the sides."""
+    root = tmp_path_factory.mktemp("classic") / "data"
+    generate_dataset(root, SampleConfig(**SMALL, style="classic"), progress=False)
+    return root
+
+
 def write_json(path: Path, obj) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")

@@ -20,6 +20,8 @@ CATEGORIES = (
 )
 BOTTOM_KINDS = ("skirt", "shorts", "trousers")
 PATTERNS = ("stripes", "checks", "dots", "chevron", "blocks", "motif", "knit", "print")
+# The varied style adds prints cut from real photographs (:mod:`livematch.sampledata.textures`).
+VARIED_PATTERNS = PATTERNS + ("photo", "photo")
 # One palette shared by every item: colours repeat across items, never identify one.
 PALETTE = np.array([
     (200, 40, 50), (240, 200, 60), (40, 80, 160), (30, 30, 35), (235, 235, 230), (120, 170, 90),
@@ -41,6 +43,7 @@ class GarmentSpec:
     angle: float  # pattern angle in degrees
     motif_seed: int = 0
     extras: tuple[str, ...] = field(default_factory=tuple)  # "collar", "belt", "pocket", "hem"
+    texture: str = ""  # pattern "photo": the photograph its print is cut from
 
     @property
     def label(self) -> str:
@@ -55,18 +58,34 @@ class GarmentSpec:
         return CATEGORIES[self.category][3]
 
 
-def random_spec(rng: np.random.Generator, kinds=None) -> GarmentSpec:
+def random_spec(rng: np.random.Generator, kinds=None, patterns=PATTERNS) -> GarmentSpec:
     """A random garment, optionally restricted to some kinds (``"top"``, ``"skirt"``, ...)."""
     choices = [i for i, c in enumerate(CATEGORIES) if kinds is None or c[1] in kinds]
     n_colors = int(rng.integers(2, 4))
-    return GarmentSpec(
+    spec = GarmentSpec(
         category=int(rng.choice(choices)), length=float(rng.uniform(0.88, 0.98)),
         width=float(rng.uniform(0.2, 0.3)), flare=float(rng.uniform(0.0, 0.12)),
-        pattern=str(rng.choice(PATTERNS)),
+        pattern=str(rng.choice(patterns)),
         colors=tuple(int(c) for c in rng.choice(len(PALETTE), n_colors, replace=False)),
         period=float(rng.uniform(0.06, 0.2)), angle=float(rng.choice([0, 90, 45, -45, 30, -60])),
         motif_seed=int(rng.integers(1 << 30)),
         extras=tuple(e for e in ("collar", "belt", "pocket", "hem") if rng.random() < 0.3))
+    if spec.pattern == "photo":
+        from livematch.sampledata.textures import names
+        spec = replace(spec, texture=str(rng.choice(names())))
+    return spec
+
+
+def twin_spec(spec: GarmentSpec, rng: np.random.Generator, patterns=VARIED_PATTERNS) -> GarmentSpec:
+    """A near twin that differs in one whole aspect: the same cut with another print, or the
+    same print (pattern, colours, scale, motif) on another cut."""
+    if rng.random() < 0.5:
+        other = random_spec(rng, patterns=patterns)
+        return replace(other, category=spec.category, length=spec.length, width=spec.width,
+                       flare=spec.flare, extras=spec.extras)
+    category = int(rng.choice([i for i in range(len(CATEGORIES)) if i != spec.category]))
+    return replace(spec, category=category, length=float(rng.uniform(0.88, 0.98)),
+                   width=float(rng.uniform(0.2, 0.3)), flare=float(rng.uniform(0.0, 0.12)))
 
 
 def similar_spec(spec: GarmentSpec, rng: np.random.Generator) -> GarmentSpec:
@@ -146,6 +165,9 @@ def _pattern(spec: GarmentSpec, w: int, h: int) -> np.ndarray:
     elif spec.pattern == "chevron":
         zig = v + 0.5 * p * np.abs(((u / p) % 2.0) - 1.0)
         base[((zig / p) % 1.0) < 0.4] = second
+    elif spec.pattern == "photo":
+        from livematch.sampledata.textures import fabric
+        base = fabric(spec.texture, spec.motif_seed, float(np.clip(0.15 / p, 1.0, 3.0)), colors, w, h)
     elif spec.pattern == "blocks":
         base[u > np.median(u)] = second
         base[(v > np.quantile(v, 0.7))] = third

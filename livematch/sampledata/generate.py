@@ -1,6 +1,14 @@
-"""``livematch sample-data``: a synthetic dataset in exactly the contest layout (FORMAT.md).
+"""``livematch sample-data``: a synthetic dataset in exactly the contest layout (docs/FORMAT.md).
 
-What it exercises: per item a distinct garment (some items deliberately similar, some two-piece
+Two styles. ``varied`` (the default) plants no answer a system could learn from where things
+stand: presenters anywhere across the frame (edges included, sometimes two people, the second
+wearing clothes of no catalogue item), racks of other garments anywhere (also behind the
+presenter), prints and backdrops cut from real photographs beside drawn patterns, lighting that
+jumps, motion blur, hands and product cards as occluders, near twins (the same cut with another
+print, the same print on another cut), items with a single photo, and clips that sell nothing.
+``classic`` is the first generator: the presenter near the middle, racks at the sides.
+
+What both exercise: per item a distinct garment (some items deliberately similar, some two-piece
 sets); shop photos with varied size, scale, position, rotation, background, lighting, worn or shown
 alone; H.264 clips of ~400 frames, portrait or landscape, where the sold garment shows up after a
 delay, moves, scales, changes brightness and sharpness, is partly occluded by a hand, and appears
@@ -22,13 +30,15 @@ from tqdm import tqdm
 
 from livematch.io import atomic_write_bytes, atomic_write_text, write_json
 from livematch.sampledata import scenes
-from livematch.sampledata.garments import BOTTOM_KINDS, GarmentSpec, random_spec, similar_spec
+from livematch.sampledata.garments import (BOTTOM_KINDS, PATTERNS, VARIED_PATTERNS, GarmentSpec, random_spec,
+                                           similar_spec, twin_spec)
 from livematch.sampledata.video import write_video
 from livematch.structures import make_instance_id
 
 log = logging.getLogger(__name__)
 PATTERN_TEXT = {"stripes": "条纹", "checks": "格子", "dots": "波点", "chevron": "波浪纹",
-                "blocks": "拼色", "motif": "印花", "knit": "针织", "print": "图案"}
+                "blocks": "拼色", "motif": "印花", "knit": "针织", "print": "图案", "photo": "数码印花"}
+BACKDROPS = {False: ("studio", "room", "noise"), True: ("studio", "room", "noise", "photo", "photo")}
 
 
 @dataclass
@@ -51,6 +61,23 @@ class SampleConfig:
     annotation_last: int = 360
     text: bool = True
     workers: int = 2
+    style: str = "varied"  # varied | classic (see the module docstring)
+    empty_fraction: float = 0.1  # varied: clips whose presenter wears nothing of the catalogue
+    two_people: float = 0.3  # varied: clips with a second presenter
+    twin_fraction: float = 0.15  # varied: items made as a near twin of the previous (other print / other cut)
+
+    @property
+    def varied(self) -> bool:
+        if self.style not in STYLES:
+            raise ValueError(f"sample-data style {self.style!r}; choose one of {', '.join(STYLES)}")
+        return self.style == "varied"
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        return VARIED_PATTERNS if self.varied else PATTERNS
+
+
+STYLES = ("varied", "classic")
 
 
 @dataclass
@@ -66,7 +93,7 @@ class Product:
 @dataclass
 class Plan:
     products: list[Product]
-    videos: list[tuple[str, int, list[int]]] = field(default_factory=list)  # (id, product, distractors)
+    videos: list[tuple[str, int, list[int]]] = field(default_factory=list)  # (id, product or -1, distractors)
 
 
 def plan_dataset(cfg: SampleConfig) -> Plan:
@@ -75,21 +102,24 @@ def plan_dataset(cfg: SampleConfig) -> Plan:
     n_unlisted = min(cfg.videos, max(1, round(cfg.unlisted_fraction * cfg.videos))) if cfg.videos else 0
     n_total = cfg.items + n_unlisted
     ids = [f"{i:06d}" for i in rng.choice(np.arange(1, 100000), n_total, replace=False)]
-    products = []
+    products, patterns = [], cfg.patterns
     for k, item_id in enumerate(ids):
         if products and rng.random() < cfg.similar_fraction:
             base = products[-1].specs[0]
             specs = [similar_spec(base, rng)] + [similar_spec(s, rng) for s in products[-1].specs[1:]]
+        elif cfg.varied and products and rng.random() < cfg.twin_fraction:
+            specs = [twin_spec(s, rng, patterns) for s in products[-1].specs]
         elif rng.random() < cfg.set_fraction:
-            specs = [random_spec(rng, ("top", "coat")), random_spec(rng, BOTTOM_KINDS)]
+            specs = [random_spec(rng, ("top", "coat"), patterns), random_spec(rng, BOTTOM_KINDS, patterns)]
         else:
-            specs = [random_spec(rng)]
+            specs = [random_spec(rng, patterns=patterns)]
         products.append(Product(item_id, specs, listed=k < cfg.items))
     order = rng.permutation(n_total)
     listed = [int(i) for i in order if products[i].listed]
     unlisted = [int(i) for i in order if not products[i].listed]
-    n_listed_videos = cfg.videos - n_unlisted
-    sold = (listed * (n_listed_videos // max(1, len(listed)) + 1))[:n_listed_videos] + unlisted
+    n_empty = min(cfg.videos - n_unlisted, round(cfg.empty_fraction * cfg.videos)) if cfg.varied else 0
+    n_listed_videos = cfg.videos - n_unlisted - n_empty
+    sold = (listed * (n_listed_videos // max(1, len(listed)) + 1))[:n_listed_videos] + unlisted + [-1] * n_empty
     video_ids = set()
     taken = set(ids)
     while len(video_ids) < cfg.videos:
@@ -100,7 +130,7 @@ def plan_dataset(cfg: SampleConfig) -> Plan:
     plan = Plan(products)
     for vid, p in zip(rng.permutation(sorted(video_ids)), rng.permutation(sold)):
         others = [i for i in range(n_total) if i != p]
-        k = int(rng.integers(0, 3))
+        k = int(rng.integers(0, 5 if cfg.varied else 3))
         plan.videos.append((str(vid), int(p), [int(i) for i in rng.choice(others, min(k, len(others)), replace=False)]))
     return plan
 
@@ -110,10 +140,11 @@ def _annotation(spec: GarmentSpec, box, instance_id: int, viewpoint: int, displa
             "instance_id": instance_id, "box": [int(v) for v in box]}
 
 
-def render_photo(product: Product, rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
+def render_photo(product: Product, rng: np.random.Generator,
+                 varied: bool = False) -> tuple[np.ndarray, list[dict]]:
     """One shop photo of ``product``: worn by a presenter or shown alone, with its annotations."""
     width, height = [(480, 640), (600, 600), (640, 480), (540, 720), (600, 800)][rng.integers(5)]
-    img = scenes.background(rng, width, height)
+    img = scenes.background(rng, width, height, BACKDROPS[varied])
     worn = rng.random() < 0.5
     viewpoint = int(rng.integers(0, 4))
     specs, ids = list(product.specs), [product.instance(k) for k in range(len(product.specs))]
@@ -125,7 +156,7 @@ def render_photo(product: Product, rng: np.random.Generator) -> tuple[np.ndarray
     anns = []
     if worn:
         figure = height * rng.uniform(0.6, 0.85)
-        sx, sy = width * rng.uniform(0.4, 0.6), height * rng.uniform(0.12, 0.22)
+        sx, sy = width * rng.uniform(*((0.25, 0.75) if varied else (0.4, 0.6))), height * rng.uniform(0.12, 0.22)
         scenes.draw_presenter(img, sx, sy, figure, scenes.SKIN[rng.integers(4)], (40, 30, 25))
         placements = list(zip(specs, ids, scenes.figure_slots(specs, sx, sy, figure)))
         placements.sort(key=lambda p: p[0].kind not in BOTTOM_KINDS)  # bottoms under tops
@@ -147,9 +178,10 @@ def render_photo(product: Product, rng: np.random.Generator) -> tuple[np.ndarray
 def write_item(root: Path, product: Product, seed: int, index: int, cfg: SampleConfig) -> int:
     """Write every photo (JPEG) and photo annotation of one listed item; returns the photo count."""
     rng = np.random.default_rng([seed, 1, index])
-    n = int(rng.integers(cfg.photos[0], cfg.photos[1] + 1))
+    low = 1 if cfg.varied else cfg.photos[0]  # varied: some items have a single photo
+    n = int(rng.integers(low, cfg.photos[1] + 1))
     for k in range(n):
-        img, anns = render_photo(product, rng)
+        img, anns = render_photo(product, rng, cfg.varied)
         ok, jpg = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(85, 96))])
         atomic_write_bytes(root / "image" / product.item_id / f"{k}.jpg", jpg.tobytes())
         write_json(root / "image_annotation" / product.item_id / f"{k}.json",
@@ -161,9 +193,10 @@ def write_item(root: Path, product: Product, seed: int, index: int, cfg: SampleC
     return n
 
 
-def write_clip(root: Path, cfg: SampleConfig, index: int, video_id: str, product: Product,
+def write_clip(root: Path, cfg: SampleConfig, index: int, video_id: str, product: Product | None,
                distractors: list[Product]) -> int:
-    """Render, encode and annotate one clip; returns its frame count."""
+    """Render, encode and annotate one clip (``product`` ``None``: it sells nothing listed or
+    unlisted); returns its frame count."""
     from livematch.sampledata.clip import ClipRenderer  # keeps worker start-up light
     rng = np.random.default_rng([cfg.seed, 2, index])
     renderer = ClipRenderer(cfg, product, distractors, rng)
@@ -171,7 +204,8 @@ def write_clip(root: Path, cfg: SampleConfig, index: int, video_id: str, product
     frames = [{"frame_index": i, "annotations": anns} for i, anns in sorted(renderer.annotations.items())]
     write_json(root / "video_annotation" / f"{video_id}.json", {"video_id": video_id, "frames": frames})
     if cfg.text:
-        atomic_write_text(root / "video_text" / f"{video_id}.txt", f"直播间 {product.specs[0].label} 上新\n")
+        label = product.specs[0].label if product else "新品"
+        atomic_write_text(root / "video_text" / f"{video_id}.txt", f"直播间 {label} 上新\n")
     return n
 
 
@@ -189,7 +223,7 @@ def generate_dataset(out, cfg: SampleConfig | None = None, overwrite: bool = Fal
     for i, product in enumerate(plan.products):
         if product.listed:
             write_item(root, product, cfg.seed, i, cfg)
-    jobs = [(root, cfg, k, vid, plan.products[p], [plan.products[d] for d in ds])
+    jobs = [(root, cfg, k, vid, plan.products[p] if p >= 0 else None, [plan.products[d] for d in ds])
             for k, (vid, p, ds) in enumerate(plan.videos)]
     bar = tqdm(total=len(jobs), desc="clips", unit="clip", disable=not progress)
     if cfg.workers > 1 and len(jobs) > 1:

@@ -6,12 +6,10 @@ pixels is not annotated, as a human annotator would skip it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-from livematch.sampledata.garments import BOTTOM_KINDS, GarmentSpec, render_garment
+from livematch.sampledata.garments import BOTTOM_KINDS, render_garment
 
 MIN_VISIBLE = 0.3
 MIN_SIDE = 10
@@ -21,19 +19,11 @@ FIGURE_HEIGHT = {"top": 0.42, "coat": 0.62, "dress": 0.8, "skirt": 0.42, "shorts
 WAIST = 0.38  # where bottoms start, fraction of the figure height below the shoulders
 
 
-@dataclass
-class Placed:
-    """One garment drawn into an image: its instance id and its visible box ``[x1, y1, x2, y2]``."""
-
-    spec: GarmentSpec
-    instance_id: int
-    box: list[int]
-    display: int
-
-
-def background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """A plausible backdrop: studio gradient, cluttered room, or soft coloured noise."""
-    style = rng.choice(["studio", "room", "noise"])
+def background(rng: np.random.Generator, width: int, height: int,
+               styles=("studio", "room", "noise")) -> np.ndarray:
+    """A plausible backdrop: studio gradient, cluttered room, soft coloured noise, or (style
+    ``"photo"``) a blurred real photograph."""
+    style = rng.choice(list(styles))
     top, bottom = rng.uniform(60, 245, 3), rng.uniform(60, 245, 3)
     t = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
     img = (top * (1 - t) + bottom * t).astype(np.float32) * np.ones((1, width, 1), np.float32)
@@ -43,6 +33,9 @@ def background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
             w, h = int(rng.uniform(0.05, 0.35) * width), int(rng.uniform(0.05, 0.4) * height)
             cv2.rectangle(img, (x, y), (x + w, y + h), tuple(float(v) for v in rng.uniform(40, 220, 3)), -1)
         img = cv2.GaussianBlur(img, (0, 0), 2.0)
+    elif style == "photo":
+        from livematch.sampledata.textures import patch
+        img = 0.35 * img + 0.65 * cv2.GaussianBlur(patch(rng, width, height).astype(np.float32), (0, 0), 1.5)
     elif style == "noise":
         small = rng.uniform(0, 255, (6, 8, 3)).astype(np.float32)
         img = 0.5 * img + 0.5 * cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
@@ -125,5 +118,26 @@ def light(img: np.ndarray, gain: float, cast, blur: float = 0.0) -> np.ndarray:
     return out
 
 
-def sprites_for(specs, height: int) -> list[np.ndarray]:
-    return [render_garment(s, height) for s in specs]
+def motion_blur(img: np.ndarray, length: float, angle: float) -> np.ndarray:
+    """Blur along a line of ``length`` px at ``angle`` degrees (a camera or subject moving fast)."""
+    k = max(3, int(length) | 1)
+    kernel = np.zeros((k, k), np.float32)
+    kernel[k // 2] = 1.0
+    rot = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), angle, 1.0)
+    kernel = cv2.warpAffine(kernel, rot, (k, k))
+    return cv2.filter2D(img, -1, kernel / max(kernel.sum(), 1e-6))
+
+
+def draw_card(canvas: np.ndarray, x: float, y: float, size: float, color, angle: float) -> None:
+    """A product / price card held up to the camera: a light rectangle with lines of 'text'."""
+    w, h = size, size * 0.62
+    rect = ((float(x), float(y)), (float(w), float(h)), float(angle))
+    pts = cv2.boxPoints(rect).astype(np.int32)
+    cv2.fillPoly(canvas, [pts], (245, 242, 235))
+    cv2.polylines(canvas, [pts], True, color, max(1, int(size * 0.04)))
+    for k in range(3):
+        f = (k + 1) / 4
+        a = pts[0] + (pts[1] - pts[0]) * f
+        b = pts[3] + (pts[2] - pts[3]) * f
+        cv2.line(canvas, tuple(int(v) for v in a + (b - a) * 0.15), tuple(int(v) for v in a + (b - a) * 0.8),
+                 color, max(1, int(size * 0.05)))

@@ -19,10 +19,10 @@ def _inside(points, region) -> np.ndarray:
     return (p[:, 0] >= region[0]) & (p[:, 0] <= region[2]) & (p[:, 1] >= region[1]) & (p[:, 1] <= region[3])
 
 
-def test_region_keeps_the_sold_garments_and_drops_the_racks(sample_root):
-    learned = learn_frame_region([sample_root], coverage=0.9)  # 49 sold centres: 98% reaches a presenter walking in
+def test_region_keeps_the_sold_garments_and_drops_the_racks(classic_root):
+    learned = learn_frame_region([classic_root], coverage=0.9)  # 49 sold centres: 98% reaches a presenter walking in
     region, centres = learned["region"], learned["centres"]
-    ds = load_dataset(sample_root)
+    ds = load_dataset(classic_root)
     annotated = [a for v in ds.videos.values() for anns in v.frames.values() for a in anns]
     assert learned["sold"] == sum(a.instance_id > 0 for a in annotated) > 0
     assert learned["other"] == len(annotated) - learned["sold"]

@@ -111,3 +111,53 @@ def test_annotation_json_matches_format(sample_root):
     assert set(box) == {"label", "viewpoint", "display", "instance_id", "box"}
     assert all(isinstance(v, int) for v in box["box"])
     assert len(list((sample_root / "image").iterdir())) == SMALL["items"]
+
+
+def test_varied_style_plants_no_position_cue(sample_root, classic_root):
+    """Varied clips put the sold garment anywhere across the frame, and other garments where
+    it stands; classic clips keep it mid-frame, racks at the sides (the cue a region learns)."""
+    def spread(root):
+        ds = load_dataset(root)
+        sold, alone = [], []
+        for v in ds.videos.values():
+            w = v.size[0]
+            for anns in v.frames.values():
+                for a in anns:
+                    cx = (a.box[0] + a.box[2]) / (2 * w)
+                    (sold if a.instance_id > 0 else alone if a.display == 1 else []).append(cx)
+        return np.array(sold), np.array(alone), ds
+
+    sold, alone, ds = spread(sample_root)
+    assert sold.min() < 0.25 and sold.max() > 0.75  # presenters near both edges
+    mid_racks = ((alone > 0.3) & (alone < 0.7)).mean()
+    assert mid_racks > 0.2  # racks stand in the middle too, behind or beside the presenter
+    assert any(v.sold_item is None for v in ds.videos.values())  # clips that sell nothing
+    worn_other = sum(a.instance_id == 0 and a.display == 0 for v in ds.videos.values()
+                     for anns in v.frames.values() for a in anns)
+    assert worn_other > 0
+    c_sold, c_alone, _ = spread(classic_root)
+    assert 0.25 < np.median(c_sold) < 0.75 and ((c_alone > 0.3) & (c_alone < 0.7)).mean() < 0.05
+
+
+def test_twin_spec_changes_one_whole_aspect():
+    from livematch.sampledata.garments import VARIED_PATTERNS, twin_spec
+    rng = np.random.default_rng(1)
+    kinds = set()
+    for _ in range(40):
+        spec = random_spec(rng, patterns=VARIED_PATTERNS)
+        twin = twin_spec(spec, rng)
+        same_cut = twin.category == spec.category and twin.width == spec.width
+        same_print = (twin.pattern, twin.colors, twin.motif_seed) == (spec.pattern, spec.colors, spec.motif_seed)
+        assert same_cut != same_print
+        kinds.add(same_cut)
+    assert kinds == {True, False}
+
+
+def test_photo_prints_come_from_real_photographs():
+    from livematch.sampledata import textures
+    spec = random_spec(np.random.default_rng(0), patterns=("photo",))
+    assert spec.texture in textures.names()
+    a, b = render_garment(spec, 80), render_garment(spec, 80)
+    assert np.array_equal(a, b)  # the same window of the same photo
+    inside = a[..., 3] > 0
+    assert a[..., :3][inside].std() > 10  # not a flat colour

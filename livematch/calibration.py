@@ -1,0 +1,225 @@
+"""Choosing the pipeline's inference settings on annotated validation data, by the contest score.
+
+The validation split is detected and embedded once, at the lowest detection threshold under
+consideration, with every class and the whole frame (:func:`livematch.fit.validation_rows`); a
+setting then only re-filters those crop rows, searches and re-votes, which takes a fraction of a
+second. :class:`Calibrator` scores a :class:`Setting`; :func:`coordinate_ascent` moves one
+setting at a time to its best value on the grid, in a fixed order, for a few rounds.
+
+Why one setting at a time rather than the full grid: the grid is about 10 x 10 x 2 x 2 x 2 x 3
+detection and evidence settings times 28 x 13 voting cut-offs (over 300,000 scores), and a
+validation split of a few dozen clips cannot tell that many settings apart; a coordinate ascent
+scores about 400, and each choice it makes can be read off one curve in ``fit.html``. The vote's
+three cut-offs (kept fraction, vote fraction, distance) interact, so they move together as one
+coordinate (:func:`matcher.calibrate.calibrate`, itself a small grid).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+from livematch.dataset import Dataset
+from livematch.matching import FeatureStore
+from matcher import rerank
+from matcher.calibrate import calibrate
+from matcher.config import MatcherConfig
+from matcher.crops import CropTable
+from matcher.result import to_result
+from matcher.voting import ITEM_BOX, FRAME_BOX, match_catalogue
+
+log = logging.getLogger(__name__)
+NO_CUT = 4.0  # beyond any distance between unit vectors: "no distance cut-off"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Every inference choice that calibration makes; ``frame_classes`` / ``region`` empty mean
+    every class / the whole frame."""
+
+    photo_threshold: float
+    frame_threshold: float
+    frame_classes: tuple[str, ...]
+    region: tuple[float, ...]
+    frame_box: str
+    item_box: str
+    keep_fraction: float
+    vote_fraction: float
+    max_distance: float
+
+    def overrides(self) -> dict:
+        """The setting as the nested config sections it sets."""
+        return {"detector": {"infer": {"photo_threshold": self.photo_threshold,
+                                       "frame_threshold": self.frame_threshold,
+                                       "frame_classes": list(self.frame_classes),
+                                       "frame_region": list(self.region or (0.0, 0.0, 1.0, 1.0))}},
+                "matcher": {"voting": {"frame_box": self.frame_box, "item_box": self.item_box,
+                                       "keep_fraction": self.keep_fraction, "vote_fraction": self.vote_fraction,
+                                       "max_distance": min(self.max_distance, NO_CUT)}}}
+
+
+def setting_of(cfg) -> Setting:
+    """The setting a :class:`~livematch.config.LiveMatchConfig` runs with."""
+    inf, vote = cfg.detector.infer, cfg.matcher.voting
+    region = tuple(float(v) for v in inf.frame_region)
+    return Setting(float(inf.photo_threshold), float(inf.frame_threshold), tuple(inf.frame_classes),
+                   () if region == (0.0, 0.0, 1.0, 1.0) else region, vote.frame_box, vote.item_box,
+                   float(vote.keep_fraction), float(vote.vote_fraction), float(vote.max_distance))
+
+
+def _centred_in(table: CropTable, sizes: dict[str, tuple[int, int]], region) -> np.ndarray:
+    """Which video crops have their box centre inside ``region`` (fractions of their clip's frame)."""
+    if not region or not len(table):
+        return np.ones(len(table), bool)
+    wh = np.array([sizes.get(str(o), (1, 1)) for o in table.owner], np.float32)
+    cx = (table.boxes[:, 0] + table.boxes[:, 2]) / (2 * wh[:, 0])
+    cy = (table.boxes[:, 1] + table.boxes[:, 3]) / (2 * wh[:, 1])
+    return (cx >= region[0]) & (cx <= region[2]) & (cy >= region[1]) & (cy <= region[3])
+
+
+class Calibrator:
+    """Scores settings on one validation split's crop rows (detected at the lowest threshold).
+
+    ``store``: shop and video crops with detector scores and labels; ``classes``: the detector's
+    class names (label ``k`` is ``classes[k - 1]``); ``sizes``: frame ``(width, height)`` of each
+    clip; ``gt``: the annotated split; ``matcher``: index and re-ranking settings for the search."""
+
+    def __init__(self, store: FeatureStore, classes: list[str], sizes: dict, gt: Dataset, matcher: MatcherConfig):
+        self.store, self.classes, self.sizes, self.gt, self.matcher = store, classes, sizes, gt, matcher
+        self._searches: dict[tuple, tuple] = {}
+        self.evaluations = 0
+
+    def _label_ids(self, names) -> np.ndarray:
+        return np.array([k + 1 for k, n in enumerate(self.classes) if n in names], np.int64)
+
+    def tables(self, s: Setting) -> tuple[CropTable, CropTable]:
+        """The shop and video crops that setting ``s``'s detection would have kept."""
+        shop, video = self.store.shop, self.store.video
+        keep_video = (video.scores >= s.frame_threshold) & _centred_in(video, self.sizes, s.region)
+        if s.frame_classes:
+            keep_video &= np.isin(video.labels, self._label_ids(s.frame_classes))
+        return shop[shop.scores >= s.photo_threshold], video[keep_video]
+
+    def search(self, s: Setting):
+        """Filtered tables and the nearest video crop of each shop crop (cached per filter)."""
+        key = (s.photo_threshold, s.frame_threshold, s.frame_classes, s.region)
+        if key not in self._searches:
+            shop, video = self.tables(s)
+            if len(shop) and len(video):
+                dist, rows = rerank.search(shop.features, video.features, self.matcher.index, self.matcher.rerank)
+            else:
+                dist, rows = np.empty((len(shop), 1), np.float32), np.full((len(shop), 1), -1)
+            self._searches = {key: (shop, video, dist, rows)}  # sweeps move one filter at a time
+        return self._searches[key]
+
+    def _score(self, result) -> float:
+        from livematch.metric import evaluate
+        self.evaluations += 1
+        return evaluate(to_result(result), self.gt).score
+
+    def score(self, s: Setting) -> float:
+        """The contest score of the result setting ``s`` gives on the split."""
+        shop, video, dist, rows = self.search(s)
+        if not len(shop) or not len(video):
+            return 0.0
+        return self._score(match_catalogue(shop, video, dist, rows, self.voting(s)))
+
+    def evaluation(self, s: Setting):
+        """The full :class:`~livematch.metric.Evaluation` (item / frame / box levels) of ``s``."""
+        from livematch.metric import evaluate
+        shop, video, dist, rows = self.search(s)
+        if not len(shop) or not len(video):
+            return evaluate({}, self.gt)
+        return evaluate(to_result(match_catalogue(shop, video, dist, rows, self.voting(s))), self.gt)
+
+    def voting(self, s: Setting):
+        return replace(self.matcher.voting, frame_box=s.frame_box, item_box=s.item_box,
+                       keep_fraction=s.keep_fraction, vote_fraction=s.vote_fraction, max_distance=s.max_distance)
+
+    def vote_table(self, s: Setting, grid: dict | None = None) -> list[dict]:
+        """Every (keep, vote, max_distance) on the grid at the other settings of ``s``, best first."""
+        shop, video, dist, rows = self.search(s)
+        if not len(shop) or not len(video):
+            return []
+        return calibrate(shop, video, dist, rows, self._score_result, self.voting(s), grid)
+
+    def _score_result(self, pred: dict) -> float:
+        from livematch.metric import evaluate
+        self.evaluations += 1
+        return evaluate(pred, self.gt).score
+
+
+@dataclass
+class Sweep:
+    """One coordinate's curve in one round: each value tried and its validation score."""
+
+    name: str
+    round: int
+    values: list
+    scores: list[float]
+    chosen: object
+
+
+def describe(value) -> str:
+    """A setting's value for people: ``all`` for no class filter, ``none`` for no cut-off."""
+    if isinstance(value, float):
+        return "none" if value >= NO_CUT else f"{value:g}"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(describe(v) for v in value) + "]" if value else "all"
+    return str(value)
+
+
+def _improves(new: float, old: float) -> bool:
+    return new > old + 1e-9  # ties keep the value already held (the earlier, reference side)
+
+
+def coordinate_ascent(cal: Calibrator, start: Setting, grids: dict[str, list], rounds: int = 2,
+                      vote_grid: dict | None = None, progress: bool = False) -> tuple[Setting, list[Sweep]]:
+    """Move one setting at a time to its best value (``grids``: name -> values, in the order
+    swept; the name ``"vote"`` sweeps keep / vote fraction and distance cut-off together), for
+    ``rounds`` rounds or until a round changes nothing. Returns the best setting and every curve."""
+    from tqdm import tqdm
+    current, best, sweeps = start, cal.score(start), []
+    for r in range(rounds):
+        before = current
+        for name in tqdm(list(grids), desc=f"calibration round {r + 1}", disable=not progress):
+            if name == "vote":
+                table = cal.vote_table(current, vote_grid)
+                if not table:
+                    continue
+                top = table[0]
+                chosen = replace(current, keep_fraction=top["keep_fraction"], vote_fraction=top["vote_fraction"],
+                                 max_distance=top["max_distance"])
+                sweeps.append(Sweep("vote", r + 1, [(t["keep_fraction"], t["vote_fraction"], t["max_distance"])
+                                                    for t in table], [t["score"] for t in table],
+                                    (chosen.keep_fraction, chosen.vote_fraction, chosen.max_distance)))
+                if _improves(top["score"], best):
+                    current, best = chosen, top["score"]
+                continue
+            values = list(dict.fromkeys([getattr(current, name), *grids[name]]))
+            scores = [cal.score(replace(current, **{name: v})) for v in values]
+            k = int(np.argmax(scores))
+            if _improves(scores[k], best):
+                current, best = replace(current, **{name: values[k]}), scores[k]
+            order = sorted(range(len(values)), key=lambda i: str(values[i]) if isinstance(values[i], tuple) else values[i])
+            sweeps.append(Sweep(name, r + 1, [values[i] for i in order], [scores[i] for i in order],
+                                getattr(current, name)))
+        if current == before:
+            break
+    log.info("calibrated to %s: score %.4f (%d evaluations)", asdict(current), best, cal.evaluations)
+    return current, sweeps
+
+
+def default_grids(thresholds, classes: list[str], region) -> dict[str, list]:
+    """What fit sweeps, in order: detection thresholds, frame classes (when the detector has a
+    ``product`` class), the frame region (when one was learned), evidence rules, the vote."""
+    grids = {"photo_threshold": list(thresholds), "frame_threshold": list(thresholds)}
+    if "product" in classes:
+        grids["frame_classes"] = [(), ("product",)]
+    if region:
+        grids["region"] = [(), tuple(region)]
+    grids["frame_box"] = list(FRAME_BOX)
+    grids["item_box"] = list(ITEM_BOX)
+    grids["vote"] = []
+    return grids

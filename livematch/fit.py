@@ -1,0 +1,289 @@
+"""``livematch fit``: from a user's annotated data to a calibrated pipeline in one command.
+
+Stages, each skipped when its output exists (a killed training resumes from its last epoch):
+
+1. **embedder**: trained on TRAIN's annotated crops (from the ``fit.recipe`` recipe, or fine-tuned
+   from ``--init-from``), validated on VAL; exported to ``OUT/weights/embedder``;
+2. **detector**: trained the same way, with two classes (``product``: garments of catalogue
+   items, ``other``: every other garment; ``fit.split_by``); exported to ``OUT/weights/detector``;
+3. **calibrate**: VAL detected and embedded once at the lowest threshold under consideration,
+   every class, the whole frame (``OUT/calibration/val_run``, cached per item and clip); then
+   :func:`livematch.calibration.coordinate_ascent` chooses the detection thresholds, the frame
+   classes, the frame region (learned from TRAIN's clips, kept only when it raises VAL's score),
+   the evidence rules and the vote's cut-offs by the contest score on VAL;
+4. writes ``OUT/pipeline.yaml`` (weights relative to it, every chosen setting, the VAL score of
+   each choice) for ``livematch run --config OUT/pipeline.yaml``, ``OUT/fit.json`` and
+   ``OUT/fit.html`` (the calibration curves, the region on VAL frames).
+
+With ``detector`` and ``embedder`` given, stages 1-2 are skipped (own or GPU-trained weights).
+Under ``torchrun`` the training stages run on every rank; calibration runs on rank 0.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import yaml
+from omegaconf import OmegaConf
+
+from livematch.calibration import describe
+from livematch.config import LiveMatchConfig, load_config
+from livematch.dataset import load_dataset
+from livematch.errors import ConfigError, DatasetError
+from livematch.io import atomic_write_text, write_json
+
+log = logging.getLogger(__name__)
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+RECIPES = {"tiny": ("embedder/tiny.yaml", "detector/tiny.yaml"),
+           "reference": ("embedder/reference_b5.yaml", "detector/reference_vovnet99.yaml")}
+
+
+@dataclass
+class FitReport:
+    """What fit chose and how long each stage took."""
+
+    pipeline: Path
+    setting: dict
+    val_score: float
+    start_score: float
+    seconds: dict[str, float] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+def check_inputs(train_roots, val_roots, need_train: bool):
+    """Load TRAIN and VAL before any work: TRAIN must have annotated boxes (when models are
+    trained), VAL annotated clips. Raises a ``DatasetError`` naming the root."""
+    for root in [*train_roots, *val_roots]:
+        if not Path(root).is_dir():
+            raise DatasetError(f"{root}: dataset root does not exist")
+    if need_train:
+        for root in train_roots:
+            ds = load_dataset([root], probe_media=False)
+            boxes = sum(len(p.annotations or ()) for p in ds.photos())
+            boxes += sum(len(a) for v in ds.videos.values() for a in (v.frames or {}).values())
+            if not boxes:
+                raise DatasetError(f"{root}: TRAIN has no annotated boxes (image_annotation/, video_annotation/); "
+                                   "fit trains on annotated data")
+    val = load_dataset(val_roots, probe_media=True)
+    if not any(v.frames for v in val.videos.values()):
+        raise DatasetError(f"{', '.join(map(str, val_roots))}: VAL has no annotated clips "
+                           "(video_annotation/); calibration scores results against them")
+    if not any(v.sold_item in val.items for v in val.videos.values()):
+        raise DatasetError(f"{', '.join(map(str, val_roots))}: no VAL clip sells one of VAL's catalogue "
+                           "items; calibration needs clips whose item has a folder")
+    return val
+
+
+def find_init(path) -> dict[str, Path]:
+    """``--init-from``: a fit output folder or pipeline YAML (its ``weights``), or a folder of
+    checkpoint folders (``weights/``: each told apart by its config). -> ``{"detector": ..,
+    "embedder": ..}``."""
+    path = Path(path)
+    pipeline = path / "pipeline.yaml" if path.is_dir() else path
+    if pipeline.is_file():
+        cfg = load_config(pipeline)
+        found = {"detector": cfg.weights.detector, "embedder": (cfg.weights.embedders or [""])[0]}
+        return {k: Path(v) for k, v in found.items() if v}
+    if not path.is_dir():
+        raise ConfigError(f"{path}: --init-from takes a fit output folder, a pipeline YAML or a folder of checkpoints")
+    found = {}
+    for sub in sorted(p for p in [path, *path.iterdir()] if (p / "config.yaml").is_file()):
+        keys = set(yaml.safe_load((sub / "config.yaml").read_text()) or {})
+        kind = "embedder" if "loss" in keys else "detector" if "infer" in keys else None
+        if kind:
+            found.setdefault(kind, sub)
+    if not found:
+        raise ConfigError(f"{path}: no checkpoint (a folder with config.yaml and model.safetensors) inside")
+    return found
+
+
+def _section(folder: Path) -> dict:
+    return OmegaConf.to_container(OmegaConf.load(folder / "config.yaml"))
+
+
+def fit_config(train_roots, val_roots, out: Path, init: dict, config=None, overrides=(), recipe=None) -> LiveMatchConfig:
+    """Defaults <- the recipe (or the ``--init-from`` checkpoints' own sections) <- ``config`` <-
+    ``overrides``; data roots, run folders and caches under ``out``; fine-tuning epochs and lr."""
+    first = load_config(config, overrides)
+    recipe = recipe or first.fit.recipe
+    if recipe not in RECIPES:
+        raise ConfigError(f"fit recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    layers = [OmegaConf.to_container(OmegaConf.load(CONFIGS / r)) for r in RECIPES[recipe]]
+    layers.append({"detector": {"model": {"split_by": first.fit.split_by}}})
+    layers += [{kind: _section(folder)} for kind, folder in init.items()]
+    cfg = load_config(config, overrides, layers=layers)
+    ft = cfg.fit.finetune
+    if "embedder" in init:
+        cfg.embedder.optim = replace(cfg.embedder.optim, epochs=ft.embedder_epochs, lr=ft.embedder_lr,
+                                     warmup_steps=ft.warmup_steps)
+    if "detector" in init:
+        cfg.detector.train = replace(cfg.detector.train, epochs=ft.detector_epochs, lr=ft.detector_lr,
+                                     warmup_steps=ft.warmup_steps)
+    cfg = load_config(None, overrides, layers=[OmegaConf.structured(cfg)])  # explicit overrides still win
+    cfg.embedder.data.roots, cfg.embedder.data.val_roots = list(map(str, train_roots)), list(map(str, val_roots))
+    cfg.embedder.data.cache_dir = str(out / "cache" / "crops")
+    cfg.detector.train.cache_dir = str(out / "cache" / "frames")
+    cfg.detector.train.max_val_images = cfg.fit.max_val_images
+    return cfg
+
+
+def _train_embedder(cfg, out: Path, init, progress: bool) -> Path:
+    from livematch.embedding import train_embedder
+    from livematch.export import export_checkpoint
+    result, summary = train_embedder(cfg, out / "embedder", init, progress)
+    log.info("%s", summary.format("embedder training data"))
+    return export_checkpoint(result.checkpoint, out / "weights" / "embedder")
+
+
+def _train_detector(cfg, train_roots, val_roots, out: Path, init, progress: bool) -> Path:
+    from livematch.detection import train_detector_on
+    from livematch.export import export_checkpoint
+    result, summary = train_detector_on(cfg, train_roots, val_roots, out / "detector", progress, init_from=init)
+    log.info("%s", summary.format("detector training data"))
+    return export_checkpoint(result.checkpoint, out / "weights" / "detector")
+
+
+def use_checkpoint_settings(cfg: LiveMatchConfig, detector: Path, embedder: Path) -> None:
+    """Run the models at the settings they were trained at: the detector's input sizes and
+    classes, the embedder's extraction scale and crop margin."""
+    from livematch.checkpoint import read_config
+    from detector.config import DetectorConfig
+    from embedder.config import EmbedderConfig
+    det, emb = read_config(detector, DetectorConfig), read_config(embedder, EmbedderConfig)
+    cfg.detector.model = det.model
+    cfg.detector.infer.photo_short_side, cfg.detector.infer.frame_short_side = (det.infer.photo_short_side,
+                                                                                det.infer.frame_short_side)
+    cfg.embedder.model, cfg.embedder.extract = emb.model, emb.extract
+    cfg.embedder.data.crop_margin = emb.data.crop_margin
+
+
+def validation_rows(cfg: LiveMatchConfig, val_roots, detector, embedder, out: Path, progress: bool):
+    """VAL's crop rows at the lowest threshold, every class, the whole frame (cached: a re-run
+    detects nothing again). Returns the cleaned feature store with labels."""
+    from livematch.matching import load_store
+    from livematch.pipeline import run
+    low = min(cfg.fit.thresholds + [cfg.detector.infer.photo_threshold, cfg.detector.infer.frame_threshold])
+    c = load_config(None, layers=[OmegaConf.structured(cfg)])
+    c.detector.infer = replace(c.detector.infer, photo_threshold=low, frame_threshold=low, photo_classes=[],
+                               frame_classes=[], frame_region=[0.0, 0.0, 1.0, 1.0])
+    if run(c, val_roots, out, detector, [embedder], progress=progress).result is None:
+        return None  # a torchrun rank other than 0
+    return load_store(out / "features")
+
+
+def calibrate_on(cfg: LiveMatchConfig, store, train_roots, val, progress: bool):
+    """Stage 3 on VAL's crop rows ``store``: returns ``(start setting, chosen setting, sweeps,
+    calibrator, learned region)``."""
+    from detector.model import class_names
+    from livematch.calibration import Calibrator, coordinate_ascent, default_grids, setting_of
+    from livematch.detection import learn_frame_region
+    classes = class_names(cfg.detector.model)
+    sizes = {v.video_id: v.size for v in val.videos.values() if v.size}
+    cal = Calibrator(store, classes, sizes, val, cfg.matcher)
+    region = None
+    try:
+        region = learn_frame_region(train_roots, cfg.fit.region_coverage)["region"]
+    except DatasetError as e:
+        log.warning("no frame region learned: %s", e)
+    start = setting_of(cfg)
+    chosen, sweeps = coordinate_ascent(cal, start, default_grids(cfg.fit.thresholds, classes, region),
+                                       cfg.fit.rounds, progress=progress)
+    return start, chosen, sweeps, cal, region
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, start, scores: dict, detector, embedder, val_roots) -> Path:
+    """``OUT/pipeline.yaml``: the weights (relative to it), the models' inference settings and
+    every calibrated setting, with the validation score of each choice in comments."""
+    body = {"weights": {"detector": _relative(detector, out), "embedders": [_relative(embedder, out)]},
+            "detector": {"infer": {"photo_short_side": cfg.detector.infer.photo_short_side,
+                                   "frame_short_side": cfg.detector.infer.frame_short_side}},
+            "embedder": {"data": {"crop_margin": cfg.embedder.data.crop_margin},
+                         "extract": {"scale": cfg.embedder.extract.scale}},
+            "media": {"backend": cfg.media.backend.value, "infer_frames": asdict(cfg.media.infer_frames)}}
+    for section, part in chosen.overrides().items():
+        for name, values in part.items():
+            body.setdefault(section, {}).setdefault(name, {}).update(values)
+    lines = [f"# Written by `livematch fit` on {time.strftime('%Y-%m-%d %H:%M')}; calibrated on "
+             f"{', '.join(map(str, val_roots))} by the contest score.",
+             f"# VAL score: {scores['start']:.4f} at the starting settings -> {scores['chosen']:.4f} chosen.",
+             "# VAL score of each choice (the other settings as chosen; curves in fit.html):"]
+    lines += [f"#   {name} = {describe(value)}: {score:.4f} (best alternative {alt})"
+              for name, value, score, alt in scores["rows"]]
+    lines.append("# Use: livematch run --config <this file> --data ROOT --out RUN")
+    return atomic_write_text(out / "pipeline.yaml", "\n".join(lines) + "\n" + yaml.safe_dump(body, sort_keys=False,
+                                                                                               allow_unicode=True))
+
+
+def _choice_rows(sweeps, chosen) -> list[tuple]:
+    """Per swept setting (last round): its chosen value, its score, the best other value and score."""
+    last = {}
+    for s in sweeps:
+        last[s.name] = s
+    rows = []
+    for name, s in last.items():
+        if name == "vote":
+            pairs = list(zip(s.values, s.scores))
+            value = (chosen.keep_fraction, chosen.vote_fraction, min(chosen.max_distance, 4.0))
+        else:
+            pairs, value = list(zip(s.values, s.scores)), getattr(chosen, name)
+        mine = max((sc for v, sc in pairs if v == value or (name == "vote" and v[:2] == value[:2])), default=float("nan"))
+        others = [(sc, v) for v, sc in pairs if v != value]
+        alt = f"{describe(max(others)[1])}: {max(others)[0]:.4f}" if others else "none"
+        rows.append((name, value, mine, alt))
+    return rows
+
+
+def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, init_from=None,
+        detector=None, embedder=None, progress: bool = True) -> FitReport | None:
+    """The whole fit (module docstring). Returns ``None`` on torchrun ranks other than 0."""
+    from livematch.distributed import setup_distributed
+    from livematch.pipeline import check_output_dir
+    out = check_output_dir(out)
+    train_roots, val_roots = [Path(r) for r in train_roots], [Path(r) for r in val_roots]
+    if bool(detector) != bool(embedder):
+        raise ConfigError("give both --detector and --embedder to skip training, or neither")
+    val = check_inputs(train_roots, val_roots, need_train=not detector)
+    init = find_init(init_from) if init_from else {}
+    cfg = fit_config(train_roots, val_roots, out, init, config, overrides, recipe)
+    seconds, skipped = {}, []
+    for stage, given, train in (("embedder", embedder, _train_embedder), ("detector", detector, _train_detector)):
+        target = out / "weights" / stage
+        if given:
+            continue
+        if (target / "model.safetensors").is_file():
+            skipped.append(stage)
+            log.warning("%s: already trained (%s); delete it to train again", stage, target)
+            continue
+        t0 = time.perf_counter()
+        args = (cfg, out, init.get(stage), progress) if stage == "embedder" else \
+            (cfg, train_roots, val_roots, out, init.get(stage), progress)
+        train(*args)
+        seconds[stage] = time.perf_counter() - t0
+    detector = Path(detector or out / "weights" / "detector")
+    embedder = Path(embedder or out / "weights" / "embedder")
+    use_checkpoint_settings(cfg, detector, embedder)
+    t0 = time.perf_counter()
+    store = validation_rows(cfg, val_roots, detector, embedder, out / "calibration" / "val_run", progress)
+    if setup_distributed()[0] != 0:  # the ranks shared VAL's detection; rank 0 calibrates
+        return None
+    start, chosen, sweeps, cal, region = calibrate_on(cfg, store, train_roots, val, progress)
+    seconds["calibrate"] = time.perf_counter() - t0
+    scores = {"start": cal.score(start), "chosen": cal.score(chosen), "rows": _choice_rows(sweeps, chosen)}
+    path = write_pipeline(out, cfg, chosen, start, scores, detector, embedder, val_roots)
+    levels = cal.evaluation(chosen).to_dict()
+    write_json(out / "fit.json", {"setting": asdict(chosen), "start": asdict(start), "val_score": scores["chosen"],
+                                  "start_score": scores["start"], "val": levels, "region_learned": region,
+                                  "seconds": seconds, "skipped": skipped, "evaluations": cal.evaluations,
+                                  "sweeps": [asdict(s) for s in sweeps]})
+    from livematch.fit_report import write_fit_report
+    write_fit_report(out / "fit.html", chosen, start, scores, sweeps, val, region, levels)
+    return FitReport(path, asdict(chosen), scores["chosen"], scores["start"], seconds, skipped)

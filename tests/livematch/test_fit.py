@@ -1,0 +1,148 @@
+"""``livematch fit``: training stages, calibration on validation data, pipeline.yaml for ``run``."""
+import json
+import shutil
+from pathlib import Path
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from livematch.calibration import Calibrator, Setting, coordinate_ascent, default_grids
+from livematch.cli import main
+from livematch.config import load_config
+from livematch.dataset import load_dataset
+from livematch.matching import FeatureStore, simulate_crops
+from livematch.sampledata.generate import SampleConfig, generate_dataset
+from matcher.config import MatcherConfig
+from matcher.crops import CropTable
+from tests.detector.test_train import OVERRIDES as DET
+from tests.embedder.test_train import OVERRIDES as EMB
+
+FAST = ["detector.train.epochs=1", "embedder.optim.epochs=1", "detector.infer.photo_short_side=128",
+        "detector.infer.frame_short_side=128", "media.infer_frames.step=100", "fit.thresholds=[0.0,0.05,0.5]",
+        "fit.max_val_images=20", "fit.rounds=1"]
+
+
+@pytest.fixture(scope="module")
+def val_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("val") / "data"
+    generate_dataset(root, SampleConfig(items=6, videos=4, width=320, height=180, seed=8, workers=2), progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def fitted(sample_root, val_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("fit") / "fit"
+    code = main(["fit", "--data", str(sample_root), "--val", str(val_root), "--out", str(out), *DET, *EMB, *FAST])
+    assert code == 0
+    return out
+
+
+def test_fit_writes_a_pipeline_that_run_accepts_from_anywhere(fitted, val_root, tmp_path, monkeypatch, capsys):
+    assert {"pipeline.yaml", "fit.html", "fit.json"} <= {p.name for p in fitted.iterdir()}
+    text = (fitted / "pipeline.yaml").read_text()
+    assert "weights/detector" in text and "# VAL score" in text
+    monkeypatch.chdir(tmp_path)  # weights resolve against the pipeline file, not the working folder
+    cfg = load_config(fitted / "pipeline.yaml")
+    assert cfg.weights.detector == str(fitted / "weights" / "detector")
+    chosen = json.loads((fitted / "fit.json").read_text())["setting"]
+    assert cfg.detector.infer.frame_threshold == chosen["frame_threshold"]
+    assert cfg.matcher.voting.item_box == chosen["item_box"]
+    capsys.readouterr()
+    assert main(["run", "--config", str(fitted / "pipeline.yaml"), "--data", str(val_root), "--out", "run",
+                 "--gt", str(val_root), "data.probe_media=false"]) == 0
+    assert (tmp_path / "run" / "result.json").exists()
+    page = (fitted / "fit.html").read_text()
+    assert page.count("<svg") >= 5 and "Frame region" in page  # one curve per swept setting
+
+
+def test_rerunning_fit_skips_finished_stages(fitted, sample_root, val_root, capsys):
+    weights = fitted / "weights" / "embedder" / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--out", str(fitted),
+                 *DET, *EMB, *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "skipped (already trained): embedder, detector" in out
+    assert "embedder" not in out.split("seconds per stage:")[1].split("\n")[0]
+    assert weights.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("broken", ["val", "train"])
+def test_bad_inputs_fail_before_training_naming_the_root(broken, sample_root, val_root, tmp_path, capsys):
+    bare = tmp_path / "bare"
+    shutil.copytree(val_root if broken == "val" else sample_root, bare,
+                    ignore=shutil.ignore_patterns("video_annotation", *(["image_annotation"] if broken == "train" else [])))
+    data, val = (sample_root, bare) if broken == "val" else (bare, val_root)
+    out = tmp_path / "out"
+    assert main(["fit", "--data", str(data), "--val", str(val), "--out", str(out), *DET, *EMB, *FAST]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bare) in err[0] and ("VAL" if broken == "val" else "TRAIN") in err[0]
+    assert not (out / "embedder").exists() and not (out / "weights").exists()
+
+
+# ---- calibration on built cases (no models) ----
+
+@pytest.fixture(scope="module")
+def hijacked(sample_root):
+    """Ground-truth crops (scores 0.6, label product) that match their folders, plus in every clip
+    one crop (score 0.3, label other, top-left corner) that is an exact copy of another folder's
+    shop crop: kept, it steals that folder's vote."""
+    ds = load_dataset(sample_root)
+    store = simulate_crops(ds, range(0, 400, 40), dim=64, noise=0.3, video_noise=1.0, seed=0)
+    video = store.video
+    video.scores[:] = 0.6
+    video.labels[:] = 1
+    folders = sorted(set(store.shop.owner))
+    rows = []
+    for k, vid in enumerate(sorted(set(video.owner))):
+        q = int(np.flatnonzero(store.shop.owner == folders[k % len(folders)])[0])
+        rows.append((vid, "", 80, [0, 0, 12, 12], 0.3, store.shop.features[q], 2))
+    owner, name, frame, box, score, feat, label = zip(*rows)
+    extra = CropTable(owner, name, frame, box, score, np.stack(feat), label)
+    sizes = {v.video_id: v.size for v in ds.videos.values()}
+    return ds, FeatureStore(store.shop, CropTable.concat([video, extra])), sizes
+
+
+START = Setting(0.0, 0.0, (), (), "confidence", "confidence", 1.0, 1.0, 4.0)
+
+
+def test_calibration_picks_the_threshold_that_drops_the_distractors(hijacked):
+    ds, store, sizes = hijacked
+    cal = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
+    grid = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+    scores = {t: cal.score(replace(START, frame_threshold=t)) for t in grid}
+    assert scores[0.4] > scores[0.3] + 0.2 and scores[0.7] == 0.0  # the built case has one best band
+    chosen, sweeps = coordinate_ascent(cal, START, {"frame_threshold": grid}, rounds=1)
+    assert chosen.frame_threshold == 0.4  # the lowest of the tied best: the value nearest the start
+    assert sweeps[0].scores == [scores[t] for t in grid]
+
+
+def test_calibration_keeps_a_region_only_when_it_helps(hijacked):
+    ds, store, sizes = hijacked
+    cal = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
+    useless = (0.0, 0.0, 0.05, 0.05)  # holds only the distractors' corner: drops every garment
+    helpful = (0.1, 0.1, 1.0, 1.0)  # drops the corner
+    chosen, _ = coordinate_ascent(cal, START, {"region": [(), useless]}, rounds=1)
+    assert chosen.region == ()
+    chosen, _ = coordinate_ascent(cal, START, {"region": [(), helpful]}, rounds=1)
+    assert chosen.region == helpful and cal.score(chosen) > cal.score(START)
+    chosen, _ = coordinate_ascent(cal, START, {"frame_classes": [(), ("product",)]}, rounds=1)
+    assert chosen.frame_classes == ("product",)
+
+
+def test_default_grids_offer_only_what_the_models_support():
+    plain = default_grids([0.1, 0.5], ["garment"], None)
+    assert "frame_classes" not in plain and "region" not in plain and list(plain)[-1] == "vote"
+    split = default_grids([0.1, 0.5], ["product", "other"], [0.1, 0.1, 0.9, 0.9])
+    assert split["frame_classes"] == [(), ("product",)] and split["region"][1] == (0.1, 0.1, 0.9, 0.9)
+
+
+def test_init_from_finds_checkpoints_in_a_folder_or_a_pipeline(tmp_path):
+    from livematch.errors import ConfigError
+    from livematch.fit import find_init
+    found = find_init("weights")  # the shipped demo models, told apart by their configs
+    assert found == {"detector": Path("weights/detector_tiny"), "embedder": Path("weights/embedder_tiny")}
+    (tmp_path / "pipeline.yaml").write_text("weights:\n  detector: d\n  embedders: [e]\n")
+    assert find_init(tmp_path) == {"detector": Path("d"), "embedder": Path("e")}
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        find_init(tmp_path / "nothing" if (tmp_path / "nothing").mkdir() is None else None)
