@@ -20,8 +20,20 @@ def _setup_logging(verbose: bool) -> None:
                         format="%(levelname)s %(name)s: %(message)s", force=True)
 
 
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            typer.echo(f"livematch {version('livematch')}")
+        except PackageNotFoundError:
+            typer.echo("livematch (not installed)")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details.")):
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
+          show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                            help="Print the version and exit.")):
     _setup_logging(verbose)
 
 
@@ -411,18 +423,39 @@ def show_config(
     typer.echo(to_yaml(load_config(config, overrides or [])), nl=False)
 
 
+def _usage_line(e) -> str:
+    """One line for a usage mistake: what is wrong, and where the help is."""
+    ctx = getattr(e, "ctx", None)
+    where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return f"error: {e.format_message()}{where}"
+
+
 def main(argv=None) -> int:
-    """Console-script entry point: our errors become one line on stderr and exit code 2."""
+    """Console-script entry point: our errors and usage mistakes become one line on stderr and
+    exit code 2 (typer raises its own vendored click exceptions, not click's)."""
     import click
+    try:  # typer >= 0.26 vendors click and raises its own copies of click's exceptions
+        from typer import _click as tclick
+        from typer import exceptions as texc
+    except ImportError:
+        tclick, texc = click, click.exceptions
     try:
         code = app(args=argv, standalone_mode=False, prog_name="livematch")
     except (LiveMatchError, FileExistsError) as e:
         typer.echo(f"error: {e}", err=True)
         return 2
-    except click.ClickException as e:
-        e.show()
+    except (tclick.exceptions.NoArgsIsHelpError, click.exceptions.NoArgsIsHelpError) as e:
+        typer.echo(e.ctx.get_help() if e.ctx is not None else e.format_message(), err=True)
+        return 2
+    except (tclick.exceptions.UsageError, click.UsageError) as e:
+        typer.echo(_usage_line(e), err=True)
+        return 2
+    except (tclick.exceptions.ClickException, click.ClickException) as e:
+        typer.echo(f"error: {e.format_message()}", err=True)
         return e.exit_code
-    except click.exceptions.Abort:
+    except (texc.Exit, click.exceptions.Exit) as e:
+        return e.exit_code
+    except (texc.Abort, click.exceptions.Abort):
         return 130
     return code if isinstance(code, int) else 0
 

@@ -65,3 +65,20 @@ def test_config_errors_exit_2(capsys):
 def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "livematch.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "sample-data" in out.stdout
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["run"], "Missing option '--data'"),
+    (["run", "--data", "x", "--bogus"], "No such option: --bogus"),
+    (["run", "--data"], "requires an argument"),
+    (["fit", "--data", "x"], "Missing option '--val'"),
+])
+def test_usage_mistakes_are_one_line_and_exit_2(argv, says, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and says in err[0]
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("livematch ")
