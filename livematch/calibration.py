@@ -174,11 +174,27 @@ def _improves(new: float, old: float) -> bool:
     return new > old + 1e-9  # ties keep the value already held (the earlier, reference side)
 
 
+# Coordinates that move several settings together: a photo threshold alone finds nothing to
+# match while the frame threshold drops every frame box (a start at the reference 0.9 / 0.95 with
+# a model that scores lower), so the two thresholds are one 2-D coordinate.
+JOINT = {"thresholds": ("photo_threshold", "frame_threshold")}
+
+
+def get_value(s: Setting, name: str):
+    """Coordinate ``name`` of ``s`` (a tuple for a :data:`JOINT` one)."""
+    return tuple(getattr(s, f) for f in JOINT[name]) if name in JOINT else getattr(s, name)
+
+
+def _set(s: Setting, name: str, value) -> Setting:
+    return replace(s, **dict(zip(JOINT[name], value))) if name in JOINT else replace(s, **{name: value})
+
+
 def coordinate_ascent(cal: Calibrator, start: Setting, grids: dict[str, list], rounds: int = 2,
                       vote_grid: dict | None = None, progress: bool = False) -> tuple[Setting, list[Sweep]]:
     """Move one setting at a time to its best value (``grids``: name -> values, in the order
-    swept; the name ``"vote"`` sweeps keep / vote fraction and distance cut-off together), for
-    ``rounds`` rounds or until a round changes nothing. Returns the best setting and every curve."""
+    swept; ``"thresholds"`` takes ``(photo, frame)`` pairs; ``"vote"`` sweeps keep / vote
+    fraction and distance cut-off together), for ``rounds`` rounds or until a round changes
+    nothing. Returns the best setting and every curve."""
     from tqdm import tqdm
     current, best, sweeps = start, cal.score(start), []
     for r in range(rounds):
@@ -197,14 +213,14 @@ def coordinate_ascent(cal: Calibrator, start: Setting, grids: dict[str, list], r
                 if _improves(top["score"], best):
                     current, best = chosen, top["score"]
                 continue
-            values = list(dict.fromkeys([getattr(current, name), *grids[name]]))
-            scores = [cal.score(replace(current, **{name: v})) for v in values]
+            values = list(dict.fromkeys([get_value(current, name), *grids[name]]))
+            scores = [cal.score(_set(current, name, v)) for v in values]
             k = int(np.argmax(scores))
             if _improves(scores[k], best):
-                current, best = replace(current, **{name: values[k]}), scores[k]
-            order = sorted(range(len(values)), key=lambda i: str(values[i]) if isinstance(values[i], tuple) else values[i])
+                current, best = _set(current, name, values[k]), scores[k]
+            order = sorted(range(len(values)), key=lambda i: values[i])  # one type per coordinate
             sweeps.append(Sweep(name, r + 1, [values[i] for i in order], [scores[i] for i in order],
-                                getattr(current, name)))
+                                get_value(current, name)))
         if current == before:
             break
     log.info("calibrated to %s: score %.4f (%d evaluations)", asdict(current), best, cal.evaluations)
@@ -212,9 +228,9 @@ def coordinate_ascent(cal: Calibrator, start: Setting, grids: dict[str, list], r
 
 
 def default_grids(thresholds, classes: list[str], region) -> dict[str, list]:
-    """What fit sweeps, in order: detection thresholds, frame classes (when the detector has a
+    """What fit sweeps, in order: detection thresholds (photo x frame), frame classes (when the detector has a
     ``product`` class), the frame region (when one was learned), evidence rules, the vote."""
-    grids = {"photo_threshold": list(thresholds), "frame_threshold": list(thresholds)}
+    grids = {"thresholds": [(p, f) for p in thresholds for f in thresholds]}
     if "product" in classes:
         grids["frame_classes"] = [(), ("product",)]
     if region:

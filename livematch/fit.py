@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 from omegaconf import OmegaConf
 
-from livematch.calibration import describe
+from livematch.calibration import describe, get_value
 from livematch.config import LiveMatchConfig, load_config
 from livematch.dataset import load_dataset
 from livematch.errors import ConfigError, DatasetError
@@ -225,16 +225,14 @@ def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, start, scores: dict,
 
 def _choice_rows(sweeps, chosen) -> list[tuple]:
     """Per swept setting (last round): its chosen value, its score, the best other value and score."""
-    last = {}
-    for s in sweeps:
-        last[s.name] = s
+    last = {s.name: s for s in sweeps}  # each setting's curve of its last round
     rows = []
     for name, s in last.items():
         if name == "vote":
             pairs = list(zip(s.values, s.scores))
             value = (chosen.keep_fraction, chosen.vote_fraction, min(chosen.max_distance, 4.0))
         else:
-            pairs, value = list(zip(s.values, s.scores)), getattr(chosen, name)
+            pairs, value = list(zip(s.values, s.scores)), get_value(chosen, name)
         mine = max((sc for v, sc in pairs if v == value or (name == "vote" and v[:2] == value[:2])), default=float("nan"))
         others = [(sc, v) for v, sc in pairs if v != value]
         alt = f"{describe(max(others)[1])}: {max(others)[0]:.4f}" if others else "none"

@@ -9,7 +9,7 @@ import html
 import cv2
 import numpy as np
 
-from livematch.calibration import describe
+from livematch.calibration import describe, get_value
 from livematch.io import atomic_write_text
 from livematch.report import STYLE
 from livematch.summary import RunSummary
@@ -57,6 +57,19 @@ def _vote_curve(sweep, chosen) -> str:
                      f"max_distance (keep {chosen.keep_fraction:g}, vote {chosen.vote_fraction:g})")
 
 
+def _threshold_curves(sweep, chosen) -> list[str]:
+    """Two cuts through the photo x frame threshold sweep: each threshold with the other as chosen."""
+    charts = []
+    for axis, other, name in ((0, chosen.frame_threshold, "photo_threshold"), (1, chosen.photo_threshold,
+                                                                               "frame_threshold")):
+        rows = sorted((v[axis], sc) for v, sc in zip(sweep.values, sweep.scores) if v[1 - axis] == other)
+        mine = getattr(chosen, name)
+        pick = next((i for i, (v, _) in enumerate(rows) if v == mine), None)
+        charts.append(svg_curve([describe(v) for v, _ in rows], [sc for _, sc in rows], pick,
+                                f"{name} (the other threshold at {other:g})"))
+    return charts
+
+
 def _frames_with_region(val, region, count: int = 3) -> str:
     """``count`` annotated validation frames with the region (blue) and their garments (green:
     sold, red: other), as inline JPEGs."""
@@ -88,16 +101,17 @@ def _frames_with_region(val, region, count: int = 3) -> str:
 
 def write_fit_report(path, chosen, start, scores: dict, sweeps, val, region, levels: dict) -> None:
     """Write the page (module docstring)."""
-    last = {}
-    for s in sweeps:
-        last[s.name] = s
+    last = {s.name: s for s in sweeps}  # each setting's curve of its last round
     charts = []
     for name, s in last.items():
         if name == "vote":
             charts.append(_vote_curve(s, chosen))
             continue
+        if name == "thresholds":
+            charts += _threshold_curves(s, chosen)
+            continue
         labels = [describe(v) for v in s.values]
-        pick = next((i for i, v in enumerate(s.values) if v == getattr(chosen, name)), None)
+        pick = next((i for i, v in enumerate(s.values) if v == get_value(chosen, name)), None)
         charts.append(svg_curve(labels, s.scores, pick, f"{name} (round {s.round})"))
     rows = "".join(f"<tr><td style='text-align:left'>{html.escape(n)}</td><td>{html.escape(describe(v))}</td>"
                    f"<td>{sc:.4f}</td><td style='text-align:left'>{html.escape(str(alt))}</td></tr>"

@@ -146,3 +146,16 @@ def test_init_from_finds_checkpoints_in_a_folder_or_a_pipeline(tmp_path):
     assert find_init(tmp_path) == {"detector": Path("d"), "embedder": Path("e")}
     with pytest.raises(ConfigError, match="no checkpoint"):
         find_init(tmp_path / "nothing" if (tmp_path / "nothing").mkdir() is None else None)
+
+
+def test_thresholds_move_together_from_a_start_that_detects_nothing(hijacked):
+    """At the reference 0.9 / 0.95 nothing of the built frames survives: one threshold at a time
+    would see a flat zero curve; the joint sweep finds the band."""
+    ds, store, sizes = hijacked
+    cal = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
+    start = replace(START, photo_threshold=0.95, frame_threshold=0.95)
+    assert cal.score(start) == 0.0
+    grid = default_grids([0.0, 0.3, 0.4, 0.95], ["product", "other"], None)
+    chosen, sweeps = coordinate_ascent(cal, start, {"thresholds": grid["thresholds"]}, rounds=1)
+    assert chosen.frame_threshold == 0.4 and chosen.photo_threshold < 0.9 and cal.score(chosen) > 0.5
+    assert len(sweeps[0].values) == 16
