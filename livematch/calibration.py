@@ -150,6 +150,51 @@ class Calibrator:
         return evaluate(pred, self.gt).score
 
 
+class Splits:
+    """Several validation splits, each matched on its own (its own catalogue and its own clips,
+    as a test set would be); a setting's score is the mean of their contest scores. More clips
+    steady the choice without making one larger catalogue, whose folders would compete for
+    clips that a test set of the usual size never shows them."""
+
+    def __init__(self, calibrators: list[Calibrator]):
+        self.calibrators = calibrators
+
+    @property
+    def evaluations(self) -> int:
+        return sum(c.evaluations for c in self.calibrators)
+
+    def score(self, s: Setting) -> float:
+        return float(np.mean([c.score(s) for c in self.calibrators]))
+
+    def evaluation(self, s: Setting) -> list:
+        return [c.evaluation(s) for c in self.calibrators]
+
+    def vote_table(self, s: Setting, grid: dict | None = None) -> list[dict]:
+        """:meth:`Calibrator.vote_table` averaged over the splits, on one distance grid: the
+        quantiles of every split's pair distances at ``s``'s vote without a cut."""
+        if len(self.calibrators) == 1:
+            return self.calibrators[0].vote_table(s, grid)
+        from matcher.calibrate import distance_grid
+        from matcher.voting import MatchResult, match_catalogue
+        pooled = MatchResult()
+        for c in self.calibrators:
+            shop, video, dist, rows = c.search(s)
+            if len(shop) and len(video):
+                full = match_catalogue(shop, video, dist, rows, replace(c.voting(s), max_distance=float("inf")))
+                pooled.matches.update({f"{id(c)}/{v}": m for v, m in full.matches.items()})
+        grid = {**(grid or {}), "max_distance": (grid or {}).get("max_distance") or distance_grid(pooled)}
+        sums: dict[tuple, list] = {}
+        for c in self.calibrators:
+            for row in c.vote_table(s, grid) or []:
+                key = (row["keep_fraction"], row["vote_fraction"], row["max_distance"])
+                sums.setdefault(key, []).append(row)
+        table = [{"keep_fraction": k[0], "vote_fraction": k[1], "max_distance": k[2],
+                  "score": float(np.mean([r["score"] for r in rows])), "matches": sum(r["matches"] for r in rows)}
+                 for k, rows in sums.items() if len(rows) == len(self.calibrators)]
+        order = sorted(range(len(table)), key=lambda i: (-table[i]["score"], i))
+        return [table[i] for i in order]
+
+
 @dataclass
 class Sweep:
     """One coordinate's curve in one round: each value tried and its validation score."""

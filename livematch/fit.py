@@ -52,9 +52,10 @@ class FitReport:
     skipped: list[str] = field(default_factory=list)
 
 
-def check_inputs(train_roots, val_roots, need_train: bool):
+def check_inputs(train_roots, val_roots, need_train: bool) -> list:
     """Load TRAIN and VAL before any work: TRAIN must have annotated boxes (when models are
-    trained), VAL annotated clips. Raises a ``DatasetError`` naming the root."""
+    trained), each VAL root annotated clips that sell its items. Raises a ``DatasetError``
+    naming the root. Returns each VAL root's dataset."""
     for root in [*train_roots, *val_roots]:
         if not Path(root).is_dir():
             raise DatasetError(f"{root}: dataset root does not exist")
@@ -66,14 +67,17 @@ def check_inputs(train_roots, val_roots, need_train: bool):
             if not boxes:
                 raise DatasetError(f"{root}: TRAIN has no annotated boxes (image_annotation/, video_annotation/); "
                                    "fit trains on annotated data")
-    val = load_dataset(val_roots, probe_media=True)
-    if not any(v.frames for v in val.videos.values()):
-        raise DatasetError(f"{', '.join(map(str, val_roots))}: VAL has no annotated clips "
-                           "(video_annotation/); calibration scores results against them")
-    if not any(v.sold_item in val.items for v in val.videos.values()):
-        raise DatasetError(f"{', '.join(map(str, val_roots))}: no VAL clip sells one of VAL's catalogue "
-                           "items; calibration needs clips whose item has a folder")
-    return val
+    splits = []
+    for root in val_roots:
+        val = load_dataset([root], probe_media=True)
+        if not any(v.frames for v in val.videos.values()):
+            raise DatasetError(f"{root}: VAL has no annotated clips (video_annotation/); calibration "
+                               "scores results against them")
+        if not any(v.sold_item in val.items for v in val.videos.values()):
+            raise DatasetError(f"{root}: no VAL clip sells one of VAL's catalogue items; calibration needs "
+                               "clips whose item has a folder")
+        splits.append(val)
+    return splits
 
 
 def find_init(path) -> dict[str, Path]:
@@ -173,15 +177,15 @@ def validation_rows(cfg: LiveMatchConfig, val_roots, detector, embedder, out: Pa
     return load_store(out / "features")
 
 
-def calibrate_on(cfg: LiveMatchConfig, store, train_roots, val, progress: bool):
-    """Stage 3 on VAL's crop rows ``store``: returns ``(start setting, chosen setting, sweeps,
-    calibrator, learned region)``."""
+def calibrate_on(cfg: LiveMatchConfig, stores, train_roots, splits, progress: bool):
+    """Stage 3 on each VAL root's crop rows ``stores``: returns ``(start setting, chosen setting,
+    sweeps, calibrator, learned region)``."""
     from detector.model import class_names
-    from livematch.calibration import Calibrator, coordinate_ascent, default_grids, setting_of
+    from livematch.calibration import Calibrator, Splits, coordinate_ascent, default_grids, setting_of
     from livematch.detection import learn_frame_region
     classes = class_names(cfg.detector.model)
-    sizes = {v.video_id: v.size for v in val.videos.values() if v.size}
-    cal = Calibrator(store, classes, sizes, val, cfg.matcher)
+    cal = Splits([Calibrator(store, classes, {v.video_id: v.size for v in val.videos.values() if v.size}, val,
+                             cfg.matcher) for store, val in zip(stores, splits)])
     region = None
     try:
         region = learn_frame_region(train_roots, cfg.fit.region_coverage)["region"]
@@ -249,7 +253,7 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     train_roots, val_roots = [Path(r) for r in train_roots], [Path(r) for r in val_roots]
     if bool(detector) != bool(embedder):
         raise ConfigError("give both --detector and --embedder to skip training, or neither")
-    val = check_inputs(train_roots, val_roots, need_train=not detector)
+    splits = check_inputs(train_roots, val_roots, need_train=not detector)
     init = find_init(init_from) if init_from else {}
     cfg = fit_config(train_roots, val_roots, out, init, config, overrides, recipe)
     seconds, skipped = {}, []
@@ -270,18 +274,20 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     embedder = Path(embedder or out / "weights" / "embedder")
     use_checkpoint_settings(cfg, detector, embedder)
     t0 = time.perf_counter()
-    store = validation_rows(cfg, val_roots, detector, embedder, out / "calibration" / "val_run", progress)
+    runs = out / "calibration"
+    stores = [validation_rows(cfg, [root], detector, embedder, runs / (f"val_run{k}" if k else "val_run"), progress)
+              for k, root in enumerate(val_roots)]
     if setup_distributed()[0] != 0:  # the ranks shared VAL's detection; rank 0 calibrates
         return None
-    start, chosen, sweeps, cal, region = calibrate_on(cfg, store, train_roots, val, progress)
+    start, chosen, sweeps, cal, region = calibrate_on(cfg, stores, train_roots, splits, progress)
     seconds["calibrate"] = time.perf_counter() - t0
     scores = {"start": cal.score(start), "chosen": cal.score(chosen), "rows": _choice_rows(sweeps, chosen)}
     path = write_pipeline(out, cfg, chosen, start, scores, detector, embedder, val_roots)
-    levels = cal.evaluation(chosen).to_dict()
+    levels = [e.to_dict() for e in cal.evaluation(chosen)]
     write_json(out / "fit.json", {"setting": asdict(chosen), "start": asdict(start), "val_score": scores["chosen"],
                                   "start_score": scores["start"], "val": levels, "region_learned": region,
                                   "seconds": seconds, "skipped": skipped, "evaluations": cal.evaluations,
                                   "sweeps": [asdict(s) for s in sweeps]})
     from livematch.fit_report import write_fit_report
-    write_fit_report(out / "fit.html", chosen, start, scores, sweeps, val, region, levels)
+    write_fit_report(out / "fit.html", chosen, start, scores, sweeps, splits[0], region, levels, val_roots)
     return FitReport(path, asdict(chosen), scores["chosen"], scores["start"], seconds, skipped)

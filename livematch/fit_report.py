@@ -99,8 +99,9 @@ def _frames_with_region(val, region, count: int = 3) -> str:
     return "".join(out)
 
 
-def write_fit_report(path, chosen, start, scores: dict, sweeps, val, region, levels: dict) -> None:
-    """Write the page (module docstring)."""
+def write_fit_report(path, chosen, start, scores: dict, sweeps, val, region, levels: list[dict], roots) -> None:
+    """Write the page (module docstring); ``levels``: the chosen setting's evaluation per VAL
+    root (``roots``), ``val``: the first root's dataset, whose frames show the region."""
     last = {s.name: s for s in sweeps}  # each setting's curve of its last round
     charts = []
     for name, s in last.items():
@@ -116,14 +117,17 @@ def write_fit_report(path, chosen, start, scores: dict, sweeps, val, region, lev
     rows = "".join(f"<tr><td style='text-align:left'>{html.escape(n)}</td><td>{html.escape(describe(v))}</td>"
                    f"<td>{sc:.4f}</td><td style='text-align:left'>{html.escape(str(alt))}</td></tr>"
                    for n, v, sc, alt in scores["rows"])
-    f1 = ", ".join(f"{k} F1 {levels[k]['f1']:.3f}" for k in ("item", "frame", "box"))
+    f1 = "; ".join(f"{root}: score {lv['score']:.4f}, " + ", ".join(f"{k} F1 {lv[k]['f1']:.3f}" for k in
+                                                                    ("item", "frame", "box"))
+                   for root, lv in zip(roots, levels))
     kept = region and tuple(chosen.region) == tuple(region)
     region_text = ("no region was learned (no annotated training clips)" if not region else
                    f"learned from the training clips: {[round(v, 2) for v in region]}; "
                    f"{'kept: it raised the validation score' if kept else 'not kept: it did not raise the validation score'}")
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>LiveMatch fit</title><style>{STYLE}</style>"
-            f"</head><body><h1>livematch fit</h1><p>Validation score {scores['start']:.4f} at the starting "
-            f"settings, <b>{scores['chosen']:.4f}</b> as calibrated ({f1}).</p>"
+            f"</head><body><h1>livematch fit</h1><p>Validation score (mean over the VAL roots, each matched "
+            f"on its own) {scores['start']:.4f} at the starting settings, <b>{scores['chosen']:.4f}</b> as "
+            f"calibrated.</p><p>{html.escape(f1)}</p>"
             f"<table><tr><th style='text-align:left'>setting</th><th>chosen</th><th>score</th>"
             f"<th style='text-align:left'>best alternative</th></tr>{rows}</table>"
             f"<h2>Score against each setting</h2><p>Each chart moves one setting with the others as chosen; "

@@ -31,9 +31,17 @@ def val_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def fitted(sample_root, val_root, tmp_path_factory):
+def val_root2(tmp_path_factory):
+    root = tmp_path_factory.mktemp("val2") / "data"
+    generate_dataset(root, SampleConfig(items=4, videos=3, width=320, height=180, seed=9, workers=2), progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def fitted(sample_root, val_root, val_root2, tmp_path_factory):
     out = tmp_path_factory.mktemp("fit") / "fit"
-    code = main(["fit", "--data", str(sample_root), "--val", str(val_root), "--out", str(out), *DET, *EMB, *FAST])
+    code = main(["fit", "--data", str(sample_root), "--val", str(val_root), "--val", str(val_root2),
+                 "--out", str(out), *DET, *EMB, *FAST])
     assert code == 0
     return out
 
@@ -48,6 +56,9 @@ def test_fit_writes_a_pipeline_that_run_accepts_from_anywhere(fitted, val_root, 
     chosen = json.loads((fitted / "fit.json").read_text())["setting"]
     assert cfg.detector.infer.frame_threshold == chosen["frame_threshold"]
     assert cfg.matcher.voting.item_box == chosen["item_box"]
+    record = json.loads((fitted / "fit.json").read_text())
+    assert len(record["val"]) == 2  # each VAL root matched on its own, scores averaged
+    assert record["val_score"] == pytest.approx(np.mean([v["score"] for v in record["val"]]))
     capsys.readouterr()
     assert main(["run", "--config", str(fitted / "pipeline.yaml"), "--data", str(val_root), "--out", "run",
                  "--gt", str(val_root), "data.probe_media=false"]) == 0
@@ -56,11 +67,11 @@ def test_fit_writes_a_pipeline_that_run_accepts_from_anywhere(fitted, val_root, 
     assert page.count("<svg") >= 5 and "Frame region" in page  # one curve per swept setting
 
 
-def test_rerunning_fit_skips_finished_stages(fitted, sample_root, val_root, capsys):
+def test_rerunning_fit_skips_finished_stages(fitted, sample_root, val_root, val_root2, capsys):
     weights = fitted / "weights" / "embedder" / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
-    assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--out", str(fitted),
-                 *DET, *EMB, *FAST]) == 0
+    assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--val", str(val_root2),
+                 "--out", str(fitted), *DET, *EMB, *FAST]) == 0
     out = capsys.readouterr().out
     assert "skipped (already trained): embedder, detector" in out
     assert "embedder" not in out.split("seconds per stage:")[1].split("\n")[0]
@@ -159,3 +170,21 @@ def test_thresholds_move_together_from_a_start_that_detects_nothing(hijacked):
     chosen, sweeps = coordinate_ascent(cal, start, {"thresholds": grid["thresholds"]}, rounds=1)
     assert chosen.frame_threshold == 0.4 and chosen.photo_threshold < 0.9 and cal.score(chosen) > 0.5
     assert len(sweeps[0].values) == 16
+
+
+def test_splits_average_their_scores_and_vote_tables(hijacked):
+    from livematch.calibration import Splits
+    ds, store, sizes = hijacked
+    clean = FeatureStore(store.shop, store.video[store.video.scores > 0.5])
+    a = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
+    b = Calibrator(clean, ["product", "other"], sizes, ds, MatcherConfig())
+    both = Splits([a, b])
+    s = replace(START, keep_fraction=0.28, vote_fraction=0.5)
+    assert a.score(s) < b.score(s)
+    assert both.score(s) == pytest.approx((a.score(s) + b.score(s)) / 2)
+    grid = {"keep_fraction": [0.28, 1.0], "vote_fraction": [0.5], "max_distance": [0.5, 4.0]}
+    table = both.vote_table(s, grid)
+    assert len(table) == 4
+    for row in table:
+        one = replace(s, keep_fraction=row["keep_fraction"], max_distance=row["max_distance"])
+        assert row["score"] == pytest.approx((a.score(one) + b.score(one)) / 2)
