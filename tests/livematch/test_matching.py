@@ -14,24 +14,26 @@ FRAMES = load_config().media.infer_frames.indices()
 
 
 @pytest.fixture(scope="module")
-def store_dir(sample_root, tmp_path_factory):
+def store_dir(classic_root, tmp_path_factory):
+    """Simulated clean features of the classic sample (the varied one has clips that sell
+    nothing, which a folder without a clip may claim even with perfect features)."""
     out = tmp_path_factory.mktemp("features")
-    save_store(out, simulate_crops(load_dataset(sample_root, probe_media=False), FRAMES, dim=64, noise=0.5))
+    save_store(out, simulate_crops(load_dataset(classic_root, probe_media=False), FRAMES, dim=64, noise=0.5))
     return out
 
 
-def test_simulated_store_has_every_annotated_crop(sample_root, store_dir):
-    ds = load_dataset(sample_root, probe_media=False)
+def test_simulated_store_has_every_annotated_crop(classic_root, store_dir):
+    ds = load_dataset(classic_root, probe_media=False)
     store = load_store(store_dir)
     assert len(store.shop) == ds.summary.counts["photo boxes"]
     assert set(store.video.frame) <= set(FRAMES) and set(store.video.frame) <= set(range(0, 361, 40))
     assert store.shop.dim == store.video.dim == 64 and store.dropped == 0
 
 
-def test_result_round_trips_through_the_evaluator(sample_root, store_dir, tmp_path):
+def test_result_round_trips_through_the_evaluator(classic_root, store_dir, tmp_path):
     cfg = load_config(None, ["matcher.voting.item_box=nearest", "matcher.voting.frame_box=nearest"]).matcher
     result = run_match(store_dir, tmp_path, cfg)
-    ds = load_dataset(sample_root, probe_media=False)
+    ds = load_dataset(classic_root, probe_media=False)
     score = evaluate(load_result(tmp_path / "result.json"), ds)
     assert score.score == pytest.approx(1.0)  # clean features + ground-truth boxes: every level right
     sold = {v.video_id for v in ds.videos.values() if v.sold_item in ds.items}
@@ -57,13 +59,13 @@ def test_empty_gallery_gives_no_match(tmp_path):
     assert result.matches == {} and json.loads((tmp_path / "out" / "result.json").read_text()) == {}
 
 
-def test_cli_match_and_calibrate(sample_root, store_dir, tmp_path, capsys):
+def test_cli_match_and_calibrate(classic_root, store_dir, tmp_path, capsys):
     assert main(["match", "--features", str(store_dir), "--out", str(tmp_path / "m"),
-                 "--gt", str(sample_root), "matcher.rerank.method=aqe"]) == 0
+                 "--gt", str(classic_root), "matcher.rerank.method=aqe"]) == 0
     out = capsys.readouterr().out
     assert "videos matched" in out and "score" in out
     override = tmp_path / "calibrated.yaml"
-    assert main(["calibrate", "--features", str(store_dir), "--gt", str(sample_root),
+    assert main(["calibrate", "--features", str(store_dir), "--gt", str(classic_root),
                  "--out", str(override)]) == 0
     assert "best of" in capsys.readouterr().out
     cfg = load_config(override)
