@@ -206,8 +206,11 @@ class Sweep:
     chosen: object
 
 
-def describe(value) -> str:
-    """A setting's value for people: ``all`` for no class filter, ``none`` for no cut-off."""
+def describe(value, name: str = "") -> str:
+    """A setting's value for people: ``all`` for no class filter, ``whole frame`` for no
+    region, ``none`` for no cut-off."""
+    if name == "region" and not value:
+        return "whole frame"
     if isinstance(value, float):
         return "none" if value >= NO_CUT else f"{value:g}"
     if isinstance(value, tuple):

@@ -220,7 +220,7 @@ def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, start, scores: dict,
              f"{', '.join(map(str, val_roots))} by the contest score.",
              f"# VAL score: {scores['start']:.4f} at the starting settings -> {scores['chosen']:.4f} chosen.",
              "# VAL score of each choice (the other settings as chosen; curves in fit.html):"]
-    lines += [f"#   {name} = {describe(value)}: {score:.4f} (best alternative {alt})"
+    lines += [f"#   {name} = {describe(value, name)}: {score:.4f} (best alternative {alt})"
               for name, value, score, alt in scores["rows"]]
     lines.append("# Use: livematch run --config <this file> --data ROOT --out RUN")
     return atomic_write_text(out / "pipeline.yaml", "\n".join(lines) + "\n" + yaml.safe_dump(body, sort_keys=False,
@@ -239,7 +239,7 @@ def _choice_rows(sweeps, chosen) -> list[tuple]:
             pairs, value = list(zip(s.values, s.scores)), get_value(chosen, name)
         mine = max((sc for v, sc in pairs if v == value or (name == "vote" and v[:2] == value[:2])), default=float("nan"))
         others = [(sc, v) for v, sc in pairs if v != value]
-        alt = f"{describe(max(others)[1])}: {max(others)[0]:.4f}" if others else "none"
+        alt = f"{describe(max(others)[1], name)}: {max(others)[0]:.4f}" if others else "none"
         rows.append((name, value, mine, alt))
     return rows
 

@@ -54,7 +54,8 @@ def _vote_curve(sweep, chosen) -> str:
     pick = next((i for i, (d, _) in enumerate(rows) if d == chosen.max_distance or
                  (d >= 4.0 and chosen.max_distance >= 4.0)), None)
     return svg_curve(labels, [s for _, s in rows], pick,
-                     f"max_distance (keep {chosen.keep_fraction:g}, vote {chosen.vote_fraction:g})")
+                     f"max_distance (keep {chosen.keep_fraction:g}, vote {chosen.vote_fraction:g}; chosen "
+                     f"{describe(chosen.max_distance)}{'' if pick is not None else ', kept from the start on a tie'})")
 
 
 def _threshold_curves(sweep, chosen) -> list[str]:
@@ -111,10 +112,10 @@ def write_fit_report(path, chosen, start, scores: dict, sweeps, val, region, lev
         if name == "thresholds":
             charts += _threshold_curves(s, chosen)
             continue
-        labels = [describe(v) for v in s.values]
+        labels = [describe(v, name) for v in s.values]
         pick = next((i for i, v in enumerate(s.values) if v == get_value(chosen, name)), None)
         charts.append(svg_curve(labels, s.scores, pick, f"{name} (round {s.round})"))
-    rows = "".join(f"<tr><td style='text-align:left'>{html.escape(n)}</td><td>{html.escape(describe(v))}</td>"
+    rows = "".join(f"<tr><td style='text-align:left'>{html.escape(n)}</td><td>{html.escape(describe(v, n))}</td>"
                    f"<td>{sc:.4f}</td><td style='text-align:left'>{html.escape(str(alt))}</td></tr>"
                    for n, v, sc, alt in scores["rows"])
     f1 = "; ".join(f"{root}: score {lv['score']:.4f}, " + ", ".join(f"{k} F1 {lv[k]['f1']:.3f}" for k in
