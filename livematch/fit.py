@@ -133,20 +133,31 @@ def fit_config(train_roots, val_roots, out: Path, init: dict, config=None, overr
     return cfg
 
 
+def _export(src: Path, dst: Path) -> Path:
+    """Rank 0 exports the trained checkpoint (fp16 weights); every rank waits for it."""
+    from livematch.distributed import setup_distributed
+    from livematch.export import export_checkpoint
+    rank, world, _ = setup_distributed()
+    if rank == 0:
+        export_checkpoint(src, dst)
+    if world > 1:
+        import torch.distributed as dist
+        dist.barrier()
+    return dst
+
+
 def _train_embedder(cfg, out: Path, init, progress: bool) -> Path:
     from livematch.embedding import train_embedder
-    from livematch.export import export_checkpoint
     result, summary = train_embedder(cfg, out / "embedder", init, progress)
     log.info("%s", summary.format("embedder training data"))
-    return export_checkpoint(result.checkpoint, out / "weights" / "embedder")
+    return _export(result.checkpoint, out / "weights" / "embedder")
 
 
 def _train_detector(cfg, train_roots, val_roots, out: Path, init, progress: bool) -> Path:
     from livematch.detection import train_detector_on
-    from livematch.export import export_checkpoint
     result, summary = train_detector_on(cfg, train_roots, val_roots, out / "detector", progress, init_from=init)
     log.info("%s", summary.format("detector training data"))
-    return export_checkpoint(result.checkpoint, out / "weights" / "detector")
+    return _export(result.checkpoint, out / "weights" / "detector")
 
 
 def use_checkpoint_settings(cfg: LiveMatchConfig, detector: Path, embedder: Path) -> None:

@@ -188,3 +188,24 @@ def test_splits_average_their_scores_and_vote_tables(hijacked):
     for row in table:
         one = replace(s, keep_fraction=row["keep_fraction"], max_distance=row["max_distance"])
         assert row["score"] == pytest.approx((a.score(one) + b.score(one)) / 2)
+
+
+@pytest.mark.timeout(900)
+def test_fit_under_torchrun_trains_on_every_rank_and_calibrates_on_rank_0(sample_root, val_root, tmp_path):
+    """Two gloo processes: both train (one export, by rank 0), both detect VAL (sharded), rank 0
+    calibrates and writes pipeline.yaml. Without the export barrier rank 1 exported a
+    checkpoint rank 0 was still writing and the run failed."""
+    import os
+    import subprocess
+    import sys
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    if not os.path.exists(torchrun):
+        pytest.skip("torchrun not installed beside this python")
+    out = tmp_path / "fit"
+    cmd = [torchrun, "--standalone", "--nproc-per-node", "2", "-m", "livematch.cli", "fit", "--data", str(sample_root),
+           "--val", str(val_root), "--out", str(out), *DET, *EMB, *FAST, "run.workers=0"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=880)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "pipeline.yaml").is_file() and (out / "weights" / "detector" / "model.safetensors").is_file()
+    assert json.loads((out / "calibration" / "val_run" / "summary.json").read_text())["ranks"] == 2
+    assert done.stdout.count("validation score") == 1  # rank 0 alone reports
