@@ -36,7 +36,7 @@ from livematch.io import atomic_write_text, write_json
 from livematch.matching import FeatureStore, save_store, search_store
 from livematch.memory import trim_heap
 from livematch.summary import RunSummary
-from matcher.crops import CropTable
+from matcher.crops import CropTable, clean_features
 from livematch.report import write_report
 from matcher.result import to_details, to_result, write_outputs
 from matcher.voting import MatchResult, match_catalogue
@@ -302,8 +302,12 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
             return RunReport(None, summary, dict(clock.seconds))
         tables.update(_merge(units, cache, tables))
     shop, video = ([tables[kind, u.name] for u in units[kind] if (kind, u.name) in tables] for kind in units)
-    store = FeatureStore(*(t if len(t) else CropTable.empty(dim) for t in map(CropTable.concat, (shop, video))))
+    shop, video = (t if len(t) else CropTable.empty(dim) for t in map(CropTable.concat, (shop, video)))
+    (shop, bad_shop), (video, bad_video) = clean_features(shop), clean_features(video)  # NaN / zero rows: warned
+    store = FeatureStore(shop, video, bad_shop + bad_video)
     summary.counts.update({"shop crops": len(store.shop), "video crops": len(store.video)})
+    if store.dropped:
+        summary.counts["crops dropped (feature NaN, inf or zero)"] = store.dropped
     with clock("match"):
         dist_, rows = search_store(store, cfg.matcher)
         result = match_catalogue(store.shop, store.video, dist_, rows, cfg.matcher.voting)

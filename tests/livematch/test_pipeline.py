@@ -226,3 +226,24 @@ def test_a_missing_gt_root_fails_before_any_work(sample_root, checkpoints, tmp_p
         run(cfg, [sample_root], tmp_path / "out", checkpoints[0], [checkpoints[1]], gt=[tmp_path / "nowhere"],
             progress=False)
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]  # nothing detected, cached or written
+
+
+def test_run_drops_non_finite_features_with_a_warning(sample_root, checkpoints, tmp_path, monkeypatch, caplog):
+    """A degenerate crop's NaN feature must not reach faiss: it is dropped, named and counted."""
+    import embedder.extract
+    real = embedder.extract.embed_images
+
+    def poisoned(models, images, cfg, progress=False):
+        feats = real(models, images, cfg, progress)
+        if len(feats):
+            feats[0] = np.nan
+        return feats
+
+    monkeypatch.setattr(embedder.extract, "embed_images", poisoned)
+    cfg = load_config(None, DET + EMB + FAST + ["run.workers=0"])
+    run(cfg, [sample_root], tmp_path / "out", checkpoints[0], [checkpoints[1]], progress=False)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["counts"]["crops dropped (feature NaN, inf or zero)"] >= 2  # one per model pass at least
+    assert "feature has NaN or inf" in caplog.text
+    store = CropTable.load(tmp_path / "out" / "features" / "video.npz")
+    assert np.isfinite(store.features.astype(np.float32)).all()
