@@ -275,7 +275,9 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
     clock = _Stopwatch()
     with clock("load"), _quiet(rank != 0):  # rank 0 names each bad input; the others load silently
         ds = load_dataset(roots, probe_media=cfg.data.probe_media, video_backend="pyav")
-        gt_ds = load_dataset(gt, probe_media=False) if gt and rank == 0 else None  # a bad root fails here
+        same = gt and [Path(r).resolve() for r in gt] == [Path(r).resolve() for r in roots]
+        gt_ds = (ds if same else load_dataset(gt, probe_media=False)) if gt and rank == 0 else None  # a bad root
+        # fails here, before any work; the same roots are read (and warned about) once
         models = _Models(detector_ckpt, embedder_ckpts, cfg, clock, device)
     summary = ds.summary if rank == 0 else RunSummary()  # load warnings are the same on every rank
     dim = sum(m.cfg.embedding_dim for m in models.embedders)

@@ -247,3 +247,10 @@ def test_run_drops_non_finite_features_with_a_warning(sample_root, checkpoints, 
     assert "feature has NaN or inf" in caplog.text
     store = CropTable.load(tmp_path / "out" / "features" / "video.npz")
     assert np.isfinite(store.features.astype(np.float32)).all()
+
+
+def test_run_with_gt_on_its_own_data_warns_once(bad_root, checkpoints, tmp_path, caplog):
+    root, _, _ = bad_root
+    cfg = load_config(None, DET + EMB + FAST + ["run.workers=0"])
+    run(cfg, [root], tmp_path / "out", checkpoints[0], [checkpoints[1]], gt=[root], progress=False)
+    assert caplog.text.count("invalid JSON") == 1  # the root was loaded twice, each warning printed twice
