@@ -162,11 +162,21 @@ def _as_is(x):
     return x
 
 
+def die_with_parent(_worker_id: int = 0) -> None:
+    """DataLoader ``worker_init_fn``: the kernel kills this worker when its parent dies (Linux
+    ``PR_SET_PDEATHSIG``), so a ``kill -9`` of the run leaves no decoder behind."""
+    import ctypes
+    import signal
+    import sys
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+
+
 def _decoded(units: list[_Unit], cfg: LiveMatchConfig):
     """Decoded units in order, from ``cfg.run.workers`` DataLoader processes (or in process)."""
     from torch.utils.data import DataLoader
     workers = min(cfg.run.workers, len(units))
-    extra = {"prefetch_factor": max(1, cfg.run.prefetch)} if workers else {}
+    extra = {"prefetch_factor": max(1, cfg.run.prefetch), "worker_init_fn": die_with_parent} if workers else {}
     return iter(DataLoader(_Decode(units, cfg.media, workers > 0), batch_size=None, shuffle=False,
                            num_workers=workers, collate_fn=_as_is, **extra))
 

@@ -254,3 +254,47 @@ def test_run_with_gt_on_its_own_data_warns_once(bad_root, checkpoints, tmp_path,
     cfg = load_config(None, DET + EMB + FAST + ["run.workers=0"])
     run(cfg, [root], tmp_path / "out", checkpoints[0], [checkpoints[1]], gt=[root], progress=False)
     assert caplog.text.count("invalid JSON") == 1  # the root was loaded twice, each warning printed twice
+
+
+def _children(pid: int) -> set[int]:
+    from pathlib import Path
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found |= {int(c) for c in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return found
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_kill_9_of_run_leaves_no_loader_worker(sample_root, checkpoints, tmp_path):
+    import signal
+    import time
+    cmd = [sys.executable, "-m", "livematch", "run", "--data", str(sample_root), "--out", str(tmp_path / "o"),
+           "--detector", str(checkpoints[0]), "--embedder", str(checkpoints[1]), *DET, *EMB, *FAST,
+           "run.workers=2", "run.batch_images=1", "run.prefetch=1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    workers, deadline = set(), time.time() + 120
+    while len(workers) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        workers = _children(proc.pid)
+    assert len(workers) >= 2, "the run finished or never started its loader workers"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 10
+    while any(_alive(w) for w in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    left = [w for w in workers if _alive(w)]
+    for w in left:
+        os.kill(w, signal.SIGKILL)
+    assert not left
