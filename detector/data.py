@@ -22,7 +22,7 @@ from detector.config import SPLITS
 from livematch.dataset import Dataset
 from livematch.errors import MediaError
 from livematch.io import atomic_write_bytes
-from livematch.media import read_photo, sample_frames
+from livematch.media import read_photo, sample_exact
 from livematch.structures import normalize_label
 from livematch.summary import RunSummary
 
@@ -81,11 +81,13 @@ def detection_samples(ds: Dataset, classes: list[str], cache_dir, summary: RunSu
         missing = [f for f, p in files.items() if not p.is_file()]
         if missing:
             try:
-                sampled = sample_frames(video.path, missing)
+                sampled, past = sample_exact(video.path, missing)
             except MediaError as e:
                 summary.warn(video.path, f"unreadable video: {e.reason}")
                 continue
-            for index, image in zip(sampled.indices, sampled.images):
+            if past:
+                summary.warn(video.path, f"annotated frame_index {past} past the clip's last frame", "frame skipped")
+            for index, image in zip(sampled.indices if sampled else [], sampled.images if sampled else []):
                 ok, jpg = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
                 atomic_write_bytes(files[index], jpg.tobytes())
         for index, anns in video.frames.items():

@@ -222,6 +222,10 @@ class _AnnotationReader:
                 self.summary.warn(path, f"duplicate frame: frame_index {index} listed twice",
                                   "kept first")
                 continue
+            if video.num_frames and index >= video.num_frames:
+                self.summary.warn(path, f"frame_index {index} past the clip's last frame "
+                                        f"({video.num_frames} frames)", "frame skipped")
+                continue
             frames[index] = self.read_boxes(path, frame.get("annotations", []), video.size,
                                             where=f"frame {index} ")
         return dict(sorted(frames.items()))
@@ -333,13 +337,15 @@ def read_images(path, frames, summary: RunSummary) -> dict | None:
     """The images of one media file for cropping: ``{-1: photo}`` when ``frames`` is ``[-1]``,
     else ``{frame index: frame}`` for the clip's ``frames``. ``None``, with a warning counted in
     ``summary``, when the file cannot be read."""
-    from livematch.media import read_photo, sample_frames
+    from livematch.media import read_photo, sample_exact
     frames = sorted(set(frames))
     try:
         if frames == [-1]:
             return {-1: read_photo(path)}
-        sampled = sample_frames(path, frames)
-        return dict(zip(sampled.indices, sampled.images))
+        sampled, past = sample_exact(path, frames)
+        if past:
+            summary.warn(path, f"annotated frame_index {past} past the clip's last frame", "frame skipped")
+        return dict(zip(sampled.indices, sampled.images)) if sampled is not None else {}
     except MediaError as e:
         summary.warn(path, f"unreadable media: {e.reason}")
         return None

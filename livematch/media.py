@@ -162,6 +162,19 @@ def sample_frames(path, indices, backend: str = "decord", fallback: bool = True,
     return _sample_pyav(path, indices, threads)
 
 
+def sample_exact(path, indices, backend: str = "decord") -> tuple[Frames | None, list[int]]:
+    """Decode exactly the frames ``indices`` (annotated frames: never rescaled onto a shorter
+    clip, unlike a schedule). Returns the frames that exist (``None`` if none does) and the
+    indices past the clip's last frame. Raises ``MediaError`` when the clip cannot be read."""
+    wanted = sorted({int(i) for i in indices if int(i) >= 0})
+    sampled = sample_frames(path, wanted, backend)
+    if sampled.indices == wanted:
+        return sampled, []
+    n = sampled.num_frames or (max(sampled.indices) + 1 if sampled.indices else 0)
+    inside, past = [i for i in wanted if i < n], [i for i in wanted if i >= n]
+    return (sample_frames(path, inside, backend) if inside else None), past
+
+
 def _decord():
     try:
         import decord

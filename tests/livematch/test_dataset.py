@@ -166,3 +166,32 @@ def test_generated_sample_loads_clean(sample_root):
     assert ds.summary.issues == []
     assert len(ds.items) == 8 and len(ds.videos) == 6
     assert all(v.frames for v in ds.videos.values())
+
+
+def test_annotated_frame_past_the_clip_end_costs_that_frame_only(sample_root, tmp_path):
+    """A frame_index beyond the last frame: the probed load skips it with a warning; detector
+    samples and embedder crops keep the clip's other frames (it raised KeyError, and dropped the
+    whole clip as 'undecodable')."""
+    import json
+    import shutil
+    from detector.data import detection_samples
+    from livematch.dataset import read_images
+    from livematch.summary import RunSummary
+    root = tmp_path / "data"
+    shutil.copytree(sample_root, root)
+    ann = sorted((root / "video_annotation").glob("*.json"))[0]
+    data = json.loads(ann.read_text())
+    data["frames"].append({"frame_index": 9999, "annotations": data["frames"][-1]["annotations"]})
+    ann.write_text(json.dumps(data))
+    clip = root / "video" / f"{ann.stem}.mp4"
+    probed = load_dataset([root])
+    assert 9999 not in probed.videos[ann.stem].frames
+    assert any("past the clip's last frame" in i.reason for i in probed.summary.issues)
+    ds = load_dataset([root], probe_media=False)
+    summary = RunSummary()
+    samples = detection_samples(ds, ["garment"], tmp_path / "cache", summary)
+    mine = [s for s in samples if s.source == ann.stem]
+    assert len(mine) == len(data["frames"]) - 1
+    assert any("9999" in i.reason for i in summary.issues)
+    images = read_images(clip, [0, 40, 9999], summary)
+    assert sorted(images) == [0, 40]
