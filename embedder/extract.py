@@ -12,7 +12,7 @@ from embedder.config import ExtractConfig
 from embedder.model import Embedder, ensemble_features
 from embedder.samplers import assign_buckets, bucket_shape
 
-BUCKETS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
+BUCKETS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)  # the default of embedder.data.aspect_buckets
 
 
 def _device(model: Embedder) -> torch.device:
@@ -35,23 +35,26 @@ def _embed_batch(model: Embedder, images: list[np.ndarray], aspect: float, cfg: 
 
 
 def embed_images(models, images: list[np.ndarray], cfg: ExtractConfig | None = None,
-                 progress: bool = False) -> np.ndarray:
-    """``(N, D)`` unit features of RGB ``uint8`` crops (any sizes). With several models the
-    features are ensembled (l2-normalise, concatenate, l2-normalise). Float16 if ``cfg.fp16``."""
+                 progress: bool = False, buckets=BUCKETS) -> np.ndarray:
+    """``(N, D)`` unit features of RGB ``uint8`` crops (any sizes), each resized to the shape of
+    its aspect-ratio bucket (``buckets``: width / height, the model's training buckets,
+    ``embedder.data.aspect_buckets``). With several models the features are ensembled
+    (l2-normalise, concatenate, l2-normalise). Float16 if ``cfg.fp16``."""
     cfg = cfg or ExtractConfig()
+    buckets = tuple(buckets)
     models = models if isinstance(models, (list, tuple)) else [models]
     if not images:
         dim = sum(m.cfg.embedding_dim for m in models)
         return np.empty((0, dim), np.float16 if cfg.fp16 else np.float32)
     aspects = [im.shape[1] / max(1, im.shape[0]) for im in images]
-    bucket = assign_buckets(aspects, BUCKETS)
+    bucket = assign_buckets(aspects, buckets)
     per_model = [torch.empty(len(images), m.cfg.embedding_dim) for m in models]
-    groups = [np.flatnonzero(bucket == b) for b in range(len(BUCKETS))]
+    groups = [np.flatnonzero(bucket == b) for b in range(len(buckets))]
     chunks = [(b, rows[i:i + cfg.batch_size]) for b, rows in enumerate(groups)
               for i in range(0, len(rows), cfg.batch_size)]
     for b, rows in tqdm(chunks, desc="embed", unit="batch", disable=not progress):
         crops = [images[r] for r in rows]
         for out, model in zip(per_model, models):
-            out[torch.as_tensor(rows)] = _embed_batch(model, crops, BUCKETS[b], cfg).cpu()
+            out[torch.as_tensor(rows)] = _embed_batch(model, crops, buckets[b], cfg).cpu()
     feats = ensemble_features(per_model) if len(models) > 1 else per_model[0]
     return feats.numpy().astype(np.float16 if cfg.fp16 else np.float32)

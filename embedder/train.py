@@ -92,7 +92,7 @@ def evaluate_crops(model: Embedder, crops: list[Crop], cfg: EmbedderConfig) -> d
     import cv2
     model.eval()
     images = [cv2.imread(c.path)[..., ::-1] for c in crops]
-    feats = embed_images(model, images, cfg.extract).astype(np.float32)
+    feats = embed_images(model, images, cfg.extract, buckets=cfg.data.aspect_buckets).astype(np.float32)
     shop = np.array([c.is_shop for c in crops])
     ids = np.array([c.instance_id for c in crops])
     return retrieval_metrics(feats[shop], ids[shop], feats[~shop], ids[~shop])

@@ -96,7 +96,7 @@ def extract_store(checkpoints, roots, out, cfg: LiveMatchConfig, progress: bool 
     tables = []
     for rows in annotated_boxes(ds, cfg.media.infer_frames.indices()):
         images, kept = _crops_of(rows, cfg.embedder.data.crop_margin, summary)
-        feats = embed_images(models, images, cfg.embedder.extract, progress)
+        feats = embed_images(models, images, cfg.embedder.extract, progress, cfg.embedder.data.aspect_buckets)
         owner, name, frame, _, boxes = zip(*kept) if kept else ([], [], [], [], np.empty((0, 4)))
         tables.append(CropTable(owner, name, frame, boxes, np.ones(len(kept)), feats))
     store = FeatureStore(*tables)

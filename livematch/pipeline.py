@@ -84,6 +84,7 @@ class _Models:
         """What the cached rows depend on besides the media: weights and crop / feature settings."""
         c = self.cfg
         return model_key(self.weights, {"infer": c.detector.infer, "margin": c.embedder.data.crop_margin,
+                                        "buckets": c.embedder.data.aspect_buckets,
                                         "extract": c.embedder.extract, "frames": c.media.infer_frames,
                                         "backend": c.media.backend.value})
 
@@ -106,7 +107,8 @@ class _Models:
                     crops.append(image[y1:y2, x1:x2])
                     rows.append((k, box, float(score), int(label)))
         with self.clock("embed"):
-            feats = embed_images(self.embedders, crops, self.cfg.embedder.extract)
+            feats = embed_images(self.embedders, crops, self.cfg.embedder.extract,
+                                 buckets=self.cfg.embedder.data.aspect_buckets)
         return rows, feats
 
 

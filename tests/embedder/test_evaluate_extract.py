@@ -38,3 +38,18 @@ def test_extraction_buckets_tta_and_fp16():
     ens = embed_images([model, model], images, ExtractConfig(scale=64, fp16=False))
     np.testing.assert_allclose(ens @ ens.T, plain.astype(np.float32) @ plain.astype(np.float32).T, atol=3e-3)
     assert embed_images(model, [], ExtractConfig()).shape == (0, 16)
+
+
+def test_extraction_follows_the_configured_buckets():
+    """With one square bucket a 2:1 crop is embedded as a square: the same feature as the crop
+    squashed to a square by hand; with the default buckets it keeps its 2:1 shape."""
+    from embedder.augment import resize
+    from embedder.samplers import bucket_shape
+    torch.manual_seed(0)
+    model = build_embedder(ModelConfig(backbone="mobilenetv3_small_050", embedding_dim=16)).eval()
+    wide = np.random.default_rng(1).integers(0, 255, (40, 80, 3), dtype=np.uint8)
+    cfg = ExtractConfig(scale=64, fp16=False)
+    square = resize(wide, bucket_shape(1.0, 64))
+    one = embed_images(model, [wide], cfg, buckets=[1.0])
+    assert np.allclose(one, embed_images(model, [square], cfg, buckets=[1.0]), atol=1e-3)
+    assert not np.allclose(one, embed_images(model, [wide], cfg), atol=1e-3)
