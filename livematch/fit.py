@@ -258,7 +258,6 @@ def _choice_rows(sweeps, chosen) -> list[tuple]:
 def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, init_from=None,
         detector=None, embedder=None, progress: bool = True) -> FitReport | None:
     """The whole fit (module docstring). Returns ``None`` on torchrun ranks other than 0."""
-    from livematch.distributed import setup_distributed
     from livematch.pipeline import check_output_dir
     out = check_output_dir(out)
     train_roots, val_roots = [Path(r) for r in train_roots], [Path(r) for r in val_roots]
@@ -288,7 +287,7 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     runs = out / "calibration"
     stores = [validation_rows(cfg, [root], detector, embedder, runs / (f"val_run{k}" if k else "val_run"), progress)
               for k, root in enumerate(val_roots)]
-    if setup_distributed()[0] != 0:  # the ranks shared VAL's detection; rank 0 calibrates
+    if any(store is None for store in stores):  # the ranks shared VAL's detection; rank 0 calibrates
         return None
     start, chosen, sweeps, cal, region = calibrate_on(cfg, stores, train_roots, splits, progress)
     seconds["calibrate"] = time.perf_counter() - t0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from livematch.sampledata import scenes
-from livematch.sampledata.garments import BOTTOM_KINDS, random_spec
+from livematch.sampledata.garments import BOTTOM_KINDS, random_spec, render_garment
 
 
 def _wave(rng: np.random.Generator, amplitude: float, period=(60, 200)):
@@ -82,7 +82,7 @@ class ClipRenderer:
             ids.append(0)
         order = sorted(range(len(specs)), key=lambda k: specs[k].kind not in BOTTOM_KINDS)
         sprite_h = int(1.4 * self.figure * max(scenes.FIGURE_HEIGHT[s.kind] for s in specs))
-        return [(specs[k], ids[k], scenes.render_garment(specs[k], sprite_h)) for k in order]
+        return [(specs[k], ids[k], render_garment(specs[k], sprite_h)) for k in order]
 
     def _rack(self, distractors, rng, varied: bool):
         rack = []
@@ -95,7 +95,7 @@ class ClipRenderer:
             height = self.h * rng.uniform(0.3, 0.5)
             start = int(rng.uniform(0, self.n * 0.6)) if rng.random() < 0.5 else 0
             rack.append((spec, (x, self.h * rng.uniform(0.35, 0.6)), height, start,
-                         scenes.render_garment(spec, int(height))))
+                         render_garment(spec, int(height))))
         return rack
 
     def _presenter_at(self, t: int):

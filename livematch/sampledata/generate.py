@@ -31,7 +31,7 @@ from tqdm import tqdm
 from livematch.io import atomic_write_bytes, atomic_write_text, write_json
 from livematch.sampledata import scenes
 from livematch.sampledata.garments import (BOTTOM_KINDS, PATTERNS, VARIED_PATTERNS, GarmentSpec, random_spec,
-                                           similar_spec, twin_spec)
+                                           render_garment, similar_spec, twin_spec)
 from livematch.sampledata.video import write_video
 from livematch.structures import make_instance_id
 
@@ -167,7 +167,7 @@ def render_photo(product: Product, rng: np.random.Generator,
             cx = width * ((k + 1) / (len(specs) + 1) + rng.uniform(-0.08, 0.08))
             placements.append((spec, iid, ((cx, height * rng.uniform(0.42, 0.58)), h)))
     for spec, iid, (center, h) in placements:
-        box, fraction = scenes.paste(img, scenes.render_garment(spec, int(h)), center, h, angle)
+        box, fraction = scenes.paste(img, render_garment(spec, int(h)), center, h, angle)
         if scenes.annotatable(box, fraction):
             anns.append(_annotation(spec, box, iid, viewpoint, int(not worn)))
     gain = rng.uniform(0.8, 1.2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from livematch.sampledata.garments import BOTTOM_KINDS, render_garment
+from livematch.sampledata.garments import BOTTOM_KINDS
 
 MIN_VISIBLE = 0.3
 MIN_SIDE = 10
