@@ -233,8 +233,8 @@ def test_run_drops_non_finite_features_with_a_warning(sample_root, checkpoints, 
     import embedder.extract
     real = embedder.extract.embed_images
 
-    def poisoned(models, images, cfg, progress=False):
-        feats = real(models, images, cfg, progress)
+    def poisoned(models, images, cfg, progress=False, **kwargs):
+        feats = real(models, images, cfg, progress, **kwargs)
         if len(feats):
             feats[0] = np.nan
         return feats
