@@ -1,4 +1,4 @@
-"""The reference method's numbers (docs: README "Method"; the 7th-place solution) pinned, so that
+"""The reference method's numbers (the 7th-place solution's write-up) pinned, so that
 an edit of a default or a recipe cannot drift from them silently."""
 import math
 from pathlib import Path
