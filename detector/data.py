@@ -87,7 +87,7 @@ def detection_samples(ds: Dataset, classes: list[str], cache_dir, summary: RunSu
                 continue
             if past:
                 summary.warn(video.path, f"annotated frame_index {past} past the clip's last frame", "frame skipped")
-            for index, image in zip(sampled.indices if sampled else [], sampled.images if sampled else []):
+            for index, image in (zip(sampled.indices, sampled.images) if sampled is not None else ()):
                 ok, jpg = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
                 atomic_write_bytes(files[index], jpg.tobytes())
         for index, anns in video.frames.items():

@@ -23,11 +23,11 @@ import numpy as np
 from livematch.dataset import Dataset
 from livematch.matching import FeatureStore
 from matcher import rerank
-from matcher.calibrate import calibrate
+from matcher.calibrate import calibrate, distance_grid
 from matcher.config import MatcherConfig
 from matcher.crops import CropTable
 from matcher.result import to_result
-from matcher.voting import ITEM_BOX, FRAME_BOX, match_catalogue
+from matcher.voting import FRAME_BOX, ITEM_BOX, MatchResult, match_catalogue
 
 log = logging.getLogger(__name__)
 NO_CUT = 4.0  # beyond any distance between unit vectors: "no distance cut-off"
@@ -70,12 +70,13 @@ def setting_of(cfg) -> Setting:
 
 def _centred_in(table: CropTable, sizes: dict[str, tuple[int, int]], region) -> np.ndarray:
     """Which video crops have their box centre inside ``region`` (fractions of their clip's frame)."""
+    from detector.infer import in_region
     if not region or not len(table):
         return np.ones(len(table), bool)
     wh = np.array([sizes.get(str(o), (1, 1)) for o in table.owner], np.float32)
     cx = (table.boxes[:, 0] + table.boxes[:, 2]) / (2 * wh[:, 0])
     cy = (table.boxes[:, 1] + table.boxes[:, 3]) / (2 * wh[:, 1])
-    return (cx >= region[0]) & (cx <= region[2]) & (cy >= region[1]) & (cy <= region[3])
+    return in_region(cx, cy, region)
 
 
 class Calibrator:
@@ -113,25 +114,26 @@ class Calibrator:
             self._searches = {key: (shop, video, dist, rows)}  # sweeps move one filter at a time
         return self._searches[key]
 
-    def _score(self, result) -> float:
+    def _result(self, s: Setting) -> dict:
+        """The result.json entries setting ``s`` gives on the split (none without crops)."""
+        shop, video, dist, rows = self.search(s)
+        if not len(shop) or not len(video):
+            return {}
+        return to_result(match_catalogue(shop, video, dist, rows, self.voting(s)))
+
+    def _score_result(self, pred: dict) -> float:
         from livematch.metric import evaluate
         self.evaluations += 1
-        return evaluate(to_result(result), self.gt).score
+        return evaluate(pred, self.gt).score
 
     def score(self, s: Setting) -> float:
         """The contest score of the result setting ``s`` gives on the split."""
-        shop, video, dist, rows = self.search(s)
-        if not len(shop) or not len(video):
-            return 0.0
-        return self._score(match_catalogue(shop, video, dist, rows, self.voting(s)))
+        return self._score_result(self._result(s))
 
     def evaluation(self, s: Setting):
         """The full :class:`~livematch.metric.Evaluation` (item / frame / box levels) of ``s``."""
         from livematch.metric import evaluate
-        shop, video, dist, rows = self.search(s)
-        if not len(shop) or not len(video):
-            return evaluate({}, self.gt)
-        return evaluate(to_result(match_catalogue(shop, video, dist, rows, self.voting(s))), self.gt)
+        return evaluate(self._result(s), self.gt)
 
     def voting(self, s: Setting):
         return replace(self.matcher.voting, frame_box=s.frame_box, item_box=s.item_box,
@@ -143,11 +145,6 @@ class Calibrator:
         if not len(shop) or not len(video):
             return []
         return calibrate(shop, video, dist, rows, self._score_result, self.voting(s), grid)
-
-    def _score_result(self, pred: dict) -> float:
-        from livematch.metric import evaluate
-        self.evaluations += 1
-        return evaluate(pred, self.gt).score
 
 
 class Splits:
@@ -174,8 +171,6 @@ class Splits:
         quantiles of every split's pair distances at ``s``'s vote without a cut."""
         if len(self.calibrators) == 1:
             return self.calibrators[0].vote_table(s, grid)
-        from matcher.calibrate import distance_grid
-        from matcher.voting import MatchResult, match_catalogue
         pooled = MatchResult()
         for c in self.calibrators:
             shop, video, dist, rows = c.search(s)

@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 from omegaconf import OmegaConf
 
-from livematch.calibration import describe, get_value
+from livematch.calibration import NO_CUT, describe, get_value
 from livematch.config import LiveMatchConfig, load_config
 from livematch.dataset import load_dataset
 from livematch.errors import ConfigError, DatasetError
@@ -146,7 +146,8 @@ def _export(src: Path, dst: Path) -> Path:
     return dst
 
 
-def _train_embedder(cfg, out: Path, init, progress: bool) -> Path:
+def _train_embedder(cfg, train_roots, val_roots, out: Path, init, progress: bool) -> Path:
+    """Its roots come from ``cfg.embedder.data`` (set by :func:`fit_config`)."""
     from livematch.embedding import train_embedder
     result, summary = train_embedder(cfg, out / "embedder", init, progress)
     log.info("%s", summary.format("embedder training data"))
@@ -215,7 +216,7 @@ def _relative(path: Path, base: Path) -> str:
         return str(Path(path).resolve())
 
 
-def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, start, scores: dict, detector, embedder, val_roots) -> Path:
+def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, scores: dict, detector, embedder, val_roots) -> Path:
     """``OUT/pipeline.yaml``: the weights (relative to it), the models' inference settings and
     every calibrated setting, with the validation score of each choice in comments."""
     body = {"weights": {"detector": _relative(detector, out), "embedders": [_relative(embedder, out)]},
@@ -243,11 +244,9 @@ def _choice_rows(sweeps, chosen) -> list[tuple]:
     last = {s.name: s for s in sweeps}  # each setting's curve of its last round
     rows = []
     for name, s in last.items():
-        if name == "vote":
-            pairs = list(zip(s.values, s.scores))
-            value = (chosen.keep_fraction, chosen.vote_fraction, min(chosen.max_distance, 4.0))
-        else:
-            pairs, value = list(zip(s.values, s.scores)), get_value(chosen, name)
+        pairs = list(zip(s.values, s.scores))
+        value = ((chosen.keep_fraction, chosen.vote_fraction, min(chosen.max_distance, NO_CUT)) if name == "vote"
+                 else get_value(chosen, name))
         mine = max((sc for v, sc in pairs if v == value or (name == "vote" and v[:2] == value[:2])), default=float("nan"))
         others = [(sc, v) for v, sc in pairs if v != value]
         alt = f"{describe(max(others)[1], name)}: {max(others)[0]:.4f}" if others else "none"
@@ -276,9 +275,7 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
             log.warning("%s: already trained (%s); delete it to train again", stage, target)
             continue
         t0 = time.perf_counter()
-        args = (cfg, out, init.get(stage), progress) if stage == "embedder" else \
-            (cfg, train_roots, val_roots, out, init.get(stage), progress)
-        train(*args)
+        train(cfg, train_roots, val_roots, out, init.get(stage), progress)
         seconds[stage] = time.perf_counter() - t0
     detector = Path(detector or out / "weights" / "detector")
     embedder = Path(embedder or out / "weights" / "embedder")
@@ -292,7 +289,7 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     start, chosen, sweeps, cal, region = calibrate_on(cfg, stores, train_roots, splits, progress)
     seconds["calibrate"] = time.perf_counter() - t0
     scores = {"start": cal.score(start), "chosen": cal.score(chosen), "rows": _choice_rows(sweeps, chosen)}
-    path = write_pipeline(out, cfg, chosen, start, scores, detector, embedder, val_roots)
+    path = write_pipeline(out, cfg, chosen, scores, detector, embedder, val_roots)
     levels = [e.to_dict() for e in cal.evaluation(chosen)]
     write_json(out / "fit.json", {"setting": asdict(chosen), "start": asdict(start), "val_score": scores["chosen"],
                                   "start_score": scores["start"], "val": levels, "region_learned": region,

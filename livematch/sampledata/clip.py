@@ -33,8 +33,7 @@ class ClipRenderer:
         self.n = int(round(cfg.frames * rng.uniform(0.98, 1.02)))
         varied = cfg.varied
         self.bg = scenes.background(rng, self.w + 2 * self.MARGIN, self.h + 2 * self.MARGIN,
-                                    ("studio", "room", "noise", "photo", "photo") if varied else
-                                    ("studio", "room", "noise"))
+                                    scenes.BACKDROPS[cfg.style])
         self.pan_x, self.pan_y = _wave(rng, 0.8 * self.MARGIN, (150, 400)), _wave(rng, 0.5 * self.MARGIN, (150, 400))
         self.figure = self.h * (rng.uniform(0.5, 0.7) if portrait else rng.uniform(0.78, 1.0))
         self.base = (self.w * rng.uniform(*((0.08, 0.92) if varied else (0.38, 0.62))), self.h * rng.uniform(0.1, 0.2))

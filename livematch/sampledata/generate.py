@@ -38,7 +38,6 @@ from livematch.structures import make_instance_id
 log = logging.getLogger(__name__)
 PATTERN_TEXT = {"stripes": "条纹", "checks": "格子", "dots": "波点", "chevron": "波浪纹",
                 "blocks": "拼色", "motif": "印花", "knit": "针织", "print": "图案", "photo": "数码印花"}
-BACKDROPS = {False: ("studio", "room", "noise"), True: ("studio", "room", "noise", "photo", "photo")}
 
 
 @dataclass
@@ -144,7 +143,7 @@ def render_photo(product: Product, rng: np.random.Generator,
                  varied: bool = False) -> tuple[np.ndarray, list[dict]]:
     """One shop photo of ``product``: worn by a presenter or shown alone, with its annotations."""
     width, height = [(480, 640), (600, 600), (640, 480), (540, 720), (600, 800)][rng.integers(5)]
-    img = scenes.background(rng, width, height, BACKDROPS[varied])
+    img = scenes.background(rng, width, height, scenes.BACKDROPS["varied" if varied else "classic"])
     worn = rng.random() < 0.5
     viewpoint = int(rng.integers(0, 4))
     specs, ids = list(product.specs), [product.instance(k) for k in range(len(product.specs))]

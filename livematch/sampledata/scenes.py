@@ -17,6 +17,8 @@ SKIN = ((224, 172, 140), (198, 140, 105), (160, 110, 80), (240, 200, 175))
 # Garment height as a fraction of the figure height (shoulder to ankle), by kind.
 FIGURE_HEIGHT = {"top": 0.42, "coat": 0.62, "dress": 0.8, "skirt": 0.42, "shorts": 0.25, "trousers": 0.6}
 WAIST = 0.38  # where bottoms start, fraction of the figure height below the shoulders
+# Backdrop styles by sample-data style (varied: photographs twice as often as each drawn style).
+BACKDROPS = {"classic": ("studio", "room", "noise"), "varied": ("studio", "room", "noise", "photo", "photo")}
 
 
 def background(rng: np.random.Generator, width: int, height: int,
