@@ -24,6 +24,7 @@ INSTALL_REQUIRES = [
     "albumentations>=2.0",
     "pycocotools>=2.0.7",
     "faiss-cpu>=1.8",
+    "scipy>=1.10",  # matcher: the global folder-to-video assignment
     "scikit-image>=0.22",  # sample-data: prints and backdrops cut from its bundled photographs
 ]
 

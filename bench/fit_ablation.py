@@ -24,7 +24,7 @@ def variants(chosen: Setting, start: Setting) -> dict[str, Setting]:
     out = {"chosen": chosen}
     for name in ("photo_threshold", "frame_threshold", "frame_classes", "region", "frame_box", "item_box"):
         if getattr(chosen, name) != getattr(start, name):
-            out[f"{name} -> {describe(getattr(start, name))}"] = replace(chosen, **{name: getattr(start, name)})
+            out[f"{name} -> {describe(getattr(start, name), name)}"] = replace(chosen, **{name: getattr(start, name)})
     vote = ("keep_fraction", "vote_fraction", "max_distance")
     if any(getattr(chosen, k) != getattr(start, k) for k in vote):
         out["vote cut-offs -> start"] = replace(chosen, **{k: getattr(start, k) for k in vote})

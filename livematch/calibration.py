@@ -27,7 +27,7 @@ from matcher.calibrate import calibrate, distance_grid
 from matcher.config import MatcherConfig
 from matcher.crops import CropTable
 from matcher.result import to_result
-from matcher.voting import FRAME_BOX, ITEM_BOX, MatchResult, match_catalogue
+from matcher.voting import ASSIGN, FRAME_BOX, ITEM_BOX, RULES, MatchResult, match_catalogue
 
 log = logging.getLogger(__name__)
 NO_CUT = 4.0  # beyond any distance between unit vectors: "no distance cut-off"
@@ -47,6 +47,8 @@ class Setting:
     keep_fraction: float
     vote_fraction: float
     max_distance: float
+    rule: str = "written"
+    assign: str = "greedy"
 
     def overrides(self) -> dict:
         """The setting as the nested config sections it sets."""
@@ -56,7 +58,8 @@ class Setting:
                                        "frame_region": list(self.region or (0.0, 0.0, 1.0, 1.0))}},
                 "matcher": {"voting": {"frame_box": self.frame_box, "item_box": self.item_box,
                                        "keep_fraction": self.keep_fraction, "vote_fraction": self.vote_fraction,
-                                       "max_distance": min(self.max_distance, NO_CUT)}}}
+                                       "max_distance": min(self.max_distance, NO_CUT),
+                                       "rule": self.rule, "assign": self.assign}}}
 
 
 def setting_of(cfg) -> Setting:
@@ -65,7 +68,8 @@ def setting_of(cfg) -> Setting:
     region = tuple(float(v) for v in inf.frame_region)
     return Setting(float(inf.photo_threshold), float(inf.frame_threshold), tuple(inf.frame_classes),
                    () if region == (0.0, 0.0, 1.0, 1.0) else region, vote.frame_box, vote.item_box,
-                   float(vote.keep_fraction), float(vote.vote_fraction), float(vote.max_distance))
+                   float(vote.keep_fraction), float(vote.vote_fraction), float(vote.max_distance),
+                   vote.rule, vote.assign)
 
 
 def _centred_in(table: CropTable, sizes: dict[str, tuple[int, int]], region) -> np.ndarray:
@@ -137,7 +141,8 @@ class Calibrator:
 
     def voting(self, s: Setting):
         return replace(self.matcher.voting, frame_box=s.frame_box, item_box=s.item_box,
-                       keep_fraction=s.keep_fraction, vote_fraction=s.vote_fraction, max_distance=s.max_distance)
+                       keep_fraction=s.keep_fraction, vote_fraction=s.vote_fraction, max_distance=s.max_distance,
+                       rule=s.rule, assign=s.assign)
 
     def vote_table(self, s: Setting, grid: dict | None = None) -> list[dict]:
         """Every (keep, vote, max_distance) on the grid at the other settings of ``s``, best first."""
@@ -213,8 +218,9 @@ def describe(value, name: str = "") -> str:
     return str(value)
 
 
-def _improves(new: float, old: float) -> bool:
-    return new > old + 1e-9  # ties keep the value already held (the earlier, reference side)
+def _improves(new: float, old: float, margin: float = 0.0) -> bool:
+    """A move must beat the held score by more than ``margin`` (ties keep the held value)."""
+    return new > old + max(margin, 1e-9)
 
 
 # Coordinates that move several settings together: a photo threshold alone finds nothing to
@@ -232,11 +238,35 @@ def _set(s: Setting, name: str, value) -> Setting:
     return replace(s, **dict(zip(JOINT[name], value))) if name in JOINT else replace(s, **{name: value})
 
 
+VOTE_KEYS = ("keep_fraction", "vote_fraction", "max_distance", "rule", "assign")
+
+
+def _vote_key(row: dict) -> tuple:
+    return tuple(row[k] for k in VOTE_KEYS)
+
+
+def _vote_step(cal, current: Setting, rules: list, vote_grid: dict | None):
+    """The vote coordinate: keep / vote fraction and distance cut-off swept together under each
+    ``(rule, assign)`` in ``rules`` (the current one when empty; a rule change rescales the
+    distances, so the cut-off moves with it). Returns the best setting, its score, and the table
+    of every row (best first)."""
+    table = []
+    for rule, assign in list(dict.fromkeys([(current.rule, current.assign), *rules])):
+        for row in cal.vote_table(replace(current, rule=rule, assign=assign), vote_grid) or []:
+            table.append({**row, "rule": rule, "assign": assign})
+    if not table:
+        return None, 0.0, []
+    order = sorted(range(len(table)), key=lambda i: (-table[i]["score"], i))  # ties: the held rule
+    table = [table[i] for i in order]
+    return replace(current, **{k: table[0][k] for k in VOTE_KEYS}), table[0]["score"], table
+
+
 def coordinate_ascent(cal: Calibrator, start: Setting, grids: dict[str, list], rounds: int = 2,
-                      vote_grid: dict | None = None, progress: bool = False) -> tuple[Setting, list[Sweep]]:
+                      vote_grid: dict | None = None, progress: bool = False,
+                      margin: float = 0.0) -> tuple[Setting, list[Sweep]]:
     """Move one setting at a time to its best value (``grids``: name -> values, in the order
     swept; ``"thresholds"`` takes ``(photo, frame)`` pairs; ``"vote"`` sweeps keep / vote
-    fraction and distance cut-off together), for ``rounds`` rounds or until a round changes
+    fraction and distance cut-off together under each ``(rule, assign)`` it lists), for ``rounds`` rounds or until a round changes
     nothing. Returns the best setting and every curve."""
     from tqdm import tqdm
     current, best, sweeps = start, cal.score(start), []
@@ -244,22 +274,18 @@ def coordinate_ascent(cal: Calibrator, start: Setting, grids: dict[str, list], r
         before = current
         for name in tqdm(list(grids), desc=f"calibration round {r + 1}", disable=not progress):
             if name == "vote":
-                table = cal.vote_table(current, vote_grid)
-                if not table:
+                chosen, score, table = _vote_step(cal, current, grids[name], vote_grid)
+                if chosen is None:
                     continue
-                top = table[0]
-                chosen = replace(current, keep_fraction=top["keep_fraction"], vote_fraction=top["vote_fraction"],
-                                 max_distance=top["max_distance"])
-                sweeps.append(Sweep("vote", r + 1, [(t["keep_fraction"], t["vote_fraction"], t["max_distance"])
-                                                    for t in table], [t["score"] for t in table],
-                                    (chosen.keep_fraction, chosen.vote_fraction, chosen.max_distance)))
-                if _improves(top["score"], best):
-                    current, best = chosen, top["score"]
+                sweeps.append(Sweep("vote", r + 1, [_vote_key(t) for t in table], [t["score"] for t in table],
+                                    _vote_key(asdict(chosen))))
+                if _improves(score, best, margin):
+                    current, best = chosen, score
                 continue
             values = list(dict.fromkeys([get_value(current, name), *grids[name]]))
             scores = [cal.score(_set(current, name, v)) for v in values]
             k = int(np.argmax(scores))
-            if _improves(scores[k], best):
+            if _improves(scores[k], best, margin):
                 current, best = _set(current, name, values[k]), scores[k]
             order = sorted(range(len(values)), key=lambda i: values[i])  # one type per coordinate
             sweeps.append(Sweep(name, r + 1, [values[i] for i in order], [scores[i] for i in order],
@@ -272,7 +298,8 @@ def coordinate_ascent(cal: Calibrator, start: Setting, grids: dict[str, list], r
 
 def default_grids(thresholds, classes: list[str], region) -> dict[str, list]:
     """What fit sweeps, in order: detection thresholds (photo x frame), frame classes (when the detector has a
-    ``product`` class), the frame region (when one was learned), evidence rules, the vote."""
+    ``product`` class), the frame region (when one was learned), evidence rules, the vote (its
+    cut-offs under each voting rule and assignment)."""
     grids = {"thresholds": [(p, f) for p in thresholds for f in thresholds]}
     if "product" in classes:
         grids["frame_classes"] = [(), ("product",)]
@@ -280,5 +307,5 @@ def default_grids(thresholds, classes: list[str], region) -> dict[str, list]:
         grids["region"] = [(), tuple(region)]
     grids["frame_box"] = list(FRAME_BOX)
     grids["item_box"] = list(ITEM_BOX)
-    grids["vote"] = []
+    grids["vote"] = [(rule, assign) for rule in RULES for assign in ASSIGN]
     return grids

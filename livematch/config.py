@@ -102,6 +102,7 @@ class FitConfig:
     thresholds: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     region_coverage: float = 0.98  # share of the training clips' sold garments the candidate region keeps
     rounds: int = 2  # coordinate-ascent rounds (stops early when a round changes nothing)
+    min_gain: float = 0.0  # a setting leaves its held value only when the VAL score rises by more than this
     max_val_images: int = 200  # detector AP after each training epoch, on this many validation images
 
 
@@ -139,9 +140,20 @@ def load_config(path=None, overrides=(), schema: type = LiveMatchConfig, layers=
         key = getattr(e, "full_key", None)
         raise ConfigError(f"invalid config{where}: key {key!r}: {_reason(e)}") from None
     out = OmegaConf.to_object(cfg)
-    if path is not None and isinstance(out, LiveMatchConfig):
-        _resolve_weights(out.weights, Path(path).parent)
+    if isinstance(out, LiveMatchConfig):
+        _check_choices(out, path)
+        if path is not None:
+            _resolve_weights(out.weights, Path(path).parent)
     return out
+
+
+def _check_choices(cfg: LiveMatchConfig, path) -> None:
+    """Settings that take one of a few words fail at load, naming the key and the file."""
+    from matcher.voting import check_voting
+    try:
+        check_voting(cfg.matcher.voting)
+    except ConfigError as e:
+        raise ConfigError(f"invalid config{f' in {path}' if path is not None else ''}: {e}") from None
 
 
 def _resolve_weights(weights: WeightsConfig, folder: Path) -> None:

@@ -205,7 +205,7 @@ def calibrate_on(cfg: LiveMatchConfig, stores, train_roots, splits, progress: bo
         log.warning("no frame region learned: %s", e)
     start = setting_of(cfg)
     chosen, sweeps = coordinate_ascent(cal, start, default_grids(cfg.fit.thresholds, classes, region),
-                                       cfg.fit.rounds, progress=progress)
+                                       cfg.fit.rounds, progress=progress, margin=cfg.fit.min_gain)
     return start, chosen, sweeps, cal, region
 
 
@@ -245,9 +245,10 @@ def _choice_rows(sweeps, chosen) -> list[tuple]:
     rows = []
     for name, s in last.items():
         pairs = list(zip(s.values, s.scores))
-        value = ((chosen.keep_fraction, chosen.vote_fraction, min(chosen.max_distance, NO_CUT)) if name == "vote"
-                 else get_value(chosen, name))
-        mine = max((sc for v, sc in pairs if v == value or (name == "vote" and v[:2] == value[:2])), default=float("nan"))
+        value = ((chosen.keep_fraction, chosen.vote_fraction, min(chosen.max_distance, NO_CUT), chosen.rule,
+                  chosen.assign) if name == "vote" else get_value(chosen, name))
+        same = (lambda v: v == value or (v[:2], v[3:]) == (value[:2], value[3:])) if name == "vote" else value.__eq__
+        mine = max((sc for v, sc in pairs if same(v)), default=float("nan"))
         others = [(sc, v) for v, sc in pairs if v != value]
         alt = f"{describe(max(others)[1], name)}: {max(others)[0]:.4f}" if others else "none"
         rows.append((name, value, mine, alt))

@@ -46,15 +46,16 @@ def svg_curve(labels: list[str], scores: list[float], chosen: int | None, title:
 
 
 def _vote_curve(sweep, chosen) -> str:
-    """The distance cut-off's curve at the chosen kept / vote fractions."""
+    """The distance cut-off's curve at the chosen kept / vote fractions, rule and assignment."""
     rows = [(v[2], s) for v, s in zip(sweep.values, sweep.scores)
-            if v[0] == chosen.keep_fraction and v[1] == chosen.vote_fraction]
+            if (v[0], v[1], *v[3:]) == (chosen.keep_fraction, chosen.vote_fraction, chosen.rule, chosen.assign)]
     rows.sort()
     labels = [describe(d) for d, _ in rows]
     pick = next((i for i, (d, _) in enumerate(rows) if d == chosen.max_distance or
                  (d >= 4.0 and chosen.max_distance >= 4.0)), None)
     return svg_curve(labels, [s for _, s in rows], pick,
-                     f"max_distance (keep {chosen.keep_fraction:g}, vote {chosen.vote_fraction:g}; chosen "
+                     f"max_distance (rule {chosen.rule}, {chosen.assign} assignment, keep {chosen.keep_fraction:g}, "
+                     f"vote {chosen.vote_fraction:g}; chosen "
                      f"{describe(chosen.max_distance)}{'' if pick is not None else ', kept from the start on a tie'})")
 
 

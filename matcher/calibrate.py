@@ -10,7 +10,7 @@ import numpy as np
 from matcher.config import VotingConfig
 from matcher.crops import CropTable
 from matcher.result import to_result
-from matcher.voting import MatchResult, match_catalogue, within
+from matcher.voting import MatchResult, accepts, match_catalogue
 
 DEFAULT_GRID = {
     "keep_fraction": [0.1, 0.2, 0.28, 0.4, 0.6, 0.8, 1.0],
@@ -18,10 +18,10 @@ DEFAULT_GRID = {
 }
 
 
-def _cut(result: MatchResult, max_distance: float) -> MatchResult:
-    """The same result with pairs farther than ``max_distance`` dropped (identical to voting with
-    that cut: it applies after each video has kept its nearest folder)."""
-    kept = {v: m for v, m in result.matches.items() if within(m.distance, max_distance)}
+def _cut(result: MatchResult, cfg: VotingConfig) -> MatchResult:
+    """The same result with pairs beyond ``cfg.max_distance`` dropped (identical to greedy voting
+    with that cut: it applies after each video has kept its nearest folder)."""
+    kept = {v: m for v, m in result.matches.items() if accepts(m.distance, cfg)}
     return MatchResult(kept, result.claims, result.rejected)
 
 
@@ -38,7 +38,8 @@ def calibrate(shop: CropTable, video: CropTable, dist: np.ndarray, rows: np.ndar
               base: VotingConfig | None = None, grid: dict | None = None) -> list[dict]:
     """Score every (keep_fraction, vote_fraction, max_distance) combination; returns the table
     rows ``{keep_fraction, vote_fraction, max_distance, score, matches}``, best first (ties:
-    the grid's earlier values, i.e. the more conservative setting)."""
+    the grid's earlier values, i.e. the more conservative setting). ``base`` gives every other
+    voting choice (rule, assignment, evidence)."""
     base, grid = base or VotingConfig(), {**DEFAULT_GRID, **(grid or {})}
     table = []
     for keep, vote in itertools.product(grid["keep_fraction"], grid["vote_fraction"]):
@@ -46,7 +47,9 @@ def calibrate(shop: CropTable, video: CropTable, dist: np.ndarray, rows: np.ndar
         full = match_catalogue(shop, video, dist, rows, cfg)
         cuts = grid.get("max_distance") or distance_grid(full)
         for cut in cuts:
-            result = _cut(full, cut)
+            at_cut = replace(cfg, max_distance=cut)
+            # a global assignment changes with the cut (a pair beyond it frees both sides): re-solve
+            result = match_catalogue(shop, video, dist, rows, at_cut) if base.assign == "global" else _cut(full, at_cut)
             table.append({"keep_fraction": keep, "vote_fraction": vote, "max_distance": cut,
                           "score": float(score_fn(to_result(result))), "matches": len(result.matches)})
     order = sorted(range(len(table)), key=lambda i: (-table[i]["score"], i))

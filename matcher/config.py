@@ -31,6 +31,11 @@ class VotingConfig:
     item_box: str = "confidence"  # confidence (reference) | nearest: the crop nearest the video |
     # paired: the crop nearest the chosen frame box (both boxes show the same garment)
     frame_box: str = "confidence"  # confidence (reference) | nearest: the crop nearest the folder
+    rule: str = "written"  # written: METHOD.md's steps as listed | original: the authors' code's arithmetic
+    # (squared float16 distances, strict quantile, half-to-even vote round, largest-mean pick; docs/METHOD.md)
+    assign: str = "greedy"  # greedy: each folder its best video, each video its nearest folder |
+    # global: one folder-to-video assignment over every finalist pair (a folder that loses a video may
+    # take its next finalist), the cut-off being the cost of leaving a folder unmatched
 
 
 @dataclass

@@ -21,6 +21,7 @@ Per folder with ``N`` shop crops, each having found its nearest video crop:
 """
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -32,11 +33,19 @@ from matcher.config import VotingConfig
 from matcher.crops import CropTable
 from matcher.index import pairwise_distance
 
+log = logging.getLogger(__name__)
+
 
 def within(distance: float, cut: float) -> bool:
     """``distance <= cut`` compared in float32, the precision distances are computed in (so a
     cut of 1.12 keeps a pair at float32(1.12))."""
     return bool(np.float32(distance) <= np.float32(cut))
+
+
+def accepts(distance: float, cfg: VotingConfig) -> bool:
+    """Whether a pair passes ``max_distance``: ``<=`` on the Euclidean distance (``written``),
+    strictly ``<`` on the mean squared distance (``original``: their code drops ``>= 1.12``)."""
+    return float(distance) < cfg.max_distance if cfg.rule == "original" else within(distance, cfg.max_distance)
 
 
 def keep_count(fraction: float, n: int) -> int:
@@ -57,6 +66,8 @@ class Claim:
     finalists: int  # M: videos left after the vote cut
     query_row: int  # the folder's crop of the nearest candidate for this video
     gallery_row: int  # that candidate's video crop
+    confident_query: int = -1  # rule "original": the most confident of the folder's crops that voted for the video
+    confident_gallery: int = -1  # and the most confident video crop they retrieved
 
 
 @dataclass
@@ -84,15 +95,14 @@ class MatchResult:
     rejected: dict[str, str] = field(default_factory=dict)
 
 
-def claim_for_folder(item_id: str, query_rows: np.ndarray, dist: np.ndarray, rows: np.ndarray,
-                     gallery_owner: np.ndarray, cfg: VotingConfig) -> Claim | None:
-    """Steps 1-3 for one folder. ``dist`` / ``rows``: nearest distance and gallery row of each of
-    the folder's queries (``query_rows``); rows of -1 (no neighbour) are ignored."""
+def written_claims(item_id: str, query_rows: np.ndarray, dist: np.ndarray, rows: np.ndarray,
+                   gallery_owner: np.ndarray, cfg: VotingConfig) -> list[Claim]:
+    """Steps 1-3 for one folder, as METHOD.md writes them: one claim per finalist video, the
+    pick (nearest kept candidate) first. ``dist`` / ``rows``: nearest distance and gallery row of
+    each of the folder's queries (``query_rows``); rows of -1 (no neighbour) are ignored."""
     valid = rows >= 0
     query_rows, dist, rows = query_rows[valid], dist[valid], rows[valid]
     order = np.lexsort((query_rows, dist))[:keep_count(cfg.keep_fraction, len(rows))]
-    if not len(order):
-        return None
     votes: dict[str, int] = defaultdict(int)
     nearest: dict[str, int] = {}  # video -> position in `order` of its nearest kept candidate
     for pos, k in enumerate(order):
@@ -100,17 +110,67 @@ def claim_for_folder(item_id: str, query_rows: np.ndarray, dist: np.ndarray, row
         votes[video] += 1
         nearest.setdefault(video, pos)
     ranked = sorted(votes, key=lambda v: (-votes[v], nearest[v], v))
-    finalists = ranked[:keep_count(cfg.vote_fraction, len(ranked))]
-    chosen = min(finalists, key=lambda v: nearest[v])
-    k = order[nearest[chosen]]
-    return Claim(item_id, chosen, float(dist[k]), votes[chosen], len(order), len(ranked),
-                 len(finalists), int(query_rows[k]), int(rows[k]))
+    finalists = sorted(ranked[:keep_count(cfg.vote_fraction, len(ranked))], key=lambda v: nearest[v])
+    return [Claim(item_id, v, float(dist[order[nearest[v]]]), votes[v], len(order), len(ranked), len(finalists),
+                  int(query_rows[order[nearest[v]]]), int(rows[order[nearest[v]]])) for v in finalists]
+
+
+def claim_for_folder(item_id: str, query_rows: np.ndarray, dist: np.ndarray, rows: np.ndarray,
+                     gallery_owner: np.ndarray, cfg: VotingConfig) -> Claim | None:
+    """The folder's pick under the written rule (None when it has no candidate)."""
+    claims = written_claims(item_id, query_rows, dist, rows, gallery_owner, cfg)
+    return claims[0] if claims else None
+
+
+def original_claims(item_id: str, query_rows: np.ndarray, dist: np.ndarray, rows: np.ndarray,
+                    shop: CropTable, video: CropTable, cfg: VotingConfig) -> list[Claim]:
+    """Steps 1-3 for one folder as the authors' inference code computes them (docs/METHOD.md):
+    squared distances in float16; keep ``d < quantile(d, keep_fraction)`` (one crop keeps
+    nothing, ties at the quantile drop out); keep videos with ``count >= round(vote_fraction * K)``
+    (K kept candidates, half-to-even); several left: the video with the *largest* mean distance
+    over all of the folder's candidates pointing at it. A claim's distance is the float16 mean of
+    its kept voters' distances. The pick first, then the other finalists by distance.
+
+    Where their loop would keep a stale video (several finalists, no mean above 0) the folder
+    claims nothing, with a warning."""
+    valid = rows >= 0
+    query_rows, rows = query_rows[valid], rows[valid]
+    d = (np.asarray(dist[valid], np.float32) ** 2).astype(np.float16)
+    if not len(d):
+        return []
+    owners = video.owner[rows].astype(str)
+    keep = d < np.quantile(d, cfg.keep_fraction)
+    ids, counts = np.unique(owners[keep], return_counts=True)
+    finalists = [str(v) for v in ids[counts >= round(int(keep.sum()) * cfg.vote_fraction)]]
+    if not finalists:
+        return []
+    chosen, best = (finalists[0], None) if len(finalists) == 1 else (None, np.float16(0))
+    for v in finalists if chosen is None else ():
+        mean = d[owners == v].mean()
+        if mean > best:
+            chosen, best = v, mean
+    if chosen is None:
+        log.warning("folder %s: no finalist video has a mean distance above 0; the authors' code would "
+                    "answer a stale video here; no match", item_id)
+        return []
+    claims = []
+    for v in finalists:
+        voters = np.flatnonzero(keep & (owners == v))
+        q = voters[np.argmin(d[voters])]
+        g = rows[voters][np.argmax(video.scores[rows[voters]])]
+        claims.append(Claim(item_id, v, float(d[voters].mean()), len(voters), int(keep.sum()), len(ids),
+                            len(finalists), int(query_rows[q]), int(rows[q]),
+                            int(query_rows[voters][np.argmax(shop.scores[query_rows[voters]])]), int(g)))
+    return sorted(claims, key=lambda c: (c.video_id != chosen, c.distance, c.video_id))
 
 
 def _evidence(claim: Claim, shop: CropTable, video: CropTable, folder_rows: np.ndarray,
               video_rows: np.ndarray, cfg: VotingConfig) -> Match:
     """Step 4: the frame box and the photo box backing a claim."""
     frame = int(video.frame[claim.gallery_row])
+    if claim.confident_gallery >= 0:  # rule "original": the most confident crop its voters retrieved
+        frame = int(video.frame[claim.confident_gallery])
+    claimed_frame = frame
     if cfg.prefer_annotation_grid and frame % cfg.annotation_step:
         on_grid = video_rows[video.frame[video_rows] % cfg.annotation_step == 0]
         if len(on_grid):
@@ -120,12 +180,16 @@ def _evidence(claim: Claim, shop: CropTable, video: CropTable, folder_rows: np.n
     if cfg.frame_box == "nearest":
         d = pairwise_distance(shop.features[folder_rows], video.features[in_frame]).min(axis=0)
         g = int(in_frame[np.argmin(d)])
+    elif claim.confident_gallery >= 0 and frame == claimed_frame:
+        g = claim.confident_gallery
     else:
         g = int(in_frame[np.argmax(video.scores[in_frame])])
     if cfg.item_box == "nearest":
         q = claim.query_row
     elif cfg.item_box == "paired":
         q = int(folder_rows[np.argmin(pairwise_distance(video.features[[g]], shop.features[folder_rows])[0])])
+    elif claim.confident_query >= 0:
+        q = claim.confident_query
     else:
         q = int(folder_rows[np.argmax(shop.scores[folder_rows])])  # argmax: first of ties
     return Match(claim.video_id, claim.item_id, claim.distance, claim.votes, frame,
@@ -134,10 +198,14 @@ def _evidence(claim: Claim, shop: CropTable, video: CropTable, folder_rows: np.n
 
 ITEM_BOX = ("confidence", "nearest", "paired")
 FRAME_BOX = ("confidence", "nearest")
+RULES = ("written", "original")
+ASSIGN = ("greedy", "global")
+CHOICES = {"item_box": ITEM_BOX, "frame_box": FRAME_BOX, "rule": RULES, "assign": ASSIGN}
 
 
-def _check(cfg: VotingConfig) -> None:
-    for key, allowed in (("item_box", ITEM_BOX), ("frame_box", FRAME_BOX)):
+def check_voting(cfg: VotingConfig) -> None:
+    """Raise :class:`ConfigError` naming the key when a choice is not one the matcher knows."""
+    for key, allowed in CHOICES.items():
         if getattr(cfg, key) not in allowed:
             raise ConfigError(f"matcher.voting.{key} is {getattr(cfg, key)!r}; choose one of {', '.join(allowed)}")
 
@@ -150,36 +218,86 @@ def _groups(owner: np.ndarray) -> dict[str, np.ndarray]:
     return {str(i): rows for i, rows in zip(ids, np.split(order, splits))}
 
 
+def _rank(claims: list[Claim]) -> list[Claim]:
+    return sorted(claims, key=lambda c: (c.distance, c.item_id))
+
+
+def _greedy(options: dict[str, list[Claim]], cfg: VotingConfig) -> tuple[dict[str, Claim], dict[str, list[Claim]]]:
+    """Each folder its first claim; each video keeps the nearest (ties: smaller item id)."""
+    contenders: dict[str, list[Claim]] = defaultdict(list)
+    for claims in options.values():
+        contenders[claims[0].video_id].append(claims[0])
+    contenders = {v: _rank(cs) for v, cs in contenders.items()}
+    return {v: cs[0] for v, cs in contenders.items() if accepts(cs[0].distance, cfg)}, contenders
+
+
+def _global(options: dict[str, list[Claim]], cfg: VotingConfig) -> tuple[dict[str, Claim], dict[str, list[Claim]]]:
+    """One assignment of folders to videos over every finalist pair within the cut-off,
+    minimising the summed pair distances plus ``max_distance`` for each folder left unmatched
+    (without a finite cut-off: the most pairs, then the smallest sum)."""
+    from scipy.optimize import linear_sum_assignment
+    contenders: dict[str, list[Claim]] = defaultdict(list)
+    for claims in options.values():
+        for c in claims:
+            contenders[c.video_id].append(c)
+    contenders = {v: _rank(cs) for v, cs in contenders.items()}
+    pairs = [c for cs in options.values() for c in cs if accepts(c.distance, cfg)]
+    if not pairs:
+        return {}, contenders
+    folders = sorted({c.item_id for c in pairs})
+    videos = sorted({c.video_id for c in pairs})
+    fi, vi = {f: i for i, f in enumerate(folders)}, {v: j for j, v in enumerate(videos)}
+    top = max(c.distance for c in pairs) + 1.0
+    unmatched = min(float(cfg.max_distance), top) + 1e-6
+    cost = np.zeros((len(folders), len(videos)))
+    chosen: dict[tuple[int, int], Claim] = {}
+    for c in pairs:
+        i, j = fi[c.item_id], vi[c.video_id]
+        cost[i, j], chosen[i, j] = c.distance - unmatched, c
+    winners = {}
+    for i, j in zip(*linear_sum_assignment(cost)):
+        if (i, j) in chosen:
+            winners[videos[j]] = chosen[i, j]
+    return winners, contenders
+
+
 def match_catalogue(shop: CropTable, video: CropTable, dist: np.ndarray, rows: np.ndarray,
                     cfg: VotingConfig | None = None) -> MatchResult:
     """Link item folders to videos. ``dist`` / ``rows`` are the ``(Q, k)`` search results of the
     shop crops against the video crops (only the nearest, column 0, votes)."""
     cfg = cfg or VotingConfig()
-    _check(cfg)
+    check_voting(cfg)
     dist, rows = np.asarray(dist, np.float32), np.asarray(rows, np.int64)
     if dist.ndim == 2:
         dist, rows = dist[:, 0], rows[:, 0]
     folders, videos = _groups(shop.owner), _groups(video.owner)
-    result = MatchResult()
+    options = {}
     for item_id, folder_rows in folders.items():
-        claim = claim_for_folder(item_id, folder_rows, dist[folder_rows], rows[folder_rows], video.owner, cfg)
-        if claim is not None:
-            result.claims.append(claim)
-    by_video: dict[str, list[Claim]] = defaultdict(list)
-    for claim in result.claims:
-        by_video[claim.video_id].append(claim)
-    for video_id, claims in sorted(by_video.items()):
-        claims.sort(key=lambda c: (c.distance, c.item_id))
-        best = claims[0]
-        if not within(best.distance, cfg.max_distance):
-            result.rejected[video_id] = (f"too far: nearest folder {best.item_id} at {best.distance:.3f} "
-                                         f"> max_distance {cfg.max_distance}")
+        if cfg.rule == "original":
+            claims = original_claims(item_id, folder_rows, dist[folder_rows], rows[folder_rows], shop, video, cfg)
+        else:
+            claims = written_claims(item_id, folder_rows, dist[folder_rows], rows[folder_rows], video.owner, cfg)
+        if claims:
+            options[item_id] = claims
+    winners, contenders = (_global if cfg.assign == "global" else _greedy)(options, cfg)
+    result = MatchResult()
+    won = {c.item_id: c for c in winners.values()}
+    result.claims = [won.get(item_id, claims[0]) for item_id, claims in options.items()]
+    for video_id, claims in sorted(contenders.items()):
+        best = winners.get(video_id)
+        if best is None:
+            near = claims[0]
+            result.rejected[video_id] = (
+                f"too far: nearest folder {near.item_id} at {near.distance:.3f} > max_distance {cfg.max_distance}"
+                if not accepts(near.distance, cfg) else
+                f"assigned away: its nearest folder {near.item_id} ({near.distance:.3f}) matched another video")
             continue
         match = _evidence(best, shop, video, folders[best.item_id], videos[video_id], cfg)
-        if len(claims) > 1:
-            match.runner_up_item, match.runner_up_distance = claims[1].item_id, claims[1].distance
+        others = [c for c in claims if c.item_id != best.item_id]
+        if others:
+            match.runner_up_item, match.runner_up_distance = others[0].item_id, others[0].distance
         result.matches[video_id] = match
     for video_id in videos:
-        if video_id not in by_video:
+        if video_id not in contenders:
             result.rejected[video_id] = "unclaimed: no folder voted for this video"
     return result

@@ -141,9 +141,38 @@ def test_calibration_keeps_a_region_only_when_it_helps(hijacked):
     assert chosen.frame_classes == ("product",)
 
 
+def test_a_gain_below_min_gain_keeps_the_held_value(hijacked):
+    ds, store, sizes = hijacked
+    cal = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
+    helpful = (0.1, 0.1, 1.0, 1.0)
+    gain = cal.score(replace(START, region=helpful)) - cal.score(START)
+    assert gain > 0.05
+    held, _ = coordinate_ascent(cal, START, {"region": [(), helpful]}, rounds=1, margin=gain + 0.01)
+    assert held.region == ()
+    moved, _ = coordinate_ascent(cal, START, {"region": [(), helpful]}, rounds=1, margin=gain - 0.01)
+    assert moved.region == helpful
+
+
+def test_the_vote_coordinate_chooses_the_rule_and_assignment(hijacked):
+    ds, store, sizes = hijacked
+    cal = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
+    rules = default_grids([0.1], ["product", "other"], None)["vote"]
+    assert set(rules) == {("written", "greedy"), ("written", "global"), ("original", "greedy"), ("original", "global")}
+    grid = {"keep_fraction": [0.28, 1.0], "vote_fraction": [0.5], "max_distance": [4.0]}
+    chosen, sweeps = coordinate_ascent(cal, START, {"vote": rules}, rounds=1, vote_grid=grid)
+    scored = {v: sc for v, sc in zip(sweeps[0].values, sweeps[0].scores)}
+    assert len(scored) == 2 * 4 and {v[3:] for v in scored} == set(rules)
+    best = max(scored.values())
+    assert cal.score(chosen) == pytest.approx(best) and scored[sweeps[0].chosen] == best
+    for (keep, vote, cut, rule, assign), sc in scored.items():
+        one = replace(START, keep_fraction=keep, vote_fraction=vote, max_distance=cut, rule=rule, assign=assign)
+        assert cal.score(one) == pytest.approx(sc)
+
+
 def test_default_grids_offer_only_what_the_models_support():
     plain = default_grids([0.1, 0.5], ["garment"], None)
     assert "frame_classes" not in plain and "region" not in plain and list(plain)[-1] == "vote"
+    assert plain["vote"][0] == ("written", "greedy")
     split = default_grids([0.1, 0.5], ["product", "other"], [0.1, 0.1, 0.9, 0.9])
     assert split["frame_classes"] == [(), ("product",)] and split["region"][1] == (0.1, 0.1, 0.9, 0.9)
 

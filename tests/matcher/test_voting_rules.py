@@ -1,0 +1,147 @@
+"""The authors' voting arithmetic (``rule: original``) and the global assignment, on hand-built
+contests. Distances passed in are Euclidean; the original rule squares them."""
+import logging
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from livematch.errors import ConfigError
+from matcher.calibrate import calibrate
+from matcher.config import VotingConfig
+from matcher.voting import match_catalogue
+from tests.matcher.test_voting import scenario, with_scores
+
+ORIGINAL = VotingConfig(rule="original", prefer_annotation_grid=False)
+GLOBAL = VotingConfig(assign="global", keep_fraction=1.0, vote_fraction=1.0, max_distance=float("inf"))
+
+
+def e(squared: float) -> float:
+    """The Euclidean distance whose square is ``squared``."""
+    return math.sqrt(squared)
+
+
+def test_one_crop_keeps_nothing_under_the_original_rule():
+    cands = {"000001": [("A", 80, 0.1)]}
+    assert match_catalogue(*scenario(cands), ORIGINAL).matches == {}
+    assert list(match_catalogue(*scenario(cands)).matches) == ["A"]  # written: max(1, ceil) keeps one
+
+
+def test_ties_at_the_quantile_drop_out():
+    # squared distances 0.1, 0.3, 0.3, 0.3: quantile(0.5) = 0.3, strict < keeps only the 0.1 on A
+    cands = {"000001": [("A", 80, e(0.1)), ("B", 80, e(0.3)), ("B", 80, e(0.3)), ("B", 80, e(0.3))]}
+    result = match_catalogue(*scenario(cands), replace(ORIGINAL, keep_fraction=0.5))
+    assert list(result.matches) == ["A"] and result.claims[0].kept == 1
+    written = match_catalogue(*scenario(cands), replace(VotingConfig(), keep_fraction=0.5))
+    assert written.claims[0].kept == 2  # ceil(0.5 * 4) = 2 nearest: A and one B
+
+
+@pytest.mark.parametrize("kept_videos, expected", [
+    (["A"], ["A"]),  # K = 1: round(0.5) = 0, every kept video passes
+    (["A", "B", "C"], []),  # K = 3: round(1.5) = 2 votes needed: three single votes give no match
+    (["A", "A", "B"], ["A"]),
+    (["A", "A", "B", "B", "C"], ["B"]),  # K = 5: round(2.5) = 2: A and B pass; B has the larger mean
+])
+def test_vote_cut_rounds_half_to_even(kept_videos, expected):
+    # the kept candidates sit at squared 0.01 * k; one far candidate per folder sets the quantile
+    near = [(v, 80, e(0.01 * (k + 1))) for k, v in enumerate(kept_videos)]
+    cands = {"000001": near + [("Z", 80, e(0.9))] * 3}
+    k = len(kept_videos)
+    # quantile at fraction f of n = k + 3 sorted values lands between the k-th and (k+1)-th
+    frac = (k - 0.5) / (k + 2)
+    result = match_catalogue(*scenario(cands), replace(ORIGINAL, keep_fraction=frac, max_distance=9.0))
+    if expected:
+        assert result.claims[0].kept == k
+    assert list(result.matches) == expected
+
+
+def test_several_finalists_take_the_largest_mean_distance():
+    # kept: A (0.01), B (0.02); B's mean over all its candidates (0.02, 0.8) beats A's (0.01, 0.05)
+    cands = {"000001": [("A", 80, e(0.01)), ("B", 80, e(0.02)), ("A", 80, e(0.05)), ("B", 80, e(0.8))]}
+    result = match_catalogue(*scenario(cands), replace(ORIGINAL, keep_fraction=0.5))
+    assert list(result.matches) == ["B"]
+    assert result.matches["B"].distance == pytest.approx(0.02, abs=1e-3)  # mean of the kept voters, squared
+    assert list(match_catalogue(*scenario(cands), replace(VotingConfig(), keep_fraction=0.5)).matches) == ["A"]
+
+
+def test_stale_video_case_is_no_match_with_a_warning(caplog):
+    # kept: A and B at distance 0 (one vote each, both finalists); no mean above 0
+    cands = {"000001": [("A", 80, 0.0), ("B", 80, 0.0), ("C", 80, e(0.5)), ("C", 80, e(0.6))]}
+    with caplog.at_level(logging.WARNING):
+        result = match_catalogue(*scenario(cands), replace(ORIGINAL, keep_fraction=0.5))
+    assert result.matches == {} and "stale" in caplog.text
+
+
+def test_video_claimed_by_two_folders_keeps_the_smaller_mean():
+    cands = {"000001": [("A", 80, e(0.3)), ("A", 80, e(0.5)), ("Z", 80, e(1.5))] * 2,
+             "000002": [("A", 80, e(0.2)), ("A", 80, e(0.4)), ("Z", 80, e(1.5))] * 2}
+    result = match_catalogue(*scenario(cands), replace(ORIGINAL, keep_fraction=0.7, max_distance=9.0))
+    match = result.matches["A"]
+    assert (match.item_id, match.runner_up_item) == ("000002", "000001")  # kept means 0.3 < 0.4
+    assert (match.distance, match.runner_up_distance) == pytest.approx((0.3, 0.4), abs=1e-3)
+
+
+@pytest.mark.parametrize("squared, kept", [(1.11, True), (1.12, False), (1.13, False)])
+def test_original_cut_drops_from_1_12_squared(squared, kept):
+    cands = {"000001": [("A", 80, e(squared)), ("A", 80, e(squared)), ("Z", 80, e(3.0))]}
+    result = match_catalogue(*scenario(cands), replace(ORIGINAL, keep_fraction=0.9))
+    assert ("A" in result.matches) is kept
+
+
+def test_original_evidence_is_the_most_confident_voter():
+    # the three crops all vote for A; the second shop crop and the third video crop are the most confident
+    cands = {"000001": [("A", 80, e(0.1)), ("A", 120, e(0.2)), ("A", 160, e(0.3)), ("Z", 80, e(1.9))]}
+    args = with_scores(*scenario(cands), [0.91, 0.99, 0.95, 0.999], [0.97, 0.92, 0.99, 0.5])
+    match = match_catalogue(*args, replace(ORIGINAL, keep_fraction=0.9)).matches["A"]
+    assert match.img_name == "1" and match.frame == 160 and match.frame_box == args[1].boxes[2].tolist()
+
+
+def test_global_assignment_gives_the_loser_its_next_video():
+    # both folders' nearest is A; folder 1 also reaches B. Greedy: A keeps its nearest folder, B stays empty
+    cands = {"000001": [("A", 80, 0.2), ("B", 80, 0.3)], "000002": [("A", 80, 0.25)]}
+    greedy = match_catalogue(*scenario(cands), replace(GLOBAL, assign="greedy"))
+    assert {v: m.item_id for v, m in greedy.matches.items()} == {"A": "000001"}
+    assert greedy.rejected["B"].startswith("unclaimed")
+    both = match_catalogue(*scenario(cands), GLOBAL)
+    assert {v: m.item_id for v, m in both.matches.items()} == {"A": "000002", "B": "000001"}
+    assert both.matches["A"].runner_up_item == "000001"
+    # with a cut below B's pair, the cheaper single pair wins: A -> 000001 (0.2 < 0.25)
+    cut = match_catalogue(*scenario(cands), replace(GLOBAL, max_distance=0.26))
+    assert {v: m.item_id for v, m in cut.matches.items()} == {"A": "000001"}
+    assert cut.rejected["B"].startswith("too far")
+
+
+def test_global_assignment_prefers_the_smaller_total_distance():
+    # two folders, two videos, every pair allowed: 1A + 2B = 0.5 beats 1B + 2A = 0.9
+    cands = {"000001": [("A", 80, 0.2), ("B", 80, 0.4)], "000002": [("A", 80, 0.5), ("B", 80, 0.3)]}
+    result = match_catalogue(*scenario(cands), GLOBAL)
+    assert {v: m.item_id for v, m in result.matches.items()} == {"A": "000001", "B": "000002"}
+
+
+def test_calibrating_a_global_assignment_re_solves_at_each_cut():
+    cands = {"000001": [("A", 80, 0.2), ("B", 80, 0.3)], "000002": [("A", 80, 0.25)]}
+    truth = {"A": "000002", "B": "000001"}
+
+    def accuracy(pred):
+        return sum(truth.get(v) == e["item_id"] for v, e in pred.items()) / len(truth)
+
+    grid = {"keep_fraction": [1.0], "vote_fraction": [1.0], "max_distance": [0.26, 1.0]}
+    table = calibrate(*scenario(cands), accuracy, GLOBAL, grid)
+    assert (table[0]["max_distance"], table[0]["score"]) == (1.0, 1.0)
+    assert [r["score"] for r in table if r["max_distance"] == 0.26] == [0.0]
+
+
+@pytest.mark.parametrize("key, value", [("rule", "paper"), ("assign", "hungarian")])
+def test_unknown_choices_name_the_key(key, value):
+    with pytest.raises(ConfigError, match=f"matcher.voting.{key}"):
+        match_catalogue(*scenario({"000001": [("A", 80, 0.1)]}), replace(VotingConfig(), **{key: value}))
+
+
+def test_a_config_with_an_unknown_rule_fails_at_load(tmp_path):
+    from livematch.config import load_config
+    path = tmp_path / "bad.yaml"
+    path.write_text("matcher:\n  voting:\n    assign: hungarian\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml.*matcher\.voting\.assign.*greedy, global"):
+        load_config(path)
+    assert load_config(None, ["matcher.voting.rule=original"]).matcher.voting.rule == "original"
