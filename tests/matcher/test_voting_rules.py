@@ -4,7 +4,6 @@ import logging
 import math
 from dataclasses import replace
 
-import numpy as np
 import pytest
 
 from livematch.errors import ConfigError
