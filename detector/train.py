@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm import tqdm
 
+from livematch.progress import bar_disabled
 from detector.config import DetectorConfig
 from detector.data import DetectionDataset, DetSample, collate
 from detector.evaluate import coco_ap
@@ -135,7 +136,7 @@ def train_detector(cfg: DetectorConfig, train: list[DetSample], val: list[DetSam
             sampler.set_epoch(epoch)
         torch.manual_seed(cfg.train.seed + epoch)  # the epoch's shuffle and flips, also after a resume
         sums, n, start = {}, 0, time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=not progress or rank)
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=bar_disabled(progress and not rank))
         for images, targets in bar:
             images = [im.to(device) for im in images]
             targets = [{k: v.to(device) for k, v in t.items()} for t in targets]

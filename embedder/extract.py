@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from livematch.progress import bar_disabled
 from embedder.augment import resize
 from embedder.config import ExtractConfig
 from embedder.model import Embedder, ensemble_features
@@ -52,7 +53,7 @@ def embed_images(models, images: list[np.ndarray], cfg: ExtractConfig | None = N
     groups = [np.flatnonzero(bucket == b) for b in range(len(buckets))]
     chunks = [(b, rows[i:i + cfg.batch_size]) for b, rows in enumerate(groups)
               for i in range(0, len(rows), cfg.batch_size)]
-    for b, rows in tqdm(chunks, desc="embed", unit="batch", disable=not progress):
+    for b, rows in tqdm(chunks, desc="embed", unit="batch", disable=bar_disabled(progress)):
         crops = [images[r] for r in rows]
         for out, model in zip(per_model, models):
             out[torch.as_tensor(rows)] = _embed_batch(model, crops, buckets[b], cfg).cpu()

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from livematch.progress import bar_disabled
 from embedder.augment import build_augment
 from embedder.checkpoint import check_architecture
 from livematch.checkpoint import (CheckpointError, load_weights, read_meta, read_train_state,
@@ -156,7 +157,7 @@ def train(cfg: EmbedderConfig, crops: list[Crop], out_dir, val_crops: list[Crop]
         optimizer.zero_grad(set_to_none=True)
         sampler.set_epoch(epoch)
         sums, n, start = {"loss": 0.0, "margin": 0.0, "xbm": 0.0}, 0, time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=not progress or rank)
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=bar_disabled(progress and not rank))
         for i, (images, targets) in enumerate(bar):
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
                 loss, parts = ddp(images.to(device, non_blocking=True), targets.to(device), step)

@@ -91,7 +91,9 @@ class Calibrator:
     clip; ``gt``: the annotated split; ``matcher``: index and re-ranking settings for the search."""
 
     def __init__(self, store: FeatureStore, classes: list[str], sizes: dict, gt: Dataset, matcher: MatcherConfig):
+        from livematch.metric import sold_items
         self.store, self.classes, self.sizes, self.gt, self.matcher = store, classes, sizes, gt, matcher
+        self.truth = sold_items(gt)
         self._searches: dict[tuple, tuple] = {}
         self.evaluations = 0
 
@@ -128,7 +130,7 @@ class Calibrator:
     def _score_result(self, pred: dict) -> float:
         from livematch.metric import evaluate
         self.evaluations += 1
-        return evaluate(pred, self.gt).score
+        return evaluate(pred, self.gt, self.truth).score
 
     def score(self, s: Setting) -> float:
         """The contest score of the result setting ``s`` gives on the split."""
@@ -137,7 +139,7 @@ class Calibrator:
     def evaluation(self, s: Setting):
         """The full :class:`~livematch.metric.Evaluation` (item / frame / box levels) of ``s``."""
         from livematch.metric import evaluate
-        return evaluate(self._result(s), self.gt)
+        return evaluate(self._result(s), self.gt, self.truth)
 
     def voting(self, s: Setting):
         return replace(self.matcher.voting, frame_box=s.frame_box, item_box=s.item_box,
@@ -269,10 +271,12 @@ def coordinate_ascent(cal: Calibrator, start: Setting, grids: dict[str, list], r
     fraction and distance cut-off together under each ``(rule, assign)`` it lists), for ``rounds`` rounds or until a round changes
     nothing. Returns the best setting and every curve."""
     from tqdm import tqdm
+
+    from livematch.progress import bar_disabled
     current, best, sweeps = start, cal.score(start), []
     for r in range(rounds):
         before = current
-        for name in tqdm(list(grids), desc=f"calibration round {r + 1}", disable=not progress):
+        for name in tqdm(list(grids), desc=f"calibration round {r + 1}", disable=bar_disabled(progress)):
             if name == "vote":
                 chosen, score, table = _vote_step(cal, current, grids[name], vote_grid)
                 if chosen is None:

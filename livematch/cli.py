@@ -15,8 +15,11 @@ app = typer.Typer(
     help="LiveMatch: find which catalogue item is sold in each live-stream shopping video.")
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+LEVELS = ("debug", "info", "warning", "error")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s", force=True)
 
 
@@ -31,10 +34,21 @@ def _version(show: bool) -> None:
 
 
 @app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details (--log-level info)."),
+          quiet: bool = typer.Option(False, "--quiet", "-q", help="Errors only: no warnings, no progress bars."),
+          log_level: Optional[str] = typer.Option(None, "--log-level", help=f"One of {', '.join(LEVELS)} "
+                                                  "(default warning)."),
+          no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars (they are also off "
+                                           "when stderr is not a terminal)."),
           show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                             help="Print the version and exit.")):
-    _setup_logging(verbose)
+    import os
+    from livematch.progress import ENV
+    if log_level is not None and log_level.lower() not in LEVELS:
+        raise typer.BadParameter(f"{log_level!r}; choose one of {', '.join(LEVELS)}", param_hint="--log-level")
+    _setup_logging((log_level or ("error" if quiet else "info" if verbose else "warning")).lower())
+    if quiet or no_progress:
+        os.environ[ENV] = "1"
 
 
 @app.command("sample-data")

@@ -137,9 +137,15 @@ def validate_entry(entry) -> str | None:
     return None
 
 
-def evaluate(pred: dict, gt: Dataset) -> Evaluation:
-    """Score a result (``load_result`` output) against an annotated dataset."""
-    truth = {vid: v.sold_item for vid, v in gt.videos.items() if v.sold_item in gt.items}
+def sold_items(gt: Dataset) -> dict[str, str]:
+    """Clip id -> the catalogue item it sells, for the clips that sell one."""
+    return {vid: item for vid, item in ((v, video.sold_item) for v, video in gt.videos.items()) if item in gt.items}
+
+
+def evaluate(pred: dict, gt: Dataset, truth: dict[str, str] | None = None) -> Evaluation:
+    """Score a result (``load_result`` output) against an annotated dataset (``truth``:
+    :func:`sold_items` of it, when the caller scores many results on one dataset)."""
+    truth = sold_items(gt) if truth is None else truth
     correct = Counter()
     failures = {k: [] for k in LEVELS}
     for clip, entry in pred.items():

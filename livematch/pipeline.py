@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from livematch.progress import bar_disabled
 from livematch.config import LiveMatchConfig, to_yaml
 from livematch.cache import ResultCache, file_digest, model_key
 from livematch.dataset import load_dataset, read_clip_frames, read_item_photos
@@ -224,7 +225,7 @@ def _process(units: list[_Unit], models: _Models, cfg: LiveMatchConfig, cache: R
             trim_heap()
 
     stream, group, count = _decoded(units, cfg), [], 0
-    with tqdm(total=len(units), desc=kind, unit=kind[:-1], disable=not progress) as bar:
+    with tqdm(total=len(units), desc=kind, unit=kind[:-1], disable=bar_disabled(progress)) as bar:
         while True:
             with clock("decode"):  # time the models wait for decoded media
                 d = next(stream, None)

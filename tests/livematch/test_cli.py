@@ -82,3 +82,32 @@ def test_usage_mistakes_are_one_line_and_exit_2(argv, says, capsys):
 def test_version(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("livematch ")
+
+
+def test_quiet_and_log_level_set_what_is_logged(sample_root, tmp_path, capsys):
+    import shutil
+    root = tmp_path / "copy"
+    shutil.copytree(sample_root, root)
+    clip = next((root / "video").glob("*.mp4"))
+    clip.write_bytes(b"garbage")
+    assert main(["--quiet", "validate", str(root)]) == 0
+    captured = capsys.readouterr()
+    assert "unreadable video" in captured.out and clip.name not in captured.err
+    assert main(["--log-level", "error", "validate", str(root)]) == 0
+    assert clip.name not in capsys.readouterr().err
+    assert main(["--log-level", "loud", "validate", str(root)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--log-level" in err[0] and "debug, info, warning, error" in err[0]
+
+
+def test_progress_bars_off_on_request_and_off_a_terminal(monkeypatch, tmp_path):
+    from livematch.progress import ENV, bar_disabled
+    monkeypatch.setenv(ENV, "0")
+    assert bar_disabled(True) is None and bar_disabled(False) is True  # None: tqdm's own terminal test
+    assert main(["--no-progress", "config"]) == 0
+    assert bar_disabled(True) is True
+    # a pipe is not a terminal: no bar in a child's stderr
+    out = subprocess.run([sys.executable, "-m", "livematch.cli", "sample-data", str(tmp_path / "d"), "--items", "2",
+                          "--videos", "2", "--width", "96", "--height", "64", "--frames", "50", "--workers", "1"],
+                         capture_output=True, text=True, env={**__import__("os").environ, ENV: "0"})
+    assert out.returncode == 0 and "clips:" not in out.stderr and "\r" not in out.stderr
