@@ -1,4 +1,4 @@
-"""Detector configs; defaults follow the reference recipe (METHOD.md section 1) with the
+"""Detector configs; defaults follow the reference recipe (docs/METHOD.md section 1) with the
 torchvision backend (the reference's VoVNet-99-FPN is ``configs/detector/reference_vovnet99.yaml``)."""
 from __future__ import annotations
 

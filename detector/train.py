@@ -40,6 +40,7 @@ class DetTrainingError(LiveMatchError):
 class DetTrainResult:
     checkpoint: Path
     history: list[dict] = field(default_factory=list)
+    model: object = None  # the model in memory at the end of training (what OUT/last holds)
 
 
 def warmup_cosine(total: int, warmup: int):
@@ -178,4 +179,4 @@ def train_detector(cfg: DetectorConfig, train: list[DetSample], val: list[DetSam
         if max_steps is not None and step >= max_steps:
             break
     final = out_dir / "best" if val and (out_dir / "best").exists() else last
-    return DetTrainResult(final, history)
+    return DetTrainResult(final, history, model)

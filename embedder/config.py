@@ -1,4 +1,4 @@
-"""Embedder configs; defaults are the reference recipe (METHOD.md section 2) at B5 scale."""
+"""Embedder configs; defaults are the reference recipe (docs/METHOD.md section 2) at B5 scale."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

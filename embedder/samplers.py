@@ -1,4 +1,4 @@
-"""Aspect-ratio bucketed batches at a random scale per batch (METHOD.md section 2).
+"""Aspect-ratio bucketed batches at a random scale per batch (docs/METHOD.md section 2).
 
 Each crop goes to the bucket whose aspect ratio (width / height) is nearest in log space; a
 batch holds crops of one bucket only and is resized to that bucket's shape at a short side

@@ -59,6 +59,7 @@ class _TrainModule(torch.nn.Module):
 class TrainResult:
     checkpoint: Path
     history: list[dict] = field(default_factory=list)
+    model: object = None  # the model in memory at the end of training (what OUT/last holds)
 
 
 def _optimizer(module: _TrainModule, cfg) -> torch.optim.Optimizer:
@@ -204,7 +205,7 @@ def train(cfg: EmbedderConfig, crops: list[Crop], out_dir, val_crops: list[Crop]
         if max_steps is not None and step >= max_steps:
             break
     final = out_dir / "best" if val_crops and (out_dir / "best").exists() else last
-    return TrainResult(final, history)
+    return TrainResult(final, history, model)
 
 
 def _resume(last: Path, module: _TrainModule, optimizer, scheduler, scaler, ema, cfg, num_classes):

@@ -44,7 +44,7 @@ class FrameSchedule:
 
 @dataclass
 class MediaConfig:
-    """How clips are decoded and which frames are used (METHOD.md sections 1 and 2)."""
+    """How clips are decoded and which frames are used (docs/METHOD.md sections 1 and 2)."""
 
     backend: VideoBackend = VideoBackend.decord
     fallback: bool = True  # retry a clip decord cannot read with PyAV

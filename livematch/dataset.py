@@ -1,4 +1,4 @@
-"""Read dataset roots in the contest layout (FORMAT.md) into typed records.
+"""Read dataset roots in the contest layout (docs/FORMAT.md) into typed records.
 
 Bad input never stops a load. Each problem is logged once, naming the file, and counted in
 ``Dataset.summary``. The rules:

@@ -24,7 +24,7 @@ def _cache_dir(cfg: LiveMatchConfig, roots) -> Path:
 
 
 def labelled_crops(roots, cfg: LiveMatchConfig, summary: RunSummary, progress: bool = True):
-    """Cached, labelled training crops of annotated ``roots`` (METHOD.md: photos + frames 80..360)."""
+    """Cached, labelled training crops of annotated ``roots`` (docs/METHOD.md: photos + frames 80..360)."""
     from embedder.data import assign_labels, cache_crops
     ds = load_dataset(roots, probe_media=False)
     summary.merge(ds.summary)

@@ -1,4 +1,4 @@
-"""The contest metric (FORMAT.md): item, frame and box F1, weighted 0.2 / 0.6 / 0.2.
+"""The contest metric (docs/FORMAT.md): item, frame and box F1, weighted 0.2 / 0.6 / 0.2.
 
 For a result entry of clip ``v`` (only ``result[0]`` is judged; more elements are ignored):
 

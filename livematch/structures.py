@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# The 23 garment categories of the contest (FORMAT.md). Real data has variants; readers keep
+# The 23 garment categories of the contest (docs/FORMAT.md). Real data has variants; readers keep
 # any label as a string and only warn on one that does not normalise to this list.
 LABELS = (
     "短袖上衣", "长袖上衣", "短袖衬衫", "长袖衬衫", "背心上衣", "吊带上衣", "无袖上衣", "短外套",

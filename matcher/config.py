@@ -1,4 +1,4 @@
-"""Matcher configs; every default is the reference value (METHOD.md section 3)."""
+"""Matcher configs; every default is the reference value (docs/METHOD.md section 3)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -31,7 +31,7 @@ class VotingConfig:
     item_box: str = "confidence"  # confidence (reference) | nearest: the crop nearest the video |
     # paired: the crop nearest the chosen frame box (both boxes show the same garment)
     frame_box: str = "confidence"  # confidence (reference) | nearest: the crop nearest the folder
-    rule: str = "written"  # written: METHOD.md's steps as listed | original: the authors' code's arithmetic
+    rule: str = "written"  # written: the write-up's steps | original: the authors' code's arithmetic
     # (squared float16 distances, strict quantile, half-to-even vote round, largest-mean pick; docs/METHOD.md)
     assign: str = "greedy"  # greedy: each folder its best video, each video its nearest folder |
     # global: one folder-to-video assignment over every finalist pair (a folder that loses a video may

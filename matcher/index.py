@@ -1,7 +1,7 @@
 """``KnnIndex``: one wrapper over faiss for exact and approximate search on l2-normalised rows.
 
 Search runs on inner products and reports Euclidean distances, ``d = sqrt(2 - 2 cos)`` (0 for
-identical directions, 2 for opposite ones), the unit METHOD.md's thresholds use.
+identical directions, 2 for opposite ones), the unit docs/METHOD.md's thresholds use.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``result.json`` (FORMAT.md) and the per-run detail file, both written atomically."""
+"""``result.json`` (docs/FORMAT.md) and the per-run detail file, both written atomically."""
 from __future__ import annotations
 
 from pathlib import Path

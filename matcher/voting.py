@@ -1,4 +1,4 @@
-"""The reference vote (METHOD.md section 3): each item folder picks at most one video, then each
+"""The reference vote (docs/METHOD.md section 3): each item folder picks at most one video, then each
 video keeps its nearest folder.
 
 Per folder with ``N`` shop crops, each having found its nearest video crop:
@@ -97,7 +97,7 @@ class MatchResult:
 
 def written_claims(item_id: str, query_rows: np.ndarray, dist: np.ndarray, rows: np.ndarray,
                    gallery_owner: np.ndarray, cfg: VotingConfig) -> list[Claim]:
-    """Steps 1-3 for one folder, as METHOD.md writes them: one claim per finalist video, the
+    """Steps 1-3 for one folder, as docs/METHOD.md writes them: one claim per finalist video, the
     pick (nearest kept candidate) first. ``dist`` / ``rows``: nearest distance and gallery row of
     each of the folder's queries (``query_rows``); rows of -1 (no neighbour) are ignored."""
     valid = rows >= 0

@@ -57,7 +57,7 @@ class SampleConfig:
     similar_fraction: float = 0.35  # items made as a close variant of the previous item
     set_fraction: float = 0.2  # two-piece items (instance variants 01 and 02)
     photos: tuple[int, int] = (2, 5)  # photos per item, inclusive range
-    annotation_step: int = 40  # annotated frames: 0, step, ..., annotation_last (FORMAT.md)
+    annotation_step: int = 40  # annotated frames: 0, step, ..., annotation_last (docs/FORMAT.md)
     annotation_last: int = 360
     text: bool = True
     workers: int = 2

@@ -59,10 +59,11 @@ def test_training_lowers_the_loss_and_checkpoints_round_trip(samples, tmp_path):
     losses = [r["loss"] for r in result.history]
     assert losses[-1] < losses[0]
     model, saved = load_detector(result.checkpoint)
-    again, _ = load_detector(result.checkpoint)
     image = read_photo(small[0].path)
-    a, b = predict(model, [image], 160, 0.0)[0], predict(again, [image], 160, 0.0)[0]
-    np.testing.assert_allclose(a.boxes, b.boxes)
+    a, b = predict(model, [image], 160, 0.0)[0], predict(result.model.eval(), [image], 160, 0.0)[0]
+    assert len(b.boxes)  # the trained model finds something at threshold 0
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)  # the checkpoint holds the model training ended with
+    np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
     assert saved.model.backbone == cfg.model.backbone
 
 

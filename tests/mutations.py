@@ -1,0 +1,79 @@
+"""Seeded mutations, run by hand: each breaks one thing the suite must notice, runs the tests
+that guard it, and reports whether they went red.
+
+    python -m tests.mutations            # every mutation
+    python -m tests.mutations 0 3        # by index
+
+Each mutation edits one file in place and restores it afterwards (also on Ctrl-C). A mutation
+that leaves its tests green is a hole in the suite; the script exits 1 when there is one.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (what it breaks, file, text replaced, replacement, tests that must catch it)
+MUTATIONS = [
+    ("embedder: last/ holds an untrained model", "embedder/train.py",
+     'save_checkpoint(last, {"model": model,', 'save_checkpoint(last, {"model": build_embedder(cfg.model),',
+     ["tests/embedder/test_train.py::test_checkpoint_round_trip_and_resume"]),
+    ("detector: last/ holds an untrained model", "detector/train.py",
+     'save_checkpoint(last, {"model": model}', 'save_checkpoint(last, {"model": build_detector(cfg.model)}',
+     ["tests/detector/test_train.py::test_training_lowers_the_loss_and_checkpoints_round_trip"]),
+    ("embedder: the optimizer never steps", "embedder/train.py",
+     "scaler.step(optimizer)", "pass",
+     ["tests/embedder/test_train.py::test_a_few_epochs_lower_the_loss"]),
+    ("detector: the optimizer never steps", "detector/train.py",
+     "scaler.step(optimizer)", "pass",
+     ["tests/detector/test_train.py::test_training_lowers_the_loss_and_checkpoints_round_trip"]),
+    ("matcher: the 28 % cut keeps every candidate", "matcher/voting.py",
+     "order = np.lexsort((query_rows, dist))[:keep_count(cfg.keep_fraction, len(rows))]",
+     "order = np.lexsort((query_rows, dist))",
+     ["tests/matcher/test_voting.py"]),
+    ("result.json: item and frame boxes swapped", "matcher/result.py",
+     '"item_box": _int_box(m.item_box),\n                              "frame_box": _int_box(m.frame_box)',
+     '"item_box": _int_box(m.frame_box),\n                              "frame_box": _int_box(m.item_box)',
+     ["tests/matcher/test_crops_and_result.py", "tests/livematch/test_metric.py"]),
+    ("rule original: the quantile cut keeps ties", "matcher/voting.py",
+     "keep = d < np.quantile(d, cfg.keep_fraction)", "keep = d <= np.quantile(d, cfg.keep_fraction)",
+     ["tests/matcher/test_voting_rules.py"]),
+    ("assign global: solved greedily", "matcher/voting.py",
+     '(_global if cfg.assign == "global" else _greedy)', "_greedy",
+     ["tests/matcher/test_voting_rules.py"]),
+    ("calibration: a move needs no gain", "livematch/calibration.py",
+     "return new > old + max(margin, 1e-9)", "return new >= old",
+     ["tests/livematch/test_fit.py::test_a_gain_below_min_gain_keeps_the_held_value",
+      "tests/livematch/test_fit.py::test_calibration_picks_the_threshold_that_drops_the_distractors"]),
+]
+
+
+def run(index: int) -> bool:
+    """Apply mutation ``index``, run its tests; True when they caught it (went red)."""
+    name, rel, old, new, tests = MUTATIONS[index]
+    path = ROOT / rel
+    original = path.read_text()
+    if original.count(old) != 1:
+        raise SystemExit(f"mutation {index} ({name}): the text to replace is not found once in {rel}; update it")
+    try:
+        path.write_text(original.replace(old, new))
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+                              cwd=ROOT, capture_output=True, text=True)
+    finally:
+        path.write_text(original)
+    caught = proc.returncode != 0
+    print(f"[{index}] {name}: {'caught' if caught else 'MISSED'} by {' '.join(tests)}", flush=True)
+    return caught
+
+
+def main(argv=None) -> int:
+    picks = [int(a) for a in (sys.argv[1:] if argv is None else argv)] or range(len(MUTATIONS))
+    missed = [i for i in picks if not run(i)]
+    print(f"{len(picks) - len(missed)} of {len(picks)} mutations caught")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
