@@ -300,10 +300,27 @@ def coordinate_ascent(cal: Calibrator, start: Setting, grids: dict[str, list], r
     return current, sweeps
 
 
-def default_grids(thresholds, classes: list[str], region) -> dict[str, list]:
+def vote_rules(names) -> list[tuple[str, str]]:
+    """``["written/greedy", "set/global", ...]`` (``fit.vote_rules``) as ``(rule, assign)`` pairs;
+    an unknown rule or assignment is a :class:`~livematch.errors.ConfigError` naming it."""
+    from livematch.errors import ConfigError
+    pairs = []
+    for name in names:
+        rule, _, assign = str(name).partition("/")
+        if rule not in RULES or assign not in ASSIGN:
+            raise ConfigError(f"fit.vote_rules: {name!r} is not RULE/ASSIGN with RULE one of {', '.join(RULES)} "
+                              f"and ASSIGN one of {', '.join(ASSIGN)}")
+        pairs.append((rule, assign))
+    return pairs
+
+
+ALL_RULES = [f"{rule}/{assign}" for rule in RULES for assign in ASSIGN]
+
+
+def default_grids(thresholds, classes: list[str], region, rules=None) -> dict[str, list]:
     """What fit sweeps, in order: detection thresholds (photo x frame), frame classes (when the detector has a
     ``product`` class), the frame region (when one was learned), evidence rules, the vote (its
-    cut-offs under each voting rule and assignment)."""
+    cut-offs under each voting rule and assignment in ``rules``: every one when None)."""
     grids = {"thresholds": [(p, f) for p in thresholds for f in thresholds]}
     if "product" in classes:
         grids["frame_classes"] = [(), ("product",)]
@@ -311,5 +328,5 @@ def default_grids(thresholds, classes: list[str], region) -> dict[str, list]:
         grids["region"] = [(), tuple(region)]
     grids["frame_box"] = list(FRAME_BOX)
     grids["item_box"] = list(ITEM_BOX)
-    grids["vote"] = [(rule, assign) for rule in RULES for assign in ASSIGN]
+    grids["vote"] = vote_rules(ALL_RULES if rules is None else rules)
     return grids

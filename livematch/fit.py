@@ -204,7 +204,7 @@ def calibrate_on(cfg: LiveMatchConfig, stores, train_roots, splits, progress: bo
     except DatasetError as e:
         log.warning("no frame region learned: %s", e)
     start = setting_of(cfg)
-    chosen, sweeps = coordinate_ascent(cal, start, default_grids(cfg.fit.thresholds, classes, region),
+    chosen, sweeps = coordinate_ascent(cal, start, default_grids(cfg.fit.thresholds, classes, region, cfg.fit.vote_rules),
                                        cfg.fit.rounds, progress=progress, margin=cfg.fit.min_gain)
     return start, chosen, sweeps, cal, region
 
@@ -266,6 +266,8 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     splits = check_inputs(train_roots, val_roots, need_train=not detector)
     init = find_init(init_from) if init_from else {}
     cfg = fit_config(train_roots, val_roots, out, init, config, overrides, recipe)
+    from livematch.calibration import vote_rules
+    vote_rules(cfg.fit.vote_rules)  # a typo fails before training, not after
     seconds, skipped = {}, []
     for stage, given, train in (("embedder", embedder, _train_embedder), ("detector", detector, _train_detector)):
         target = out / "weights" / stage

@@ -56,7 +56,7 @@ class RunReport:
     score: dict | None = None
 
 
-class _Stopwatch:
+class Stopwatch:
     def __init__(self):
         self.seconds: dict[str, float] = defaultdict(float)
 
@@ -67,10 +67,11 @@ class _Stopwatch:
         self.seconds[stage] += time.perf_counter() - start
 
 
-class _Models:
-    """The detector and the embedder(s), and the one step that turns images into crop rows."""
+class Models:
+    """The detector and the embedder(s), and the one step that turns images into crop rows
+    (:meth:`crops`); ``livematch run`` and the Python API (:mod:`livematch.api`) share it."""
 
-    def __init__(self, detector_ckpt, embedder_ckpts, cfg: LiveMatchConfig, clock: _Stopwatch, device):
+    def __init__(self, detector_ckpt, embedder_ckpts, cfg: LiveMatchConfig, clock: Stopwatch, device):
         from detector.infer import frame_region, kept_labels
         from detector.train import load_detector
         from embedder.checkpoint import load_embedder
@@ -88,6 +89,13 @@ class _Models:
                                         "buckets": c.embedder.data.aspect_buckets,
                                         "extract": c.embedder.extract, "frames": c.media.infer_frames,
                                         "backend": c.media.backend.value})
+
+    def crops(self, images, kind: str):
+        """:meth:`rows` at the settings of ``kind``: ``"items"`` (shop photos) or ``"clips"`` (frames)."""
+        inf = self.cfg.detector.infer
+        short, threshold = ((inf.photo_short_side, inf.photo_threshold) if kind == "items"
+                            else (inf.frame_short_side, inf.frame_threshold))
+        return self.rows(images, short, threshold, self.labels[kind], self.regions[kind]) if images else ([], [])
 
     def rows(self, images, short_side: int, threshold: float, labels=None, region=None):
         """Detections of each image (of model ``labels`` only, and centred in ``region``, when
@@ -184,29 +192,27 @@ def _decoded(units: list[_Unit], cfg: LiveMatchConfig):
                            num_workers=workers, collate_fn=_as_is, **extra))
 
 
-def _table(entries, dim: int) -> CropTable:
+def crop_table(entries, dim: int) -> CropTable:
+    """Crop rows ``(owner, photo name, frame, box, score, label, feature)`` as a :class:`CropTable`."""
     if not entries:
         return CropTable.empty(dim)
     owner, name, frame, box, score, label, feat = zip(*entries)
     return CropTable(owner, name, frame, box, score, np.stack(feat), label)
 
 
-def _process(units: list[_Unit], models: _Models, cfg: LiveMatchConfig, cache: ResultCache,
-             summary: RunSummary, clock: _Stopwatch, dim: int, progress: bool) -> dict[str, CropTable]:
+def _process(units: list[_Unit], models: Models, cfg: LiveMatchConfig, cache: ResultCache,
+             summary: RunSummary, clock: Stopwatch, dim: int, progress: bool) -> dict[str, CropTable]:
     """Decode, detect, crop and embed ``units`` (all of one kind) in groups of about
     ``cfg.run.batch_images`` images; cache each unit's table; return them by unit name."""
     if not units:
         return {}
-    kind, inf = units[0].kind, cfg.detector.infer
-    short, threshold = ((inf.photo_short_side, inf.photo_threshold) if kind == "items"
-                        else (inf.frame_short_side, inf.frame_threshold))
+    kind = units[0].kind
     tables: dict[str, CropTable] = {}
 
     def flush(group: list[_Decoded]) -> None:
         images = [im for d in group for im in d.images]
         owner_of = [(d, k) for d in group for k in range(len(d.images))]
-        rows, feats = (models.rows(images, short, threshold, models.labels[kind], models.regions[kind])
-                       if images else ([], []))
+        rows, feats = models.crops(images, kind)
         entries = defaultdict(list)
         for (k, box, score, label), f in zip(rows, feats):
             d, local = owner_of[k]
@@ -217,7 +223,7 @@ def _process(units: list[_Unit], models: _Models, cfg: LiveMatchConfig, cache: R
             unit = units[d.unit]
             if kind == "clips" and not d.complete:
                 continue  # unreadable clip: warned, nothing to match
-            table = _table(entries[d.unit], dim)
+            table = crop_table(entries[d.unit], dim)
             cache.put(kind, unit.name, unit.source + ("" if d.complete else PARTIAL), table)
             tables[unit.name] = table
             summary.counts[f"{kind} processed"] += 1
@@ -285,13 +291,13 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
     from livematch.distributed import setup_distributed
     out = check_output_dir(out)
     rank, world, device = setup_distributed(cfg.run.dist_timeout_min)
-    clock = _Stopwatch()
+    clock = Stopwatch()
     with clock("load"), _quiet(rank != 0):  # rank 0 names each bad input; the others load silently
         ds = load_dataset(roots, probe_media=cfg.data.probe_media, video_backend="pyav")
         same = gt and [Path(r).resolve() for r in gt] == [Path(r).resolve() for r in roots]
         gt_ds = (ds if same else load_dataset(gt, probe_media=False)) if gt and rank == 0 else None  # a bad root
         # fails here, before any work; the same roots are read (and warned about) once
-        models = _Models(detector_ckpt, embedder_ckpts, cfg, clock, device)
+        models = Models(detector_ckpt, embedder_ckpts, cfg, clock, device)
     summary = ds.summary if rank == 0 else RunSummary()  # load warnings are the same on every rank
     dim = sum(m.cfg.embedding_dim for m in models.embedders)
     cache, key = ResultCache(out / "cache"), models.key()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from livematch.calibration import Calibrator, Setting, coordinate_ascent, default_grids
+from livematch.errors import ConfigError
 from livematch.cli import main
 from livematch.config import load_config
 from livematch.dataset import load_dataset
@@ -157,11 +158,11 @@ def test_the_vote_coordinate_chooses_the_rule_and_assignment(hijacked):
     ds, store, sizes = hijacked
     cal = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
     rules = default_grids([0.1], ["product", "other"], None)["vote"]
-    assert set(rules) == {("written", "greedy"), ("written", "global"), ("original", "greedy"), ("original", "global")}
+    assert set(rules) == {(r, a) for r in ("written", "original", "set") for a in ("greedy", "global")}
     grid = {"keep_fraction": [0.28, 1.0], "vote_fraction": [0.5], "max_distance": [4.0]}
     chosen, sweeps = coordinate_ascent(cal, START, {"vote": rules}, rounds=1, vote_grid=grid)
     scored = {v: sc for v, sc in zip(sweeps[0].values, sweeps[0].scores)}
-    assert len(scored) == 2 * 4 and {v[3:] for v in scored} == set(rules)
+    assert len(scored) == 2 * 2 * 2 + 2 and {v[3:] for v in scored} == set(rules)  # set: no kept fraction
     best = max(scored.values())
     assert cal.score(chosen) == pytest.approx(best) and scored[sweeps[0].chosen] == best
     for (keep, vote, cut, rule, assign), sc in scored.items():
@@ -173,6 +174,9 @@ def test_default_grids_offer_only_what_the_models_support():
     plain = default_grids([0.1, 0.5], ["garment"], None)
     assert "frame_classes" not in plain and "region" not in plain and list(plain)[-1] == "vote"
     assert plain["vote"][0] == ("written", "greedy")
+    assert default_grids([0.1], ["garment"], None, ["set/global"])["vote"] == [("set", "global")]
+    with pytest.raises(ConfigError, match="fit.vote_rules.*'set/hungarian'"):
+        default_grids([0.1], ["garment"], None, ["set/hungarian"])
     split = default_grids([0.1, 0.5], ["product", "other"], [0.1, 0.1, 0.9, 0.9])
     assert split["frame_classes"] == [(), ("product",)] and split["region"][1] == (0.1, 0.1, 0.9, 0.9)
 

@@ -1,9 +1,11 @@
-"""The authors' voting arithmetic (``rule: original``) and the global assignment, on hand-built
-contests. Distances passed in are Euclidean; the original rule squares them."""
+"""The authors' voting arithmetic (``rule: original``), the set rule and the global
+assignment, on hand-built contests. Distances passed in are Euclidean; the original rule
+squares them."""
 import logging
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from livematch.errors import ConfigError
@@ -144,3 +146,66 @@ def test_a_config_with_an_unknown_rule_fails_at_load(tmp_path):
     with pytest.raises(ConfigError, match=r"bad\.yaml.*matcher\.voting\.assign.*greedy, global"):
         load_config(path)
     assert load_config(None, ["matcher.voting.rule=original"]).matcher.voting.rule == "original"
+
+
+def set_case():
+    """Two folders, two clips, features built by hand. Folder 1 (photo u) is sold in clip A,
+    folder 2 (photo w) in clip B. Clip A shows u once at cosine 0.8 (its other crops are
+    unrelated); clip B shows w three times."""
+    from matcher.crops import CropTable
+    dim = 6
+    e = np.eye(dim, dtype=np.float32)
+    u, w = e[0], e[1]
+
+    def unit(v):
+        return (v / np.linalg.norm(v)).astype(np.float32)
+
+    shop = CropTable(["000001", "000002"], ["0", "0"], [-1, -1], [[0, 0, 9, 9], [1, 1, 8, 8]], [0.9, 0.9],
+                     np.stack([u, w]))
+    a = [unit(0.8 * u + 0.6 * e[2]), e[3], e[4]]
+    b = [unit(w + 0.1 * e[5])] * 3
+    video = CropTable(["A"] * len(a) + ["B"] * len(b), [""] * (len(a) + len(b)), [80] * (len(a) + len(b)),
+                      [[k, k, k + 5, k + 5] for k in range(len(a) + len(b))], [0.9] * (len(a) + len(b)),
+                      np.stack(a + b))
+    return shop, video, np.zeros((2, 1), np.float32), np.zeros((2, 1), np.int64)
+
+
+SET = VotingConfig(rule="set", set_top_k=1, hub_k=0, max_distance=float("inf"), prefer_annotation_grid=False)
+
+
+def test_set_rule_scores_each_folder_clip_pair_as_a_whole():
+    result = match_catalogue(*set_case(), SET)
+    assert {v: m.item_id for v, m in result.matches.items()} == {"A": "000001", "B": "000002"}
+    assert result.matches["A"].distance == pytest.approx(1 - 0.8, abs=1e-5)  # 1 - best cosine (top_k 1)
+    assert result.matches["B"].frame_box == [3, 3, 8, 8]  # B's best crop for folder 2 is its first
+
+
+def test_set_rule_top_k_averages_the_clip_s_best_crops():
+    shop, video, dist, rows = set_case()
+    top3 = match_catalogue(shop, video, dist, rows, replace(SET, set_top_k=3))
+    # folder 1 vs A: cosines 0.8, 0, 0 -> mean 0.267; folder 2 vs B: three near copies of w
+    assert top3.matches["A"].distance == pytest.approx(1 - 0.8 / 3, abs=1e-5)
+    assert top3.matches["B"].distance == pytest.approx(1 - 1 / np.sqrt(1.01), abs=1e-5)
+
+
+def test_hub_correction_stops_a_clip_from_drawing_every_folder():
+    """Folders 1-3 (photos e0, e1, e2) are sold in clips A, B, C (cosines 0.6, 0.9, 0.9); clip H
+    sells nothing but holds one crop at cosine 0.7 to each folder: a hub."""
+    from matcher.crops import CropTable
+    e = np.eye(10, dtype=np.float32)
+
+    def crop(i, cos, spare):
+        return cos * e[i] + np.sqrt(1 - cos ** 2) * e[spare]
+    shop = CropTable(["000001", "000002", "000003"], ["0"] * 3, [-1] * 3, [[0, 0, 9, 9]] * 3, [0.9] * 3, e[:3])
+    crops = [("A", crop(0, 0.6, 3)), ("B", crop(1, 0.9, 4)), ("C", crop(2, 0.9, 5)),
+             ("H", crop(0, 0.7, 6)), ("H", crop(1, 0.7, 7)), ("H", crop(2, 0.7, 8))]
+    video = CropTable([c[0] for c in crops], [""] * 6, [80] * 6, [[k, k, k + 5, k + 5] for k in range(6)], [0.9] * 6,
+                      np.stack([c[1] for c in crops]).astype(np.float32))
+    args = (shop, video, np.zeros((3, 1), np.float32), np.zeros((3, 1), np.int64))
+    greedy = replace(SET, assign="greedy")
+    plain = match_catalogue(*args, greedy)
+    assert {v: m.item_id for v, m in plain.matches.items()} == {"H": "000001", "B": "000002", "C": "000003"}
+    # hub_k 2: folder 1 -> A 2(0.6) - 0.65 - 0.3 = 0.25 beats H 2(0.7) - 0.65 - 0.7 = 0.05
+    fixed = match_catalogue(*args, replace(greedy, hub_k=2))
+    assert {v: m.item_id for v, m in fixed.matches.items()} == {"A": "000001", "B": "000002", "C": "000003"}
+    assert fixed.matches["A"].distance == pytest.approx(1 - 0.25, abs=1e-5)

@@ -1,0 +1,114 @@
+"""The Python API: what ``livematch run`` does, as objects for notebooks and services.
+
+    from livematch.api import Pipeline
+    pipe = Pipeline.load("configs/pipeline/demo.yaml")
+    catalogue = pipe.catalogue("data/demo")                 # every item folder's shop crops
+    clips = pipe.clips("data/demo")                         # every clip's frame crops
+    result = pipe.match(catalogue, clips)                   # MatchResult: .matches[video_id] -> Match
+    one = pipe.match_clip("data/demo/video/123456.mp4", catalogue)   # Match or None
+
+Crops, thresholds, classes, frame region, crop margin, extraction scale and the vote are those of
+the config, through the same code as ``livematch run`` (:class:`livematch.pipeline.Models`), so
+the numbers are the run's: ``match(catalogue(root), clips(root))`` gives the run's
+``result.json`` on that root. A crop table (:class:`matcher.crops.CropTable`) holds per crop its
+owner (item or clip id), photo name or frame index, box, detector score and label, and feature.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from livematch.config import LiveMatchConfig, load_config
+from livematch.dataset import load_dataset, read_clip_frames, read_item_photos
+from livematch.errors import ConfigError, MediaError
+from livematch.structures import Video
+from livematch.summary import RunSummary
+from matcher.crops import CropTable, clean_features
+from matcher.voting import Match, MatchResult, match_catalogue
+
+
+class Pipeline:
+    """A loaded detector + embedder(s) with a config. ``summary`` counts the bad inputs met."""
+
+    def __init__(self, cfg: LiveMatchConfig, device=None):
+        import torch
+        from livematch.pipeline import Models, Stopwatch
+        if not cfg.weights.detector or not cfg.weights.embedders:
+            raise ConfigError("the config names no weights: set weights.detector and weights.embedders")
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.cfg, self.summary = cfg, RunSummary()
+        self.models = Models(cfg.weights.detector, cfg.weights.embedders, cfg, Stopwatch(), device)
+        self.dim = sum(m.cfg.embedding_dim for m in self.models.embedders)
+
+    @classmethod
+    def load(cls, config=None, overrides=(), device=None) -> Pipeline:
+        """From a pipeline YAML (e.g. ``fit``'s ``pipeline.yaml``) and dotted overrides."""
+        return cls(load_config(config, list(overrides)), device)
+
+    def _table(self, images, kind: str, owner: str, names) -> CropTable:
+        from livematch.pipeline import crop_table
+        rows, feats = self.models.crops(images, kind)
+        entries = [(owner, str(names[k]) if kind == "items" else "", -1 if kind == "items" else int(names[k]),
+                    box, score, label, f) for (k, box, score, label), f in zip(rows, feats)]
+        return crop_table(entries, self.dim)
+
+    def photo_crops(self, images, item_id: str, names) -> CropTable:
+        """Detect and embed the shop photos ``images`` (RGB arrays) of item ``item_id``; ``names``
+        are their photo names (``img_name`` in result.json)."""
+        return self._table(list(images), "items", item_id, list(names))
+
+    def frame_crops(self, frames, video_id: str, indices) -> CropTable:
+        """Detect and embed the video ``frames`` (RGB arrays) at frame ``indices`` of one clip."""
+        return self._table(list(frames), "clips", video_id, list(indices))
+
+    def catalogue(self, roots) -> CropTable:
+        """The shop crops of every item folder under ``roots`` (bad photos warned and skipped)."""
+        ds = load_dataset(roots, probe_media=self.cfg.data.probe_media)
+        self.summary.merge(ds.summary)
+        tables = []
+        for item in ds.items.values():
+            images, names = read_item_photos(item, self.summary)
+            tables.append(self.photo_crops(images, item.item_id, names))
+        return self._clean(tables)
+
+    def clip(self, path, video_id: str | None = None) -> CropTable:
+        """The frame crops of one clip file (its ``media.infer_frames``); ``video_id`` defaults
+        to the file stem. An unreadable clip raises :class:`~livematch.errors.MediaError`."""
+        path = Path(path)
+        record = Video(video_id or path.stem, path)
+        frames = read_clip_frames(record, self.cfg.media, self.summary)
+        if frames is None:
+            raise MediaError(path, "cannot be read (see the warning above)")
+        return self.frame_crops(list(frames.images), record.video_id, list(frames.indices))
+
+    def clips(self, roots) -> CropTable:
+        """The frame crops of every clip under ``roots`` (unreadable clips warned and skipped)."""
+        ds = load_dataset(roots, probe_media=self.cfg.data.probe_media)
+        tables = []
+        for video in ds.videos.values():
+            frames = read_clip_frames(video, self.cfg.media, self.summary)
+            if frames is not None:
+                tables.append(self.frame_crops(list(frames.images), video.video_id, list(frames.indices)))
+        return self._clean(tables)
+
+    def _clean(self, tables) -> CropTable:
+        table = CropTable.concat(tables) if tables else CropTable.empty(self.dim)
+        table, dropped = clean_features(table if len(table) else CropTable.empty(self.dim))  # warned by name
+        if dropped:
+            self.summary.counts["crops dropped (feature NaN, inf or zero)"] += dropped
+        return table
+
+    def match(self, catalogue: CropTable, clips: CropTable) -> MatchResult:
+        """The configured search and vote of ``catalogue``'s folders against ``clips``."""
+        from livematch.matching import FeatureStore, search_store
+        if not len(catalogue) or not len(clips):
+            return MatchResult()
+        dist, rows = search_store(FeatureStore(catalogue, clips), self.cfg.matcher)
+        return match_catalogue(catalogue, clips, dist, rows, self.cfg.matcher.voting)
+
+    def match_clip(self, clip, catalogue: CropTable) -> Match | None:
+        """The item sold in one clip (a path, or a crop table from :meth:`clip`), or None. The
+        folder vote then sees this clip alone: in a batch of clips a folder's crops may find
+        nearer crops in another clip, so :meth:`match` over all clips is what ``run`` reports."""
+        table = clip if isinstance(clip, CropTable) else self.clip(clip)
+        result = self.match(catalogue, table)
+        return next(iter(result.matches.values()), None)

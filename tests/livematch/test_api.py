@@ -1,0 +1,74 @@
+"""The Python API gives ``livematch run``'s numbers."""
+import json
+
+import pytest
+
+from livematch.api import Pipeline
+from livematch.config import load_config
+from livematch.errors import ConfigError, MediaError
+from livematch.pipeline import run
+from matcher.result import to_result
+
+# one image per detector batch (the run groups images of several units, the API one unit at a
+# time); three frames per clip to keep the test short
+SAME = ["detector.infer.batch_size=1", "run.workers=0", "media.infer_frames.start=80",
+        "media.infer_frames.stop=160", "media.infer_frames.step=40"]
+
+
+@pytest.fixture(scope="module")
+def small_root(sample_root, tmp_path_factory):
+    """Two clips of the sample and the items they sell, plus one other item."""
+    import shutil
+    from livematch.dataset import load_dataset
+    ds = load_dataset(sample_root, probe_media=False)
+    clips = [v for v in ds.videos.values() if v.sold_item in ds.items][:2]
+    items = {v.sold_item for v in clips} | {sorted(set(ds.items) - {v.sold_item for v in clips})[0]}
+    root = tmp_path_factory.mktemp("api") / "data"
+    for sub, names in (("image", items), ("image_annotation", items)):
+        for name in names:
+            shutil.copytree(sample_root / sub / name, root / sub / name)
+    for v in clips:
+        for sub, ext in (("video", ".mp4"), ("video_annotation", ".json")):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+            shutil.copy(sample_root / sub / f"{v.video_id}{ext}", root / sub)
+    return root
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return Pipeline.load("configs/pipeline/demo.yaml", SAME)
+
+
+@pytest.fixture(scope="module")
+def catalogue(pipe, small_root):
+    return pipe.catalogue(small_root)
+
+
+def test_api_matches_the_run_on_the_same_root(pipe, catalogue, small_root, tmp_path):
+    clips = pipe.clips(small_root)
+    assert len(catalogue) and len(clips) and catalogue.dim == clips.dim == pipe.dim
+    result = pipe.match(catalogue, clips)
+    cfg = load_config("configs/pipeline/demo.yaml", SAME)
+    run(cfg, [small_root], tmp_path / "run", cfg.weights.detector, cfg.weights.embedders, progress=False)
+    assert result.matches  # the demo models link some clips of the sample
+    assert to_result(result) == json.loads((tmp_path / "run" / "result.json").read_text())
+    details = json.loads((tmp_path / "run" / "match_details.json").read_text())["videos"]
+    for vid, m in result.matches.items():
+        assert m.distance == pytest.approx(details[vid]["distance"], abs=1e-5)
+
+
+def test_match_one_clip(pipe, catalogue, small_root):
+    clip = next((small_root / "video").glob("*.mp4"))
+    table = pipe.clip(clip)
+    assert set(table.owner) <= {clip.stem} and set(table.frame) <= set(pipe.cfg.media.infer_frames.indices())
+    match = pipe.match_clip(clip, catalogue)
+    assert match is None or (match.video_id == clip.stem and match.item_id in set(catalogue.owner))
+
+
+def test_bad_inputs(pipe, tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(MediaError, match="bad.mp4"):
+        pipe.clip(bad)
+    with pytest.raises(ConfigError, match="weights"):
+        Pipeline.load(None)
