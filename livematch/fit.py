@@ -294,7 +294,8 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     scores = {"start": cal.score(start), "chosen": cal.score(chosen), "rows": _choice_rows(sweeps, chosen)}
     path = write_pipeline(out, cfg, chosen, scores, detector, embedder, val_roots)
     levels = [e.to_dict() for e in cal.evaluation(chosen)]
-    write_json(out / "fit.json", {"setting": asdict(chosen), "start": asdict(start), "val_score": scores["chosen"],
+    write_json(out / "fit.json", {"train_roots": [str(r) for r in train_roots], "val_roots": [str(r) for r in val_roots],
+                                  "setting": asdict(chosen), "start": asdict(start), "val_score": scores["chosen"],
                                   "start_score": scores["start"], "val": levels, "region_learned": region,
                                   "seconds": seconds, "skipped": skipped, "evaluations": cal.evaluations,
                                   "sweeps": [asdict(s) for s in sweeps]})

@@ -41,6 +41,8 @@ def calibrate(shop: CropTable, video: CropTable, dist: np.ndarray, rows: np.ndar
     the grid's earlier values, i.e. the more conservative setting). ``base`` gives every other
     voting choice (rule, assignment, evidence)."""
     base, grid = base or VotingConfig(), {**DEFAULT_GRID, **(grid or {})}
+    if base.rule == "set":  # the set rule has no kept / vote fractions: one row per cut-off
+        grid = {**grid, "keep_fraction": [base.keep_fraction], "vote_fraction": [base.vote_fraction]}
     table = []
     for keep, vote in itertools.product(grid["keep_fraction"], grid["vote_fraction"]):
         cfg = replace(base, keep_fraction=keep, vote_fraction=vote, max_distance=float("inf"))

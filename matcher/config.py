@@ -32,7 +32,12 @@ class VotingConfig:
     # paired: the crop nearest the chosen frame box (both boxes show the same garment)
     frame_box: str = "confidence"  # confidence (reference) | nearest: the crop nearest the folder
     rule: str = "written"  # written: the write-up's steps | original: the authors' code's arithmetic
-    # (squared float16 distances, strict quantile, half-to-even vote round, largest-mean pick; docs/METHOD.md)
+    # (squared float16 distances, strict quantile, half-to-even vote round, largest-mean pick; docs/METHOD.md) |
+    # set: every folder x clip pair scored as a whole (set_top_k, hub_k below); keep / vote fractions unused
+    set_top_k: int = 3  # rule set: a pair's similarity is the mean of the clip's top_k crops' best cosine to the folder
+    hub_k: int = 3  # rule set: subtract the mean of each folder's and each clip's hub_k best pair similarities
+    # (a clip near every folder, or a folder near every clip, loses its edge; 0 = off)
+    set_offers: int = 5  # rule set: clips each folder offers to the assignment (its nearest)
     assign: str = "greedy"  # greedy: each folder its best video, each video its nearest folder |
     # global: one folder-to-video assignment over every finalist pair (a folder that loses a video may
     # take its next finalist), the cut-off being the cost of leaving a folder unmatched

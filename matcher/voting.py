@@ -164,6 +164,52 @@ def original_claims(item_id: str, query_rows: np.ndarray, dist: np.ndarray, rows
     return sorted(claims, key=lambda c: (c.video_id != chosen, c.distance, c.video_id))
 
 
+def set_claims(shop: CropTable, video: CropTable, folders: dict[str, np.ndarray], videos: dict[str, np.ndarray],
+               cfg: VotingConfig) -> dict[str, list[Claim]]:
+    """Rule ``set``: each folder x clip pair scored as a whole. A video crop's similarity to a
+    folder is its best cosine to any of the folder's crops; the pair's similarity is the mean of
+    the clip's ``set_top_k`` best crops. With ``hub_k`` > 0 the similarities are corrected for
+    hubness: ``2 s - r_folder - r_clip``, ``r`` the mean of that folder's (clip's) ``hub_k`` best
+    pairs, so that a clip close to every folder stops drawing them all. Distance = 1 - corrected
+    similarity. Each folder offers its ``set_offers`` nearest clips, nearest first; the evidence
+    crops are the clip's best crop and the folder crop nearest it. Costs one folder x gallery
+    product per folder (fine for a catalogue of thousands of crops; the vote rules scale by k-NN)."""
+    names = list(videos)
+    if not names or not folders:
+        return {}
+    code = np.empty(len(video), np.int64)
+    for j, rows in enumerate(videos.values()):
+        code[rows] = j
+    sim = np.full((len(folders), len(names)), -np.inf, np.float64)
+    best_g = np.zeros((len(folders), len(names)), np.int64)
+    best_q = np.zeros_like(best_g)
+    k = max(1, int(cfg.set_top_k))
+    for i, rows in enumerate(folders.values()):
+        s = np.asarray(shop.features[rows], np.float32) @ np.asarray(video.features, np.float32).T
+        m, near = s.max(axis=0), s.argmax(axis=0)
+        order = np.lexsort((-m, code))  # grouped by clip, best crop first
+        grouped = code[order]
+        rank = np.arange(len(order)) - np.searchsorted(grouped, grouped)
+        top = order[rank < k]
+        sim[i] = np.bincount(code[top], m[top], len(names)) / np.maximum(np.bincount(code[top], minlength=len(names)), 1)
+        first = order[rank == 0]
+        best_g[i, code[first]] = first
+        best_q[i, code[first]] = rows[near[first]]
+    if cfg.hub_k > 0:
+        h = int(cfg.hub_k)
+        r_folder = -np.sort(-sim, axis=1)[:, :h].mean(axis=1, keepdims=True)
+        r_clip = -np.sort(-sim, axis=0)[:h].mean(axis=0, keepdims=True)
+        sim = 2 * sim - r_folder - r_clip
+    dist = 1.0 - sim
+    out = {}
+    offers = max(1, int(cfg.set_offers))
+    for i, item_id in enumerate(folders):
+        picks = np.argsort(dist[i], kind="stable")[:offers]
+        out[item_id] = [Claim(item_id, names[j], float(dist[i, j]), min(k, len(videos[names[j]])), k, len(names),
+                              len(picks), int(best_q[i, j]), int(best_g[i, j])) for j in picks]
+    return out
+
+
 def _evidence(claim: Claim, shop: CropTable, video: CropTable, folder_rows: np.ndarray,
               video_rows: np.ndarray, cfg: VotingConfig) -> Match:
     """Step 4: the frame box and the photo box backing a claim."""
@@ -198,7 +244,7 @@ def _evidence(claim: Claim, shop: CropTable, video: CropTable, folder_rows: np.n
 
 ITEM_BOX = ("confidence", "nearest", "paired")
 FRAME_BOX = ("confidence", "nearest")
-RULES = ("written", "original")
+RULES = ("written", "original", "set")
 ASSIGN = ("greedy", "global")
 CHOICES = {"item_box": ITEM_BOX, "frame_box": FRAME_BOX, "rule": RULES, "assign": ASSIGN}
 
@@ -271,8 +317,8 @@ def match_catalogue(shop: CropTable, video: CropTable, dist: np.ndarray, rows: n
     if dist.ndim == 2:
         dist, rows = dist[:, 0], rows[:, 0]
     folders, videos = _groups(shop.owner), _groups(video.owner)
-    options = {}
-    for item_id, folder_rows in folders.items():
+    options = set_claims(shop, video, folders, videos, cfg) if cfg.rule == "set" else {}
+    for item_id, folder_rows in folders.items() if cfg.rule != "set" else ():
         if cfg.rule == "original":
             claims = original_claims(item_id, folder_rows, dist[folder_rows], rows[folder_rows], shop, video, cfg)
         else:
