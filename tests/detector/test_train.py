@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
+import torch
 
 from detector.data import DetectionDataset, detection_samples, split_by_source
 from detector.infer import predict
+from detector.model import build_detector
 from detector.train import DetTrainingError, load_detector, train_detector, warmup_cosine
 from livematch.config import load_config
 from livematch.dataset import load_dataset
@@ -62,6 +64,10 @@ def test_training_lowers_the_loss_and_checkpoints_round_trip(samples, tmp_path):
     image = read_photo(small[0].path)
     a, b = predict(model, [image], 160, 0.0)[0], predict(result.model.eval(), [image], 160, 0.0)[0]
     assert len(b.boxes)  # the trained model finds something at threshold 0
+    torch.manual_seed(cfg.train.seed)  # the initial weights, as train_detector built them
+    start = build_detector(cfg.model).roi_heads.box_predictor.cls_score.weight
+    trained = result.model.roi_heads.box_predictor.cls_score.weight.detach().cpu()
+    assert (trained - start).abs().max() > 1e-4  # the optimizer moved the head
     np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)  # the checkpoint holds the model training ended with
     np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
     assert saved.model.backbone == cfg.model.backbone
