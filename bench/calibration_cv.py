@@ -58,7 +58,7 @@ def main(argv=None) -> dict:
     cals = {}
     for spec in args.root:
         data, _, run = spec.partition("=")
-        gt = load_dataset([data], probe_media=False)
+        gt = load_dataset([data])  # probed: the region test needs each clip's frame size
         store = load_store(Path(run) / "features")
         cals[Path(data).name] = Calibrator(store, classes, {v.video_id: v.size for v in gt.videos.values()},
                                            gt, cfg.matcher)

@@ -77,7 +77,7 @@ def _centred_in(table: CropTable, sizes: dict[str, tuple[int, int]], region) -> 
     from detector.infer import in_region
     if not region or not len(table):
         return np.ones(len(table), bool)
-    wh = np.array([sizes.get(str(o), (1, 1)) for o in table.owner], np.float32)
+    wh = np.array([sizes.get(str(o)) or (1, 1) for o in table.owner], np.float32)
     cx = (table.boxes[:, 0] + table.boxes[:, 2]) / (2 * wh[:, 0])
     cy = (table.boxes[:, 1] + table.boxes[:, 3]) / (2 * wh[:, 1])
     return in_region(cx, cy, region)
