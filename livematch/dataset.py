@@ -66,7 +66,11 @@ def load_dataset(roots, probe_media: bool = True, video_backend: str = "pyav") -
     for root in roots:
         if not root.is_dir():
             raise DatasetError(f"{root}: dataset root does not exist or is not a folder")
+        if not (root / "image").is_dir() and not (root / "video").is_dir():
+            raise DatasetError(f"{root}: no image/ or video/ folder: not a dataset root (layout: docs/FORMAT.md)")
         _AnnotationReader(root, ds, probe_media, video_backend).load()
+    if not ds.items and not ds.videos:
+        raise DatasetError(f"{', '.join(map(str, roots))}: no readable photo and no readable clip")
     ds.items = dict(sorted(ds.items.items()))
     ds.videos = dict(sorted(ds.videos.items()))
     ds.summary.counts.update(_count(ds))

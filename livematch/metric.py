@@ -105,6 +105,11 @@ def load_result(path) -> dict:
     if not isinstance(data, dict):
         raise ResultFormatError(f"{path}: result.json must be an object of clip id -> entry, "
                                 f"got {type(data).__name__}")
+    problems = [validate_entry(entry) for entry in data.values()]
+    if data and all(problems):  # e.g. summary.json given by mistake; a few bad entries are scored as wrong
+        key = next(iter(data))
+        raise ResultFormatError(f"{path}: not a result.json: none of its {len(data)} entries is "
+                                f"{{item_id, frame_index, result}} (entry {key!r}: {problems[0]})")
     return data
 
 

@@ -111,3 +111,21 @@ def test_progress_bars_off_on_request_and_off_a_terminal(monkeypatch, tmp_path):
                           "--videos", "2", "--width", "96", "--height", "64", "--frames", "50", "--workers", "1"],
                          capture_output=True, text=True, env={**__import__("os").environ, ENV: "0"})
     assert out.returncode == 0 and "clips:" not in out.stderr and "\r" not in out.stderr
+
+
+def test_exit_codes_mean_something(sample_root, tmp_path, capsys):
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"counts": {"items": 3}, "seconds": {"load": 1.0}}))
+    assert main(["evaluate", "--pred", str(summary), "--gt", str(sample_root)]) == 2
+    assert "not a result.json" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["validate", str(empty)]) == 2
+    assert "not a dataset root" in capsys.readouterr().err
+    for sub in ("image", "video"):
+        (empty / sub).mkdir()
+    assert main(["validate", str(empty)]) == 2
+    assert "no readable photo and no readable clip" in capsys.readouterr().err
+    assert main(["run", "--config", "configs/pipeline/demo.yaml", "--data", str(empty), "--out",
+                 str(tmp_path / "run")]) == 2
+    assert not (tmp_path / "run" / "result.json").exists()
