@@ -377,6 +377,10 @@ app.add_typer(embed_app, name="embed")
 
 @embed_app.command("train")
 def embed_train(
+    data: Optional[List[Path]] = typer.Option(None, help="Annotated root(s) to train on (else "
+                                                          "embedder.data.roots)."),
+    val: Optional[List[Path]] = typer.Option(None, help="Annotated root(s) whose items are held out for "
+                                                         "retrieval evaluation (else embedder.data.val_roots)."),
     config: Optional[Path] = typer.Option(None, help="Recipe, e.g. configs/embedder/tiny.yaml."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default: embedder.out_dir)."),
     init_from: Optional[Path] = typer.Option(None, help="Fine-tune from this checkpoint folder."),
@@ -386,6 +390,12 @@ def embed_train(
     from livematch.config import load_config
     from livematch.embedding import train_embedder
     cfg = load_config(config, overrides or [])
+    if data:
+        cfg.embedder.data.roots = [str(r) for r in data]
+    if val:
+        cfg.embedder.data.val_roots = [str(r) for r in val]
+    if not cfg.embedder.data.roots:
+        raise typer.BadParameter("give the training roots", param_hint="--data")
     result, summary = train_embedder(cfg, out, init_from)
     typer.echo(summary.format("training data"))
     if result.history and "top1" in result.history[-1]:

@@ -72,8 +72,10 @@ def test_detect_fine_tune_into_two_classes(sample_root, runs, capsys):
 def test_embed_train_eval_extract_then_match(sample_root, runs, capsys):
     cache = f"embedder.data.cache_dir={runs / 'crops'}"
     common = [*EMB, cache, "embedder.optim.epochs=1"]
-    assert main(["embed", "train", "--out", str(runs / "emb"), *common,
-                 f"embedder.data.roots=[{sample_root}]", f"embedder.data.val_roots=[{sample_root}]"]) == 0
+    assert main(["embed", "train", "--out", str(runs / "emb"), *common]) == 2  # no roots: a usage error
+    assert "--data" in capsys.readouterr().err
+    assert main(["embed", "train", "--data", str(sample_root), "--val", str(sample_root),
+                 "--out", str(runs / "emb"), *common]) == 0
     assert "best validation top-1" in capsys.readouterr().out
     assert main(["embed", "eval", "--checkpoint", str(runs / "emb" / "best"), "--data", str(sample_root),
                  "--json", str(runs / "top1.json"), *common]) == 0
