@@ -110,9 +110,10 @@ def train_detector(cfg: DetectorConfig, train: list[DetSample], val: list[DetSam
     optimizer = torch.optim.SGD(params, lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay)
     dataset = DetectionDataset(train, cfg.train.hflip)
     sampler = torch.utils.data.distributed.DistributedSampler(dataset, seed=cfg.train.seed) if world > 1 else None
+    order = torch.Generator()  # re-seeded each epoch: a resumed run shuffles as an uninterrupted one
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.train.batch_size, shuffle=sampler is None,
                                          sampler=sampler, num_workers=cfg.train.workers, collate_fn=collate,
-                                         generator=torch.Generator().manual_seed(cfg.train.seed))
+                                         generator=order)
     total = cfg.train.epochs * max(1, len(loader))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, min(cfg.train.warmup_steps, total // 3)))
     use_amp = cfg.train.amp and device.type == "cuda"
@@ -135,7 +136,8 @@ def train_detector(cfg: DetectorConfig, train: list[DetSample], val: list[DetSam
         model.train()
         if sampler is not None:
             sampler.set_epoch(epoch)
-        torch.manual_seed(cfg.train.seed + epoch)  # the epoch's shuffle and flips, also after a resume
+        torch.manual_seed(cfg.train.seed + epoch)  # the epoch's flips and scales, also after a resume
+        order.manual_seed(cfg.train.seed + epoch)  # and its shuffle
         sums, n, start = {}, 0, time.perf_counter()
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=bar_disabled(progress and not rank))
         for images, targets in bar:

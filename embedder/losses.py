@@ -102,3 +102,21 @@ class EmbeddingLoss(nn.Module):
         memory = self.xbm(F.normalize(embeddings, dim=1), labels)
         parts["xbm"] = float(memory.detach())
         return margin + self.cfg.xbm_weight * memory, parts
+
+
+def memory_state(loss: EmbeddingLoss) -> dict:
+    """The cross-batch memory's contents and position (train state, so that a resumed run
+    continues with the memory an uninterrupted one has); empty without a memory."""
+    if loss.xbm is None:
+        return {}
+    return {"xbm": {**loss.xbm.state_dict(), "queue_idx": int(loss.xbm.queue_idx),
+                    "has_been_filled": bool(loss.xbm.has_been_filled)}}
+
+
+def load_memory_state(loss: EmbeddingLoss, state: dict) -> None:
+    """Restore :func:`memory_state` (nothing when either side has no memory)."""
+    saved = state.get("xbm")
+    if loss.xbm is None or not saved:
+        return
+    loss.xbm.load_state_dict({k: saved[k] for k in ("embedding_memory", "label_memory")})
+    loss.xbm.queue_idx, loss.xbm.has_been_filled = int(saved["queue_idx"]), bool(saved["has_been_filled"])

@@ -28,7 +28,7 @@ from embedder.config import EmbedderConfig
 from embedder.data import Crop, CropDataset
 from embedder.evaluate import retrieval_metrics
 from embedder.extract import embed_images
-from embedder.losses import EmbeddingLoss
+from embedder.losses import EmbeddingLoss, load_memory_state, memory_state
 from embedder.model import Embedder, build_embedder
 from embedder.samplers import AspectRatioBatchSampler
 from livematch.distributed import setup_distributed
@@ -157,6 +157,7 @@ def train(cfg: EmbedderConfig, crops: list[Crop], out_dir, val_crops: list[Crop]
         module.train()
         optimizer.zero_grad(set_to_none=True)
         sampler.set_epoch(epoch)
+        torch.manual_seed(cfg.optim.seed + epoch)  # the epoch's augmentation draws, also after a resume
         sums, n, start = {"loss": 0.0, "margin": 0.0, "xbm": 0.0}, 0, time.perf_counter()
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=bar_disabled(progress and not rank))
         for i, (images, targets) in enumerate(bar):
@@ -200,7 +201,8 @@ def train(cfg: EmbedderConfig, crops: list[Crop], out_dir, val_crops: list[Crop]
                 best = meta["best"] = best if score is None else score
                 save_checkpoint(out_dir / "best", {"model": eval_model, "head": module.loss.head}, cfg, meta)
             state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": scaler.state_dict(), **({"ema": ema.module.state_dict()} if ema else {})}
+                     "scaler": scaler.state_dict(), **({"ema": ema.module.state_dict()} if ema else {}),
+                     **memory_state(module.loss)}
             save_checkpoint(last, {"model": model, "head": module.loss.head}, cfg, meta, state)
         if max_steps is not None and step >= max_steps:
             break
@@ -222,5 +224,6 @@ def _resume(last: Path, module: _TrainModule, optimizer, scheduler, scaler, ema,
     scaler.load_state_dict(state["scaler"])
     if ema is not None and "ema" in state:
         ema.module.load_state_dict(state["ema"])
+    load_memory_state(module.loss, state)
     log.info("resumed from %s at epoch %d, step %d", last, meta["epoch"], meta["step"])
     return meta["epoch"], meta["step"], meta.get("best", -1.0)

@@ -84,6 +84,19 @@ def test_resume_continues_the_schedule(samples, tmp_path):
     assert "AP50" in resumed.history[0]
 
 
+def test_a_resumed_training_ends_where_an_uninterrupted_one_does(samples, tmp_path):
+    cfg, data, _ = samples
+    cfg.train.epochs = 2
+    whole = train_detector(cfg, data[:12], [], tmp_path / "whole", progress=False)
+    train_detector(cfg, data[:12], [], tmp_path / "cut", progress=False, max_steps=3)  # killed after epoch 1
+    resumed = train_detector(cfg, data[:12], [], tmp_path / "cut", progress=False)
+    a, b = whole.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys()
+    for name in a:  # weights, and the optimizer / scheduler state that produced them
+        torch.testing.assert_close(a[name].float(), b[name].float(), rtol=1e-4, atol=1e-5, msg=name)
+    assert whole.history[-1]["lr"] == pytest.approx(resumed.history[-1]["lr"])
+
+
 def test_empty_training_set_is_an_error(samples, tmp_path):
     cfg, _, _ = samples
     with pytest.raises(DetTrainingError, match="no training images"):

@@ -78,6 +78,20 @@ def test_checkpoint_round_trip_and_resume(setup, tmp_path):
     assert resumed.history[0]["step"] > 3
 
 
+def test_a_resumed_training_ends_where_an_uninterrupted_one_does(setup, tmp_path):
+    cfg, crops, _ = setup
+    cfg = no_augment(cfg)
+    cfg.optim.epochs = 2
+    whole = train(cfg, crops, tmp_path / "whole", progress=False)
+    steps = whole.history[0]["step"]
+    train(cfg, crops, tmp_path / "cut", progress=False, max_steps=steps)  # killed after epoch 1
+    resumed = train(cfg, crops, tmp_path / "cut", progress=False)
+    a, b = whole.model.state_dict(), resumed.model.state_dict()
+    for name in a:
+        torch.testing.assert_close(a[name].float(), b[name].float(), rtol=1e-4, atol=1e-5, msg=name)
+    assert whole.history[-1]["loss"] == pytest.approx(resumed.history[-1]["loss"], rel=1e-4)
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(setup, tmp_path, monkeypatch):
     cfg, crops, _ = setup
     cfg.optim.epochs = 2
