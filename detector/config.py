@@ -78,3 +78,7 @@ class DetectorConfig:
     train: DetTrainConfig = field(default_factory=DetTrainConfig)
     infer: DetInferConfig = field(default_factory=DetInferConfig)
     out_dir: str = "runs/detector"
+
+
+# Settings that take one of a few words: checked when a config loads (livematch.config).
+CHOICES = {"model.backend": ("torchvision", "detectron2"), "model.split_by": ("", *SPLITS)}

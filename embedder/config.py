@@ -108,3 +108,9 @@ class EmbedderConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     out_dir: str = "runs/embedder"
+
+
+# Settings that take one of a few words: checked when a config loads (livematch.config).
+CHOICES = {"model.pool": ("gem", "avg", "max"), "model.neck_activation": ("none", "prelu"),
+           "loss.head": ("arcface", "subcenter", "cosface"), "loss.xbm_loss": ("multisimilarity", "contrastive"),
+           "optim.optimizer": ("adamw", "sgd"), "optim.select": ("top1", "map10", "last")}

@@ -150,13 +150,25 @@ def load_config(path=None, overrides=(), schema: type = LiveMatchConfig, layers=
     return out
 
 
+FIT_CHOICES = {"recipe": ("tiny", "reference"), "split_by": ("", "instance", "display")}
+
+
 def _check_choices(cfg: LiveMatchConfig, path) -> None:
-    """Settings that take one of a few words fail at load, naming the key and the file."""
-    from matcher.voting import check_voting
-    try:
-        check_voting(cfg.matcher.voting)
-    except ConfigError as e:
-        raise ConfigError(f"invalid config{f' in {path}' if path is not None else ''}: {e}") from None
+    """Settings that take one of a few words (each stage's ``CHOICES``) fail at load, naming the
+    key, the value, the choices and the file: a typo never costs a run."""
+    from detector.config import CHOICES as DETECTOR
+    from embedder.config import CHOICES as EMBEDDER
+    from matcher.config import CHOICES as MATCHER
+    for section, choices in (("detector", DETECTOR), ("embedder", EMBEDDER), ("matcher", MATCHER),
+                             ("fit", FIT_CHOICES)):
+        for key, allowed in choices.items():
+            value = getattr(cfg, section)
+            for part in key.split("."):
+                value = getattr(value, part)
+            if value not in allowed:
+                where = f" in {path}" if path is not None else ""
+                raise ConfigError(f"invalid config{where}: {section}.{key} is {value!r}; choose one of "
+                                  f"{', '.join(repr(a) if not a else a for a in allowed)}")
 
 
 def _resolve_weights(weights: WeightsConfig, folder: Path) -> None:

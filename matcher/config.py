@@ -62,3 +62,10 @@ class MatcherConfig:
     index: IndexConfig = field(default_factory=IndexConfig)
     voting: VotingConfig = field(default_factory=VotingConfig)
     rerank: RerankConfig = field(default_factory=RerankConfig)
+
+
+# Settings that take one of a few words: checked when a config loads (livematch.config).
+CHOICES = {"index.kind": ("flat", "ivf_flat", "ivf_pq", "hnsw"), "index.storage": ("fp32", "fp16"),
+           "rerank.method": ("none", "aqe", "alpha_qe", "kreciprocal"),
+           "voting.item_box": ("confidence", "nearest", "paired"), "voting.frame_box": ("confidence", "nearest"),
+           "voting.rule": ("written", "original", "set"), "voting.assign": ("greedy", "global")}

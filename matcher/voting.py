@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from livematch.errors import ConfigError
+from matcher.config import CHOICES as CONFIG_CHOICES
 from matcher.config import VotingConfig
 from matcher.crops import CropTable
 from matcher.index import pairwise_distance
@@ -242,11 +243,8 @@ def _evidence(claim: Claim, shop: CropTable, video: CropTable, folder_rows: np.n
                  video.boxes[g].tolist(), str(shop.name[q]), shop.boxes[q].tolist())
 
 
-ITEM_BOX = ("confidence", "nearest", "paired")
-FRAME_BOX = ("confidence", "nearest")
-RULES = ("written", "original", "set")
-ASSIGN = ("greedy", "global")
-CHOICES = {"item_box": ITEM_BOX, "frame_box": FRAME_BOX, "rule": RULES, "assign": ASSIGN}
+CHOICES = {key.split(".", 1)[1]: allowed for key, allowed in CONFIG_CHOICES.items() if key.startswith("voting.")}
+ITEM_BOX, FRAME_BOX, RULES, ASSIGN = (CHOICES[k] for k in ("item_box", "frame_box", "rule", "assign"))
 
 
 def check_voting(cfg: VotingConfig) -> None:

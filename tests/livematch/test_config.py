@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,20 @@ def test_demo_recipe_points_at_committed_weights():
     cfg = load_config(ROOT / "configs/pipeline/demo.yaml")
     for folder in [cfg.weights.detector, *cfg.weights.embedders]:
         assert (ROOT / folder / "model.safetensors").is_file() and (ROOT / folder / "config.yaml").is_file()
+
+
+@pytest.mark.parametrize("override, says", [
+    ("embedder.model.neck_activation=prlu", "embedder.model.neck_activation is 'prlu'; choose one of none, prelu"),
+    ("matcher.index.kind=ivf", "matcher.index.kind is 'ivf'; choose one of flat, ivf_flat, ivf_pq, hnsw"),
+    ("detector.model.split_by=x", "detector.model.split_by is 'x'"),
+    ("embedder.optim.select=best", "embedder.optim.select is 'best'"),
+    ("fit.recipe=big", "fit.recipe is 'big'"),
+])
+def test_a_choice_field_with_an_unknown_word_fails_at_load(override, says):
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        load_config(None, [override])
+
+
+def test_every_shipped_recipe_passes_the_choice_checks():
+    for path in Path("configs").glob("*/*.yaml"):
+        load_config(path)
