@@ -22,7 +22,7 @@ from livematch.dataset import load_dataset, read_clip_frames, read_item_photos
 from livematch.errors import ConfigError, MediaError
 from livematch.structures import Video
 from livematch.summary import RunSummary
-from matcher.crops import CropTable, clean_features
+from matcher.crops import CropTable
 from matcher.voting import Match, MatchResult, match_catalogue
 
 
@@ -91,8 +91,8 @@ class Pipeline:
         return self._clean(tables)
 
     def _clean(self, tables) -> CropTable:
-        table = CropTable.concat(tables) if tables else CropTable.empty(self.dim)
-        table, dropped = clean_features(table if len(table) else CropTable.empty(self.dim))  # warned by name
+        from livematch.pipeline import joined
+        table, dropped = joined(tables, self.dim)
         if dropped:
             self.summary.counts["crops dropped (feature NaN, inf or zero)"] += dropped
         return table

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from livematch.errors import ConfigError
-from detector.config import DetectorConfig
+from detector.config import SPLITS, DetectorConfig
 from embedder.config import EmbedderConfig
 from matcher.config import MatcherConfig
 
@@ -150,7 +150,7 @@ def load_config(path=None, overrides=(), schema: type = LiveMatchConfig, layers=
     return out
 
 
-FIT_CHOICES = {"recipe": ("tiny", "reference"), "split_by": ("", "instance", "display")}
+FIT_CHOICES = {"recipe": ("tiny", "reference"), "split_by": ("", *SPLITS)}
 
 
 def _check_choices(cfg: LiveMatchConfig, path) -> None:

@@ -200,6 +200,13 @@ def crop_table(entries, dim: int) -> CropTable:
     return CropTable(owner, name, frame, box, score, np.stack(feat), label)
 
 
+def joined(tables: list[CropTable], dim: int) -> tuple[CropTable, int]:
+    """The tables as one (empty of ``dim`` when there is none) without the crops whose feature is
+    NaN, inf or zero (each warned by name), and how many were dropped."""
+    table = CropTable.concat(tables) if tables else CropTable.empty(dim)
+    return clean_features(table if len(table) else CropTable.empty(dim))
+
+
 def _process(units: list[_Unit], models: Models, cfg: LiveMatchConfig, cache: ResultCache,
              summary: RunSummary, clock: Stopwatch, dim: int, progress: bool) -> dict[str, CropTable]:
     """Decode, detect, crop and embed ``units`` (all of one kind) in groups of about
@@ -322,9 +329,8 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
             dist.destroy_process_group()
             return RunReport(None, summary, dict(clock.seconds))
         tables.update(_merge(units, cache, tables))
-    shop, video = ([tables[kind, u.name] for u in units[kind] if (kind, u.name) in tables] for kind in units)
-    shop, video = (t if len(t) else CropTable.empty(dim) for t in map(CropTable.concat, (shop, video)))
-    (shop, bad_shop), (video, bad_video) = clean_features(shop), clean_features(video)  # NaN / zero rows: warned
+    kept = {kind: [tables[kind, u.name] for u in units[kind] if (kind, u.name) in tables] for kind in units}
+    (shop, bad_shop), (video, bad_video) = joined(kept["items"], dim), joined(kept["clips"], dim)
     store = FeatureStore(shop, video, bad_shop + bad_video)
     summary.counts.update({"shop crops": len(store.shop), "video crops": len(store.video)})
     if store.dropped:
@@ -338,9 +344,9 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
     report = RunReport(result, summary, dict(clock.seconds))
     truth = None
     if gt_ds is not None:
-        from livematch.metric import evaluate
+        from livematch.metric import evaluate, sold_items
         report.score = evaluate(to_result(result), gt_ds).to_dict()
-        truth = {v.video_id: v.sold_item for v in gt_ds.videos.values() if v.sold_item in gt_ds.items}
+        truth = sold_items(gt_ds)
         write_json(out / "score.json", report.score)
     summary_dict = {**summary.to_dict(), "seconds": report.seconds, "matched videos": len(result.matches),
                     **({"score": report.score["score"]} if report.score else {}), "ranks": world}

@@ -116,13 +116,6 @@ def written_claims(item_id: str, query_rows: np.ndarray, dist: np.ndarray, rows:
                   int(query_rows[order[nearest[v]]]), int(rows[order[nearest[v]]])) for v in finalists]
 
 
-def claim_for_folder(item_id: str, query_rows: np.ndarray, dist: np.ndarray, rows: np.ndarray,
-                     gallery_owner: np.ndarray, cfg: VotingConfig) -> Claim | None:
-    """The folder's pick under the written rule (None when it has no candidate)."""
-    claims = written_claims(item_id, query_rows, dist, rows, gallery_owner, cfg)
-    return claims[0] if claims else None
-
-
 def original_claims(item_id: str, query_rows: np.ndarray, dist: np.ndarray, rows: np.ndarray,
                     shop: CropTable, video: CropTable, cfg: VotingConfig) -> list[Claim]:
     """Steps 1-3 for one folder as the authors' inference code computes them (docs/METHOD.md):
@@ -145,11 +138,13 @@ def original_claims(item_id: str, query_rows: np.ndarray, dist: np.ndarray, rows
     finalists = [str(v) for v in ids[counts >= round(int(keep.sum()) * cfg.vote_fraction)]]
     if not finalists:
         return []
-    chosen, best = (finalists[0], None) if len(finalists) == 1 else (None, np.float16(0))
-    for v in finalists if chosen is None else ():
-        mean = d[owners == v].mean()
-        if mean > best:
-            chosen, best = v, mean
+    chosen = finalists[0]
+    if len(finalists) > 1:  # their loop: the first finalist whose mean beats every earlier one and 0
+        chosen, best = None, np.float16(0)
+        for v in finalists:
+            mean = d[owners == v].mean()
+            if mean > best:
+                chosen, best = v, mean
     if chosen is None:
         log.warning("folder %s: no finalist video has a mean distance above 0; the authors' code would "
                     "answer a stale video here; no match", item_id)
@@ -305,6 +300,23 @@ def _global(options: dict[str, list[Claim]], cfg: VotingConfig) -> tuple[dict[st
     return winners, contenders
 
 
+def _folder_claims(shop: CropTable, video: CropTable, dist: np.ndarray, rows: np.ndarray,
+                   folders: dict[str, np.ndarray], videos: dict[str, np.ndarray],
+                   cfg: VotingConfig) -> dict[str, list[Claim]]:
+    """Each folder's claims under ``cfg.rule``, its pick first; folders without a claim left out."""
+    if cfg.rule == "set":
+        return set_claims(shop, video, folders, videos, cfg)
+    options = {}
+    for item_id, q in folders.items():
+        if cfg.rule == "original":
+            claims = original_claims(item_id, q, dist[q], rows[q], shop, video, cfg)
+        else:
+            claims = written_claims(item_id, q, dist[q], rows[q], video.owner, cfg)
+        if claims:
+            options[item_id] = claims
+    return options
+
+
 def match_catalogue(shop: CropTable, video: CropTable, dist: np.ndarray, rows: np.ndarray,
                     cfg: VotingConfig | None = None) -> MatchResult:
     """Link item folders to videos. ``dist`` / ``rows`` are the ``(Q, k)`` search results of the
@@ -315,14 +327,7 @@ def match_catalogue(shop: CropTable, video: CropTable, dist: np.ndarray, rows: n
     if dist.ndim == 2:
         dist, rows = dist[:, 0], rows[:, 0]
     folders, videos = _groups(shop.owner), _groups(video.owner)
-    options = set_claims(shop, video, folders, videos, cfg) if cfg.rule == "set" else {}
-    for item_id, folder_rows in folders.items() if cfg.rule != "set" else ():
-        if cfg.rule == "original":
-            claims = original_claims(item_id, folder_rows, dist[folder_rows], rows[folder_rows], shop, video, cfg)
-        else:
-            claims = written_claims(item_id, folder_rows, dist[folder_rows], rows[folder_rows], video.owner, cfg)
-        if claims:
-            options[item_id] = claims
+    options = _folder_claims(shop, video, dist, rows, folders, videos, cfg)
     winners, contenders = (_global if cfg.assign == "global" else _greedy)(options, cfg)
     result = MatchResult()
     won = {c.item_id: c for c in winners.values()}
