@@ -35,7 +35,7 @@ class Pipeline:
         if not cfg.weights.detector or not cfg.weights.embedders:
             raise ConfigError("the config names no weights: set weights.detector and weights.embedders")
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.cfg, self.summary = cfg, RunSummary()
+        self.cfg, self.summary, self._datasets = cfg, RunSummary(), {}
         self.models = Models(cfg.weights.detector, cfg.weights.embedders, cfg, Stopwatch(), device)
         self.dim = sum(m.cfg.embedding_dim for m in self.models.embedders)
 
@@ -60,10 +60,18 @@ class Pipeline:
         """Detect and embed the video ``frames`` (RGB arrays) at frame ``indices`` of one clip."""
         return self._table(list(frames), "clips", video_id, list(indices))
 
+    def _dataset(self, roots):
+        """``roots`` loaded once (its bad inputs warned and counted in ``summary`` once), however
+        many of :meth:`catalogue` and :meth:`clips` read it."""
+        key = tuple(str(Path(r).resolve()) for r in ([roots] if isinstance(roots, (str, Path)) else roots))
+        if key not in self._datasets:
+            self._datasets[key] = load_dataset(list(key), probe_media=self.cfg.data.probe_media)
+            self.summary.merge(self._datasets[key].summary)
+        return self._datasets[key]
+
     def catalogue(self, roots) -> CropTable:
         """The shop crops of every item folder under ``roots`` (bad photos warned and skipped)."""
-        ds = load_dataset(roots, probe_media=self.cfg.data.probe_media)
-        self.summary.merge(ds.summary)
+        ds = self._dataset(roots)
         tables = []
         for item in ds.items.values():
             images, names = read_item_photos(item, self.summary)
@@ -82,7 +90,7 @@ class Pipeline:
 
     def clips(self, roots) -> CropTable:
         """The frame crops of every clip under ``roots`` (unreadable clips warned and skipped)."""
-        ds = load_dataset(roots, probe_media=self.cfg.data.probe_media)
+        ds = self._dataset(roots)
         tables = []
         for video in ds.videos.values():
             frames = read_clip_frames(video, self.cfg.media, self.summary)

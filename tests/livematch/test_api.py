@@ -72,3 +72,17 @@ def test_bad_inputs(pipe, tmp_path):
         pipe.clip(bad)
     with pytest.raises(ConfigError, match="weights"):
         Pipeline.load(None)
+
+
+def test_a_root_is_loaded_once_and_its_bad_clip_counted_once(small_root, tmp_path):
+    import shutil
+    root = tmp_path / "copy"
+    shutil.copytree(small_root, root)
+    clip = next((root / "video").glob("*.mp4"))
+    clip.write_bytes(b"garbage")
+    pipe = Pipeline.load("configs/pipeline/demo.yaml", SAME)
+    clips = pipe.clips(root)
+    assert clip.stem not in set(clips.owner)
+    assert [i.path for i in pipe.summary.issues].count(str(clip)) == 1  # the clips' load counts it
+    pipe.catalogue(root)
+    assert [i.path for i in pipe.summary.issues].count(str(clip)) == 1  # and the root is not loaded again
