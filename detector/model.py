@@ -63,7 +63,7 @@ def class_ids(names: list[str], wanted: list[str], what: str) -> list[int] | Non
 def _torchvision(cfg: DetModelConfig) -> FasterRCNN:
     levels = 5
     if len(cfg.anchor_sizes) != levels:
-        raise ValueError(f"model.anchor_sizes needs {levels} sizes (4 FPN levels + pool), got {cfg.anchor_sizes}")
+        raise ConfigError(f"model.anchor_sizes needs {levels} sizes (4 FPN levels + pool), got {cfg.anchor_sizes}")
     anchors = AnchorGenerator(tuple((s,) for s in cfg.anchor_sizes), (tuple(cfg.aspect_ratios),) * levels)
     n_anchors = anchors.num_anchors_per_location()[0]
     if cfg.backbone == "resnet50_fpn_v2":
@@ -77,7 +77,7 @@ def _torchvision(cfg: DetModelConfig) -> FasterRCNN:
         rpn_head = RPNHead(backbone.out_channels, n_anchors)
         box_head = TwoMLPHead(backbone.out_channels * 7 * 7, cfg.representation_size)
     else:
-        raise ValueError(f"unknown model.backbone {cfg.backbone!r}: resnet50_fpn_v2 or timm:<name>")
+        raise ConfigError(f"unknown model.backbone {cfg.backbone!r}: resnet50_fpn_v2 or timm:<name>")
     return FasterRCNN(
         backbone, num_classes=None, rpn_anchor_generator=anchors, rpn_head=rpn_head,
         box_head=box_head, box_predictor=FastRCNNPredictor(cfg.representation_size, len(class_names(cfg)) + 1),
@@ -95,5 +95,5 @@ def build_detector(cfg: DetModelConfig) -> nn.Module:
         from detector.detectron2_backend import build_detectron2
         return build_detectron2(cfg)
     if cfg.backend != "torchvision":
-        raise ValueError(f"unknown model.backend {cfg.backend!r}; choose torchvision or detectron2")
+        raise ConfigError(f"unknown model.backend {cfg.backend!r}; choose torchvision or detectron2")
     return _torchvision(cfg)

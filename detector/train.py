@@ -23,17 +23,13 @@ from detector.model import build_detector, class_names
 from livematch.checkpoint import (CheckpointError, load_state, load_weights, read_config, read_meta,
                                   read_train_state, save_checkpoint)
 from livematch.distributed import setup_distributed
-from livematch.errors import LiveMatchError
+from livematch.errors import TrainingError
 from livematch.io import append_csv
 from livematch.media import read_photo
 
 log = logging.getLogger(__name__)
 LOG_FIELDS = ["epoch", "step", "lr", "loss", "loss_classifier", "loss_box_reg", "loss_objectness",
               "loss_rpn_box_reg", "seconds", "AP", "AP50"]
-
-
-class DetTrainingError(LiveMatchError):
-    """Detector training cannot go on."""
 
 
 @dataclass
@@ -97,7 +93,7 @@ def train_detector(cfg: DetectorConfig, train: list[DetSample], val: list[DetSam
     """Train on ``train``, score ``val`` after each epoch; resumes when ``out_dir/last`` exists.
     ``init_from``: a checkpoint folder to fine-tune from (:func:`init_detector`)."""
     if not train:
-        raise DetTrainingError("no training images: check the roots and their annotations")
+        raise TrainingError("no training images: check the roots and their annotations")
     out_dir = Path(out_dir)
     rank, world, device = setup_distributed()
     torch.manual_seed(cfg.train.seed)
@@ -147,7 +143,7 @@ def train_detector(cfg: DetectorConfig, train: list[DetSample], val: list[DetSam
                 losses = ddp(images, targets)
             loss = sum(losses.values())
             if not torch.isfinite(loss):
-                raise DetTrainingError(f"loss is {loss.item()} at epoch {epoch + 1} step {step}; "
+                raise TrainingError(f"loss is {loss.item()} at epoch {epoch + 1} step {step}; "
                                        f"last good checkpoint kept at {last}")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()

@@ -14,6 +14,7 @@ from pytorch_metric_learning import losses
 from torch import nn
 
 from embedder.config import LossConfig
+from livematch.errors import ConfigError
 
 
 def class_margins(counts, low: float, high: float, power: float = 0.25) -> torch.Tensor:
@@ -54,17 +55,17 @@ def build_head(cfg: LossConfig, num_classes: int, embedding_dim: int, class_coun
     kw = dict(num_classes=num_classes, embedding_size=embedding_dim, margin=cfg.margin, scale=cfg.scale)
     if cfg.head == "cosface":
         if cfg.dynamic_margin:
-            raise ValueError("loss.dynamic_margin supports the arcface and subcenter heads only")
+            raise ConfigError("loss.dynamic_margin supports the arcface and subcenter heads only")
         return losses.CosFaceLoss(num_classes=num_classes, embedding_size=embedding_dim,
                                   margin=cfg.margin / 100.0, scale=cfg.scale)
     if cfg.head not in ("arcface", "subcenter"):
-        raise ValueError(f"unknown loss.head {cfg.head!r}; choose arcface, subcenter or cosface")
+        raise ConfigError(f"unknown loss.head {cfg.head!r}; choose arcface, subcenter or cosface")
     if cfg.head == "subcenter":
         kw["sub_centers"] = cfg.sub_centers
     if not cfg.dynamic_margin:
         return losses.ArcFaceLoss(**kw) if cfg.head == "arcface" else losses.SubCenterArcFaceLoss(**kw)
     if class_counts is None or len(class_counts) != num_classes:
-        raise ValueError("loss.dynamic_margin needs the crop count of every identity")
+        raise ConfigError("loss.dynamic_margin needs the crop count of every identity")
     head = (DynamicArcFaceLoss if cfg.head == "arcface" else DynamicSubCenterArcFaceLoss)(**kw)
     margins = class_margins(class_counts, cfg.margin_min, cfg.margin, cfg.margin_power)
     head.register_buffer("class_margin", torch.deg2rad(margins))
@@ -76,7 +77,7 @@ def build_pair_loss(name: str) -> nn.Module:
         return losses.MultiSimilarityLoss()
     if name == "contrastive":
         return losses.ContrastiveLoss(pos_margin=0.0, neg_margin=0.5)
-    raise ValueError(f"unknown loss.xbm_loss {name!r}; choose multisimilarity or contrastive")
+    raise ConfigError(f"unknown loss.xbm_loss {name!r}; choose multisimilarity or contrastive")
 
 
 class EmbeddingLoss(nn.Module):

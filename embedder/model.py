@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from embedder.config import ModelConfig
+from livematch.errors import ConfigError
 
 
 def gem(x: torch.Tensor, p: torch.Tensor | float = 3.0, eps: float = 1e-6) -> torch.Tensor:
@@ -51,7 +52,7 @@ class Embedder(nn.Module):
         self.backbone = timm.create_model(cfg.backbone, pretrained=cfg.pretrained or bool(cfg.checkpoint),
                                           num_classes=0, global_pool="", drop_rate=cfg.drop_rate, **local)
         if cfg.pool not in POOLS:
-            raise ValueError(f"unknown model.pool {cfg.pool!r}; choose one of {sorted(POOLS)}")
+            raise ConfigError(f"unknown model.pool {cfg.pool!r}; choose one of {sorted(POOLS)}")
         self.pool = POOLS[cfg.pool](cfg)
         self.fc = nn.Linear(self.backbone.num_features, cfg.embedding_dim)
         self.bn = nn.BatchNorm1d(cfg.embedding_dim)

@@ -32,16 +32,12 @@ from embedder.losses import EmbeddingLoss, load_memory_state, memory_state
 from embedder.model import Embedder, build_embedder
 from embedder.samplers import AspectRatioBatchSampler
 from livematch.distributed import setup_distributed
-from livematch.errors import LiveMatchError
+from livematch.errors import TrainingError
 from livematch.io import append_csv
 
 log = logging.getLogger(__name__)
 SELECT = ("top1", "map10", "last")  # how OUT/best is chosen (optim.select)
 LOG_FIELDS = ["epoch", "step", "lr", "loss", "margin", "xbm", "seconds", "top1", "recall5", "map10"]
-
-
-class TrainingError(LiveMatchError):
-    """Training cannot go on (a non-finite loss, an unusable configuration)."""
 
 
 class _TrainModule(torch.nn.Module):

@@ -51,14 +51,13 @@ class MediaConfig:
     threads: int = 0  # decoder threads per clip; 0 = the decoder's choice, 1 inside loader workers
     infer_frames: FrameSchedule = field(default_factory=lambda: FrameSchedule(80, 380, 20))
     train_frames: FrameSchedule = field(default_factory=lambda: FrameSchedule(80, 360, 40))
-    annotation_step: int = 40  # contest annotations sit on frames 0, 40, 80, ...
 
 
 @dataclass
 class DataConfig:
     """Where the data is and how strictly it is checked at load time."""
 
-    roots: list[str] = field(default_factory=list)
+    roots: list[str] = field(default_factory=list)  # written by run into OUT/config.yaml: what it ran on
     probe_media: bool = True  # open every photo header / clip container while loading
 
 

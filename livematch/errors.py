@@ -23,8 +23,14 @@ class AnnotationError(LiveMatchError):
         super().__init__(f"{self.path}: {reason}")
 
 
-class ConfigError(LiveMatchError):
-    """A config file or override is invalid: unknown key, wrong type, unreadable YAML."""
+class ConfigError(LiveMatchError, ValueError):
+    """A config file or override is invalid: unknown key, wrong type, a choice that does not
+    exist, values that do not fit together, unreadable YAML."""
+
+
+class TrainingError(LiveMatchError):
+    """A training cannot start or go on (no data, diverged, a bad resume); the message says what
+    to do."""
 
 
 class ResultFormatError(LiveMatchError):

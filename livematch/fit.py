@@ -115,8 +115,8 @@ def fit_config(train_roots, val_roots, out: Path, init: dict, config=None, overr
     if recipe not in RECIPES:
         raise ConfigError(f"fit recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     layers = [OmegaConf.to_container(OmegaConf.load(CONFIGS / r)) for r in RECIPES[recipe]]
-    layers.append({"detector": {"model": {"split_by": first.fit.split_by}}})
     layers += [{kind: _section(folder)} for kind, folder in init.items()]
+    layers.append({"detector": {"model": {"split_by": first.fit.split_by}}})  # also over --init-from's classes
     cfg = load_config(config, overrides, layers=layers)
     ft = cfg.fit.finetune
     if "embedder" in init:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from livematch.errors import MediaError
+from livematch.errors import ConfigError, MediaError
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def sample_frames(path, indices, backend: str = "decord", fallback: bool = True,
     inside data-loader workers). Raises ``MediaError`` when no requested frame can be decoded.
     """
     if backend not in BACKENDS:
-        raise ValueError(f"unknown video backend {backend!r}; choose one of {BACKENDS}")
+        raise ConfigError(f"unknown video backend {backend!r}; choose one of {BACKENDS}")
     path = Path(path)
     _check_file(path)
     if backend == "decord" and _decord() is not None:

@@ -154,7 +154,7 @@ def evaluate(pred: dict, gt: Dataset, truth: dict[str, str] | None = None) -> Ev
     correct = Counter()
     failures = {k: [] for k in LEVELS}
     for clip, entry in pred.items():
-        level, reason = _judge(clip, entry, gt, truth)
+        level, reason = judge(clip, entry, gt, truth)
         for k in LEVELS[:LEVELS.index(level)] if level else LEVELS:
             correct[k] += 1
         if level:
@@ -165,7 +165,7 @@ def evaluate(pred: dict, gt: Dataset, truth: dict[str, str] | None = None) -> Ev
     return Evaluation(levels, failures)
 
 
-def _judge(clip: str, entry, gt: Dataset, truth: dict[str, str]) -> tuple[str | None, str]:
+def judge(clip: str, entry, gt: Dataset, truth: dict[str, str]) -> tuple[str | None, str]:
     """The first level at which ``entry`` fails (``None``: fully correct) and why."""
     if clip not in gt.videos:
         return "item", "unknown clip: not in the ground-truth videos"

@@ -18,6 +18,7 @@ warning, named in ``summary.json``; the rest of the run goes on. Outputs are wri
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -340,24 +341,39 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
         result = match_catalogue(store.shop, store.video, dist_, rows, cfg.matcher.voting)
     save_store(out / "features", store)
     write_outputs(out, result)
-    atomic_write_text(out / "config.yaml", to_yaml(cfg))
+    atomic_write_text(out / "config.yaml", to_yaml(ran_config(cfg, roots, detector_ckpt, embedder_ckpts)))
     report = RunReport(result, summary, dict(clock.seconds))
-    truth = None
     if gt_ds is not None:
-        from livematch.metric import evaluate, sold_items
+        from livematch.metric import evaluate
         report.score = evaluate(to_result(result), gt_ds).to_dict()
-        truth = sold_items(gt_ds)
         write_json(out / "score.json", report.score)
     summary_dict = {**summary.to_dict(), "seconds": report.seconds, "matched videos": len(result.matches),
                     **({"score": report.score["score"]} if report.score else {}), "ranks": world}
     write_json(out / "summary.json", summary_dict)
     with clock("report"):
         write_report(out / "report.html", to_result(result), to_details(result), ds, summary_dict,
-                     report.score, truth, models.regions["clips"])
+                     report.score, gt_ds, models.regions["clips"], _cutoff(cfg.matcher.voting))
     report.seconds = dict(clock.seconds)
     if world > 1:
         dist.destroy_process_group()
     return report
+
+
+def ran_config(cfg: LiveMatchConfig, roots, detector, embedders) -> LiveMatchConfig:
+    """``cfg`` as it ran: the data roots and the weights actually used, as absolute paths."""
+    from livematch.config import load_config
+    from omegaconf import OmegaConf
+    ran = load_config(None, layers=[OmegaConf.structured(cfg)])
+    ran.data.roots = [str(Path(r).resolve()) for r in roots]
+    ran.weights.detector = str(Path(detector).resolve())
+    ran.weights.embedders = [str(Path(e).resolve()) for e in embedders]
+    return ran
+
+
+def _cutoff(voting) -> float | None:
+    """The vote's distance cut-off (on the scale of the distances it reports), ``None`` when none."""
+    cut = voting.max_distance
+    return float(cut) if cut is not None and math.isfinite(cut) else None
 
 
 def _merge(units: dict[str, list[_Unit]], cache: ResultCache, have: dict) -> dict:

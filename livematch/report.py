@@ -1,12 +1,19 @@
-"""``report.html``: one self-contained page per run. An overview (counts, score, a histogram of
-pair distances, and with ground truth precision / recall against the distance cut-off), then one
-section per matched video: the shop photo and the video frame side by side with their boxes,
-the distance, the votes and the runner-up."""
+"""``report.html`` and its ``report/`` folder of thumbnails: one page a person can check a run on.
+
+At the top: counts, the score, a histogram of pair distances and (with ground truth) precision /
+recall against the distance cut-off, both with axes and the cut-off marked, and an index with one
+filter button per verdict. Then one section per clip, every clip of the run: matched or not, and
+with ground truth graded as ``right``, ``wrong item``, ``false positive``, ``box failure`` (with
+the reason and IoU), ``missed`` or ``right: nothing sold``. A matched clip shows the shop photo and
+the frame with the predicted boxes (green), the annotated boxes of the sold item (orange, with
+ground truth) and the runner-up item's first photo; an unmatched clip shows its middle frame.
+Thumbnails are JPEG files under ``report/`` so that a run of thousands of clips stays a small page.
+"""
 from __future__ import annotations
 
-import base64
 import html
 import logging
+import math
 from pathlib import Path
 
 import cv2
@@ -14,64 +21,109 @@ import numpy as np
 
 from livematch.dataset import Dataset
 from livematch.errors import MediaError
-from livematch.io import atomic_write_text
+from livematch.io import atomic_write_bytes, atomic_write_text
 from livematch.media import read_photo, sample_frames
 
 log = logging.getLogger(__name__)
+PRED, TRUE, REGION = (0, 200, 0), (0, 140, 255), (214, 126, 28)  # BGR: green, orange, blue
+VERDICTS = ("right", "wrong item", "false positive", "box failure", "missed", "right: nothing sold",
+            "matched", "unmatched")
+COLORS = {"right": "#18794e", "right: nothing sold": "#18794e", "wrong item": "#c4320a",
+          "false positive": "#c4320a", "missed": "#c4320a", "box failure": "#b5830b", "matched": "#222",
+          "unmatched": "#777"}
 STYLE = """body{font-family:system-ui,sans-serif;margin:24px;color:#222}section{border-top:1px solid #ddd;
 padding:12px 0}figure{display:inline-block;margin:0 12px 0 0;vertical-align:top}figcaption{font-size:13px;color:#555}
-.ok{color:#18794e}.bad{color:#c4320a}table{border-collapse:collapse}td,th{padding:2px 10px;text-align:right}"""
+table{border-collapse:collapse}td,th{padding:2px 10px;text-align:right}button{margin:0 6px 6px 0}
+.verdict{font-weight:600}.hidden{display:none}nav a{margin-right:8px;font-size:13px}"""
+SCRIPT = """function show(v){document.querySelectorAll('section[data-verdict]').forEach(function(s){
+s.classList.toggle('hidden', v!=='all' && s.dataset.verdict!==v);});}"""
 
 
-def _thumb(image: np.ndarray, box, height: int = 220, region=None) -> str:
-    """The image with ``box`` drawn (and in blue ``region``, fractions of the image), scaled to
-    ``height`` px, as a data URI (JPEG)."""
+def thumbnail(image: np.ndarray, boxes=(), truth=(), height: int = 220, region=None) -> bytes:
+    """JPEG bytes of an RGB image with the annotated ``truth`` boxes (orange), the predicted
+    ``boxes`` (green, drawn over) and ``region`` (fractions of the image, blue), ``height`` px high."""
     img = np.ascontiguousarray(image[..., ::-1])
+    h, w = img.shape[:2]
     if region is not None:
-        h, w = img.shape[:2]
         corners = (int(region[0] * w), int(region[1] * h)), (int(region[2] * w) - 1, int(region[3] * h) - 1)
-        cv2.rectangle(img, *corners, (214, 126, 28), max(2, h // 300))
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
-    cv2.rectangle(img, (x1, y1), (x2, y2), (0, 200, 0), max(2, img.shape[0] // 150))
-    scale = height / img.shape[0]
-    img = cv2.resize(img, (max(1, int(img.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
-    ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
-    return "data:image/jpeg;base64," + base64.b64encode(jpg.tobytes()).decode()
+        cv2.rectangle(img, *corners, REGION, max(2, h // 300))
+    for color, group in ((TRUE, truth), (PRED, boxes)):
+        for box in group:
+            x1, y1, x2, y2 = (int(round(v)) for v in box)
+            cv2.rectangle(img, (x1, y1), (x2, y2), color, max(2, h // 150))
+    scale = height / h
+    img = cv2.resize(img, (max(1, int(w * scale)), height), interpolation=cv2.INTER_AREA)
+    return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
 
 
-def _svg_histogram(groups: dict[str, list[float]], colors=("#18794e", "#c4320a"), bins: int = 24) -> str:
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    return [lo + (hi - lo) * k / (n - 1) for k in range(n)]
+
+
+def _axes(w: int, h: int, x: tuple[float, float], y: tuple[float, float], xlabel: str, ylabel: str,
+          fmt_y: str = "{:.0f}") -> str:
+    """Left and bottom axes with five ticks each, for a plot area at (40, 8) of ``w`` x ``h``."""
+    out = [f'<line x1="40" y1="{h + 8}" x2="{w + 40}" y2="{h + 8}" stroke="#444"/>'
+           f'<line x1="40" y1="8" x2="40" y2="{h + 8}" stroke="#444"/>']
+    for v in _ticks(*x):
+        px = 40 + (v - x[0]) / (x[1] - x[0]) * w
+        out.append(f'<line x1="{px:.1f}" y1="{h + 8}" x2="{px:.1f}" y2="{h + 12}" stroke="#444"/>'
+                   f'<text x="{px:.1f}" y="{h + 24}" font-size="11" text-anchor="middle">{v:.2f}</text>')
+    for v in _ticks(*y):
+        py = 8 + h - (v - y[0]) / (y[1] - y[0]) * h
+        out.append(f'<line x1="36" y1="{py:.1f}" x2="40" y2="{py:.1f}" stroke="#444"/>'
+                   f'<text x="34" y="{py + 4:.1f}" font-size="11" text-anchor="end">{fmt_y.format(v)}</text>')
+    out.append(f'<text x="{40 + w / 2}" y="{h + 40}" font-size="12" text-anchor="middle">{html.escape(xlabel)}</text>'
+               f'<text x="12" y="{8 + h / 2}" font-size="12" text-anchor="middle" '
+               f'transform="rotate(-90 12 {8 + h / 2})">{html.escape(ylabel)}</text>')
+    return "".join(out)
+
+
+def _cutoff(w: int, h: int, x: tuple[float, float], cutoff: float | None) -> str:
+    if cutoff is None or not math.isfinite(cutoff) or not x[0] <= cutoff <= x[1]:
+        return ""
+    px = 40 + (cutoff - x[0]) / (x[1] - x[0]) * w
+    return (f'<line x1="{px:.1f}" y1="8" x2="{px:.1f}" y2="{h + 8}" stroke="#1c7ed6" stroke-dasharray="5 3"/>'
+            f'<text x="{px + 4:.1f}" y="20" font-size="11" fill="#1c7ed6">cut-off {cutoff:.2f}</text>')
+
+
+def svg_histogram(groups: dict[str, list[float]], cutoff: float | None = None, bins: int = 24,
+                  colors=("#18794e", "#c4320a")) -> str:
+    """Counts of pair distances per group, side by side per bin, with axes and the cut-off."""
     values = [v for vs in groups.values() for v in vs if np.isfinite(v)]
     if not values:
         return "<p>no pairs</p>"
-    edges = np.linspace(0.0, max(2.0, max(values)), bins + 1)
+    hi = max(values + ([cutoff] if cutoff is not None and math.isfinite(cutoff) else []))
+    edges = np.linspace(0.0, max(1.0, hi * 1.05), bins + 1)
     counts = {k: np.histogram([v for v in vs if np.isfinite(v)], edges)[0] for k, vs in groups.items()}
-    top = max(1, max(c.max() for c in counts.values()))
+    top = max(1, max(int(c.max()) for c in counts.values()))
     w, h, bw = 480, 160, 480 / bins
     bars = []
     for j, (name, c) in enumerate(counts.items()):
         for i, n in enumerate(c):
             bh = h * n / top
-            bars.append(f'<rect x="{i * bw + j * bw / 2:.1f}" y="{h - bh:.1f}" width="{bw / 2 - 1:.1f}" '
-                        f'height="{bh:.1f}" fill="{colors[j % 2]}"><title>{name}: {n}</title></rect>')
+            bars.append(f'<rect x="{40 + i * bw + j * bw / 2:.1f}" y="{8 + h - bh:.1f}" width="{bw / 2 - 1:.1f}" '
+                        f'height="{bh:.1f}" fill="{colors[j % 2]}"><title>{html.escape(name)}: {n}</title></rect>')
+    x = (0.0, float(edges[-1]))
     legend = " ".join(f'<span style="color:{colors[j % 2]}">&#9632; {html.escape(k)}</span>' for j, k in enumerate(groups))
-    return (f'<svg width="{w}" height="{h + 16}" viewBox="0 0 {w} {h + 16}">{"".join(bars)}'
-            f'<text x="0" y="{h + 14}" font-size="11">0</text><text x="{w - 30}" y="{h + 14}" font-size="11">'
-            f'{edges[-1]:.2f}</text></svg><div>{legend} (distance)</div>')
+    return (f'<svg class="plot" width="{w + 50}" height="{h + 48}">{"".join(bars)}'
+            f'{_axes(w, h, x, (0, top), "distance", "pairs")}{_cutoff(w, h, x, cutoff)}</svg><div>{legend}</div>')
 
 
-def _svg_pr(curve: list[tuple[float, float, float]]) -> str:
-    """Precision (green) and recall (orange) of the item level against the cut-off."""
+def svg_precision_recall(curve: list[tuple[float, float, float]], cutoff: float | None = None) -> str:
+    """Item-level precision (green) and recall (orange) if only matches up to a distance were kept."""
     if not curve:
         return ""
     w, h = 480, 160
     xs = [c[0] for c in curve]
-    lo, hi = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-    pts = lambda k: " ".join(f"{(c[0] - lo) / (hi - lo) * w:.1f},{h - c[k] * h:.1f}" for c in curve)  # noqa: E731
-    return (f'<svg width="{w}" height="{h + 16}"><polyline points="{pts(1)}" fill="none" stroke="#18794e"/>'
-            f'<polyline points="{pts(2)}" fill="none" stroke="#e8590c"/><text x="0" y="{h + 14}" font-size="11">'
-            f'{lo:.2f}</text><text x="{w - 30}" y="{h + 14}" font-size="11">{hi:.2f}</text></svg>'
-            f'<div><span style="color:#18794e">precision</span> / <span style="color:#e8590c">recall</span> '
-            f'(item level) against the distance cut-off</div>')
+    x = (min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1)
+    pts = lambda k: " ".join(f"{40 + (c[0] - x[0]) / (x[1] - x[0]) * w:.1f},{8 + h - c[k] * h:.1f}"  # noqa: E731
+                             for c in curve)
+    return (f'<svg class="plot" width="{w + 50}" height="{h + 48}"><polyline points="{pts(1)}" fill="none" '
+            f'stroke="#18794e"/><polyline points="{pts(2)}" fill="none" stroke="#e8590c"/>'
+            f'{_axes(w, h, x, (0, 1), "distance of the match", "item level", "{:.2f}")}{_cutoff(w, h, x, cutoff)}'
+            f'</svg><div><span style="color:#18794e">precision</span> / <span style="color:#e8590c">recall</span> '
+            f'(item level) keeping the matches up to each distance</div>')
 
 
 def svg_region(sold, other, region, size: int = 360) -> str:
@@ -100,50 +152,125 @@ def _curve(result: dict, details: dict, truth: dict[str, str]) -> list[tuple[flo
     return out
 
 
-def _section(vid: str, entry: dict, info: dict, ds: Dataset, verdict: str, region=None) -> str:
-    r = entry["result"][0]
-    figures = []
-    try:
-        photo = ds.items[entry["item_id"]].photo(r["img_name"])
-        figures.append((_thumb(read_photo(photo.path), r["item_box"]), f"item {entry['item_id']}, photo {r['img_name']}"))
-        frames = sample_frames(ds.videos[vid].path, [entry["frame_index"]])
-        staged = ", blue: frame_region" if region is not None else ""
-        figures.append((_thumb(frames.images[0], r["frame_box"], region=region),
-                        f"clip {vid}, frame {frames.indices[0]}{staged}"))
-    except (MediaError, KeyError, AttributeError) as e:
-        log.warning("report: no pictures for clip %s (%s)", vid, e)
-    runner = (f"runner-up {info['runner_up_item']} at {info['runner_up_distance']:.3f}"
-              if info.get("runner_up_item") else "no runner-up")
-    pics = "".join(f'<figure><img src="{src}" alt="{html.escape(cap)}"><figcaption>{html.escape(cap)}'
-                   f'</figcaption></figure>' for src, cap in figures)
-    return (f'<section id="v{html.escape(vid)}"><h3>clip {html.escape(vid)} &rarr; item '
-            f'{html.escape(entry["item_id"])} {verdict}</h3><p>distance {info["distance"]:.3f}, '
-            f'{info["votes"]} votes, {html.escape(runner)}</p>{pics}</section>')
+def verdict(vid: str, entry: dict | None, gt: Dataset | None, truth: dict[str, str]) -> tuple[str, str]:
+    """``(verdict, reason)`` of one clip (``entry``: its result.json entry, ``None`` when unmatched)."""
+    from livematch.metric import judge
+    if gt is None:
+        return ("matched", "") if entry else ("unmatched", "")
+    if entry is None:
+        return ("missed", f"sells {truth[vid]}") if vid in truth else ("right: nothing sold", "")
+    level, reason = judge(vid, entry, gt, truth)
+    if level is None:
+        return "right", ""
+    if level == "item":
+        return ("false positive" if reason.startswith("false positive") else "wrong item"), reason
+    return "box failure", reason
+
+
+class _Pictures:
+    """Writes the thumbnails of one report under ``folder``; a clip or photo that cannot be read
+    costs its pictures only (warned once per clip)."""
+
+    def __init__(self, folder: Path, ds: Dataset, gt: Dataset | None, region):
+        self.folder, self.ds, self.gt, self.region = folder, ds, gt, region
+
+    def _save(self, name: str, jpg: bytes) -> str:
+        atomic_write_bytes(self.folder / name, jpg)
+        return f"{self.folder.name}/{name}"
+
+    def _photo_truth(self, item_id: str, img_name: str) -> list:
+        item = self.gt.items.get(item_id) if self.gt else None
+        photo = item.photo(img_name) if item else None
+        return [a.box for a in (photo.annotations or ()) if a.item_id == item_id] if photo else []
+
+    def _frame_truth(self, vid: str, index: int, item_id: str | None) -> list:
+        video = self.gt.videos.get(vid) if self.gt else None
+        frame = (video.frames or {}).get(index) if video else None
+        return [a.box for a in frame or () if a.instance_id > 0 and (item_id is None or a.item_id == item_id)]
+
+    def clip(self, vid: str, entry: dict | None, details: dict, truth_item: str | None) -> list[tuple[str, str]]:
+        """``(src, caption)`` of each picture of one clip."""
+        out = []
+        try:
+            if entry is None:
+                video = self.ds.videos[vid]
+                middle = (video.num_frames or 1) // 2
+                frames = sample_frames(video.path, [middle])
+                index = frames.indices[0]
+                out.append((self._save(f"{vid}_frame.jpg", thumbnail(
+                    frames.images[0], (), self._frame_truth(vid, index, truth_item), region=self.region)),
+                    f"clip {vid}, frame {index} (no match)"))
+                return out
+            r = entry["result"][0]
+            photo = self.ds.items[entry["item_id"]].photo(r["img_name"])
+            out.append((self._save(f"{vid}_photo.jpg", thumbnail(
+                read_photo(photo.path), [r["item_box"]], self._photo_truth(entry["item_id"], r["img_name"]))),
+                f"item {entry['item_id']}, photo {r['img_name']}"))
+            frames = sample_frames(self.ds.videos[vid].path, [entry["frame_index"]])
+            staged = ", blue: frame_region" if self.region is not None else ""
+            out.append((self._save(f"{vid}_frame.jpg", thumbnail(
+                frames.images[0], [r["frame_box"]], self._frame_truth(vid, frames.indices[0], truth_item),
+                region=self.region)), f"clip {vid}, frame {frames.indices[0]}{staged}"))
+            runner = details.get("runner_up_item")
+            if runner and runner in self.ds.items and self.ds.items[runner].photos:
+                first = self.ds.items[runner].photos[0]
+                out.append((self._save(f"{vid}_runner.jpg", thumbnail(read_photo(first.path), height=140)),
+                            f"runner-up {runner}, photo {first.name}"))
+        except (MediaError, KeyError, AttributeError, OSError) as e:
+            log.warning("report: pictures missing for clip %s (%s)", vid, e)
+        return out
+
+
+def _section(vid: str, entry: dict | None, info: dict, grade: tuple[str, str], pictures) -> str:
+    name, reason = grade
+    if entry is not None:
+        runner = (f"runner-up {info['runner_up_item']} at {info['runner_up_distance']:.3f}"
+                  if info.get("runner_up_item") else "no runner-up")
+        line = (f"item {html.escape(entry['item_id'])}, distance {info['distance']:.3f}, {info['votes']} votes, "
+                f"{html.escape(runner)}")
+    else:
+        line = html.escape(info.get("reason", "no folder claimed it"))
+    why = f" &mdash; {html.escape(reason)}" if reason else ""
+    pics = "".join(f'<figure><img src="{html.escape(src)}" alt="{html.escape(cap)}" loading="lazy">'
+                   f'<figcaption>{html.escape(cap)}</figcaption></figure>' for src, cap in pictures)
+    return (f'<section id="v{html.escape(vid)}" data-verdict="{name}"><h3>clip {html.escape(vid)} '
+            f'<span class="verdict" style="color:{COLORS[name]}">{name}</span>{why}</h3><p>{line}</p>{pics}</section>')
 
 
 def write_report(path, result: dict, details: dict, ds: Dataset, summary: dict, score: dict | None = None,
-                 truth: dict[str, str] | None = None, region=None) -> Path:
-    """Write the report; ``truth`` (clip -> sold catalogue item) marks each match right or wrong;
-    ``region`` (``detector.infer.frame_region``, when not the whole frame) is drawn on each frame."""
+                 gt: Dataset | None = None, region=None, cutoff: float | None = None) -> Path:
+    """Write ``path`` (report.html) and its thumbnails under ``report/`` beside it. ``gt`` grades
+    every clip; ``region`` (``detector.infer.frame_region``, when not the whole frame) is drawn on
+    the frames; ``cutoff`` (the vote's ``max_distance``) is marked on the plots."""
+    from livematch.metric import sold_items
+    path = Path(path)
+    truth = sold_items(gt) if gt is not None else {}
+    pictures = _Pictures(path.parent / "report", ds, gt, region)
+    clips = sorted(set(ds.videos) | set(result))
+    grades = {vid: verdict(vid, result.get(vid), gt, truth) for vid in clips}
+    counts = {v: sum(g[0] == v for g in grades.values()) for v in VERDICTS}
     matched = [d["distance"] for d in details["videos"].values() if d["status"] == "matched"]
     lost = [f["distance"] for f in details["folders"].values() if not f["won"]]
-    head = [f"<h1>LiveMatch run</h1><p>{len(result)} of {len(ds.videos)} clips matched to "
-            f"{len(ds.items)} catalogue items; {len(summary.get('issues', []))} bad input(s).</p>"]
+    head = [f"<h1>LiveMatch run</h1><p>{len(result)} of {len(clips)} clips matched to {len(ds.items)} catalogue "
+            f"items; {len(summary.get('issues', []))} bad input(s) (summary.json).</p>"]
     if score:
         head.append("<table><tr><th></th><th>precision</th><th>recall</th><th>F1</th></tr>" + "".join(
             f"<tr><td>{k}</td><td>{score[k]['precision']:.3f}</td><td>{score[k]['recall']:.3f}</td>"
             f"<td>{score[k]['f1']:.3f}</td></tr>" for k in ("item", "frame", "box")) +
             f"</table><p><b>score {score['score']:.4f}</b></p>")
-    head.append(_svg_histogram({"accepted pairs": matched, "claims that lost": lost}))
-    if truth is not None:
-        head.append(_svg_pr(_curve(result, details, truth)))
-    sections = []
-    for vid, entry in sorted(result.items()):
-        verdict = ""
-        if truth is not None:
-            ok = truth.get(vid) == entry["item_id"]
-            verdict = f'<span class="{"ok" if ok else "bad"}">{"right" if ok else "wrong"}</span>'
-        sections.append(_section(vid, entry, details["videos"][vid], ds, verdict, region))
+    head.append(svg_histogram({"accepted pairs": matched, "claims that lost": lost}, cutoff))
+    if gt is not None:
+        head.append(svg_precision_recall(_curve(result, details, truth), cutoff))
+    buttons = [f'<button onclick="show(\'all\')">all ({len(clips)})</button>'] + [
+        f'<button onclick="show(\'{v}\')" style="color:{COLORS[v]}">{v} ({n})</button>'
+        for v, n in counts.items() if n]
+    head.append(f'<div id="filters">{"".join(buttons)}</div><nav>' + "".join(
+        f'<a href="#v{html.escape(v)}" style="color:{COLORS[grades[v][0]]}">{html.escape(v)}</a>' for v in clips)
+        + "</nav>")
+    sections = [_section(vid, result.get(vid), details["videos"].get(vid, {}), grades[vid],
+                         pictures.clip(vid, result.get(vid), details["videos"].get(vid, {}), truth.get(vid)))
+                for vid in clips]
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>LiveMatch report</title>'
-            f'<style>{STYLE}</style></head><body>{"".join(head)}{"".join(sections)}</body></html>\n')
+            f'<style>{STYLE}</style><script>{SCRIPT}</script></head><body>{"".join(head)}{"".join(sections)}'
+            f'</body></html>\n')
     return atomic_write_text(path, page)

@@ -15,6 +15,7 @@ import numpy as np
 from livematch.io import atomic_write_bytes
 from matcher.config import IndexConfig
 from matcher.crops import FeatureError
+from livematch.errors import ConfigError
 
 log = logging.getLogger(__name__)
 KINDS = ("flat", "ivf_flat", "ivf_pq", "hnsw")
@@ -34,7 +35,7 @@ def _make(dim: int, cfg: IndexConfig, n_train: int):
     ip = faiss.METRIC_INNER_PRODUCT
     fp16 = cfg.storage == "fp16"
     if cfg.storage not in ("fp32", "fp16"):
-        raise ValueError(f"index.storage must be fp32 or fp16, got {cfg.storage!r}")
+        raise ConfigError(f"index.storage must be fp32 or fp16, got {cfg.storage!r}")
     if cfg.kind == "flat":
         return faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, ip) if fp16 else faiss.IndexFlatIP(dim)
     if cfg.kind == "hnsw":
@@ -48,10 +49,10 @@ def _make(dim: int, cfg: IndexConfig, n_train: int):
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, ip)
     elif cfg.kind == "ivf_pq":
         if dim % cfg.pq_m:
-            raise ValueError(f"index.pq_m={cfg.pq_m} must divide the feature dimension {dim}")
+            raise ConfigError(f"index.pq_m={cfg.pq_m} must divide the feature dimension {dim}")
         index = faiss.IndexIVFPQ(quantizer, dim, nlist, cfg.pq_m, 8, ip)
     else:
-        raise ValueError(f"unknown index.kind {cfg.kind!r}; choose one of {KINDS}")
+        raise ConfigError(f"unknown index.kind {cfg.kind!r}; choose one of {KINDS}")
     index.nprobe = min(cfg.nprobe, nlist)  # faiss keeps the quantizer referenced by the index
     return index
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from matcher.config import IndexConfig, RerankConfig
 from matcher.index import KnnIndex, build_index, pairwise_distance
+from livematch.errors import ConfigError
 
 METHODS = ("none", "aqe", "alpha_qe", "kreciprocal")
 
@@ -110,7 +111,7 @@ def search(queries: np.ndarray, gallery: np.ndarray, index_cfg: IndexConfig | No
     ``max_distance`` for it (``livematch calibrate``)."""
     rerank, index_cfg = rerank or RerankConfig(), index_cfg or IndexConfig()
     if rerank.method not in METHODS:
-        raise ValueError(f"unknown rerank.method {rerank.method!r}; choose one of {METHODS}")
+        raise ConfigError(f"unknown rerank.method {rerank.method!r}; choose one of {METHODS}")
     queries, gallery = np.asarray(queries, np.float32), np.asarray(gallery, np.float32)
     if rerank.dba_k > 1:
         gallery = database_augmentation(gallery, rerank.dba_k, rerank.alpha, index_cfg)

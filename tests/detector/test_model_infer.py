@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from livematch.errors import ConfigError
 from detector import detectron2_backend
 from detector.config import DetModelConfig
 from detector.evaluate import coco_ap
@@ -37,9 +38,9 @@ def test_per_label_heads_and_bad_options():
     model = build_detector(DetModelConfig(backbone="timm:mobilenetv3_small_050", class_agnostic=False, **SMALL))
     assert model.roi_heads.box_predictor.cls_score.out_features == 24  # 23 categories + background
     assert class_names(DetModelConfig(class_agnostic=False, labels=["a", "b"])) == ["a", "b"]
-    with pytest.raises(ValueError, match="anchor_sizes"):
+    with pytest.raises(ConfigError, match="anchor_sizes"):
         build_detector(DetModelConfig(backbone="timm:resnet18", anchor_sizes=[32, 64]))
-    with pytest.raises(ValueError, match="model.backbone"):
+    with pytest.raises(ConfigError, match="model.backbone"):
         build_detector(DetModelConfig(backbone="vgg16"))
 
 

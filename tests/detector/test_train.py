@@ -5,9 +5,10 @@ import torch
 from detector.data import DetectionDataset, detection_samples, split_by_source
 from detector.infer import predict
 from detector.model import build_detector
-from detector.train import DetTrainingError, load_detector, train_detector, warmup_cosine
+from detector.train import load_detector, train_detector, warmup_cosine
 from livematch.config import load_config
 from livematch.dataset import load_dataset
+from livematch.errors import TrainingError
 from livematch.media import read_photo
 from livematch.summary import RunSummary
 
@@ -99,5 +100,5 @@ def test_a_resumed_training_ends_where_an_uninterrupted_one_does(samples, tmp_pa
 
 def test_empty_training_set_is_an_error(samples, tmp_path):
     cfg, _, _ = samples
-    with pytest.raises(DetTrainingError, match="no training images"):
+    with pytest.raises(TrainingError, match="no training images"):
         train_detector(cfg, [], [], tmp_path)

@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from livematch.errors import ConfigError
 from pytorch_metric_learning import losses
 
 from embedder.config import LossConfig
@@ -42,9 +43,9 @@ def test_dynamic_margin_with_equal_counts_equals_the_fixed_margin(head):
 def test_heads_build_and_reject_bad_options():
     assert isinstance(build_head(LossConfig(head="cosface"), 3, 8), losses.CosFaceLoss)
     assert isinstance(build_head(LossConfig(head="subcenter"), 3, 8), losses.SubCenterArcFaceLoss)
-    with pytest.raises(ValueError, match="loss.head"):
+    with pytest.raises(ConfigError, match="loss.head"):
         build_head(LossConfig(head="triplet"), 3, 8)
-    with pytest.raises(ValueError, match="crop count"):
+    with pytest.raises(ConfigError, match="crop count"):
         build_head(LossConfig(dynamic_margin=True), 3, 8)
 
 

@@ -1,6 +1,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from livematch.errors import ConfigError
 from safetensors.torch import save_file
 
 from embedder.config import ModelConfig
@@ -36,7 +37,7 @@ def test_any_timm_backbone_builds(backbone):
 
 
 def test_unknown_pool_is_rejected():
-    with pytest.raises(ValueError, match="model.pool"):
+    with pytest.raises(ConfigError, match="model.pool"):
         build_embedder(ModelConfig(backbone="resnet18", pool="median"))
 
 

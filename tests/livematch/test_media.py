@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from livematch import media
-from livematch.errors import MediaError
+from livematch.errors import ConfigError, MediaError
 from livematch.media import photo_size, read_photo, resolve_indices, sample_frames
 from livematch.sampledata.video import write_video
 from tests.conftest import index_frame, read_index
@@ -189,5 +189,5 @@ def test_damaged_clip_yields_true_frames_or_our_error(bad_clips, backend, name):
 
 
 def test_unknown_backend_is_rejected(index_clips):
-    with pytest.raises(ValueError, match="unknown video backend"):
+    with pytest.raises(ConfigError, match="unknown video backend"):
         sample_frames(index_clips["h264"], [0], backend="cv2")

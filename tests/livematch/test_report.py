@@ -1,24 +1,100 @@
-"""Report pictures: the evidence box and the frame region drawn on the thumbnails."""
-import base64
+"""The report: every clip graded, thumbnails as files with predicted and annotated boxes, axes and
+the cut-off on the plots."""
+import re
+from html.parser import HTMLParser
 
 import cv2
 import numpy as np
 
-from livematch.report import _thumb
+from livematch.dataset import load_dataset
+from livematch.metric import oracle_result, sold_items
+from livematch.report import svg_histogram, thumbnail, write_report
 
 
-def _decode(uri: str) -> np.ndarray:
-    data = base64.b64decode(uri.split(",", 1)[1])
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]  # RGB
+def _decode(jpg: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]  # RGB
 
 
-def test_thumbnail_draws_the_box_in_green_and_the_region_in_blue():
+def test_thumbnail_draws_prediction_green_truth_orange_region_blue():
     frame = np.full((300, 600, 3), 128, np.uint8)
-    plain = _decode(_thumb(frame, [60, 60, 120, 120], height=300))
-    staged = _decode(_thumb(frame, [60, 60, 120, 120], height=300, region=(0.25, 0.1, 0.75, 0.9)))
+    plain = _decode(thumbnail(frame, [[60, 60, 120, 120]], height=300))
+    staged = _decode(thumbnail(frame, [[60, 60, 120, 120]], [[300, 40, 400, 200]], height=300,
+                               region=(0.25, 0.1, 0.75, 0.9)))
     assert plain.shape == staged.shape == (300, 600, 3)
-    green, blue, grey = staged[90, 60], staged[150, 150], staged[150, 300]
-    assert green[1] > 150 and green[0] < 80  # the box's left edge
+    green, orange, blue, grey = staged[90, 60], staged[120, 300], staged[150, 150], staged[150, 220]
+    assert green[1] > 150 and green[0] < 80 and green[2] < 80  # the prediction's left edge
+    assert orange[0] > 200 and 100 < orange[1] < 180 and orange[2] < 80  # the annotation's left edge
     assert blue[2] > 170 and blue[0] < 80  # the region's left edge, x = 0.25 * 600
     assert abs(int(grey[0]) - 128) < 12 and abs(int(grey[2]) - 128) < 12  # inside: untouched
-    assert abs(int(plain[150, 150, 2]) - 128) < 12  # no region, no blue edge
+    assert abs(int(plain[150, 150, 2]) - 128) < 12 and abs(int(plain[120, 300, 0]) - 128) < 12
+
+
+def test_histogram_has_axes_and_marks_the_cut_off():
+    page = svg_histogram({"accepted": [0.2, 0.5, 0.9], "lost": [1.0]}, cutoff=0.8)
+    assert "cut-off 0.80" in page and ">distance<" in page and ">pairs<" in page
+    assert "cut-off" not in svg_histogram({"accepted": [0.2]}, cutoff=None)
+
+
+class _Sections(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.verdicts, self.images = {}, []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section":
+            self.verdicts[attrs["id"][1:]] = attrs["data-verdict"]
+        if tag == "img":
+            self.images.append(attrs["src"])
+
+
+def test_report_grades_every_clip_and_writes_thumbnails_as_files(sample_root, tmp_path):
+    gt = load_dataset(sample_root)
+    truth = sold_items(gt)
+    oracle = oracle_result(gt)
+    sold = sorted(oracle)
+    assert len(sold) >= 3
+    right, wrong, boxless, missed = sold[0], sold[1], sold[2], sold[3:]
+    other_item = next(i for i in gt.items if i != truth[wrong])
+    result = {right: oracle[right], wrong: {**oracle[wrong], "item_id": other_item},
+              boxless: {**oracle[boxless], "result": [{**oracle[boxless]["result"][0], "frame_box": [0, 0, 2, 2]}]}}
+    nothing = [v for v in gt.videos if v not in truth]
+    if nothing:
+        result[nothing[0]] = {**oracle[right], "frame_index": 0}
+    details = {"videos": {v: {"status": "matched", "distance": 0.3 + 0.1 * k, "votes": 3,
+                              "runner_up_item": other_item, "runner_up_distance": 0.9}
+                          for k, v in enumerate(result)}, "folders": {}}
+    details["videos"].update({v: {"status": "no match", "reason": "no folder claimed it"}
+                              for v in gt.videos if v not in result})
+    score = {k: {"precision": 0.5, "recall": 0.5, "f1": 0.5} for k in ("item", "frame", "box")} | {"score": 0.5}
+    page_path = write_report(tmp_path / "report.html", result, details, gt, {}, score, gt, cutoff=1.0)
+    page = page_path.read_text()
+    parser = _Sections()
+    parser.feed(page)
+    assert set(parser.verdicts) == set(gt.videos)  # one section per clip, matched or not
+    expected = {right: "right", wrong: "wrong item", boxless: "box failure", **{v: "missed" for v in missed}}
+    if nothing:
+        expected[nothing[0]] = "false positive"
+        expected.update({v: "right: nothing sold" for v in nothing[1:]})
+    assert parser.verdicts == expected
+    assert "frame_box IoU 0.00" in page  # the box failure says why
+    for verdict in set(expected.values()):
+        count = sum(v == verdict for v in expected.values())
+        assert re.search(rf"show\('{re.escape(verdict)}'\)[^>]*>{re.escape(verdict)} \({count}\)", page)
+    assert "data:image" not in page and parser.images
+    assert all((tmp_path / src).is_file() and src.startswith("report/") for src in parser.images)
+    assert f"report/{right}_runner.jpg" in parser.images  # the runner-up's photo
+    assert f"report/{missed[0]}_frame.jpg" in parser.images if missed else True
+    frame = cv2.imread(str(tmp_path / "report" / f"{boxless}_frame.jpg"))
+    assert ((frame[..., 2] > 200) & (frame[..., 1] > 100) & (frame[..., 1] < 180) & (frame[..., 0] < 80)).any()
+
+
+def test_report_without_ground_truth_says_matched_or_unmatched(sample_root, tmp_path):
+    gt = load_dataset(sample_root)
+    oracle = oracle_result(gt)
+    first = sorted(oracle)[0]
+    details = {"videos": {first: {"status": "matched", "distance": 0.4, "votes": 2}}, "folders": {}}
+    page = write_report(tmp_path / "r.html", {first: oracle[first]}, details, gt, {}).read_text()
+    parser = _Sections()
+    parser.feed(page)
+    assert parser.verdicts == {v: "matched" if v == first else "unmatched" for v in gt.videos}

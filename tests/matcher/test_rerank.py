@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from livematch.errors import ConfigError
 from matcher.config import RerankConfig
 from matcher.index import build_index, pairwise_distance
 from matcher.rerank import database_augmentation, expand, kreciprocal, search
@@ -60,5 +61,5 @@ def test_every_method_runs_through_search(method):
     dist, rows = search(q, g, rerank=RerankConfig(method=method, k1=6, k2=3, top_k=10, dba_k=2), k=3)
     assert dist.shape == rows.shape == (10, 3)
     assert (rows[:, 0] // 8 == np.arange(10)).mean() >= 0.9
-    with pytest.raises(ValueError, match="unknown rerank.method"):
+    with pytest.raises(ConfigError, match="unknown rerank.method"):
         search(q, g, rerank=RerankConfig(method="magic"))
