@@ -9,7 +9,11 @@ import logging
 import time
 from pathlib import Path
 
-import faiss
+try:
+    import faiss
+except ImportError as e:  # faiss comes from an extra (pyproject.toml): exactly one of cpu / gpu
+    raise ImportError("faiss is not installed: pip install 'livematch[cpu]' (or 'livematch[gpu]' on a CUDA "
+                      "machine; never both)") from e
 import numpy as np
 
 from livematch.io import atomic_write_bytes

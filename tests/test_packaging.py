@@ -1,0 +1,40 @@
+"""Packaging: metadata in pyproject.toml, torch pinned in one place, faiss from exactly one extra."""
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def test_torch_versions_are_stated_once_in_pyproject():
+    deps = _project()["dependencies"]
+    assert "torch==2.14.1" in deps and "torchvision==0.29.1" in deps
+    for path in [ROOT / "Makefile", ROOT / "setup.py", *sorted((ROOT / "docker").glob("Dockerfile*"))]:
+        assert not re.search(r"torch(vision)?==", path.read_text()), f"{path.name} pins torch again"
+
+
+def test_faiss_cpu_and_gpu_never_install_together():
+    project = _project()
+    assert not [d for d in project["dependencies"] if d.startswith("faiss")]
+    extras = project["optional-dependencies"]
+    assert [d for d in extras["cpu"] if d.startswith("faiss")] == ["faiss-cpu>=1.8"]
+    assert [d for d in extras["gpu"] if d.startswith("faiss")] == ["faiss-gpu>=1.8"]
+    installs = {"Makefile": ".[cpu,dev]", "docker/Dockerfile.cpu": ".[cpu]", "docker/Dockerfile.cuda": ".[gpu]"}
+    for name, spec in installs.items():
+        text = (ROOT / name).read_text()
+        assert spec in text, name
+        assert len(re.findall(r"pip install[^\n]*\.\[", text)) == 1, f"{name} installs the package twice"
+
+
+def test_the_console_script_and_packages_are_declared():
+    project = _project()
+    assert project["scripts"] == {"livematch": "livematch.cli:main"}
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    assert sorted(packages) == sorted(str(p.parent.relative_to(ROOT)).replace("/", ".")
+                                      for p in ROOT.glob("*/**/__init__.py")
+                                      if not {"tests", "bench", ".venv"} & set(p.relative_to(ROOT).parts)
+                                      and "egg-info" not in str(p))
