@@ -43,6 +43,15 @@ class DetSample:
 _SPLIT_RULES = {SPLITS["instance"]: lambda a: a.instance_id > 0, SPLITS["display"]: lambda a: a.display == 0}
 
 
+def split_counts(ds: Dataset, split: str) -> dict[str, int]:
+    """How many annotated frame garments of ``ds`` fall in each class of ``split`` (SPLITS)."""
+    classes = SPLITS[split]
+    first = _SPLIT_RULES[classes]
+    anns = [a for v in ds.videos.values() for frame in (v.frames or {}).values() for a in frame]
+    ones = sum(bool(first(a)) for a in anns)
+    return {classes[0]: ones, classes[1]: len(anns) - ones}
+
+
 def _targets(anns, classes: list[str], summary: RunSummary) -> tuple[np.ndarray, np.ndarray]:
     boxes, labels = [], []
     index = {c: k + 1 for k, c in enumerate(classes)}

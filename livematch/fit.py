@@ -33,6 +33,7 @@ from livematch.config import LiveMatchConfig, load_config
 from livematch.dataset import load_dataset
 from livematch.errors import ConfigError, DatasetError
 from livematch.io import atomic_write_text, write_json
+from detector.data import split_counts
 
 log = logging.getLogger(__name__)
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -52,10 +53,11 @@ class FitReport:
     skipped: list[str] = field(default_factory=list)
 
 
-def check_inputs(train_roots, val_roots, need_train: bool) -> list:
+def check_inputs(train_roots, val_roots, need_train: bool, split_by: str = "") -> list:
     """Load TRAIN and VAL before any work: TRAIN must have annotated boxes (when models are
-    trained), each VAL root annotated clips that sell its items. Raises a ``DatasetError``
-    naming the root. Returns each VAL root's dataset."""
+    trained) and, with a class split, frame garments of both classes; each VAL root annotated
+    clips that sell its items. Raises a ``DatasetError`` naming the root. Returns each VAL
+    root's dataset."""
     for root in [*train_roots, *val_roots]:
         if not Path(root).is_dir():
             raise DatasetError(f"{root}: dataset root does not exist")
@@ -67,6 +69,12 @@ def check_inputs(train_roots, val_roots, need_train: bool) -> list:
             if not boxes:
                 raise DatasetError(f"{root}: TRAIN has no annotated boxes (image_annotation/, video_annotation/); "
                                    "fit trains on annotated data")
+            if split_by:
+                counts = split_counts(ds, split_by)
+                if not all(counts.values()):
+                    raise DatasetError(f"{root}: fit.split_by={split_by} needs frame garments of both classes, "
+                                       f"TRAIN has {counts}; choose another split (fit.split_by=instance, "
+                                       "display, or '' for one class)")
     splits = []
     for root in val_roots:
         val = load_dataset([root], probe_media=True)
@@ -263,9 +271,9 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     train_roots, val_roots = [Path(r) for r in train_roots], [Path(r) for r in val_roots]
     if bool(detector) != bool(embedder):
         raise ConfigError("give both --detector and --embedder to skip training, or neither")
-    splits = check_inputs(train_roots, val_roots, need_train=not detector)
     init = find_init(init_from) if init_from else {}
     cfg = fit_config(train_roots, val_roots, out, init, config, overrides, recipe)
+    splits = check_inputs(train_roots, val_roots, need_train=not detector, split_by=cfg.fit.split_by)
     from livematch.calibration import vote_rules
     vote_rules(cfg.fit.vote_rules)  # a typo fails before training, not after
     seconds, skipped = {}, []

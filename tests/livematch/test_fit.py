@@ -92,6 +92,23 @@ def test_bad_inputs_fail_before_training_naming_the_root(broken, sample_root, va
     assert not (out / "embedder").exists() and not (out / "weights").exists()
 
 
+def test_a_split_train_cannot_learn_fails_before_training(sample_root, val_root, tmp_path, capsys):
+    worn = tmp_path / "worn"
+    shutil.copytree(sample_root, worn)
+    for path in (worn / "video_annotation").glob("*.json"):
+        data = json.loads(path.read_text())
+        for frame in data["frames"]:
+            for a in frame["annotations"]:
+                a["display"] = 0  # every frame garment worn: the display split has no second class
+        path.write_text(json.dumps(data))
+    out = tmp_path / "out"
+    args = ["fit", "--data", str(worn), "--val", str(val_root), "--out", str(out), *DET, *EMB, *FAST]
+    assert main(args + ["fit.split_by=display"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(worn) in err[0] and "fit.split_by=display" in err[0] and "'alone': 0" in err[0]
+    assert not (out / "embedder").exists() and not (out / "weights").exists()
+
+
 # ---- calibration on built cases (no models) ----
 
 @pytest.fixture(scope="module")
