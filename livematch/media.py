@@ -131,8 +131,10 @@ def probe_video(path, backend: str = "pyav") -> VideoInfo:
         with av.open(str(path)) as container:
             stream = _video_stream(container, path)
             rate = stream.average_rate or stream.guessed_rate or 0
-            return VideoInfo(stream.codec_context.width, stream.codec_context.height,
-                             stream.frames or None, float(rate))
+            width, height = stream.codec_context.width, stream.codec_context.height
+            if _first_rotation(container, stream) % 2:
+                width, height = height, width  # a phone's portrait stream: the size as displayed
+            return VideoInfo(width, height, stream.frames or None, float(rate))
     except av.error.FFmpegError as e:
         raise MediaError(path, f"corrupt or unsupported video: {e}") from None
 
@@ -260,10 +262,34 @@ def _decode_pyav(container, stream, wanted: set[int], threads: int) -> tuple[dic
             counter += 1
             seen = max(seen, index + 1)
             if index in wanted and index not in got:
-                got[index] = frame.to_ndarray(format="rgb24")
+                got[index] = _displayed(frame)
         if seen > last_wanted and len(got) == len(wanted):
             break
     return got, seen
+
+
+def _quarter_turns(frame) -> int:
+    """Counter-clockwise quarter turns of the display matrix (phones record portrait streams
+    as landscape with a rotation); 0 without one."""
+    return round((getattr(frame, "rotation", 0) or 0) / 90) % 4
+
+
+def _displayed(frame) -> np.ndarray:
+    """A decoded PyAV frame as RGB, turned as displayed (decord applies the rotation itself)."""
+    image = frame.to_ndarray(format="rgb24")
+    turns = _quarter_turns(frame)
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+
+
+def _first_rotation(container, stream) -> int:
+    """Quarter turns of the first decodable frame (the display matrix travels with the frames)."""
+    av = _av()
+    try:
+        for frame in container.decode(stream):
+            return _quarter_turns(frame)
+    except av.error.FFmpegError:
+        pass
+    return 0
 
 
 def _first_line(e: Exception) -> str:

@@ -191,3 +191,32 @@ def test_damaged_clip_yields_true_frames_or_our_error(bad_clips, backend, name):
 def test_unknown_backend_is_rejected(index_clips):
     with pytest.raises(ConfigError, match="unknown video backend"):
         sample_frames(index_clips["h264"], [0], backend="cv2")
+
+
+def _remux_rotated(src, dst, degrees: int):
+    """``src``'s packets in a new container whose display matrix turns them ``degrees`` (ccw),
+    as phones record portrait streams."""
+    import av
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = inp.streams.video[0]
+        rotated = out.add_stream_from_template(stream)
+        rotated.set_display_rotation(degrees)
+        for packet in inp.demux(stream):
+            if packet.dts is not None:
+                packet.stream = rotated
+                out.mux(packet)
+    return dst
+
+
+@pytest.mark.parametrize("degrees", [90, 270])
+def test_a_rotated_phone_clip_reads_as_displayed_in_every_backend(index_clips, tmp_path, degrees):
+    clip = _remux_rotated(index_clips["h264"], tmp_path / "phone.mp4", degrees)
+    wanted = [0, 41, 99]
+    turned = {b: sample_frames(clip, wanted, backend=b, fallback=False).images for b in media.BACKENDS}
+    for backend, images in turned.items():
+        assert images.shape == (3, 160, 32, 3), backend  # portrait as displayed, not the coded landscape
+        upright = np.rot90(images, -degrees // 90, axes=(1, 2))
+        assert [read_index(f) for f in upright] == wanted, backend
+        info = media.probe_video(clip, backend)
+        assert (info.width, info.height) == (32, 160), backend
+    np.testing.assert_array_equal(turned["pyav"], turned["decord"])
