@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from livematch.config import LiveMatchConfig, load_config
+from livematch.config import LiveMatchConfig, run_config
 from livematch.dataset import load_dataset, read_clip_frames, read_item_photos
 from livematch.errors import ConfigError, MediaError
 from livematch.structures import Video
@@ -41,8 +41,9 @@ class Pipeline:
 
     @classmethod
     def load(cls, config=None, overrides=(), device=None) -> Pipeline:
-        """From a pipeline YAML (e.g. ``fit``'s ``pipeline.yaml``) and dotted overrides."""
-        return cls(load_config(config, list(overrides)), device)
+        """From a pipeline YAML (e.g. ``fit``'s ``pipeline.yaml``) and dotted overrides; input
+        sizes the config does not set come from the checkpoints, as in ``livematch run``."""
+        return cls(run_config(config, list(overrides)), device)
 
     def _table(self, images, kind: str, owner: str, names) -> CropTable:
         from livematch.pipeline import crop_table

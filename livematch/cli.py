@@ -214,9 +214,9 @@ def run(
     overrides: List[str] = typer.Argument(None, help="Dotted overrides: matcher.voting.max_distance=1.0"),
 ):
     """The whole job: detect, crop, embed, match; writes result.json in the contest format."""
-    from livematch.config import load_config
+    from livematch.config import run_config
     from livematch.pipeline import run as run_pipeline
-    cfg = load_config(config, overrides or [])
+    cfg = run_config(config, overrides or [], detector, embedder or ())
     det = detector or cfg.weights.detector
     embs = embedder or cfg.weights.embedders
     if not det or not embs:

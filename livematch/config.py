@@ -200,3 +200,29 @@ def _reason(e: OmegaConfBaseException) -> str:
 def to_yaml(cfg) -> str:
     """A config (dataclass instance) as YAML, to save beside checkpoints and outputs."""
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+# What a checkpoint knows best about running it: the sizes it was trained at. A run takes these from
+# its checkpoints unless its config file or an override sets them.
+CHECKPOINT_SETTINGS = {"detector": {"infer": ("photo_short_side", "frame_short_side")},
+                       "embedder": {"extract": ("scale",), "data": ("crop_margin",)}}
+
+
+def run_config(path=None, overrides=(), detector=None, embedders=()) -> LiveMatchConfig:
+    """The config ``livematch run`` and the Python API run with: defaults <- each model
+    checkpoint's own input sizes and crop settings (``CHECKPOINT_SETTINGS``; the first embedder's
+    for an ensemble) <- the file at ``path`` <- ``overrides``. ``detector`` / ``embedders``
+    (else the config's ``weights``) name the checkpoints."""
+    from livematch.checkpoint import read_config
+    first = load_config(path, overrides)
+    found = {"detector": detector or first.weights.detector,
+             "embedder": (list(embedders or ()) or first.weights.embedders or [""])[0]}
+    schemas = {"detector": DetectorConfig, "embedder": EmbedderConfig}
+    layers = []
+    for package, folder in found.items():
+        if not folder:
+            continue
+        saved = read_config(folder, schemas[package])
+        layers.append({package: {part: {name: getattr(getattr(saved, part), name) for name in names}
+                                 for part, names in CHECKPOINT_SETTINGS[package].items()}})
+    return load_config(path, overrides, layers=layers) if layers else first

@@ -13,7 +13,7 @@ from detector.model import build_detector
 from embedder.model import build_embedder
 from livematch.checkpoint import save_checkpoint
 from livematch.cli import main
-from livematch.config import load_config
+from livematch.config import load_config, run_config
 from livematch.dataset import load_dataset
 from livematch.errors import LiveMatchError
 from livematch.metric import validate_entry
@@ -67,6 +67,9 @@ def test_run_completes_on_bad_input_and_names_each_bad_file(bad_root, checkpoint
     assert set(report.seconds) >= {"load", "decode", "detect", "embed", "match"}
     assert "score" in json.loads((tmp_path / "out" / "score.json").read_text())
     assert (tmp_path / "out" / "features" / "shop.npz").exists()
+    ran = load_config(tmp_path / "out" / "config.yaml")  # what ran: roots and weights as used
+    assert ran.data.roots == [str(root.resolve())] and ran.weights.detector == str(checkpoints[0].resolve())
+    assert ran.weights.embedders == [str(checkpoints[1].resolve())]
     page = (tmp_path / "out" / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     clips = set(load_dataset(root).videos) | set(result)
@@ -74,6 +77,21 @@ def test_run_completes_on_bad_input_and_names_each_bad_file(bad_root, checkpoint
     assert page.count('data-verdict="') == len(clips) and "<svg" in page and "data:image" not in page
     from html.parser import HTMLParser
     HTMLParser().feed(page)  # parses
+
+
+def test_a_run_takes_input_sizes_from_its_checkpoints_unless_its_config_sets_them(checkpoints, tmp_path):
+    det, emb = checkpoints
+    trained = load_config(None, DET + EMB)
+    assert trained.detector.infer.frame_short_side != load_config().detector.infer.frame_short_side
+    cfg = run_config(None, [], det, [emb])
+    assert cfg.detector.infer.frame_short_side == trained.detector.infer.frame_short_side  # not the default
+    assert cfg.embedder.extract.scale == trained.embedder.extract.scale != load_config().embedder.extract.scale
+    assert run_config(None, ["detector.infer.frame_short_side=96"], det, [emb]).detector.infer.frame_short_side == 96
+    recipe = tmp_path / "pipeline.yaml"
+    recipe.write_text(f"weights: {{detector: {det}, embedders: [{emb}]}}\nembedder: {{extract: {{scale: 80}}}}\n")
+    from_file = run_config(recipe)
+    assert from_file.embedder.extract.scale == 80  # the file wins over the checkpoint
+    assert from_file.detector.infer.frame_short_side == trained.detector.infer.frame_short_side
 
 
 def test_unwritable_output_fails_at_start(sample_root, checkpoints, tmp_path):
