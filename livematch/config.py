@@ -84,7 +84,7 @@ class RunConfig:
 class FinetuneConfig:
     """``livematch fit --init-from``: how long and how fast the shipped models are adapted."""
 
-    embedder_epochs: int = 10
+    embedder_epochs: int = 10  # 0 (either model): keep the --init-from model as it is
     embedder_lr: float = 5.0e-4
     detector_epochs: int = 2
     detector_lr: float = 0.01

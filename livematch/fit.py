@@ -286,7 +286,11 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
             log.warning("%s: already trained (%s); delete it to train again", stage, target)
             continue
         t0 = time.perf_counter()
-        train(cfg, train_roots, val_roots, out, init.get(stage), progress)
+        if stage in init and getattr(cfg.fit.finetune, f"{stage}_epochs") == 0:
+            log.warning("%s: fit.finetune.%s_epochs=0 keeps %s as it is", stage, stage, init[stage])
+            _export(init[stage], target)
+        else:
+            train(cfg, train_roots, val_roots, out, init.get(stage), progress)
         seconds[stage] = time.perf_counter() - t0
     detector = Path(detector or out / "weights" / "detector")
     embedder = Path(embedder or out / "weights" / "embedder")

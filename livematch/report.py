@@ -83,8 +83,10 @@ def _cutoff(w: int, h: int, x: tuple[float, float], cutoff: float | None) -> str
     if cutoff is None or not math.isfinite(cutoff) or not x[0] <= cutoff <= x[1]:
         return ""
     px = 40 + (cutoff - x[0]) / (x[1] - x[0]) * w
+    right = px > 40 + 0.75 * w  # near the right edge the label goes on the line's left
+    label = (f'x="{px - 4:.1f}" text-anchor="end"' if right else f'x="{px + 4:.1f}"')
     return (f'<line x1="{px:.1f}" y1="8" x2="{px:.1f}" y2="{h + 8}" stroke="#1c7ed6" stroke-dasharray="5 3"/>'
-            f'<text x="{px + 4:.1f}" y="20" font-size="11" fill="#1c7ed6">cut-off {cutoff:.2f}</text>')
+            f'<text {label} y="20" font-size="11" fill="#1c7ed6">cut-off {cutoff:.2f}</text>')
 
 
 def svg_histogram(groups: dict[str, list[float]], cutoff: float | None = None, bins: int = 24,

@@ -98,3 +98,28 @@ def test_report_without_ground_truth_says_matched_or_unmatched(sample_root, tmp_
     parser = _Sections()
     parser.feed(page)
     assert parser.verdicts == {v: "matched" if v == first else "unmatched" for v in gt.videos}
+
+
+def test_the_filter_buttons_work_in_a_real_browser(sample_root, tmp_path):
+    """Headless Chromium (skipped where it is not installed) runs the page's filter."""
+    import shutil
+    import subprocess
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        import pytest
+        pytest.skip("no Chromium on this machine")
+    gt = load_dataset(sample_root)
+    oracle = oracle_result(gt)
+    first = sorted(oracle)[0]
+    details = {"videos": {first: {"status": "matched", "distance": 0.4, "votes": 2}}, "folders": {}}
+    page = write_report(tmp_path / "r.html", {first: oracle[first]}, details, gt, {}, gt=gt)
+    clicked = tmp_path / "clicked.html"
+    clicked.write_text(page.read_text().replace("</body>", "<script>show('missed')</script></body>"))
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", str(clicked)],
+                         capture_output=True, text=True, timeout=120).stdout
+    parser = _Sections()
+    parser.feed(dom)
+    shown = re.findall(r'<section id="v(\d+)" data-verdict="([^"]+)"(?: class="")?>', dom)
+    hidden = re.findall(r'<section id="v\d+" data-verdict="[^"]+" class="hidden">', dom)
+    assert set(parser.verdicts) == set(gt.videos)
+    assert {v for _, v in shown} == {"missed"} and len(shown) + len(hidden) == len(gt.videos)
