@@ -318,12 +318,13 @@ ALL_RULES = [f"{rule}/{assign}" for rule in RULES for assign in ASSIGN]
 
 
 def default_grids(thresholds, classes: list[str], region, rules=None) -> dict[str, list]:
-    """What fit sweeps, in order: detection thresholds (photo x frame), frame classes (when the detector has a
-    ``product`` class), the frame region (when one was learned), evidence rules, the vote (its
-    cut-offs under each voting rule and assignment in ``rules``: every one when None)."""
+    """What fit sweeps, in order: detection thresholds (photo x frame), frame classes (every class,
+    or one class alone, when the detector has several: ``product`` / ``other``, ``worn`` /
+    ``alone``), the frame region (when one was learned), evidence rules, the vote (its cut-offs
+    under each voting rule and assignment in ``rules``: every one when None)."""
     grids = {"thresholds": [(p, f) for p in thresholds for f in thresholds]}
-    if "product" in classes:
-        grids["frame_classes"] = [(), ("product",)]
+    if len(classes) > 1:
+        grids["frame_classes"] = [(), *((c,) for c in classes)]
     if region:
         grids["region"] = [(), tuple(region)]
     grids["frame_box"] = list(FRAME_BOX)

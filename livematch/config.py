@@ -149,7 +149,7 @@ def load_config(path=None, overrides=(), schema: type = LiveMatchConfig, layers=
     return out
 
 
-FIT_CHOICES = {"recipe": ("tiny", "reference"), "split_by": ("", *SPLITS)}
+FIT_CHOICES = {"recipe": ("tiny", "reference"), "split_by": ("auto", "", *SPLITS)}
 
 
 def _check_choices(cfg: LiveMatchConfig, path) -> None:

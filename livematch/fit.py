@@ -88,6 +88,18 @@ def check_inputs(train_roots, val_roots, need_train: bool, split_by: str = "") -
     return splits
 
 
+def resolve_split(split_by: str, train_roots) -> str:
+    """``fit.split_by``; ``auto``: ``display`` (worn / shown alone) when TRAIN's frame garments
+    are of both kinds, else ``instance`` (product / other) when they are, else one class."""
+    if split_by != "auto":
+        return split_by
+    ds = load_dataset(train_roots, probe_media=False)
+    for split in ("display", "instance"):
+        if all(split_counts(ds, split).values()):
+            return split
+    return ""
+
+
 def find_init(path) -> dict[str, Path]:
     """``--init-from``: a fit output folder or pipeline YAML (its ``weights``), or a folder of
     checkpoint folders (``weights/``: each told apart by its config). -> ``{"detector": ..,
@@ -124,7 +136,8 @@ def fit_config(train_roots, val_roots, out: Path, init: dict, config=None, overr
         raise ConfigError(f"fit recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     layers = [OmegaConf.to_container(OmegaConf.load(CONFIGS / r)) for r in RECIPES[recipe]]
     layers += [{kind: _section(folder)} for kind, folder in init.items()]
-    layers.append({"detector": {"model": {"split_by": first.fit.split_by}}})  # also over --init-from's classes
+    split = resolve_split(first.fit.split_by, train_roots)
+    layers.append({"detector": {"model": {"split_by": split}}})  # also over --init-from's classes
     cfg = load_config(config, overrides, layers=layers)
     ft = cfg.fit.finetune
     if "embedder" in init:
@@ -134,6 +147,7 @@ def fit_config(train_roots, val_roots, out: Path, init: dict, config=None, overr
         cfg.detector.train = replace(cfg.detector.train, epochs=ft.detector_epochs, lr=ft.detector_lr,
                                      warmup_steps=ft.warmup_steps)
     cfg = load_config(None, overrides, layers=[OmegaConf.structured(cfg)])  # explicit overrides still win
+    cfg.fit.split_by = split  # auto resolved
     cfg.embedder.data.roots, cfg.embedder.data.val_roots = list(map(str, train_roots)), list(map(str, val_roots))
     cfg.embedder.data.cache_dir = str(out / "cache" / "crops")
     cfg.detector.train.cache_dir = str(out / "cache" / "frames")

@@ -12,6 +12,7 @@ from livematch.errors import ConfigError
 from livematch.cli import main
 from livematch.config import load_config
 from livematch.dataset import load_dataset
+from livematch.fit import resolve_split
 from livematch.matching import FeatureStore, simulate_crops
 from livematch.sampledata.generate import SampleConfig, generate_dataset
 from matcher.config import MatcherConfig
@@ -120,6 +121,9 @@ def test_a_split_train_cannot_learn_fails_before_training(sample_root, val_root,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(worn) in err[0] and "fit.split_by=display" in err[0] and "'alone': 0" in err[0]
     assert not (out / "embedder").exists() and not (out / "weights").exists()
+    # auto takes the split TRAIN can learn: worn / alone where both are annotated, else product / other
+    assert resolve_split("auto", [sample_root]) == "display" and resolve_split("auto", [worn]) == "instance"
+    assert resolve_split("instance", [sample_root]) == "instance"
 
 
 # ---- calibration on built cases (no models) ----
@@ -208,7 +212,8 @@ def test_default_grids_offer_only_what_the_models_support():
     with pytest.raises(ConfigError, match="fit.vote_rules.*'set/hungarian'"):
         default_grids([0.1], ["garment"], None, ["set/hungarian"])
     split = default_grids([0.1, 0.5], ["product", "other"], [0.1, 0.1, 0.9, 0.9])
-    assert split["frame_classes"] == [(), ("product",)] and split["region"][1] == (0.1, 0.1, 0.9, 0.9)
+    assert split["frame_classes"] == [(), ("product",), ("other",)] and split["region"][1] == (0.1, 0.1, 0.9, 0.9)
+    assert default_grids([0.1], ["worn", "alone"], None)["frame_classes"] == [(), ("worn",), ("alone",)]
 
 
 def test_init_from_finds_checkpoints_in_a_folder_or_a_pipeline(tmp_path):
