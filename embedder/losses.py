@@ -94,15 +94,18 @@ class EmbeddingLoss(nn.Module):
                                             memory_size=cfg.xbm_memory) if cfg.xbm else None)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, step: int = 0):
-        """Returns the total loss and its parts ``{"margin": float, "xbm": float}``."""
-        embeddings = embeddings.float()
-        margin = self.head(embeddings, labels)
-        parts = {"margin": float(margin.detach()), "xbm": 0.0}
-        if self.xbm is None or step < self.cfg.xbm_start:
-            return margin, parts
-        memory = self.xbm(F.normalize(embeddings, dim=1), labels)
-        parts["xbm"] = float(memory.detach())
-        return margin + self.cfg.xbm_weight * memory, parts
+        """Returns the total loss and its parts ``{"margin": float, "xbm": float}``. Runs in fp32
+        outside autocast: in half precision a cosine near 1 rounds to 1, where the margin's acos
+        has an infinite gradient (GradScaler would skip the step)."""
+        with torch.autocast(device_type=embeddings.device.type, enabled=False):
+            embeddings = embeddings.float()
+            margin = self.head(embeddings, labels)
+            parts = {"margin": float(margin.detach()), "xbm": 0.0}
+            if self.xbm is None or step < self.cfg.xbm_start:
+                return margin, parts
+            memory = self.xbm(F.normalize(embeddings, dim=1), labels)
+            parts["xbm"] = float(memory.detach())
+            return margin + self.cfg.xbm_weight * memory, parts
 
 
 def memory_state(loss: EmbeddingLoss) -> dict:

@@ -58,3 +58,22 @@ def test_cross_batch_memory_switches_on_at_its_start():
     after, parts = loss(emb, labels, step=3)
     assert parts["xbm"] > 0.0 and loss.xbm.queue_idx == 8
     assert after.item() == pytest.approx(parts["margin"] + parts["xbm"], rel=1e-5)
+
+
+def test_the_margin_head_and_memory_run_in_fp32_under_autocast():
+    """Under AMP the cosine must not be computed in half precision: there a cos near 1 rounds to
+    1, where acos has an infinite gradient. bf16 autocast on the CPU shows it as fp16 would on CUDA."""
+    torch.manual_seed(0)
+    loss = EmbeddingLoss(LossConfig(head="arcface", margin=28.6, scale=30.0, xbm=True, xbm_memory=16, xbm_start=0),
+                         3, 64)
+    seen, cosine = [], loss.head.get_cosine
+    loss.head.get_cosine = lambda e: seen.append(cosine(e)) or seen[-1]  # the head's cosine matmul
+    target = F.normalize(loss.head.W.detach()[:, 0], dim=0)
+    emb = (target + 1e-3 * torch.randn(4, 64)).requires_grad_()  # cos ~ 0.9999 with class 0's weight
+    labels = torch.zeros(4, dtype=torch.long)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        total, _ = loss(emb * 1.0, labels)
+    total.backward()
+    assert [c.dtype for c in seen] == [torch.float32]
+    assert torch.isfinite(emb.grad).all() and torch.isfinite(loss.head.W.grad).all()
+    assert total.dtype == torch.float32
