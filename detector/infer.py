@@ -80,13 +80,15 @@ def shape_batches(images: list[np.ndarray], batch_size: int) -> list[list[int]]:
 
 @torch.no_grad()
 def predict(model, images: list[np.ndarray], short_side: int, threshold: float,
-            batch_size: int = 4, amp: bool = True, channels_last: bool = True,
+            batch_size: int = 4, amp: bool = True, channels_last: bool = False,
             labels: list[int] | None = None, region=None) -> list[Detections]:
     """Detect in RGB ``uint8`` images: each is resized by the model so that its short side is
     ``short_side`` (the long side follows, uncapped), boxes are mapped back to the image's own
     pixels, and only boxes scoring >= ``threshold`` (and, with ``labels``, of those model labels;
     with ``region``, whose centre lies in it: :func:`centre_inside`) are kept. Images are batched
-    by shape (:func:`shape_batches`). AMP and channels_last on CUDA unless switched off."""
+    by shape (:func:`shape_batches`). AMP on CUDA unless switched off; ``channels_last`` converts the
+    model in place on CUDA, so only inference-only callers (``livematch run``) ask for it: during
+    training it would change the DDP-wrapped parameters under the optimiser."""
     model.eval()
     device = _device(model)
     cuda = device.type == "cuda"

@@ -15,10 +15,10 @@ def setup_distributed(timeout_min: float | None = None) -> tuple[int, int, torch
     ``timeout_min`` bounds collective waits (torch's default when ``None``)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda":  # before the process group, so that NCCL binds each rank to its own GPU
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
     if world > 1 and not dist.is_initialized():
         extra = {"timeout": timedelta(minutes=timeout_min)} if timeout_min else {}
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", **extra)
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
     return (dist.get_rank() if world > 1 else 0), world, device
