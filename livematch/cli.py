@@ -315,12 +315,16 @@ def detect_eval(
     config: Optional[Path] = typer.Option(None, help="Recipe (detector.infer options; default: the "
                                                      "checkpoint's own)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON."),
+    device: str = typer.Option("auto", help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N."),
     overrides: List[str] = typer.Argument(None, help="Dotted overrides."),
 ):
     """COCO box AP and AP50 on annotated photos and frames."""
+    from livematch.distributed import pick_device
+    dev = pick_device(device)  # a wrong name fails before any work
     from livematch.detection import evaluate_detector_on
     from livematch.io import write_json
-    metrics = evaluate_detector_on(checkpoint, data, _checkpoint_cfg(checkpoint, config, overrides, "detector.infer"))
+    metrics = evaluate_detector_on(checkpoint, data, _checkpoint_cfg(checkpoint, config, overrides, "detector.infer"),
+                                   dev)
     typer.echo(f"AP {metrics['AP']:.4f}  AP50 {metrics['AP50']:.4f}  ({metrics['images']} images)")
     if "AP50_by_class" in metrics:
         typer.echo("AP50 by class: " + ", ".join(f"{name} {ap:.4f}" for name, ap in
@@ -336,11 +340,15 @@ def detect_predict(
     out: Path = typer.Option(..., help="Folder for photos/<item>.json and videos/<clip>.json box files."),
     config: Optional[Path] = typer.Option(None, help="Recipe (detector.infer, media.infer_frames; default: "
                                                      "the checkpoint's detector.infer)."),
+    device: str = typer.Option("auto", help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N."),
     overrides: List[str] = typer.Argument(None, help="Dotted overrides: detector.infer.frame_threshold=0.9"),
 ):
     """Detect garments in every shop photo and in the sampled frames of every clip."""
+    from livematch.distributed import pick_device
+    dev = pick_device(device)  # a wrong name fails before any work
     from livematch.detection import predict_boxes
-    summary = predict_boxes(checkpoint, data, out, _checkpoint_cfg(checkpoint, config, overrides, "detector.infer"))
+    summary = predict_boxes(checkpoint, data, out, _checkpoint_cfg(checkpoint, config, overrides, "detector.infer"),
+                            device=dev)
     typer.echo(summary.format(f"wrote {out}"))
 
 
@@ -410,12 +418,16 @@ def embed_eval(
     data: List[Path] = typer.Option(..., help="Annotated root(s) with items the model never saw."),
     config: Optional[Path] = typer.Option(None, help="Recipe (media.train_frames, extract options)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON."),
+    device: str = typer.Option("auto", help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N."),
     overrides: List[str] = typer.Argument(None, help="Dotted overrides: embedder.extract.hflip_tta=true"),
 ):
     """Shop-crop -> video-crop retrieval: top-1, recall@5, mAP@10."""
+    from livematch.distributed import pick_device
+    dev = pick_device(device)  # a wrong name fails before any work
     from livematch.embedding import evaluate_embedder
     from livematch.io import write_json
-    metrics = evaluate_embedder(checkpoint, data, _checkpoint_cfg(checkpoint, config, overrides, "embedder.extract"))
+    metrics = evaluate_embedder(checkpoint, data, _checkpoint_cfg(checkpoint, config, overrides, "embedder.extract"),
+                                dev)
     typer.echo(f"top-1 {metrics['top1']:.4f}  recall@5 {metrics['recall5']:.4f}  "
                f"mAP@10 {metrics['map10']:.4f}  ({metrics['queries']} shop crops)")
     if json_out:
@@ -428,11 +440,15 @@ def embed_extract(
     data: List[Path] = typer.Option(..., help="Dataset root(s) with annotations (their boxes are embedded)."),
     out: Path = typer.Option(..., help="Feature store folder to write (shop.npz, video.npz)."),
     config: Optional[Path] = typer.Option(None, help="Recipe (media.infer_frames, extract options)."),
+    device: str = typer.Option("auto", help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N."),
     overrides: List[str] = typer.Argument(None, help="Dotted overrides."),
 ):
     """Embed the annotated boxes of a dataset into a feature store for `livematch match`."""
+    from livematch.distributed import pick_device
+    dev = pick_device(device)  # a wrong name fails before any work
     from livematch.embedding import extract_store
-    store = extract_store(checkpoint, data, out, _checkpoint_cfg(checkpoint[0], config, overrides, "embedder.extract"))
+    store = extract_store(checkpoint, data, out, _checkpoint_cfg(checkpoint[0], config, overrides, "embedder.extract"),
+                          device=dev)
     typer.echo(f"wrote {out}: {len(store.shop)} shop crops, {len(store.video)} video crops, "
                f"{store.shop.dim}-d from {len(checkpoint)} model(s)")
 

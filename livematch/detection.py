@@ -50,11 +50,11 @@ def train_detector_on(cfg: LiveMatchConfig, roots, val_roots=None, out=None, pro
     return result, summary
 
 
-def evaluate_detector_on(checkpoint, roots, cfg: LiveMatchConfig) -> dict:
+def evaluate_detector_on(checkpoint, roots, cfg: LiveMatchConfig, device="cpu") -> dict:
     """COCO AP / AP50 of a checkpoint on every annotated image of ``roots``."""
     from detector.model import class_names
     from detector.train import evaluate_detector, load_detector
-    model, det_cfg = load_detector(checkpoint)
+    model, det_cfg = load_detector(checkpoint, device)
     classes = class_names(det_cfg.model)
     samples = _samples(roots, cfg, RunSummary(), classes)
     metrics = evaluate_detector(model, samples, cfg.detector.infer.frame_short_side, len(classes))
@@ -65,12 +65,12 @@ def _rows(d) -> list[list[float]]:
     return [[*map(float, b), float(s), int(l)] for b, s, l in zip(d.boxes, d.scores, d.labels)]
 
 
-def predict_boxes(checkpoint, roots, out, cfg: LiveMatchConfig, progress: bool = True) -> RunSummary:
+def predict_boxes(checkpoint, roots, out, cfg: LiveMatchConfig, progress: bool = True, device="cpu") -> RunSummary:
     """Detect on every photo and on the ``media.infer_frames`` of every clip; write box files.
     Unreadable photos and clips are skipped with a warning, counted in the returned summary."""
     from detector.infer import frame_region, kept_labels, predict
     from detector.train import load_detector
-    model, det_cfg = load_detector(checkpoint)
+    model, det_cfg = load_detector(checkpoint, device)
     inf, out = cfg.detector.infer, Path(out)
     photo_labels, frame_labels = kept_labels(det_cfg.model, inf)
     region = frame_region(inf)

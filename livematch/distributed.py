@@ -22,3 +22,19 @@ def setup_distributed(timeout_min: float | None = None) -> tuple[int, int, torch
         extra = {"timeout": timedelta(minutes=timeout_min)} if timeout_min else {}
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", **extra)
     return (dist.get_rank() if world > 1 else 0), world, device
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto``: the first CUDA device when there is one, else the CPU; otherwise a torch device
+    name (``cpu``, ``cuda``, ``cuda:1``). A name torch does not know, or CUDA on a machine
+    without it, is a ``ConfigError``."""
+    from livematch.errors import ConfigError
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r}: not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: this machine has no CUDA device; use auto or cpu")
+    return device

@@ -44,11 +44,11 @@ def train_embedder(cfg: LiveMatchConfig, out_dir=None, init_from=None, progress:
     return result, summary
 
 
-def evaluate_embedder(checkpoint, roots, cfg: LiveMatchConfig) -> dict:
+def evaluate_embedder(checkpoint, roots, cfg: LiveMatchConfig, device="cpu") -> dict:
     """Shop -> video retrieval metrics of a checkpoint on annotated ``roots``."""
     from embedder.checkpoint import load_embedder
     from embedder.train import evaluate_crops
-    model, model_cfg = load_embedder(checkpoint)
+    model, model_cfg = load_embedder(checkpoint, device)
     model_cfg.extract = cfg.embedder.extract
     crops = labelled_crops(roots, cfg, RunSummary(), progress=False)
     return evaluate_crops(model, crops, model_cfg)
@@ -85,13 +85,14 @@ def _crops_of(rows, margin: float, summary: RunSummary):
     return images, kept
 
 
-def extract_store(checkpoints, roots, out, cfg: LiveMatchConfig, progress: bool = True) -> FeatureStore:
+def extract_store(checkpoints, roots, out, cfg: LiveMatchConfig, progress: bool = True,
+                  device="cpu") -> FeatureStore:
     """Embed every annotated box of ``roots`` (shop photos, and the annotated frames among
     ``media.infer_frames``) with one checkpoint or an ensemble; write a feature store."""
     from embedder.checkpoint import load_embedder
     from embedder.extract import embed_images
     summary = RunSummary()
-    models = [load_embedder(c)[0] for c in checkpoints]
+    models = [load_embedder(c, device)[0] for c in checkpoints]
     ds = load_dataset(roots, probe_media=False)
     tables = []
     for rows in annotated_boxes(ds, cfg.media.infer_frames.indices()):
