@@ -54,6 +54,7 @@ class DetTrainConfig:
     max_val_images: int = 500
     seed: int = 0
     cache_dir: str = "runs/det_frames"
+    dist_timeout_min: float = 120.0  # torchrun: how long ranks wait in a collective (rank 0 validates alone)
 
 
 @dataclass

@@ -95,7 +95,7 @@ def train_detector(cfg: DetectorConfig, train: list[DetSample], val: list[DetSam
     if not train:
         raise TrainingError("no training images: check the roots and their annotations")
     out_dir = Path(out_dir)
-    rank, world, device = setup_distributed()
+    rank, world, device = setup_distributed(cfg.train.dist_timeout_min)
     torch.manual_seed(cfg.train.seed)
     model = build_detector(cfg.model)
     if init_from:

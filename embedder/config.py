@@ -88,6 +88,7 @@ class OptimConfig:
     freeze_backbone: bool = False  # fine-tune only GeM / neck / head
     select: str = "top1"  # OUT/best is the epoch with the best validation top1 | map10, or the last one
     seed: int = 0
+    dist_timeout_min: float = 120.0  # torchrun: how long ranks wait in a collective (rank 0 validates alone)
 
 
 @dataclass

@@ -109,7 +109,7 @@ def train(cfg: EmbedderConfig, crops: list[Crop], out_dir, val_crops: list[Crop]
     """Train on labelled crops (``assign_labels``); checkpoints go to ``out_dir/last`` and
     ``out_dir/best``. A run whose ``out_dir/last`` exists resumes from it."""
     out_dir = Path(out_dir)
-    rank, world, device = setup_distributed()
+    rank, world, device = setup_distributed(cfg.optim.dist_timeout_min)
     torch.manual_seed(cfg.optim.seed)
     if not crops:
         raise TrainingError("no training crops: check data.roots and that boxes have instance_id > 0")

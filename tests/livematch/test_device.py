@@ -28,3 +28,31 @@ def test_a_bad_device_is_one_line_and_exit_2(command, tmp_path, capsys):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_auto_is_the_gpu_when_there_is_one():
     assert pick_device("auto") == torch.device("cuda")
+
+
+class _Joined(Exception):
+    pass
+
+
+def test_trainers_join_the_process_group_with_their_configured_timeout(monkeypatch, tmp_path):
+    """Rank 0 validates alone while the others wait in a collective: the wait is the config's."""
+    import torch.distributed as dist
+    from detector.config import DetectorConfig
+    from detector.train import train_detector
+    from embedder.config import EmbedderConfig
+    from embedder.train import train
+    seen = []
+
+    def join(backend, timeout=None, **kw):
+        seen.append(timeout)
+        raise _Joined
+
+    monkeypatch.setattr(dist, "init_process_group", join)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    det, emb = DetectorConfig(), EmbedderConfig()
+    det.train.dist_timeout_min, emb.optim.dist_timeout_min = 7, 9
+    with pytest.raises(_Joined):
+        train_detector(det, [object()], [], tmp_path / "det")  # past the empty-set check
+    with pytest.raises(_Joined):
+        train(emb, [], tmp_path / "emb")
+    assert [t.total_seconds() for t in seen] == [7 * 60, 9 * 60]
