@@ -2,6 +2,8 @@
 multi-scale test-time augmentation, ensembles of several models, FP16 storage."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -36,11 +38,12 @@ def _embed_batch(model: Embedder, images: list[np.ndarray], aspect: float, cfg: 
 
 
 def embed_images(models, images: list[np.ndarray], cfg: ExtractConfig | None = None,
-                 progress: bool = False, buckets=BUCKETS) -> np.ndarray:
+                 progress: bool = False, buckets=BUCKETS, scales=None) -> np.ndarray:
     """``(N, D)`` unit features of RGB ``uint8`` crops (any sizes), each resized to the shape of
     its aspect-ratio bucket (``buckets``: width / height, the model's training buckets,
     ``embedder.data.aspect_buckets``). With several models the features are ensembled
-    (l2-normalise, concatenate, l2-normalise). Float16 if ``cfg.fp16``."""
+    (l2-normalise, concatenate, l2-normalise); ``scales`` gives each model its own short side
+    (its recipe's: B5 456, B6 528, ...; default ``cfg.scale`` for all). Float16 if ``cfg.fp16``."""
     cfg = cfg or ExtractConfig()
     buckets = tuple(buckets)
     models = models if isinstance(models, (list, tuple)) else [models]
@@ -53,9 +56,12 @@ def embed_images(models, images: list[np.ndarray], cfg: ExtractConfig | None = N
     groups = [np.flatnonzero(bucket == b) for b in range(len(buckets))]
     chunks = [(b, rows[i:i + cfg.batch_size]) for b, rows in enumerate(groups)
               for i in range(0, len(rows), cfg.batch_size)]
+    member_cfgs = [replace(cfg, scale=int(s)) for s in scales] if scales else [cfg] * len(models)
+    if len(member_cfgs) != len(models):
+        raise ValueError(f"{len(scales)} extraction scales for {len(models)} models")
     for b, rows in tqdm(chunks, desc="embed", unit="batch", disable=bar_disabled(progress)):
         crops = [images[r] for r in rows]
-        for out, model in zip(per_model, models):
-            out[torch.as_tensor(rows)] = _embed_batch(model, crops, buckets[b], cfg).cpu()
+        for out, model, member in zip(per_model, models, member_cfgs):
+            out[torch.as_tensor(rows)] = _embed_batch(model, crops, buckets[b], member).cpu()
     feats = ensemble_features(per_model) if len(models) > 1 else per_model[0]
     return feats.numpy().astype(np.float16 if cfg.fp16 else np.float32)

@@ -79,7 +79,10 @@ class Models:
         self.detector, det_cfg = load_detector(detector_ckpt, device)
         self.labels = dict(zip(("items", "clips"), kept_labels(det_cfg.model, cfg.detector.infer)))
         self.regions = {"items": None, "clips": frame_region(cfg.detector.infer)}
-        self.embedders = [load_embedder(c, device)[0] for c in embedder_ckpts]
+        loaded = [load_embedder(c, device) for c in embedder_ckpts]
+        self.embedders = [model for model, _ in loaded]
+        # an ensemble's members beyond the first each run at their own recipe's scale (the first at the config's)
+        self.scales = [cfg.embedder.extract.scale] + [own.extract.scale for _, own in loaded[1:]]
         self.cfg, self.clock = cfg, clock
         self.weights = [detector_ckpt, *embedder_ckpts]
 
@@ -87,6 +90,7 @@ class Models:
         """What the cached rows depend on besides the media: weights and crop / feature settings."""
         c = self.cfg
         return model_key(self.weights, {"infer": c.detector.infer, "margin": c.embedder.data.crop_margin,
+                                        "scales": self.scales,
                                         "buckets": c.embedder.data.aspect_buckets,
                                         "extract": c.embedder.extract, "frames": c.media.infer_frames,
                                         "backend": c.media.backend.value})
@@ -118,7 +122,7 @@ class Models:
                     rows.append((k, box, float(score), int(label)))
         with self.clock("embed"):
             feats = embed_images(self.embedders, crops, self.cfg.embedder.extract,
-                                 buckets=self.cfg.embedder.data.aspect_buckets)
+                                 buckets=self.cfg.embedder.data.aspect_buckets, scales=self.scales)
         return rows, feats
 
 

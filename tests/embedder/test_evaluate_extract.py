@@ -53,3 +53,18 @@ def test_extraction_follows_the_configured_buckets():
     one = embed_images(model, [wide], cfg, buckets=[1.0])
     assert np.allclose(one, embed_images(model, [square], cfg, buckets=[1.0]), atol=1e-3)
     assert not np.allclose(one, embed_images(model, [wide], cfg), atol=1e-3)
+
+
+def test_each_ensemble_member_runs_at_its_own_scale():
+    torch.manual_seed(0)
+    a = build_embedder(ModelConfig(backbone="mobilenetv3_small_050", embedding_dim=16)).eval()
+    b = build_embedder(ModelConfig(backbone="mobilenetv3_small_050", embedding_dim=8)).eval()
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 255, (h, w, 3), dtype=np.uint8) for h, w in [(40, 90), (60, 60), (90, 40)]]
+    cfg = ExtractConfig(scale=64, fp16=False)
+    mixed = embed_images([a, b], images, cfg, scales=[64, 96])
+    parts = [embed_images(a, images, cfg), embed_images(b, images, ExtractConfig(scale=96, fp16=False))]
+    by_hand = np.concatenate(parts, 1)
+    by_hand /= np.linalg.norm(by_hand, axis=1, keepdims=True)
+    np.testing.assert_allclose(mixed, by_hand, atol=1e-5)
+    assert not np.allclose(mixed, embed_images([a, b], images, cfg), atol=1e-3)  # one scale for both differs

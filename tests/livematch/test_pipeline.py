@@ -94,6 +94,16 @@ def test_a_run_takes_input_sizes_from_its_checkpoints_unless_its_config_sets_the
     assert from_file.detector.infer.frame_short_side == trained.detector.infer.frame_short_side
 
 
+def test_an_ensemble_member_runs_at_its_own_checkpoint_scale(checkpoints, tmp_path):
+    from livematch.pipeline import Models, Stopwatch
+    det, emb = checkpoints
+    cfg = load_config(None, DET + EMB + ["embedder.extract.scale=80"])
+    save_checkpoint(tmp_path / "emb80", {"model": build_embedder(cfg.embedder.model)}, cfg.embedder, {"epoch": 0})
+    run_cfg = run_config(None, [], det, [emb, tmp_path / "emb80"])
+    models = Models(det, [emb, tmp_path / "emb80"], run_cfg, Stopwatch(), torch.device("cpu"))
+    assert models.scales == [load_config(None, EMB).embedder.extract.scale, 80]
+
+
 def test_unwritable_output_fails_at_start(sample_root, checkpoints, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
