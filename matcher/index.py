@@ -67,6 +67,7 @@ class KnnIndex:
     def __init__(self, dim: int, cfg: IndexConfig | None = None):
         self.dim, self.cfg = int(dim), cfg or IndexConfig()
         self.index = None
+        self._gpu = None  # the GPU copy of ``index``, made once per gallery (add() drops it)
 
     @property
     def ntotal(self) -> int:
@@ -96,6 +97,7 @@ class KnnIndex:
             self.train(x)
         if len(x):
             self.index.add(x)
+            self._gpu = None
 
     def search(self, queries: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """``(Q, D)`` queries -> ``(Q, k)`` Euclidean distances and gallery rows, nearest first;
@@ -117,12 +119,23 @@ class KnnIndex:
         return dist, rows
 
     def _searcher(self):
+        """The index to search: with ``use_gpu``, a GPU copy made once per gallery. Kinds faiss
+        has no GPU version of (HNSW; fp16 flat storage) stay on the CPU, said once."""
         if not self.cfg.use_gpu:
             return self.index
+        if self._gpu is not None:
+            return self._gpu
         if not hasattr(faiss, "index_cpu_to_all_gpus") or faiss.get_num_gpus() == 0:
             log.warning("index.use_gpu is set but faiss has no GPU here; searching on the CPU")
-            return self.index
-        return faiss.index_cpu_to_all_gpus(self.index)
+            self._gpu = self.index
+            return self._gpu
+        try:
+            self._gpu = faiss.index_cpu_to_all_gpus(self.index)
+        except RuntimeError as e:  # faiss raises RuntimeError for index types without a GPU version
+            log.warning("index %s (%s) has no faiss GPU version; searching on the CPU: %s", self.cfg.kind,
+                        self.cfg.storage, str(e).splitlines()[0][:120])
+            self._gpu = self.index
+        return self._gpu
 
     def save(self, path) -> Path:
         if self.index is None:

@@ -1,3 +1,4 @@
+import faiss
 import numpy as np
 import pytest
 
@@ -97,3 +98,36 @@ def test_queries_stream_in_batches():
     whole = build_index(g).search(q, 2)
     batched = build_index(g, IndexConfig(query_batch=7)).search(q, 2)
     np.testing.assert_array_equal(whole[1], batched[1])
+
+
+def _gallery(n=400, d=32, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_use_gpu_without_one_searches_on_the_cpu_and_says_so_once(caplog):
+    x = _gallery()
+    cpu = build_index(x, IndexConfig(kind="flat"))
+    asked = build_index(x, IndexConfig(kind="flat", use_gpu=True))
+    if hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0:
+        pytest.skip("this machine has a GPU: see the gpu test")
+    for _ in range(3):
+        np.testing.assert_array_equal(asked.search(x[:50])[1], cpu.search(x[:50])[1])
+    assert caplog.text.count("no GPU here") == 1  # decided once per gallery, not per search
+    asked.add(x[:10])
+    asked.search(x[:5])
+    assert caplog.text.count("no GPU here") == 2  # a changed gallery is copied again
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind,storage", [("flat", "fp32"), ("ivf_flat", "fp32"), ("hnsw", "fp32"), ("flat", "fp16")])
+def test_faiss_gpu_search_equals_the_cpu_top1(kind, storage):
+    if not hasattr(faiss, "get_num_gpus") or faiss.get_num_gpus() == 0:
+        pytest.skip("needs faiss with a GPU")
+    x = _gallery(4000, 64)
+    cfg = IndexConfig(kind=kind, storage=storage, nlist=16, nprobe=16)
+    cpu, gpu = build_index(x, cfg), build_index(x, IndexConfig(**{**vars(cfg), "use_gpu": True}))
+    q = x[:500]
+    assert (gpu.search(q)[1][:, 0] == cpu.search(q)[1][:, 0]).mean() >= 0.99
+    assert gpu._searcher() is gpu._searcher()  # one GPU copy, reused
