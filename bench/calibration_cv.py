@@ -33,11 +33,11 @@ def main(argv=None) -> dict:
     from livematch.calibration import (Calibrator, Setting, Splits, _vote_step, coordinate_ascent, default_grids,
                                        vote_rules)
     from livematch.config import load_config
-    from livematch.dataset import load_dataset
-    from livematch.detection import learn_frame_region
+    from ground.dataset import load_dataset
+    from ground.regions import learn_frame_region
     from livematch.fit import use_checkpoint_settings
-    from livematch.io import write_json
-    from livematch.matching import load_store
+    from ground.io import write_json
+    from matcher.store import load_store
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fit", type=Path, required=True, help="A livematch fit output folder.")
     parser.add_argument("--root", action="append", required=True, help="DATA=RUN: annotated root and its crop rows.")

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from livematch.config import load_config
-from livematch.media import sample_frames
+from ground.media import sample_frames
 from livematch.sampledata.clip import ClipRenderer
 from livematch.sampledata.generate import SampleConfig, plan_dataset
 from livematch.sampledata.video import write_video

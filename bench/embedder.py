@@ -24,8 +24,8 @@ from embedder.checkpoint import load_embedder
 from embedder.evaluate import retrieval_metrics
 from embedder.extract import embed_images
 from livematch.config import load_config
-from livematch.embedding import labelled_crops, train_embedder
-from livematch.summary import RunSummary
+from livematch.commands.embed import labelled_crops, train_embedder
+from ground.summary import RunSummary
 
 RECIPE = Path("configs/embedder/tiny.yaml")
 VARIANTS = {

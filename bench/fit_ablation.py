@@ -35,9 +35,9 @@ def variants(chosen: Setting, start: Setting) -> dict[str, Setting]:
 def main(argv=None) -> dict:
     from detector.model import class_names
     from livematch.config import load_config
-    from livematch.dataset import load_dataset
+    from ground.dataset import load_dataset
     from livematch.fit import use_checkpoint_settings, validation_rows
-    from livematch.io import write_json
+    from ground.io import write_json
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fit", type=Path, required=True, help="A livematch fit output folder.")
     parser.add_argument("--data", type=Path, action="append", required=True, help="Annotated test root(s).")

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 
 from detector.config import SPLITS
-from livematch.dataset import Dataset
-from livematch.errors import MediaError
-from livematch.io import atomic_write_bytes
-from livematch.media import read_photo, sample_exact
-from livematch.structures import normalize_label
-from livematch.summary import RunSummary
+from ground.dataset import Dataset
+from ground.errors import MediaError
+from ground.io import atomic_write_bytes
+from ground.media import read_photo, sample_exact
+from ground.structures import normalize_label
+from ground.summary import RunSummary
 
 log = logging.getLogger(__name__)
 MIN_SIDE = 2.0

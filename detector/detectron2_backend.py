@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from detector.config import DetModelConfig
-from livematch.errors import LiveMatchError
+from ground.errors import LiveMatchError
 
 INSTALL = ("detectron2 is not installed; build it from its source repository "
            "(facebookresearch/detectron2): pip install --no-build-isolation <source folder>, "
@@ -70,7 +70,7 @@ def load_detectron2_weights(model: nn.Module, path) -> None:
     trainer (``{"model": state_dict, ...}``), read with ``torch.load(weights_only=True)``.
     Pickled ``.pkl`` files (the model zoo's Detectron1 conversions) are refused: unpickling can
     run code. Convert such a file once, where it is trusted, to ``.pth`` or ``.safetensors``."""
-    from livematch.checkpoint import load_state, load_weights
+    from ground.checkpoint import load_state, load_weights
     path = Path(path)
     if not path.is_file():
         raise DetectorBackendError(f"{path}: detectron2 weights file not found")

@@ -6,7 +6,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from livematch.errors import ConfigError
+from ground.errors import ConfigError
+from ground.boxes import in_region
 
 WHOLE_FRAME = (0.0, 0.0, 1.0, 1.0)
 
@@ -49,12 +50,6 @@ def frame_region(infer_cfg) -> tuple[float, float, float, float] | None:
         raise ConfigError(f"detector.infer.frame_region is {list(infer_cfg.frame_region)}; give [x1, y1, x2, y2] "
                           "as fractions of the frame, 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1")
     return None if region == WHOLE_FRAME else region
-
-
-def in_region(cx, cy, region):
-    """Which points ``(cx, cy)`` (tensors or arrays, fractions of the image) lie inside ``region``
-    ``(x1, y1, x2, y2)``, edges included."""
-    return (cx >= region[0]) & (cx <= region[2]) & (cy >= region[1]) & (cy <= region[3])
 
 
 def centre_inside(boxes: torch.Tensor, shape, region) -> torch.Tensor:

@@ -18,8 +18,8 @@ from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from detector.config import SPLITS, DetModelConfig
-from livematch.errors import ConfigError
-from livematch.structures import LABELS
+from ground.errors import ConfigError
+from ground.structures import LABELS
 
 
 class TimmFPN(nn.Module):

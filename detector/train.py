@@ -14,18 +14,18 @@ import torch
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from livematch.progress import bar_disabled
+from ground.progress import bar_disabled
 from detector.config import DetectorConfig
 from detector.data import DetectionDataset, DetSample, collate
 from detector.evaluate import coco_ap
 from detector.infer import predict
 from detector.model import build_detector, class_names
-from livematch.checkpoint import (CheckpointError, load_state, load_weights, read_config, read_meta,
+from ground.checkpoint import (CheckpointError, load_state, load_weights, read_config, read_meta,
                                   read_train_state, save_checkpoint)
-from livematch.distributed import setup_distributed
-from livematch.errors import TrainingError
-from livematch.io import append_csv
-from livematch.media import read_photo
+from ground.distributed import setup_distributed
+from ground.errors import TrainingError
+from ground.io import append_csv
+from ground.media import read_photo
 
 log = logging.getLogger(__name__)
 LOG_FIELDS = ["epoch", "step", "lr", "loss", "loss_classifier", "loss_box_reg", "loss_objectness",

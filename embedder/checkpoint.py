@@ -1,5 +1,5 @@
 """Embedder checkpoints: ``model.safetensors`` (the embedder), ``head.safetensors`` (margin-head
-class weights) and the shared folder layout of :mod:`livematch.checkpoint`."""
+class weights) and the shared folder layout of :mod:`ground.checkpoint`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ import torch
 
 from embedder.config import EmbedderConfig
 from embedder.model import Embedder, build_embedder
-from livematch.checkpoint import CheckpointError, load_weights, read_config
+from ground.checkpoint import CheckpointError, load_weights, read_config
 
 
 def read_embedder_config(folder) -> EmbedderConfig:

@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from livematch.progress import bar_disabled
+from ground.progress import bar_disabled
 from embedder.augment import resize
-from livematch.boxes import clip_box
-from livematch.dataset import Dataset, read_images
-from livematch.errors import MediaError
-from livematch.io import atomic_write_bytes, write_json
-from livematch.summary import RunSummary
+from ground.boxes import clip_box
+from ground.dataset import Dataset, read_images
+from ground.errors import MediaError
+from ground.io import atomic_write_bytes, write_json
+from ground.summary import RunSummary
 
 log = logging.getLogger(__name__)
 MIN_SIDE = 8

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from livematch.progress import bar_disabled
+from ground.progress import bar_disabled
 from embedder.augment import resize
 from embedder.config import ExtractConfig
 from embedder.model import Embedder, ensemble_features

@@ -14,7 +14,7 @@ from pytorch_metric_learning import losses
 from torch import nn
 
 from embedder.config import LossConfig
-from livematch.errors import ConfigError
+from ground.errors import ConfigError
 
 
 def class_margins(counts, low: float, high: float, power: float = 0.25) -> torch.Tensor:

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from embedder.config import ModelConfig
-from livematch.errors import ConfigError
+from ground.errors import ConfigError
 
 
 def gem(x: torch.Tensor, p: torch.Tensor | float = 3.0, eps: float = 1e-6) -> torch.Tensor:

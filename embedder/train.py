@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from livematch.progress import bar_disabled
+from ground.progress import bar_disabled
 from embedder.augment import build_augment
 from embedder.checkpoint import check_architecture
-from livematch.checkpoint import (CheckpointError, load_weights, read_meta, read_train_state,
+from ground.checkpoint import (CheckpointError, load_weights, read_meta, read_train_state,
                                   save_checkpoint)
 from embedder.config import EmbedderConfig
 from embedder.data import Crop, CropDataset
@@ -31,9 +31,9 @@ from embedder.extract import embed_images
 from embedder.losses import EmbeddingLoss, load_memory_state, memory_state
 from embedder.model import Embedder, build_embedder
 from embedder.samplers import AspectRatioBatchSampler
-from livematch.distributed import setup_distributed
-from livematch.errors import TrainingError
-from livematch.io import append_csv
+from ground.distributed import setup_distributed
+from ground.errors import TrainingError
+from ground.io import append_csv
 
 log = logging.getLogger(__name__)
 SELECT = ("top1", "map10", "last")  # how OUT/best is chosen (optim.select)

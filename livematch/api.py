@@ -18,10 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from livematch.config import LiveMatchConfig, run_config
-from livematch.dataset import load_dataset, read_clip_frames, read_item_photos
-from livematch.errors import ConfigError, MediaError
-from livematch.structures import Video
-from livematch.summary import RunSummary
+from ground.dataset import load_dataset, read_clip_frames, read_item_photos
+from ground.errors import ConfigError, MediaError
+from ground.structures import Video
+from ground.summary import RunSummary
 from matcher.crops import CropTable
 from matcher.voting import Match, MatchResult, match_catalogue
 
@@ -81,7 +81,7 @@ class Pipeline:
 
     def clip(self, path, video_id: str | None = None) -> CropTable:
         """The frame crops of one clip file (its ``media.infer_frames``); ``video_id`` defaults
-        to the file stem. An unreadable clip raises :class:`~livematch.errors.MediaError`."""
+        to the file stem. An unreadable clip raises :class:`~ground.errors.MediaError`."""
         path = Path(path)
         record = Video(video_id or path.stem, path)
         frames = read_clip_frames(record, self.cfg.media, self.summary)
@@ -108,7 +108,8 @@ class Pipeline:
 
     def match(self, catalogue: CropTable, clips: CropTable) -> MatchResult:
         """The configured search and vote of ``catalogue``'s folders against ``clips``."""
-        from livematch.matching import FeatureStore, search_store
+        from matcher.store import FeatureStore
+        from livematch.commands.match import search_store
         if not len(catalogue) or not len(clips):
             return MatchResult()
         dist, rows = search_store(FeatureStore(catalogue, clips), self.cfg.matcher)

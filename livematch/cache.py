@@ -12,7 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from livematch.io import atomic_write_text
+from ground.io import atomic_write_text
 from matcher.crops import CropTable, FeatureError
 
 

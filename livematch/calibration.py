@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from livematch.dataset import Dataset
-from livematch.matching import FeatureStore
+from ground.dataset import Dataset
+from matcher.store import FeatureStore
 from matcher import rerank
 from matcher.calibrate import calibrate, distance_grid
 from matcher.config import MatcherConfig
@@ -74,7 +74,7 @@ def setting_of(cfg) -> Setting:
 
 def _centred_in(table: CropTable, sizes: dict[str, tuple[int, int]], region) -> np.ndarray:
     """Which video crops have their box centre inside ``region`` (fractions of their clip's frame)."""
-    from detector.infer import in_region
+    from ground.boxes import in_region
     if not region or not len(table):
         return np.ones(len(table), bool)
     wh = np.array([sizes.get(str(o)) or (1, 1) for o in table.owner], np.float32)
@@ -91,7 +91,7 @@ class Calibrator:
     clip; ``gt``: the annotated split; ``matcher``: index and re-ranking settings for the search."""
 
     def __init__(self, store: FeatureStore, classes: list[str], sizes: dict, gt: Dataset, matcher: MatcherConfig):
-        from livematch.metric import sold_items
+        from ground.metric import sold_items
         self.store, self.classes, self.sizes, self.gt, self.matcher = store, classes, sizes, gt, matcher
         self.truth = sold_items(gt)
         self._searches: dict[tuple, tuple] = {}
@@ -128,7 +128,7 @@ class Calibrator:
         return to_result(match_catalogue(shop, video, dist, rows, self.voting(s)))
 
     def _score_result(self, pred: dict) -> float:
-        from livematch.metric import evaluate
+        from ground.metric import evaluate
         self.evaluations += 1
         return evaluate(pred, self.gt, self.truth).score
 
@@ -137,8 +137,8 @@ class Calibrator:
         return self._score_result(self._result(s))
 
     def evaluation(self, s: Setting):
-        """The full :class:`~livematch.metric.Evaluation` (item / frame / box levels) of ``s``."""
-        from livematch.metric import evaluate
+        """The full :class:`~ground.metric.Evaluation` (item / frame / box levels) of ``s``."""
+        from ground.metric import evaluate
         return evaluate(self._result(s), self.gt, self.truth)
 
     def voting(self, s: Setting):
@@ -272,7 +272,7 @@ def coordinate_ascent(cal: Calibrator, start: Setting, grids: dict[str, list], r
     nothing. Returns the best setting and every curve."""
     from tqdm import tqdm
 
-    from livematch.progress import bar_disabled
+    from ground.progress import bar_disabled
     current, best, sweeps = start, cal.score(start), []
     for r in range(rounds):
         before = current
@@ -302,8 +302,8 @@ def coordinate_ascent(cal: Calibrator, start: Setting, grids: dict[str, list], r
 
 def vote_rules(names) -> list[tuple[str, str]]:
     """``["written/greedy", "set/global", ...]`` (``fit.vote_rules``) as ``(rule, assign)`` pairs;
-    an unknown rule or assignment is a :class:`~livematch.errors.ConfigError` naming it."""
-    from livematch.errors import ConfigError
+    an unknown rule or assignment is a :class:`~ground.errors.ConfigError` naming it."""
+    from ground.errors import ConfigError
     pairs = []
     for name in names:
         rule, _, assign = str(name).partition("/")

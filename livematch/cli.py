@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from livematch.errors import LiveMatchError
+from ground.errors import LiveMatchError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -43,7 +43,7 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progr
           show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                             help="Print the version and exit.")):
     import os
-    from livematch.progress import ENV
+    from ground.progress import ENV
     if log_level is not None and log_level.lower() not in LEVELS:
         raise typer.BadParameter(f"{log_level!r}; choose one of {', '.join(LEVELS)}", param_hint="--log-level")
     _setup_logging((log_level or ("error" if quiet else "info" if verbose else "warning")).lower())
@@ -94,9 +94,9 @@ def validate(
     For annotated data it also scores the oracle result (what a perfect system would write):
     anything below 1.0 means the annotations cannot support the contest metric.
     """
-    from livematch.dataset import load_dataset
-    from livematch.io import write_json
-    from livematch.metric import evaluate, oracle_result
+    from ground.dataset import load_dataset
+    from ground.io import write_json
+    from ground.metric import evaluate, oracle_result
     ds = load_dataset(roots, probe_media=probe)
     typer.echo(ds.summary.format(f"dataset {', '.join(map(str, roots))}"))
     report = ds.summary.to_dict()
@@ -117,10 +117,10 @@ def evaluate(
     show: int = typer.Option(10, help="Failures to print per level."),
 ):
     """Score a result.json with the contest metric (item / frame / box F1, 0.2 / 0.6 / 0.2)."""
-    from livematch.dataset import load_dataset
-    from livematch.io import write_json
-    from livematch.metric import evaluate as run_evaluate
-    from livematch.metric import load_result
+    from ground.dataset import load_dataset
+    from ground.io import write_json
+    from ground.metric import evaluate as run_evaluate
+    from ground.metric import load_result
     ds = load_dataset(gt, probe_media=False)
     if not ds.annotated:
         raise LiveMatchError(f"{', '.join(map(str, gt))}: no annotations; --gt needs a training "
@@ -144,8 +144,9 @@ def simulate_features(
     """Write a feature store of ground-truth boxes with synthetic features: runs and calibrates
     the matcher without trained models (a perfect detector, an embedder of chosen quality)."""
     from livematch.config import load_config
-    from livematch.dataset import load_dataset
-    from livematch.matching import save_store, simulate_crops
+    from ground.dataset import load_dataset
+    from matcher.store import save_store
+    from livematch.sampledata.features import simulate_crops
     cfg = load_config(config)
     ds = load_dataset(gt, probe_media=False)
     store = simulate_crops(ds, cfg.media.infer_frames.indices(), dim, noise, video_noise, seed)
@@ -163,7 +164,7 @@ def match(
 ):
     """Link item folders to videos from saved crop features (faiss search + the reference vote)."""
     from livematch.config import load_config
-    from livematch.matching import run_match
+    from livematch.commands.match import run_match
     cfg = load_config(config, overrides or [])
     result = run_match(features, out, cfg.matcher)
     typer.echo(f"{len(result.matches)} videos matched, {len(result.rejected)} without a match; "
@@ -173,9 +174,9 @@ def match(
 
 
 def _score(pred: Path, gt: List[Path]) -> None:
-    from livematch.dataset import load_dataset
-    from livematch.metric import evaluate as run_evaluate
-    from livematch.metric import load_result
+    from ground.dataset import load_dataset
+    from ground.metric import evaluate as run_evaluate
+    from ground.metric import load_result
     typer.echo(run_evaluate(load_result(pred), load_dataset(gt, probe_media=False)).format())
 
 
@@ -191,8 +192,8 @@ def calibrate(
     """Search the voting constants (kept fraction, vote fraction, distance cut-off) that maximise
     the contest score on a validation split; print the table, write a config override."""
     from livematch.config import load_config
-    from livematch.dataset import load_dataset
-    from livematch.matching import calibrate_store
+    from ground.dataset import load_dataset
+    from livematch.commands.match import calibrate_store
     cfg = load_config(config, overrides or [])
     table = calibrate_store(features, load_dataset(gt, probe_media=False), cfg.matcher, out)
     typer.echo(f"{'keep':>6} {'vote':>6} {'max_dist':>9} {'matches':>8} {'score':>7}")
@@ -282,7 +283,7 @@ def detect_train(
 ):
     """Train the Faster R-CNN on shop photos and annotated frames (resumes when OUT/last exists)."""
     from livematch.config import load_config
-    from livematch.detection import train_detector_on
+    from livematch.commands.detect import train_detector_on
     result, summary = train_detector_on(load_config(config, overrides or []), data, val, out, init_from=init_from)
     typer.echo(summary.format("training data"))
     if result.history and "AP50" in result.history[-1]:
@@ -294,7 +295,7 @@ def _checkpoint_cfg(checkpoint: Path, config: Optional[Path], overrides, section
     """The run config for a model command. Without ``--config``, ``section`` (``detector.infer``
     or ``embedder.extract``: input sizes, thresholds) is the checkpoint's own, the settings it was
     trained and validated at; explicit ``section.*`` overrides still win."""
-    from livematch.checkpoint import read_config
+    from ground.checkpoint import read_config
     from livematch.config import load_config
     cfg = load_config(config, overrides or [])
     if config is None:
@@ -319,10 +320,10 @@ def detect_eval(
     overrides: List[str] = typer.Argument(None, help="Dotted overrides."),
 ):
     """COCO box AP and AP50 on annotated photos and frames."""
-    from livematch.distributed import pick_device
+    from ground.distributed import pick_device
     dev = pick_device(device)  # a wrong name fails before any work
-    from livematch.detection import evaluate_detector_on
-    from livematch.io import write_json
+    from livematch.commands.detect import evaluate_detector_on
+    from ground.io import write_json
     metrics = evaluate_detector_on(checkpoint, data, _checkpoint_cfg(checkpoint, config, overrides, "detector.infer"),
                                    dev)
     typer.echo(f"AP {metrics['AP']:.4f}  AP50 {metrics['AP50']:.4f}  ({metrics['images']} images)")
@@ -344,9 +345,9 @@ def detect_predict(
     overrides: List[str] = typer.Argument(None, help="Dotted overrides: detector.infer.frame_threshold=0.9"),
 ):
     """Detect garments in every shop photo and in the sampled frames of every clip."""
-    from livematch.distributed import pick_device
+    from ground.distributed import pick_device
     dev = pick_device(device)  # a wrong name fails before any work
-    from livematch.detection import predict_boxes
+    from livematch.commands.detect import predict_boxes
     summary = predict_boxes(checkpoint, data, out, _checkpoint_cfg(checkpoint, config, overrides, "detector.infer"),
                             device=dev)
     typer.echo(summary.format(f"wrote {out}"))
@@ -361,8 +362,8 @@ def detect_region(
 ):
     """Learn detector.infer.frame_region, the part of the frame where sold garments stand, from the
     annotated frames: boxes centred outside it (racks at the sides of the studio) are dropped."""
-    from livematch.detection import learn_frame_region
-    from livematch.io import atomic_write_text, write_json
+    from ground.regions import learn_frame_region
+    from ground.io import atomic_write_text, write_json
     from livematch.report import svg_region
     learned = learn_frame_region(gt, coverage)
     region, summary = learned["region"], learned.pop("summary")
@@ -396,7 +397,7 @@ def embed_train(
 ):
     """Train the embedder on annotated roots (resumes when OUT/last exists)."""
     from livematch.config import load_config
-    from livematch.embedding import train_embedder
+    from livematch.commands.embed import train_embedder
     cfg = load_config(config, overrides or [])
     if data:
         cfg.embedder.data.roots = [str(r) for r in data]
@@ -422,10 +423,10 @@ def embed_eval(
     overrides: List[str] = typer.Argument(None, help="Dotted overrides: embedder.extract.hflip_tta=true"),
 ):
     """Shop-crop -> video-crop retrieval: top-1, recall@5, mAP@10."""
-    from livematch.distributed import pick_device
+    from ground.distributed import pick_device
     dev = pick_device(device)  # a wrong name fails before any work
-    from livematch.embedding import evaluate_embedder
-    from livematch.io import write_json
+    from livematch.commands.embed import evaluate_embedder
+    from ground.io import write_json
     metrics = evaluate_embedder(checkpoint, data, _checkpoint_cfg(checkpoint, config, overrides, "embedder.extract"),
                                 dev)
     typer.echo(f"top-1 {metrics['top1']:.4f}  recall@5 {metrics['recall5']:.4f}  "
@@ -444,9 +445,9 @@ def embed_extract(
     overrides: List[str] = typer.Argument(None, help="Dotted overrides."),
 ):
     """Embed the annotated boxes of a dataset into a feature store for `livematch match`."""
-    from livematch.distributed import pick_device
+    from ground.distributed import pick_device
     dev = pick_device(device)  # a wrong name fails before any work
-    from livematch.embedding import extract_store
+    from livematch.commands.embed import extract_store
     store = extract_store(checkpoint, data, out, _checkpoint_cfg(checkpoint[0], config, overrides, "embedder.extract"),
                           device=dev)
     typer.echo(f"wrote {out}: {len(store.shop)} shop crops, {len(store.video)} video crops, "

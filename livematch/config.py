@@ -1,7 +1,7 @@
 """Typed configs: dataclass schemas with the reference defaults, YAML recipes in ``configs/``,
 dotted command-line overrides (``media.backend=pyav``).
 
-An unknown key or a value of the wrong type is a :class:`~livematch.errors.ConfigError` that
+An unknown key or a value of the wrong type is a :class:`~ground.errors.ConfigError` that
 names the key. YAML is read with ``yaml.safe_load``; nothing in a config file is executed.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from livematch.errors import ConfigError
+from ground.errors import ConfigError
 from detector.config import SPLITS, DetectorConfig
 from embedder.config import EmbedderConfig
 from matcher.config import MatcherConfig
@@ -213,7 +213,7 @@ def run_config(path=None, overrides=(), detector=None, embedders=()) -> LiveMatc
     checkpoint's own input sizes and crop settings (``CHECKPOINT_SETTINGS``; the first embedder's
     for an ensemble) <- the file at ``path`` <- ``overrides``. ``detector`` / ``embedders``
     (else the config's ``weights``) name the checkpoints."""
-    from livematch.checkpoint import read_config
+    from ground.checkpoint import read_config
     first = load_config(path, overrides)
     found = {"detector": detector or first.weights.detector,
              "embedder": (list(embedders or ()) or first.weights.embedders or [""])[0]}

@@ -30,9 +30,9 @@ from omegaconf import OmegaConf
 
 from livematch.calibration import NO_CUT, describe, get_value
 from livematch.config import LiveMatchConfig, load_config
-from livematch.dataset import load_dataset
-from livematch.errors import ConfigError, DatasetError
-from livematch.io import atomic_write_text, write_json
+from ground.dataset import load_dataset
+from ground.errors import ConfigError, DatasetError
+from ground.io import atomic_write_text, write_json
 from detector.data import split_counts
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def fit_config(train_roots, val_roots, out: Path, init: dict, config=None, overr
 
 def _export(src: Path, dst: Path) -> Path:
     """Rank 0 exports the trained checkpoint (fp16 weights); every rank waits for it."""
-    from livematch.distributed import setup_distributed
+    from ground.distributed import setup_distributed
     from livematch.export import export_checkpoint
     rank, world, _ = setup_distributed()
     if rank == 0:
@@ -170,14 +170,14 @@ def _export(src: Path, dst: Path) -> Path:
 
 def _train_embedder(cfg, train_roots, val_roots, out: Path, init, progress: bool) -> Path:
     """Its roots come from ``cfg.embedder.data`` (set by :func:`fit_config`)."""
-    from livematch.embedding import train_embedder
+    from livematch.commands.embed import train_embedder
     result, summary = train_embedder(cfg, out / "embedder", init, progress)
     log.info("%s", summary.format("embedder training data"))
     return _export(result.checkpoint, out / "weights" / "embedder")
 
 
 def _train_detector(cfg, train_roots, val_roots, out: Path, init, progress: bool) -> Path:
-    from livematch.detection import train_detector_on
+    from livematch.commands.detect import train_detector_on
     result, summary = train_detector_on(cfg, train_roots, val_roots, out / "detector", progress, init_from=init)
     log.info("%s", summary.format("detector training data"))
     return _export(result.checkpoint, out / "weights" / "detector")
@@ -186,7 +186,7 @@ def _train_detector(cfg, train_roots, val_roots, out: Path, init, progress: bool
 def use_checkpoint_settings(cfg: LiveMatchConfig, detector: Path, embedder: Path) -> None:
     """Run the models at the settings they were trained at: the detector's input sizes and
     classes, the embedder's extraction scale and crop margin."""
-    from livematch.checkpoint import read_config
+    from ground.checkpoint import read_config
     from detector.config import DetectorConfig
     from embedder.config import EmbedderConfig
     det, emb = read_config(detector, DetectorConfig), read_config(embedder, EmbedderConfig)
@@ -200,7 +200,7 @@ def use_checkpoint_settings(cfg: LiveMatchConfig, detector: Path, embedder: Path
 def validation_rows(cfg: LiveMatchConfig, val_roots, detector, embedder, out: Path, progress: bool):
     """VAL's crop rows at the lowest threshold, every class, the whole frame (cached: a re-run
     detects nothing again). Returns the cleaned feature store with labels."""
-    from livematch.matching import load_store
+    from matcher.store import load_store
     from livematch.pipeline import run
     low = min(cfg.fit.thresholds + [cfg.detector.infer.photo_threshold, cfg.detector.infer.frame_threshold])
     c = load_config(None, layers=[OmegaConf.structured(cfg)])
@@ -216,7 +216,7 @@ def calibrate_on(cfg: LiveMatchConfig, stores, train_roots, splits, progress: bo
     sweeps, calibrator, learned region)``."""
     from detector.model import class_names
     from livematch.calibration import Calibrator, Splits, coordinate_ascent, default_grids, setting_of
-    from livematch.detection import learn_frame_region
+    from ground.regions import learn_frame_region
     classes = class_names(cfg.detector.model)
     cal = Splits([Calibrator(store, classes, {v.video_id: v.size for v in val.videos.values() if v.size}, val,
                              cfg.matcher) for store, val in zip(stores, splits)])

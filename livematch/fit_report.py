@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 
 from livematch.calibration import describe, get_value
-from livematch.io import atomic_write_text
+from ground.io import atomic_write_text
 from livematch.report import STYLE
-from livematch.summary import RunSummary
+from ground.summary import RunSummary
 
 
 def svg_curve(labels: list[str], scores: list[float], chosen: int | None, title: str,
@@ -75,7 +75,7 @@ def _threshold_curves(sweep, chosen) -> list[str]:
 def _frames_with_region(val, region, count: int = 3) -> str:
     """``count`` annotated validation frames with the region (blue) and their garments (green:
     sold, red: other), as inline JPEGs."""
-    from livematch.dataset import read_images
+    from ground.dataset import read_images
     out = []
     for video in sorted(val.videos.values(), key=lambda v: v.video_id):
         frames = [f for f, anns in sorted((video.frames or {}).items()) if any(a.instance_id > 0 for a in anns)]

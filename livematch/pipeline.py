@@ -29,15 +29,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from livematch.progress import bar_disabled
+from ground.progress import bar_disabled
 from livematch.config import LiveMatchConfig, to_yaml
 from livematch.cache import ResultCache, file_digest, model_key
-from livematch.dataset import load_dataset, read_clip_frames, read_item_photos
-from livematch.errors import LiveMatchError
-from livematch.io import atomic_write_text, write_json
-from livematch.matching import FeatureStore, save_store, search_store
-from livematch.memory import trim_heap
-from livematch.summary import RunSummary
+from ground.dataset import load_dataset, read_clip_frames, read_item_photos
+from ground.errors import LiveMatchError
+from ground.io import atomic_write_text, write_json
+from matcher.store import FeatureStore, save_store
+from livematch.commands.match import search_store
+from ground.memory import trim_heap
+from ground.summary import RunSummary
 from matcher.crops import CropTable, clean_features
 from livematch.report import write_report
 from matcher.result import to_details, to_result, write_outputs
@@ -300,7 +301,7 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
     """The whole job; writes ``result.json``, ``match_details.json``, ``summary.json``,
     ``report.html``, ``features/`` and ``config.yaml`` under ``out`` (and ``score.json`` with ``gt``).
     Under torchrun the ranks share the detection and embedding work; rank 0 writes the outputs."""
-    from livematch.distributed import setup_distributed
+    from ground.distributed import setup_distributed
     out = check_output_dir(out)
     rank, world, device = setup_distributed(cfg.run.dist_timeout_min)
     clock = Stopwatch()
@@ -348,7 +349,7 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
     atomic_write_text(out / "config.yaml", to_yaml(ran_config(cfg, roots, detector_ckpt, embedder_ckpts)))
     report = RunReport(result, summary, dict(clock.seconds))
     if gt_ds is not None:
-        from livematch.metric import evaluate
+        from ground.metric import evaluate
         report.score = evaluate(to_result(result), gt_ds).to_dict()
         write_json(out / "score.json", report.score)
     summary_dict = {**summary.to_dict(), "seconds": report.seconds, "matched videos": len(result.matches),

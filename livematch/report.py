@@ -19,10 +19,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livematch.dataset import Dataset
-from livematch.errors import MediaError
-from livematch.io import atomic_write_bytes, atomic_write_text
-from livematch.media import read_photo, sample_frames
+from ground.dataset import Dataset
+from ground.errors import MediaError
+from ground.io import atomic_write_bytes, atomic_write_text
+from ground.media import read_photo, sample_frames
 
 log = logging.getLogger(__name__)
 PRED, TRUE, REGION = (0, 200, 0), (0, 140, 255), (214, 126, 28)  # BGR: green, orange, blue
@@ -156,7 +156,7 @@ def _curve(result: dict, details: dict, truth: dict[str, str]) -> list[tuple[flo
 
 def verdict(vid: str, entry: dict | None, gt: Dataset | None, truth: dict[str, str]) -> tuple[str, str]:
     """``(verdict, reason)`` of one clip (``entry``: its result.json entry, ``None`` when unmatched)."""
-    from livematch.metric import judge
+    from ground.metric import judge
     if gt is None:
         return ("matched", "") if entry else ("unmatched", "")
     if entry is None:
@@ -244,7 +244,7 @@ def write_report(path, result: dict, details: dict, ds: Dataset, summary: dict, 
     """Write ``path`` (report.html) and its thumbnails under ``report/`` beside it. ``gt`` grades
     every clip; ``region`` (``detector.infer.frame_region``, when not the whole frame) is drawn on
     the frames; ``cutoff`` (the vote's ``max_distance``) is marked on the plots."""
-    from livematch.metric import sold_items
+    from ground.metric import sold_items
     path = Path(path)
     truth = sold_items(gt) if gt is not None else {}
     pictures = _Pictures(path.parent / "report", ds, gt, region)

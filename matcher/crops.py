@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from livematch.io import atomic_write_bytes
+from ground.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ except ImportError as e:  # faiss comes from an extra (pyproject.toml): exactly 
                       "machine; never both)") from e
 import numpy as np
 
-from livematch.io import atomic_write_bytes
+from ground.io import atomic_write_bytes
 from matcher.config import IndexConfig
 from matcher.crops import FeatureError
-from livematch.errors import ConfigError
+from ground.errors import ConfigError
 
 log = logging.getLogger(__name__)
 KINDS = ("flat", "ivf_flat", "ivf_pq", "hnsw")

@@ -6,7 +6,7 @@ import numpy as np
 
 from matcher.config import IndexConfig, RerankConfig
 from matcher.index import KnnIndex, build_index, pairwise_distance
-from livematch.errors import ConfigError
+from ground.errors import ConfigError
 
 METHODS = ("none", "aqe", "alpha_qe", "kreciprocal")
 

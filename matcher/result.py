@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from livematch.io import write_json
+from ground.io import write_json
 from matcher.voting import MatchResult
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from livematch.errors import ConfigError
+from ground.errors import ConfigError
 from matcher.config import CHOICES as CONFIG_CHOICES
 from matcher.config import VotingConfig
 from matcher.crops import CropTable

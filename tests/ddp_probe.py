@@ -43,19 +43,19 @@ def _record(cls, seen: list, sizes: list):
 
 def main(kind: str, root: str, out: str, overrides: list[str]) -> None:
     from livematch.config import load_config
-    from livematch.distributed import setup_distributed
+    from ground.distributed import setup_distributed
     out_dir = Path(out)
     seen, sizes = [], []
     cfg = load_config(None, overrides)
     rank = int(__import__("os").environ.get("RANK", "0"))
     if kind == "embedder":
         from embedder.samplers import AspectRatioBatchSampler
-        from livematch.embedding import train_embedder
+        from livematch.commands.embed import train_embedder
         _record(AspectRatioBatchSampler, seen, sizes)
         cfg.embedder.data.roots = [root]
         result, _ = train_embedder(cfg, out_dir / "run", progress=False)
     else:
-        from livematch.detection import train_detector_on
+        from livematch.commands.detect import train_detector_on
         _record(torch.utils.data.distributed.DistributedSampler, seen, sizes)
         result, _ = train_detector_on(cfg, [root], None, out_dir / "run", progress=False)
     setup_distributed()

@@ -28,13 +28,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from livematch.progress import bar_disabled
-from livematch.io import atomic_write_bytes, atomic_write_text, write_json
+from ground.progress import bar_disabled
+from ground.io import atomic_write_bytes, atomic_write_text, write_json
 from livematch.sampledata import scenes
 from livematch.sampledata.garments import (BOTTOM_KINDS, PATTERNS, VARIED_PATTERNS, GarmentSpec, random_spec,
                                            render_garment, similar_spec, twin_spec)
 from livematch.sampledata.video import write_video
-from livematch.structures import make_instance_id
+from ground.structures import make_instance_id
 
 log = logging.getLogger(__name__)
 PATTERN_TEXT = {"stripes": "条纹", "checks": "格子", "dots": "波点", "chevron": "波浪纹",

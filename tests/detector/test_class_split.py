@@ -9,10 +9,10 @@ from detector.data import detection_samples
 from detector.infer import kept_labels, predict
 from detector.model import build_detector, class_ids, class_names
 from detector.train import init_detector, train_detector
-from livematch.checkpoint import CheckpointError, save_checkpoint
-from livematch.dataset import load_dataset
-from livematch.errors import ConfigError
-from livematch.summary import RunSummary
+from ground.checkpoint import CheckpointError, save_checkpoint
+from ground.dataset import load_dataset
+from ground.errors import ConfigError
+from ground.summary import RunSummary
 
 SMALL = dict(backbone="timm:mobilenetv3_small_050", fpn_channels=32, representation_size=64,
              rpn_pre_nms_top_n_test=100, rpn_post_nms_top_n_test=50, min_size=128, max_size=256)

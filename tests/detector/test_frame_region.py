@@ -6,7 +6,7 @@ import torch
 from detector.config import DetInferConfig, DetModelConfig
 from detector.infer import centre_inside, frame_region, predict
 from detector.model import build_detector
-from livematch.errors import ConfigError
+from ground.errors import ConfigError
 from tests.detector.test_model_infer import SMALL
 
 

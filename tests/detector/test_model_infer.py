@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from livematch.errors import ConfigError
+from ground.errors import ConfigError
 from detector import detectron2_backend
 from detector.config import DetModelConfig
 from detector.evaluate import coco_ap

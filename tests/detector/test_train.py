@@ -7,10 +7,10 @@ from detector.infer import predict
 from detector.model import build_detector
 from detector.train import load_detector, train_detector, warmup_cosine
 from livematch.config import load_config
-from livematch.dataset import load_dataset
-from livematch.errors import TrainingError
-from livematch.media import read_photo
-from livematch.summary import RunSummary
+from ground.dataset import load_dataset
+from ground.errors import TrainingError
+from ground.media import read_photo
+from ground.summary import RunSummary
 
 OVERRIDES = ["detector.model.backbone=timm:mobilenetv3_small_050", "detector.model.fpn_channels=32",
              "detector.model.representation_size=64", "detector.model.rpn_pre_nms_top_n_train=200",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from livematch.metric import validate_entry
+from ground.metric import validate_entry
 from tests.livematch.test_pipeline import checkpoints  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]

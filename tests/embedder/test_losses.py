@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from livematch.errors import ConfigError
+from ground.errors import ConfigError
 from pytorch_metric_learning import losses
 
 from embedder.config import LossConfig

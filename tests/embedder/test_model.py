@@ -1,7 +1,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from livematch.errors import ConfigError
+from ground.errors import ConfigError
 from safetensors.torch import save_file
 
 from embedder.config import ModelConfig

@@ -3,12 +3,12 @@ import pytest
 import torch
 
 from embedder.checkpoint import load_embedder
-from livematch.checkpoint import CheckpointError
+from ground.checkpoint import CheckpointError
 from embedder.config import EmbedderConfig
 from embedder.train import TrainingError, cosine_with_warmup, evaluate_crops, train
 from livematch.config import load_config
-from livematch.embedding import labelled_crops
-from livematch.summary import RunSummary
+from livematch.commands.embed import labelled_crops
+from ground.summary import RunSummary
 
 OVERRIDES = ["embedder.model.backbone=mobilenetv3_small_050", "embedder.model.embedding_dim=32",
              "embedder.data.scales=[64]", "embedder.data.batch_size=16", "embedder.data.workers=0",

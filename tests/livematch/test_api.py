@@ -5,7 +5,7 @@ import pytest
 
 from livematch.api import Pipeline
 from livematch.config import load_config
-from livematch.errors import ConfigError, MediaError
+from ground.errors import ConfigError, MediaError
 from livematch.pipeline import run
 from matcher.result import to_result
 
@@ -19,7 +19,7 @@ SAME = ["detector.infer.batch_size=1", "run.workers=0", "media.infer_frames.star
 def small_root(sample_root, tmp_path_factory):
     """Two clips of the sample and the items they sell, plus one other item."""
     import shutil
-    from livematch.dataset import load_dataset
+    from ground.dataset import load_dataset
     ds = load_dataset(sample_root, probe_media=False)
     clips = [v for v in ds.videos.values() if v.sold_item in ds.items][:2]
     items = {v.sold_item for v in clips} | {sorted(set(ds.items) - {v.sold_item for v in clips})[0]}

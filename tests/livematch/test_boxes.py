@@ -1,6 +1,6 @@
 import numpy as np
 
-from livematch.boxes import box_area, box_iou, clip_box, is_valid_box
+from ground.boxes import box_area, box_iou, clip_box, is_valid_box
 
 
 def test_iou_matches_hand_computation():

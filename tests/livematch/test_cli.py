@@ -5,8 +5,8 @@ import sys
 import pytest
 
 from livematch.cli import main
-from livematch.dataset import load_dataset
-from livematch.metric import oracle_result
+from ground.dataset import load_dataset
+from ground.metric import oracle_result
 
 COMMANDS = ["sample-data", "validate", "evaluate", "config"]
 
@@ -101,7 +101,7 @@ def test_quiet_and_log_level_set_what_is_logged(sample_root, tmp_path, capsys):
 
 
 def test_progress_bars_off_on_request_and_off_a_terminal(monkeypatch, tmp_path):
-    from livematch.progress import ENV, bar_disabled
+    from ground.progress import ENV, bar_disabled
     monkeypatch.setenv(ENV, "0")
     assert bar_disabled(True) is None and bar_disabled(False) is True  # None: tqdm's own terminal test
     assert main(["--no-progress", "config"]) == 0

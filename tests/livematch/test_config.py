@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from livematch.config import FrameSchedule, VideoBackend, load_config, to_yaml
-from livematch.errors import ConfigError
+from ground.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 

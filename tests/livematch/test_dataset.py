@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from livematch.dataset import load_dataset
-from livematch.errors import DatasetError
+from ground.dataset import load_dataset
+from ground.errors import DatasetError
 from livematch.sampledata.video import write_video
 from tests.conftest import index_frame, write_json
 
@@ -175,8 +175,8 @@ def test_annotated_frame_past_the_clip_end_costs_that_frame_only(sample_root, tm
     import json
     import shutil
     from detector.data import detection_samples
-    from livematch.dataset import read_images
-    from livematch.summary import RunSummary
+    from ground.dataset import read_images
+    from ground.summary import RunSummary
     root = tmp_path / "data"
     shutil.copytree(sample_root, root)
     ann = sorted((root / "video_annotation").glob("*.json"))[0]

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from livematch.cli import main
-from livematch.distributed import pick_device
-from livematch.errors import ConfigError
+from ground.distributed import pick_device
+from ground.errors import ConfigError
 
 
 def test_pick_device_names_and_errors():

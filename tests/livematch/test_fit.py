@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from livematch.calibration import Calibrator, Setting, coordinate_ascent, default_grids
-from livematch.errors import ConfigError
+from ground.errors import ConfigError
 from livematch.cli import main
 from livematch.config import load_config
-from livematch.dataset import load_dataset
+from ground.dataset import load_dataset
 from livematch.fit import resolve_split
-from livematch.matching import FeatureStore, simulate_crops
+from matcher.store import FeatureStore
+from livematch.sampledata.features import simulate_crops
 from livematch.sampledata.generate import SampleConfig, generate_dataset
 from matcher.config import MatcherConfig
 from matcher.crops import CropTable
@@ -217,7 +218,7 @@ def test_default_grids_offer_only_what_the_models_support():
 
 
 def test_init_from_finds_checkpoints_in_a_folder_or_a_pipeline(tmp_path):
-    from livematch.errors import ConfigError
+    from ground.errors import ConfigError
     from livematch.fit import find_init
     found = find_init("weights")  # the shipped demo models, told apart by their configs
     assert found == {"detector": Path("weights/detector_tiny"), "embedder": Path("weights/embedder_tiny")}

@@ -9,9 +9,9 @@ import pytest
 
 from livematch.cli import main
 from livematch.config import load_config
-from livematch.dataset import load_dataset
-from livematch.detection import learn_frame_region
-from livematch.errors import ConfigError, DatasetError
+from ground.dataset import load_dataset
+from ground.regions import learn_frame_region
+from ground.errors import ConfigError, DatasetError
 
 
 def _inside(points, region) -> np.ndarray:

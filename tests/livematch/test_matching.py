@@ -5,9 +5,11 @@ import pytest
 
 from livematch.cli import main
 from livematch.config import load_config
-from livematch.dataset import load_dataset
-from livematch.matching import FeatureStore, load_store, run_match, save_store, simulate_crops
-from livematch.metric import evaluate, load_result
+from ground.dataset import load_dataset
+from matcher.store import FeatureStore, load_store, save_store
+from livematch.commands.match import run_match
+from livematch.sampledata.features import simulate_crops
+from ground.metric import evaluate, load_result
 from matcher.crops import CropTable, FeatureError
 
 FRAMES = load_config().media.infer_frames.indices()

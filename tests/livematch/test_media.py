@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from livematch import media
-from livematch.errors import ConfigError, MediaError
-from livematch.media import photo_size, read_photo, resolve_indices, sample_frames
+from ground import media
+from ground.errors import ConfigError, MediaError
+from ground.media import photo_size, read_photo, resolve_indices, sample_frames
 from livematch.sampledata.video import write_video
 from tests.conftest import index_frame, read_index
 

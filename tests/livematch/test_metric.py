@@ -2,11 +2,11 @@ import json
 
 import pytest
 
-from livematch.dataset import Dataset, load_dataset
-from livematch.errors import ResultFormatError
-from livematch.metric import evaluate, load_result, oracle_result, validate_entry
-from livematch.structures import BoxAnnotation as B
-from livematch.structures import Item, Photo, Video
+from ground.dataset import Dataset, load_dataset
+from ground.errors import ResultFormatError
+from ground.metric import evaluate, load_result, oracle_result, validate_entry
+from ground.structures import BoxAnnotation as B
+from ground.structures import Item, Photo, Video
 
 A1, A2, B1 = 20000101, 20000102, 20000201
 

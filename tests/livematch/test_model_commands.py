@@ -6,9 +6,9 @@ import pytest
 
 from livematch.cli import main
 from livematch.config import load_config
-from livematch.dataset import load_dataset
-from livematch.detection import evaluate_detector_on
-from livematch.matching import load_store
+from ground.dataset import load_dataset
+from livematch.commands.detect import evaluate_detector_on
+from matcher.store import load_store
 from tests.detector.test_train import OVERRIDES as DET
 from tests.embedder.test_train import OVERRIDES as EMB
 
@@ -98,7 +98,7 @@ def test_embed_train_eval_extract_then_match(sample_root, runs, capsys):
 
 def test_model_commands_default_to_the_checkpoints_inference_settings(tmp_path):
     from detector.config import DetectorConfig
-    from livematch.checkpoint import save_checkpoint
+    from ground.checkpoint import save_checkpoint
     from livematch.cli import _checkpoint_cfg
     saved = DetectorConfig()
     saved.infer.frame_short_side, saved.infer.photo_short_side, saved.infer.photo_threshold = 320, 288, 0.7

@@ -11,12 +11,12 @@ import torch
 
 from detector.model import build_detector
 from embedder.model import build_embedder
-from livematch.checkpoint import save_checkpoint
+from ground.checkpoint import save_checkpoint
 from livematch.cli import main
 from livematch.config import load_config, run_config
-from livematch.dataset import load_dataset
-from livematch.errors import LiveMatchError
-from livematch.metric import validate_entry
+from ground.dataset import load_dataset
+from ground.errors import LiveMatchError
+from ground.metric import validate_entry
 from livematch.pipeline import run
 from matcher.crops import CropTable
 from tests.detector.test_train import OVERRIDES as DET
@@ -198,7 +198,7 @@ def test_torchrun_two_ranks_shard_the_work_and_equal_one_process(bad_root, check
 
 def test_heap_is_trimmed_after_each_pass_unless_switched_off(sample_root, checkpoints, tmp_path, monkeypatch):
     import livematch.pipeline as pipeline
-    from livematch.memory import trim_heap
+    from ground.memory import trim_heap
     import platform
     assert trim_heap() is (platform.libc_ver()[0] == "glibc")  # elsewhere a harmless no-op
     calls = []

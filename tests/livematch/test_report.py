@@ -6,8 +6,8 @@ from html.parser import HTMLParser
 import cv2
 import numpy as np
 
-from livematch.dataset import load_dataset
-from livematch.metric import oracle_result, sold_items
+from ground.dataset import load_dataset
+from ground.metric import oracle_result, sold_items
 from livematch.report import svg_histogram, thumbnail, write_report
 
 

@@ -5,10 +5,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from livematch.dataset import load_dataset
+from ground.dataset import load_dataset
 from livematch.sampledata.garments import PALETTE, random_spec, render_garment, similar_spec
 from livematch.sampledata.generate import SampleConfig, generate_dataset, plan_dataset
-from livematch.structures import instance_item
+from ground.structures import instance_item
 from tests.conftest import SMALL
 
 TINY = dict(items=5, videos=4, width=160, height=96, frames=60)

@@ -1,6 +1,6 @@
 import pytest
 
-from livematch.structures import (BoxAnnotation, Video, follows_instance_convention, instance_item,
+from ground.structures import (BoxAnnotation, Video, follows_instance_convention, instance_item,
                                   make_instance_id, normalize_label)
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from livematch.errors import ConfigError
+from ground.errors import ConfigError
 from matcher.config import RerankConfig
 from matcher.index import build_index, pairwise_distance
 from matcher.rerank import database_augmentation, expand, kreciprocal, search

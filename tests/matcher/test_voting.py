@@ -3,7 +3,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from livematch.errors import ConfigError
+from ground.errors import ConfigError
 from matcher.config import VotingConfig
 from matcher.crops import CropTable
 from matcher.voting import keep_count, match_catalogue

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from livematch.errors import ConfigError
+from ground.errors import ConfigError
 from matcher.calibrate import calibrate
 from matcher.config import VotingConfig
 from matcher.voting import match_catalogue

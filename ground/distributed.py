@@ -28,7 +28,7 @@ def pick_device(name: str = "auto") -> torch.device:
     """``auto``: the first CUDA device when there is one, else the CPU; otherwise a torch device
     name (``cpu``, ``cuda``, ``cuda:1``). A name torch does not know, or CUDA on a machine
     without it, is a ``ConfigError``."""
-    from livematch.errors import ConfigError
+    from ground.errors import ConfigError
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from livematch.config import LiveMatchConfig
-from livematch.dataset import Dataset, load_dataset, read_images
-from livematch.matching import FeatureStore, save_store
-from livematch.summary import RunSummary
+from ground.dataset import Dataset, load_dataset, read_images
+from matcher.store import FeatureStore, save_store
+from ground.summary import RunSummary
 from matcher.crops import CropTable
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Photos come back as ``(H, W, 3)`` RGB ``uint8`` arrays with EXIF orientation applied. Frames come
 back as ``(N, H, W, 3)`` RGB ``uint8`` with the decoded-frame index of each (counted from 0,
-docs/FORMAT.md). Anything that cannot be read raises :class:`~livematch.errors.MediaError` naming the
+docs/FORMAT.md). Anything that cannot be read raises :class:`~ground.errors.MediaError` naming the
 file; no decoder error type leaks out.
 
 Short clips: when the schedule's last index is past the clip's end (``n`` frames), every index
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from livematch.errors import ConfigError, MediaError
+from ground.errors import ConfigError, MediaError
 
 log = logging.getLogger(__name__)
 

@@ -39,3 +39,9 @@ def is_valid_box(box) -> bool:
     except (TypeError, ValueError):
         return False
     return bool(np.all(np.isfinite([x1, y1, x2, y2]))) and x2 > x1 and y2 > y1
+
+
+def in_region(cx, cy, region):
+    """Which points ``(cx, cy)`` (tensors or arrays, fractions of the image) lie inside ``region``
+    ``(x1, y1, x2, y2)``, edges included."""
+    return (cx >= region[0]) & (cx <= region[2]) & (cy >= region[1]) & (cy <= region[3])

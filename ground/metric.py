@@ -20,9 +20,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from livematch.boxes import box_iou
-from livematch.dataset import Dataset
-from livematch.errors import ResultFormatError
+from ground.boxes import box_iou
+from ground.dataset import Dataset
+from ground.errors import ResultFormatError
 
 LEVELS = ("item", "frame", "box")
 WEIGHTS = {"item": 0.2, "frame": 0.6, "box": 0.2}

@@ -25,12 +25,12 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from livematch.boxes import clip_box, is_valid_box
-from livematch.errors import DatasetError, MediaError
-from livematch.media import IMAGE_EXTS, VIDEO_EXTS, photo_size, probe_video
-from livematch.structures import (LABELS, BoxAnnotation, Item, Photo, Video,
+from ground.boxes import clip_box, is_valid_box
+from ground.errors import DatasetError, MediaError
+from ground.media import IMAGE_EXTS, VIDEO_EXTS, photo_size, probe_video
+from ground.structures import (LABELS, BoxAnnotation, Item, Photo, Video,
                                   follows_instance_convention, normalize_label)
-from livematch.summary import RunSummary
+from ground.summary import RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +314,7 @@ def _as_int(value) -> int:
 def read_item_photos(item, summary: RunSummary) -> tuple[list, list[str]]:
     """Decode every readable photo of an item: ``(RGB images, photo names)``; an unreadable
     photo is skipped with a warning counted in ``summary``."""
-    from livematch.media import read_photo
+    from ground.media import read_photo
     images, names = [], []
     for photo in item.photos:
         try:
@@ -326,9 +326,9 @@ def read_item_photos(item, summary: RunSummary) -> tuple[list, list[str]]:
 
 
 def read_clip_frames(video, media_cfg, summary: RunSummary):
-    """The ``media_cfg.infer_frames`` of a clip (``livematch.media.Frames``), or ``None`` with a
+    """The ``media_cfg.infer_frames`` of a clip (``ground.media.Frames``), or ``None`` with a
     warning counted in ``summary`` when the clip cannot be read."""
-    from livematch.media import sample_frames
+    from ground.media import sample_frames
     try:
         return sample_frames(video.path, media_cfg.infer_frames.indices(), media_cfg.backend.value,
                              media_cfg.fallback, media_cfg.threads)
@@ -341,7 +341,7 @@ def read_images(path, frames, summary: RunSummary) -> dict | None:
     """The images of one media file for cropping: ``{-1: photo}`` when ``frames`` is ``[-1]``,
     else ``{frame index: frame}`` for the clip's ``frames``. ``None``, with a warning counted in
     ``summary``, when the file cannot be read."""
-    from livematch.media import read_photo, sample_exact
+    from ground.media import read_photo, sample_exact
     frames = sorted(set(frames))
     try:
         if frames == [-1]:

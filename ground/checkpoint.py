@@ -16,8 +16,8 @@ import torch
 from omegaconf import OmegaConf
 from safetensors.torch import load_file, save_file
 
-from livematch.errors import LiveMatchError
-from livematch.io import atomic_write_text, write_json
+from ground.errors import LiveMatchError
+from ground.io import atomic_write_text, write_json
 
 
 class CheckpointError(LiveMatchError):
