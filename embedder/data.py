@@ -60,13 +60,22 @@ def widen(box, margin: float, width: int, height: int) -> tuple[int, int, int, i
     return int(cx1), int(cy1), int(round(cx2)), int(round(cy2))
 
 
-def _save(image: np.ndarray, box, margin: float, path: Path) -> tuple[int, int] | None:
+def cut_crop(image: np.ndarray, box, margin: float) -> np.ndarray | None:
+    """The crop the embedder sees for ``box`` of ``image``: widened by ``margin`` (:func:`widen`),
+    ``None`` when a side is under ``MIN_SIDE`` px. The one cut of training, extraction and runs."""
     x1, y1, x2, y2 = widen(box, margin, image.shape[1], image.shape[0])
     if x2 - x1 < MIN_SIDE or y2 - y1 < MIN_SIDE:
         return None
-    ok, jpg = cv2.imencode(".jpg", image[y1:y2, x1:x2, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return image[y1:y2, x1:x2]
+
+
+def _save(image: np.ndarray, box, margin: float, path: Path) -> tuple[int, int] | None:
+    crop = cut_crop(image, box, margin)
+    if crop is None:
+        return None
+    ok, jpg = cv2.imencode(".jpg", crop[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
     atomic_write_bytes(path, jpg.tobytes())
-    return x2 - x1, y2 - y1
+    return crop.shape[1], crop.shape[0]
 
 
 def _jobs(ds: Dataset, frames):

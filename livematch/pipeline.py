@@ -108,7 +108,7 @@ class Models:
         given) and the features of their crops: ``[(image k, box, score, label)]`` and ``(N, D)``
         features."""
         from detector.infer import predict
-        from embedder.data import MIN_SIDE, widen
+        from embedder.data import cut_crop
         from embedder.extract import embed_images
         inf = self.cfg.detector.infer
         with self.clock("detect"):
@@ -117,9 +117,9 @@ class Models:
         crops, rows = [], []
         for k, (image, d) in enumerate(zip(images, dets)):
             for box, score, label in zip(d.boxes, d.scores, d.labels):
-                x1, y1, x2, y2 = widen(box, self.cfg.embedder.data.crop_margin, image.shape[1], image.shape[0])
-                if x2 - x1 >= MIN_SIDE and y2 - y1 >= MIN_SIDE:
-                    crops.append(image[y1:y2, x1:x2])
+                crop = cut_crop(image, box, self.cfg.embedder.data.crop_margin)
+                if crop is not None:
+                    crops.append(crop)
                     rows.append((k, box, float(score), int(label)))
         with self.clock("embed"):
             feats = embed_images(self.embedders, crops, self.cfg.embedder.extract,

@@ -65,7 +65,7 @@ def annotated_boxes(ds: Dataset, frames):
 
 
 def _crops_of(rows, margin: float, summary: RunSummary):
-    from embedder.data import MIN_SIDE, widen
+    from embedder.data import cut_crop
     images, kept = [], []
     by_media: dict[tuple, list] = {}
     for row in rows:
@@ -78,9 +78,9 @@ def _crops_of(rows, margin: float, summary: RunSummary):
             image = frames.get(row[2])
             if image is None:
                 continue
-            x1, y1, x2, y2 = widen(row[4], margin, image.shape[1], image.shape[0])
-            if x2 - x1 >= MIN_SIDE and y2 - y1 >= MIN_SIDE:
-                images.append(image[y1:y2, x1:x2])
+            crop = cut_crop(image, row[4], margin)
+            if crop is not None:
+                images.append(crop)
                 kept.append(row)
     return images, kept
 

@@ -68,3 +68,12 @@ def test_each_ensemble_member_runs_at_its_own_scale():
     by_hand /= np.linalg.norm(by_hand, axis=1, keepdims=True)
     np.testing.assert_allclose(mixed, by_hand, atol=1e-5)
     assert not np.allclose(mixed, embed_images([a, b], images, cfg), atol=1e-3)  # one scale for both differs
+
+
+def test_cut_crop_widens_clips_and_drops_slivers():
+    from embedder.data import MIN_SIDE, cut_crop
+    image = np.arange(100 * 200 * 3, dtype=np.uint32).reshape(100, 200, 3).astype(np.uint8)
+    crop = cut_crop(image, [50, 20, 150, 60], 0.1)  # 100 x 40 grown by 10 / 4 px a side
+    np.testing.assert_array_equal(crop, image[16:64, 40:160])
+    np.testing.assert_array_equal(cut_crop(image, [0, 0, 200, 100], 0.5), image)  # clipped to the image
+    assert cut_crop(image, [10, 10, 10 + MIN_SIDE - 1, 50], 0.0) is None
