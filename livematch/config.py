@@ -96,7 +96,8 @@ class FitConfig:
     """What ``livematch fit`` trains and which settings it calibrates on the validation split."""
 
     recipe: str = "tiny"  # tiny | reference: configs/{embedder,detector}/ recipes for training from scratch
-    split_by: str = "instance"  # detector classes when training from a recipe: product / other
+    split_by: str = "auto"  # detector classes: auto (display when TRAIN has worn and shown-alone garments, else
+    # instance) | display (worn / alone) | instance (product / other) | "" (one class); see docs/RESULTS.md
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     thresholds: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     region_coverage: float = 0.98  # share of the training clips' sold garments the candidate region keeps

@@ -4,8 +4,10 @@ Stages, each skipped when its output exists (a killed training resumes from its 
 
 1. **embedder**: trained on TRAIN's annotated crops (from the ``fit.recipe`` recipe, or fine-tuned
    from ``--init-from``), validated on VAL; exported to ``OUT/weights/embedder``;
-2. **detector**: trained the same way, with two classes (``product``: garments of catalogue
-   items, ``other``: every other garment; ``fit.split_by``); exported to ``OUT/weights/detector``;
+2. **detector**: trained the same way, with two classes (``fit.split_by``; ``auto``: ``worn`` /
+   ``alone`` where TRAIN annotates both, else ``product``: garments of catalogue items /
+   ``other``); exported to ``OUT/weights/detector``. ``fit.finetune.<model>_epochs=0`` keeps an
+   ``--init-from`` model as it is;
 3. **calibrate**: VAL detected and embedded once at the lowest threshold under consideration,
    every class, the whole frame (``OUT/calibration/val_run``, cached per item and clip); then
    :func:`livematch.calibration.coordinate_ascent` chooses the detection thresholds, the frame
