@@ -32,7 +32,7 @@ class AspectRatioBatchSampler:
     the bucket with ``k_per_identity`` crops each (drawn with replacement when an identity has
     fewer), as many batches as plain batching would give. Ranks take every ``world_size``-th
     batch after the epoch's batch list is cut to a multiple of ``world_size`` (equal steps on
-    every rank, no crop on two ranks).
+    every rank; no batch on two ranks, and without P x K no crop on two ranks).
     """
 
     def __init__(self, aspects, labels, batch_size: int, buckets, scales, p_identities: int = 0,

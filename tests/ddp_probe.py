@@ -3,7 +3,7 @@ records what each rank saw and ended with, in ``OUT/probe<rank>.json``:
 
 - ``seen``: every sample index the rank's sampler handed its loader (per epoch);
 - ``sizes``: the size of the dataset the sampler drew from (when it knows it);
-- ``digest``: a hash of the rank's final weights (DDP must keep the ranks identical).
+- ``digest``: a hash of the rank's final trainable weights (DDP must keep the ranks identical).
 
 ``python -m tests.ddp_probe embedder|detector ROOT OUT [overrides...]``
 """
@@ -14,12 +14,15 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
 def _digest(model) -> str:
+    """Hash of the trainable weights (not BatchNorm's running statistics: DDP broadcasts those
+    from rank 0 before each forward, so after the last step each rank holds its own batch's)."""
     h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
+    for name, tensor in sorted(model.named_parameters()):
         h.update(name.encode())
         h.update(tensor.detach().to(torch.float64).cpu().numpy().tobytes())
     return h.hexdigest()
@@ -36,7 +39,8 @@ def _record(cls, seen: list, sizes: list):
         if hasattr(self, "dataset"):
             sizes.append(len(self.dataset))
         for item in original(self):
-            epoch.extend(item if isinstance(item, list) else [item])
+            items = [item] if isinstance(item, (int, np.integer)) else item  # a batch sampler's batch
+            epoch.extend(int(i[0] if isinstance(i, tuple) else i) for i in items)  # (index, shape) pairs
             yield item
     cls.__iter__ = __iter__
 

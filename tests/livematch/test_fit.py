@@ -81,7 +81,7 @@ def test_rerunning_fit_skips_finished_stages(fitted, sample_root, val_root, val_
     assert weights.stat().st_mtime_ns == stamp
 
 
-def test_zero_finetune_epochs_keep_the_init_models_as_they_are(fitted, sample_root, val_root, tmp_path, caplog):
+def test_zero_finetune_epochs_keep_the_init_models_as_they_are(fitted, sample_root, val_root, tmp_path):
     from safetensors.torch import load_file
     out = tmp_path / "kept"
     assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--out", str(out), "--init-from",
@@ -91,7 +91,7 @@ def test_zero_finetune_epochs_keep_the_init_models_as_they_are(fitted, sample_ro
         kept, init = (load_file(str(d / "weights" / stage / "model.safetensors")) for d in (out, fitted))
         assert kept.keys() == init.keys() and all(kept[k].equal(init[k]) for k in kept)
         assert not (out / stage).exists()  # no training run
-    assert "keeps" in caplog.text and (out / "pipeline.yaml").is_file()
+    assert (out / "pipeline.yaml").is_file()
 
 
 @pytest.mark.parametrize("broken", ["val", "train"])

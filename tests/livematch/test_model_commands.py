@@ -27,7 +27,7 @@ def test_detect_train_eval_predict(sample_root, runs, capsys):
     assert main(["detect", "eval", "--checkpoint", str(runs / "det" / "last"), "--data", str(sample_root),
                  "--json", str(runs / "ap.json"), cache]) == 0
     metrics = json.loads((runs / "ap.json").read_text())
-    direct = evaluate_detector_on(runs / "det" / "last", [sample_root], load_config(None, [cache]))
+    direct = evaluate_detector_on(runs / "det" / "last", [sample_root], load_config(None, [*DET, cache]))
     assert metrics["images"] == direct["images"] > 0
     assert (metrics["AP"], metrics["AP50"]) == pytest.approx((direct["AP"], direct["AP50"]))
     assert main(["detect", "predict", "--checkpoint", str(runs / "det" / "last"), "--data", str(sample_root),
