@@ -53,6 +53,22 @@ MUTATIONS = [
      "return new > old + max(margin, 1e-9)", "return new >= old",
      ["tests/livematch/test_fit.py::test_a_gain_below_min_gain_keeps_the_held_value",
       "tests/livematch/test_fit.py::test_calibration_picks_the_threshold_that_drops_the_distractors"]),
+    ("embedder loss: the margin head runs under autocast", "embedder/losses.py",
+     "with torch.autocast(device_type=embeddings.device.type, enabled=False):",
+     "with torch.autocast(device_type=embeddings.device.type, enabled=True):",
+     ["tests/embedder/test_losses.py::test_the_margin_head_and_memory_run_in_fp32_under_autocast"]),
+    ("report: only the matched clips get a section", "livematch/report.py",
+     "clips = sorted(set(ds.videos) | set(result))", "clips = sorted(result)",
+     ["tests/livematch/test_report.py"]),
+    ("media: PyAV ignores a phone clip's display rotation", "ground/media.py",
+     "got[index] = _displayed(frame)", "got[index] = frame.to_ndarray(format=\"rgb24\")",
+     ["tests/livematch/test_media.py::test_a_rotated_phone_clip_reads_as_displayed_in_every_backend"]),
+    ("fit: only a product class is ever offered alone", "livematch/calibration.py",
+     'grids["frame_classes"] = [(), *((c,) for c in classes)]', 'grids["frame_classes"] = [(), ("product",)]',
+     ["tests/livematch/test_fit.py::test_default_grids_offer_only_what_the_models_support"]),
+    ("faiss GPU: the index is copied on every search", "matcher/index.py",
+     "        if self._gpu is not None:\n            return self._gpu\n", "",
+     ["tests/matcher/test_index.py::test_use_gpu_without_one_searches_on_the_cpu_and_says_so_once"]),
 ]
 
 
