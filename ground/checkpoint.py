@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from safetensors.torch import load_file, save_file
 
 from ground.errors import LiveMatchError
@@ -55,7 +56,13 @@ def read_config(folder, schema: type):
     path = Path(folder) / "config.yaml"
     if not path.is_file():
         raise CheckpointError(f"{folder}: not a checkpoint (no config.yaml)")
-    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.load(path)))
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.load(path)))
+    except OmegaConfBaseException as e:
+        kind = schema.__name__.removesuffix("Config").lower()
+        raise CheckpointError(f"{folder}: not a {kind} checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0]}); was a detector given for an embedder, or the "
+                              "reverse?") from None
 
 
 def read_meta(folder) -> dict:

@@ -129,3 +129,14 @@ def test_exit_codes_mean_something(sample_root, tmp_path, capsys):
     assert main(["run", "--config", "configs/pipeline/demo.yaml", "--data", str(empty), "--out",
                  str(tmp_path / "run")]) == 2
     assert not (tmp_path / "run" / "result.json").exists()
+
+
+def test_swapped_detector_and_embedder_is_one_line_before_any_work(sample_root, tmp_path, capsys):
+    from pathlib import Path
+    weights = Path(__file__).resolve().parents[2] / "weights"
+    out = tmp_path / "out"
+    assert main(["run", "--data", str(sample_root), "--out", str(out), "--detector", str(weights / "embedder_tiny"),
+                 "--embedder", str(weights / "detector_tiny")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "embedder_tiny: not a detector checkpoint" in err[0]
+    assert not out.exists() or not any(out.rglob("*.npz"))
