@@ -19,28 +19,30 @@ def _moved(before: dict, model) -> float:
                if v.is_floating_point())
 
 
-def test_an_amp_step_of_the_embedder_is_finite_and_moves_the_weights(setup, tmp_path):  # noqa: F811
+def _embedder_run(fixture, out):
     from embedder.model import build_embedder
     from embedder.train import train
-    cfg, crops, _ = setup
-    cfg = copy.deepcopy(cfg)
+    cfg = copy.deepcopy(fixture[0])
     cfg.optim.amp, cfg.optim.epochs = True, 1
     torch.manual_seed(cfg.optim.seed)
-    before = {k: v.clone() for k, v in build_embedder(cfg.model).state_dict().items()}
-    result = train(cfg, crops, tmp_path / "emb", progress=False, max_steps=3)
-    assert all(np.isfinite(r["loss"]) for r in result.history)
-    assert _moved(before, result.model) > 1e-5
+    return build_embedder(cfg.model), lambda: train(cfg, fixture[1], out, progress=False, max_steps=3)
 
 
-def test_an_amp_step_of_the_detector_is_finite_and_moves_the_weights(samples, tmp_path):  # noqa: F811
+def _detector_run(fixture, out):
     from detector.model import build_detector
     from detector.train import train_detector
-    cfg, data, _ = samples
-    cfg = copy.deepcopy(cfg)
+    cfg = copy.deepcopy(fixture[0])
     cfg.train.amp, cfg.train.epochs = True, 1
     torch.manual_seed(cfg.train.seed)
-    before = {k: v.clone() for k, v in build_detector(cfg.model).state_dict().items()}
-    result = train_detector(cfg, data[:16], [], tmp_path / "det", progress=False, max_steps=3)
+    return build_detector(cfg.model), lambda: train_detector(cfg, fixture[1][:16], [], out, progress=False,
+                                                            max_steps=3)
+
+
+@pytest.mark.parametrize("fixture,make", [("setup", _embedder_run), ("samples", _detector_run)])
+def test_an_amp_step_is_finite_and_moves_the_weights(fixture, make, request, tmp_path):
+    start, train = make(request.getfixturevalue(fixture), tmp_path / "run")  # the model train() builds
+    before = {k: v.clone() for k, v in start.state_dict().items()}
+    result = train()
     assert all(np.isfinite(r["loss"]) for r in result.history)
     assert _moved(before, result.model) > 1e-5
 
