@@ -38,3 +38,14 @@ def test_the_console_script_and_packages_are_declared():
                                       for p in ROOT.glob("*/**/__init__.py")
                                       if not {"tests", "bench", ".venv"} & set(p.relative_to(ROOT).parts)
                                       and "egg-info" not in str(p))
+
+
+def test_docker_check_replays_what_the_dockerfiles_install():
+    """docker/check.sh (run by hand: it needs the network) parses, and each Dockerfile still installs
+    the package the way the check replays it."""
+    import subprocess
+    assert subprocess.run(["bash", "-n", str(ROOT / "docker" / "check.sh")]).returncode == 0
+    cpu = (ROOT / "docker" / "Dockerfile.cpu").read_text()
+    cuda = (ROOT / "docker" / "Dockerfile.cuda").read_text()
+    assert 'pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu ".[cpu]"' in cpu
+    assert 'pip install --no-cache-dir ".[gpu]"' in cuda and "faiss-cpu" not in cuda
