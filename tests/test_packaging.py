@@ -34,10 +34,13 @@ def test_the_console_script_and_packages_are_declared():
     project = _project()
     assert project["scripts"] == {"livematch": "livematch.cli:main"}
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
-    assert sorted(packages) == sorted(str(p.parent.relative_to(ROOT)).replace("/", ".")
-                                      for p in ROOT.glob("*/**/__init__.py")
-                                      if not {"tests", "bench", ".venv"} & set(p.relative_to(ROOT).parts)
-                                      and "egg-info" not in str(p))
+    def is_package(folder: Path) -> bool:  # an __init__.py in it and in every folder above it
+        rel = folder.relative_to(ROOT)
+        return all((ROOT.joinpath(*rel.parts[:k + 1]) / "__init__.py").is_file() for k in range(len(rel.parts)))
+
+    found = [str(p.parent.relative_to(ROOT)).replace("/", ".") for p in ROOT.glob("*/**/__init__.py")
+             if is_package(p.parent) and p.relative_to(ROOT).parts[0] not in ("tests", "bench")]
+    assert sorted(packages) == sorted(found)
 
 
 def test_docker_check_replays_what_the_dockerfiles_install():
