@@ -14,7 +14,7 @@ def setup_distributed(timeout_min: float | None = None) -> tuple[int, int, torch
     when launched with more than one process, and pins each CUDA rank to its ``LOCAL_RANK`` GPU.
     ``timeout_min`` bounds collective waits (torch's default when ``None``)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device("auto")
     if device.type == "cuda":  # before the process group, so that NCCL binds each rank to its own GPU
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
