@@ -17,6 +17,9 @@ class DetModelConfig:
     backend: str = "torchvision"  # torchvision | detectron2
     backbone: str = "resnet50_fpn_v2"  # resnet50_fpn_v2 | timm:<name> (features_only through an FPN)
     pretrained: bool = False  # torchvision / timm ImageNet weights, when cached locally
+    # A local ImageNet weights file for the backbone (.safetensors, or .pth / .pt read with
+    # weights_only): the offline path (contest machines have no network); replaces `pretrained`.
+    backbone_weights: str = ""
     out_indices: list[int] = field(default_factory=lambda: [1, 2, 3, 4])  # timm stages (strides 4-32)
     fpn_channels: int = 256
     anchor_sizes: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 512])  # one per FPN level
@@ -42,13 +45,19 @@ class DetTrainConfig:
     short_sides: list[int] = field(default_factory=lambda: [480, 512, 544, 576, 608, 640, 672, 704, 736, 768, 800])
     hflip: float = 0.5
     epochs: int = 12
+    steps: int = 0  # > 0: this many optimiser steps instead of whole epochs (detectron2's MAX_ITER)
     batch_size: int = 4
     lr: float = 0.02
     momentum: float = 0.9
     weight_decay: float = 1e-4
-    warmup_steps: int = 500
-    clip_grad: float = 10.0
+    warmup_steps: int = 500  # linear warm-up (at most a third of all steps), then cosine to 0
+    warmup_fraction: float = 0.0  # > 0: the warm-up is this share of all steps (replaces warmup_steps)
+    warmup_factor: float = 0.001  # the first step's learning rate, as a fraction of lr
+    decay: str = "cosine"  # after the warm-up: cosine | none (constant, detectron2's one-step schedule)
+    clip_grad: float = 10.0  # max gradient norm; <= 0: off
     amp: bool = True  # CUDA only
+    sync_bn: bool = False  # torchrun on GPUs: BatchNorm over all ranks' batches (SyncBatchNorm)
+    tensorboard: bool = True  # scalars under OUT/tensorboard beside OUT/log.csv
     workers: int = 4
     val_fraction: float = 0.1  # of the images, held out for COCO AP after each epoch
     max_val_images: int = 500
@@ -82,4 +91,5 @@ class DetectorConfig:
 
 
 # Settings that take one of a few words: checked when a config loads (livematch.config).
-CHOICES = {"model.backend": ("torchvision", "detectron2"), "model.split_by": ("", *SPLITS)}
+CHOICES = {"model.backend": ("torchvision", "detectron2"), "model.split_by": ("", *SPLITS),
+           "train.decay": ("cosine", "none")}

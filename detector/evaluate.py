@@ -1,4 +1,5 @@
-"""COCO box AP / AP50 with pycocotools, from in-memory predictions and ground truth."""
+"""COCO box AP / AP50 with pycocotools, from in-memory predictions and ground truth, and of a
+model on annotated samples."""
 from __future__ import annotations
 
 import contextlib
@@ -7,6 +8,9 @@ import io
 import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+
+from detector.infer import predict
+from ground.media import read_photo
 
 
 def coco_ap(predictions, ground_truth, num_classes: int = 1) -> dict:
@@ -44,3 +48,10 @@ def coco_ap(predictions, ground_truth, num_classes: int = 1) -> dict:
         out["AP50_by_class"] = [float(p[:, k][p[:, k] > -1].mean()) if (p[:, k] > -1).any() else -1.0
                                 for k in range(num_classes)]
     return out
+
+
+def evaluate_detector(model, samples, short_side: int, num_classes: int) -> dict:
+    """COCO AP / AP50 of ``model`` on annotated samples (``DetSample``; boxes of every score)."""
+    images = [read_photo(s.path) for s in samples]
+    dets = predict(model, images, short_side, threshold=0.0)
+    return coco_ap([(d.boxes, d.scores, d.labels) for d in dets], [(s.boxes, s.labels) for s in samples], num_classes)

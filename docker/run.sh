@@ -2,7 +2,8 @@
 # Contest entry point: reads a test set, writes result.json.
 #   INPUT_DIR      dataset root with image/ and video/        (default /tcdata/test_dataset)
 #   OUTPUT         where result.json goes                     (default /result.json)
-#   CONFIG         pipeline recipe                            (default configs/pipeline/demo.yaml)
+#   CONFIG         pipeline recipe        (default configs/pipeline/reference.yaml: the GPU reference
+#                  models under runs/; configs/pipeline/demo.yaml runs the tiny CPU demo models)
 #   DETECTOR       detector checkpoint folder                 (default: weights.detector of CONFIG)
 #   EMBEDDERS      embedder checkpoint folders, space-separated (default: weights.embedders of CONFIG)
 #   WORK_DIR       scratch folder for features and details   (default /tmp/livematch)
@@ -11,13 +12,14 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 INPUT_DIR="${INPUT_DIR:-/tcdata/test_dataset}"
 OUTPUT="${OUTPUT:-/result.json}"
-CONFIG="${CONFIG:-$here/configs/pipeline/demo.yaml}"
+CONFIG="${CONFIG:-$here/configs/pipeline/reference.yaml}"
 WORK_DIR="${WORK_DIR:-/tmp/livematch}"
 LIVEMATCH="${LIVEMATCH:-livematch}"
 args=(run --data "$INPUT_DIR" --out "$WORK_DIR" --config "$CONFIG")
 [ -n "${DETECTOR:-}" ] && args+=(--detector "$DETECTOR")
 for e in ${EMBEDDERS:-}; do args+=(--embedder "$e"); done
 cd "$here"
+echo "config: $CONFIG" >&2
 $LIVEMATCH "${args[@]}"
 mkdir -p "$(dirname "$OUTPUT")"
 cp "$WORK_DIR/result.json" "$OUTPUT.tmp" && mv "$OUTPUT.tmp" "$OUTPUT"

@@ -2,6 +2,7 @@
 class weights) and the shared folder layout of :mod:`ground.checkpoint`."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -9,6 +10,8 @@ import torch
 from embedder.config import EmbedderConfig
 from embedder.model import Embedder, build_embedder
 from ground.checkpoint import CheckpointError, load_weights, read_config
+
+log = logging.getLogger(__name__)
 
 
 def read_embedder_config(folder) -> EmbedderConfig:
@@ -29,3 +32,11 @@ def check_architecture(folder, cfg: EmbedderConfig) -> None:
     if (saved.backbone, saved.embedding_dim) != (cfg.model.backbone, cfg.model.embedding_dim):
         raise CheckpointError(f"{folder}: checkpoint is {saved.backbone} -> {saved.embedding_dim}-d, "
                               f"the config asks for {cfg.model.backbone} -> {cfg.model.embedding_dim}-d")
+
+
+def init_embedder(model: Embedder, folder, cfg: EmbedderConfig) -> None:
+    """Fine-tuning: load backbone and neck from a checkpoint of the same architecture; the
+    margin head starts fresh (new data, new classes)."""
+    check_architecture(folder, cfg)
+    load_weights(model, Path(folder) / "model.safetensors", f"embedder ({cfg.model.backbone})")
+    log.info("initialised from %s", folder)

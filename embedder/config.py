@@ -34,7 +34,7 @@ class LossConfig:
     xbm_memory: int = 4096  # embeddings remembered across batches
     xbm_weight: float = 1.0
     xbm_start: int = 1000  # optimiser steps before the memory loss switches on
-    xbm_loss: str = "multisimilarity"  # multisimilarity | contrastive
+    xbm_loss: str = "multisimilarity"  # multisimilarity | contrastive (pair losses) | head (memory through the margin head)
 
 
 @dataclass
@@ -80,11 +80,17 @@ class OptimConfig:
     weight_decay: float = 1e-4
     momentum: float = 0.9
     epochs: int = 20
-    warmup_steps: int = 500
+    steps: int = 0  # > 0: this many optimiser steps instead of whole epochs (detectron2's MAX_ITER)
+    warmup_steps: int = 500  # linear warm-up (at most a third of all updates), then cosine to 0
+    warmup_fraction: float = 0.0  # > 0: the warm-up is this share of all updates (replaces warmup_steps)
+    warmup_factor: float = 0.001  # the first update's learning rate, as a fraction of lr
+    decay: str = "cosine"  # after the warm-up: cosine | none (constant)
     accumulate: int = 1
-    clip_grad: float = 5.0
+    clip_grad: float = 5.0  # max gradient norm; <= 0: off
     ema: float = 0.0  # EMA decay of the weights (0 = off)
     amp: bool = True  # used on CUDA only
+    sync_bn: bool = False  # torchrun on GPUs: BatchNorm over all ranks' batches (SyncBatchNorm)
+    tensorboard: bool = True  # scalars under OUT/tensorboard beside OUT/log.csv
     freeze_backbone: bool = False  # fine-tune only GeM / neck / head
     select: str = "top1"  # OUT/best is the epoch with the best validation top1 | map10, or the last one
     seed: int = 0
@@ -113,5 +119,6 @@ class EmbedderConfig:
 
 # Settings that take one of a few words: checked when a config loads (livematch.config).
 CHOICES = {"model.pool": ("gem", "avg", "max"), "model.neck_activation": ("none", "prelu"),
-           "loss.head": ("arcface", "subcenter", "cosface"), "loss.xbm_loss": ("multisimilarity", "contrastive"),
-           "optim.optimizer": ("adamw", "sgd"), "optim.select": ("top1", "map10", "last")}
+           "loss.head": ("arcface", "subcenter", "cosface"), "loss.xbm_loss": ("multisimilarity", "contrastive", "head"),
+           "optim.optimizer": ("adamw", "sgd"), "optim.select": ("top1", "map10", "last"),
+           "optim.decay": ("cosine", "none")}

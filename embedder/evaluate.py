@@ -1,4 +1,4 @@
-"""Shop-crop -> video-crop retrieval metrics on held-out identities."""
+"""Shop-crop -> video-crop retrieval metrics on held-out identities, and of a model on crops."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,3 +25,17 @@ def retrieval_metrics(query: np.ndarray, query_ids, gallery: np.ndarray, gallery
     ap = (precision * top).sum(axis=1) / np.minimum(n_rel, k)
     return {"top1": float(rel[:, 0].mean()), "recall5": float(rel[:, :5].any(axis=1).mean()),
             f"map{k}": float(ap.mean()), "queries": int(len(q))}
+
+
+def evaluate_crops(model, crops, cfg) -> dict:
+    """Shop -> video retrieval metrics of ``model`` (an ``Embedder``) on (held-out) crops
+    (``embedder.data.Crop``), embedded with ``cfg`` (an ``EmbedderConfig``)'s extraction settings."""
+    import cv2
+
+    from embedder.extract import embed_images
+    model.eval()
+    images = [cv2.imread(c.path)[..., ::-1] for c in crops]
+    feats = embed_images(model, images, cfg.extract, buckets=cfg.data.aspect_buckets).astype(np.float32)
+    shop = np.array([c.is_shop for c in crops])
+    ids = np.array([c.instance_id for c in crops])
+    return retrieval_metrics(feats[shop], ids[shop], feats[~shop], ids[~shop])

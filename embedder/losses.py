@@ -1,5 +1,7 @@
 """Training losses: a margin head (pytorch-metric-learning's ArcFace, sub-center ArcFace or
-CosFace; optionally with class-frequency margins) plus a cross-batch-memory pair loss.
+CosFace; optionally with class-frequency margins) plus a cross-batch memory: a pair loss over
+the memory (``xbm_loss: multisimilarity | contrastive``), or the memory's embeddings through the
+margin head with the batch (``head``, as the 7th-place code does).
 
 Called as ``loss(embeddings, labels, step)``; the head's class weights ``W`` are parameters of
 the loss module: they go into the optimiser and the checkpoint with the model.
@@ -72,12 +74,39 @@ def build_head(cfg: LossConfig, num_classes: int, embedding_dim: int, class_coun
     return head
 
 
+class HeadMemory(nn.Module):
+    """The 7th-place solution's cross-batch memory: the last ``size`` embeddings (detached) and
+    labels go through the margin head together with the batch, one cross-entropy over both. The
+    batch is written to the memory before the head runs (their order: a filled memory holds the
+    batch once more, detached). Buffer names follow pml's ``CrossBatchMemory`` (same train state)."""
+
+    def __init__(self, embedding_dim: int, size: int):
+        super().__init__()
+        self.register_buffer("embedding_memory", torch.zeros(size, embedding_dim))
+        self.register_buffer("label_memory", torch.zeros(size, dtype=torch.long))
+        self.queue_idx, self.has_been_filled = 0, False
+
+    def add(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
+        size, n = len(self.label_memory), len(labels)
+        slots = (self.queue_idx + torch.arange(n, device=labels.device)) % size
+        self.embedding_memory[slots] = embeddings.detach().to(self.embedding_memory.dtype)
+        self.label_memory[slots] = labels.detach()
+        self.has_been_filled = self.has_been_filled or self.queue_idx + n >= size
+        self.queue_idx = (self.queue_idx + n) % size
+
+    def forward(self, head: nn.Module, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        self.add(embeddings, labels)
+        filled = len(self.label_memory) if self.has_been_filled else self.queue_idx
+        return head(torch.cat([embeddings, self.embedding_memory[:filled]]),
+                    torch.cat([labels, self.label_memory[:filled]]))
+
+
 def build_pair_loss(name: str) -> nn.Module:
     if name == "multisimilarity":
         return losses.MultiSimilarityLoss()
     if name == "contrastive":
         return losses.ContrastiveLoss(pos_margin=0.0, neg_margin=0.5)
-    raise ConfigError(f"unknown loss.xbm_loss {name!r}; choose multisimilarity or contrastive")
+    raise ConfigError(f"unknown loss.xbm_loss {name!r}; choose multisimilarity, contrastive or head")
 
 
 class EmbeddingLoss(nn.Module):
@@ -90,8 +119,11 @@ class EmbeddingLoss(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.head = build_head(cfg, num_classes, embedding_dim, class_counts)
-        self.xbm = (losses.CrossBatchMemory(build_pair_loss(cfg.xbm_loss), embedding_dim,
-                                            memory_size=cfg.xbm_memory) if cfg.xbm else None)
+        self.xbm = None
+        if cfg.xbm and cfg.xbm_loss == "head":
+            self.xbm = HeadMemory(embedding_dim, cfg.xbm_memory)
+        elif cfg.xbm:
+            self.xbm = losses.CrossBatchMemory(build_pair_loss(cfg.xbm_loss), embedding_dim, memory_size=cfg.xbm_memory)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, step: int = 0):
         """Returns the total loss and its parts ``{"margin": float, "xbm": float}``. Runs in fp32
@@ -99,6 +131,9 @@ class EmbeddingLoss(nn.Module):
         has an infinite gradient (GradScaler would skip the step)."""
         with torch.autocast(device_type=embeddings.device.type, enabled=False):
             embeddings = embeddings.float()
+            if isinstance(self.xbm, HeadMemory) and step >= self.cfg.xbm_start:
+                margin = self.xbm(self.head, embeddings, labels)  # the memory rides in the head's loss
+                return margin, {"margin": float(margin.detach()), "xbm": 0.0}
             margin = self.head(embeddings, labels)
             parts = {"margin": float(margin.detach()), "xbm": 0.0}
             if self.xbm is None or step < self.cfg.xbm_start:

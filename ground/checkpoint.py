@@ -54,6 +54,8 @@ def save_checkpoint(folder, modules: dict[str, torch.nn.Module], cfg, meta: dict
 def read_config(folder, schema: type):
     """The checkpoint's ``config.yaml`` merged onto ``schema``'s defaults (a dataclass instance)."""
     path = Path(folder) / "config.yaml"
+    if not Path(folder).exists():
+        raise CheckpointError(f"{folder}: no such checkpoint folder (train it first, or name another)")
     if not path.is_file():
         raise CheckpointError(f"{folder}: not a checkpoint (no config.yaml)")
     try:
@@ -71,6 +73,26 @@ def read_meta(folder) -> dict:
 
 def read_train_state(folder) -> dict:
     return torch.load(Path(folder) / "train_state.pt", map_location="cpu", weights_only=True)
+
+
+def read_state(path) -> dict[str, torch.Tensor]:
+    """A weights file: safetensors, or a torch file read with ``weights_only`` (a state dict,
+    or a dict holding one under ``state_dict`` / ``model``); never unpickles code."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
+    if path.suffix == ".safetensors":
+        return load_file(str(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises several kinds for a bad or unsafe file
+        raise CheckpointError(f"{path}: not a weights file torch can read safely ({type(e).__name__}: {e})") from e
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: holds a {type(state).__name__}, not a state dict")
+    return state
 
 
 def load_weights(module: torch.nn.Module, path, what: str) -> None:

@@ -14,15 +14,6 @@ class MediaError(LiveMatchError):
         super().__init__(f"{self.path}: {reason}")
 
 
-class AnnotationError(LiveMatchError):
-    """An annotation file is malformed (bad JSON, missing key, wrong type)."""
-
-    def __init__(self, path, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
-
-
 class ConfigError(LiveMatchError, ValueError):
     """A config file or override is invalid: unknown key, wrong type, a choice that does not
     exist, values that do not fit together, unreadable YAML."""

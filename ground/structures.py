@@ -99,13 +99,6 @@ class Video:
     num_frames: int | None = None
 
     @property
-    def instance_ids(self) -> set[int]:
-        """Instance ids > 0 annotated anywhere in the clip."""
-        if not self.frames:
-            return set()
-        return {a.instance_id for anns in self.frames.values() for a in anns if a.instance_id > 0}
-
-    @property
     def sold_item(self) -> str | None:
         """The item of the clip's garments with ``instance_id > 0`` (the most annotated one when
         a labelling error mixes items); ``None`` when the clip sells nothing or is unannotated."""

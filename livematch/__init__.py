@@ -1,9 +1,9 @@
 """LiveMatch: find which catalogue item is sold in each live-stream shopping video.
 
-The top-level package is the shared ground of the project: dataset layout and annotations
-(:mod:`ground.dataset`), media reading (:mod:`ground.media`), boxes
-(:mod:`ground.boxes`), the contest metric (:mod:`ground.metric`), configs
-(:mod:`livematch.config`) and the command line (:mod:`livematch.cli`). It never imports torch,
-so the matcher can depend on it without pulling in a deep-learning stack.
+This package is the application: the command line (:mod:`livematch.cli`), configs
+(:mod:`livematch.config`), the pipeline and its cache, ``fit`` and its calibration, the reports,
+the Python API (:mod:`livematch.api`) and the sample-data generator. It stands on the stages
+(``detector``, ``embedder``, ``matcher``) and on their common ground (``ground``); nothing below
+it imports it.
 """
 __version__ = "0.1.0"

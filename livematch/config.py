@@ -6,6 +6,8 @@ names the key. YAML is read with ``yaml.safe_load``; nothing in a config file is
 """
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -173,8 +175,10 @@ def _check_choices(cfg: LiveMatchConfig, path) -> None:
 
 def _resolve_weights(weights: WeightsConfig, folder: Path) -> None:
     def resolve(p: str) -> str:
-        if p and not Path(p).is_absolute() and (folder / p).exists():
-            return str(folder / p)
+        """Relative to the config's folder; a path found only relative to the working directory
+        stays as written (older configs); one found nowhere names where the config points."""
+        if p and not Path(p).is_absolute() and ((folder / p).exists() or not Path(p).exists()):
+            return os.path.normpath(folder / p)
         return p
     weights.detector = resolve(weights.detector)
     weights.embedders = [resolve(p) for p in weights.embedders]

@@ -40,7 +40,7 @@ from detector.data import split_counts
 log = logging.getLogger(__name__)
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RECIPES = {"tiny": ("embedder/tiny.yaml", "detector/tiny.yaml"),
-           "reference": ("embedder/reference_b5.yaml", "detector/reference_vovnet99.yaml")}
+           "reference": ("embedder/reference_b5a.yaml", "detector/reference_vovnet99.yaml")}
 
 
 @dataclass

@@ -75,7 +75,7 @@ class Models:
 
     def __init__(self, detector_ckpt, embedder_ckpts, cfg: LiveMatchConfig, clock: Stopwatch, device):
         from detector.infer import frame_region, kept_labels
-        from detector.train import load_detector
+        from detector.checkpoint import load_detector
         from embedder.checkpoint import load_embedder
         self.detector, det_cfg = load_detector(detector_ckpt, device)
         self.labels = dict(zip(("items", "clips"), kept_labels(det_cfg.model, cfg.detector.infer)))
@@ -133,7 +133,7 @@ class _Unit:
 
     kind: str  # "items" | "clips"
     name: str
-    record: object  # ItemRecord | VideoRecord
+    record: object  # ground.structures.Item | Video
     model_key: str
     paths: list
 

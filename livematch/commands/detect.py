@@ -51,7 +51,8 @@ def train_detector_on(cfg: LiveMatchConfig, roots, val_roots=None, out=None, pro
 def evaluate_detector_on(checkpoint, roots, cfg: LiveMatchConfig, device="cpu") -> dict:
     """COCO AP / AP50 of a checkpoint on every annotated image of ``roots``."""
     from detector.model import class_names
-    from detector.train import evaluate_detector, load_detector
+    from detector.checkpoint import load_detector
+    from detector.evaluate import evaluate_detector
     model, det_cfg = load_detector(checkpoint, device)
     classes = class_names(det_cfg.model)
     samples = _samples(roots, cfg, RunSummary(), classes)
@@ -67,7 +68,7 @@ def predict_boxes(checkpoint, roots, out, cfg: LiveMatchConfig, progress: bool =
     """Detect on every photo and on the ``media.infer_frames`` of every clip; write box files.
     Unreadable photos and clips are skipped with a warning, counted in the returned summary."""
     from detector.infer import frame_region, kept_labels, predict
-    from detector.train import load_detector
+    from detector.checkpoint import load_detector
     model, det_cfg = load_detector(checkpoint, device)
     inf, out = cfg.detector.infer, Path(out)
     photo_labels, frame_labels = kept_labels(det_cfg.model, inf)

@@ -47,7 +47,7 @@ def train_embedder(cfg: LiveMatchConfig, out_dir=None, init_from=None, progress:
 def evaluate_embedder(checkpoint, roots, cfg: LiveMatchConfig, device="cpu") -> dict:
     """Shop -> video retrieval metrics of a checkpoint on annotated ``roots``."""
     from embedder.checkpoint import load_embedder
-    from embedder.train import evaluate_crops
+    from embedder.evaluate import evaluate_crops
     model, model_cfg = load_embedder(checkpoint, device)
     model_cfg.extract = cfg.embedder.extract
     crops = labelled_crops(roots, cfg, RunSummary(), progress=False)

@@ -8,7 +8,8 @@ from detector.config import SPLITS, DetectorConfig, DetInferConfig, DetModelConf
 from detector.data import detection_samples
 from detector.infer import kept_labels, predict
 from detector.model import build_detector, class_ids, class_names
-from detector.train import init_detector, train_detector
+from detector.checkpoint import init_detector
+from detector.train import train_detector
 from ground.checkpoint import CheckpointError, save_checkpoint
 from ground.dataset import load_dataset
 from ground.errors import ConfigError

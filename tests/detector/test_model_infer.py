@@ -148,3 +148,33 @@ def test_shape_batches_never_mix_shapes_and_keep_every_image_once():
     assert sorted(i for b in batches for i in b) == list(range(len(images)))
     assert all(len(b) <= 2 and len({shapes[i] for i in b}) == 1 for b in batches)
     assert batches[0] == [0, 2]  # order of first appearance
+
+
+@pytest.mark.parametrize("backbone", ["timm:mobilenetv3_small_050", "resnet50_fpn_v2"])
+def test_local_backbone_weights_load_offline(backbone, tmp_path):
+    """model.backbone_weights: an ImageNet classifier's weights file (safetensors, or a torch file
+    read with weights_only) becomes the detector's backbone, with no network."""
+    import timm
+    from safetensors.torch import save_file
+    from torchvision.models import resnet50
+    torch.manual_seed(1)
+    source = timm.create_model(backbone[5:]) if backbone.startswith("timm:") else resnet50()
+    state = {k: v.contiguous() for k, v in source.state_dict().items()}
+    files = {"safetensors": tmp_path / "w.safetensors", "pth": tmp_path / "w.pth"}
+    save_file(state, str(files["safetensors"]))
+    torch.save({"state_dict": state}, files["pth"])
+    fresh = build_detector(DetModelConfig(backbone=backbone, **SMALL)).backbone.body.state_dict()
+    for path in files.values():
+        body = build_detector(DetModelConfig(backbone=backbone, backbone_weights=str(path), **SMALL)).backbone.body
+        first = "conv_stem.weight" if backbone.startswith("timm:") else "conv1.weight"
+        torch.testing.assert_close(body.state_dict()[first], state[first])
+        assert not torch.equal(fresh[first], state[first])
+
+
+def test_a_weights_file_that_is_not_a_state_dict_is_a_checkpoint_error(tmp_path):
+    from ground.checkpoint import CheckpointError, read_state
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(CheckpointError, match="list.pt: holds a list"):
+        read_state(tmp_path / "list.pt")
+    with pytest.raises(CheckpointError, match="missing"):
+        read_state(tmp_path / "none.pth")

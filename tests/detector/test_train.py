@@ -5,7 +5,8 @@ import torch
 from detector.data import DetectionDataset, detection_samples, split_by_source
 from detector.infer import predict
 from detector.model import build_detector
-from detector.train import load_detector, train_detector, warmup_cosine
+from detector.checkpoint import load_detector
+from detector.train import train_detector
 from livematch.config import load_config
 from ground.dataset import load_dataset
 from ground.errors import TrainingError
@@ -47,11 +48,6 @@ def test_hflip_mirrors_the_boxes(samples):
     w = image.shape[2]
     np.testing.assert_allclose(target["boxes"][:, [0, 2]].numpy(), w - s.boxes[:, [2, 0]])
     np.testing.assert_allclose(image.numpy(), (read_photo(s.path)[:, ::-1].transpose(2, 0, 1) / 255.0), atol=1e-6)
-
-
-def test_warmup_cosine():
-    f = warmup_cosine(100, 10)
-    assert f(0) == pytest.approx(0.001) and f(10) == pytest.approx(1.0) and f(100) == pytest.approx(0.0)
 
 
 def test_training_lowers_the_loss_and_checkpoints_round_trip(samples, tmp_path):

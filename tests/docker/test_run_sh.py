@@ -40,3 +40,19 @@ def test_run_sh_fails_cleanly_without_weights(sample_root, tmp_path):
     done = subprocess.run(["bash", str(ROOT / "docker" / "run.sh")], env=env, capture_output=True, text=True)
     assert done.returncode != 0 and "needs a detector" in done.stderr
     assert not (tmp_path / "result.json").exists()
+
+
+def test_run_sh_defaults_to_the_reference_pipeline_and_names_its_missing_weights(sample_root, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "CONFIG"}
+    env.update({"INPUT_DIR": str(sample_root), "OUTPUT": str(tmp_path / "result.json"), "WORK_DIR": str(tmp_path / "w"),
+                "LIVEMATCH": f"{sys.executable} -m livematch.cli"})
+    done = subprocess.run(["bash", str(ROOT / "docker" / "run.sh")], env=env, capture_output=True, text=True)
+    assert done.returncode != 0 and "configs/pipeline/reference.yaml" in done.stderr
+    assert f"{ROOT}/runs/detector_vovnet99_stage3/last: no such checkpoint folder" in done.stderr
+    from livematch.config import load_config
+    weights = yaml.safe_load((ROOT / "configs" / "pipeline" / "reference.yaml").read_text())["weights"]
+    written = [load_config(ROOT / "configs" / "embedder" / f"reference_{n}.yaml").embedder.out_dir
+               for n in ("b5a", "b5b", "b6", "b7")]
+    assert [str(Path(p).parent).removeprefix("../../") for p in weights["embedders"]] == written
+    stage3 = load_config(ROOT / "configs" / "detector" / "reference_vovnet99_stage3.yaml").detector.out_dir
+    assert str(Path(weights["detector"]).parent).removeprefix("../../") == stage3  # what the recipes write

@@ -7,7 +7,7 @@ from ground.errors import ConfigError
 from pytorch_metric_learning import losses
 
 from embedder.config import LossConfig
-from embedder.losses import EmbeddingLoss, build_head, class_margins
+from embedder.losses import HeadMemory, EmbeddingLoss, build_head, class_margins
 
 
 def test_class_margins_rarest_gets_the_largest():
@@ -77,3 +77,24 @@ def test_the_margin_head_and_memory_run_in_fp32_under_autocast():
     assert [c.dtype for c in seen] == [torch.float32]
     assert torch.isfinite(emb.grad).all() and torch.isfinite(loss.head.W.grad).all()
     assert total.dtype == torch.float32
+
+
+def test_head_memory_sends_remembered_embeddings_through_the_margin_head():
+    """xbm_loss: head (the 7th-place code): the batch is written first, then batch + memory go
+    through the head in one cross-entropy; the memory wraps around."""
+    torch.manual_seed(0)
+    loss = EmbeddingLoss(LossConfig(xbm=True, xbm_loss="head", xbm_memory=4, xbm_start=0), 5, 8)
+    e1, y1 = torch.randn(3, 8, requires_grad=True), torch.tensor([0, 1, 2])
+    total, _ = loss(e1, y1, step=0)
+    expected = loss.head(torch.cat([e1, e1.detach()]), torch.cat([y1, y1]))
+    assert total.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert loss.xbm.queue_idx == 3 and not loss.xbm.has_been_filled
+    e2, y2 = torch.randn(3, 8), torch.tensor([3, 4, 0])
+    total, _ = loss(e2, y2, step=1)
+    assert loss.xbm.has_been_filled and loss.xbm.queue_idx == 2
+    assert loss.xbm.label_memory.tolist() == [4, 0, 2, 3]  # slots 3, 0, 1 took the new batch
+    memory = torch.stack([e2[1], e2[2], e1[2].detach(), e2[0]])
+    expected = loss.head(torch.cat([e2, memory]), torch.cat([y2, loss.xbm.label_memory]))
+    assert total.item() == pytest.approx(expected.item(), rel=1e-6)
+    plain = EmbeddingLoss(LossConfig(xbm=False), 5, 8)
+    assert isinstance(loss.xbm, HeadMemory) and plain.xbm is None

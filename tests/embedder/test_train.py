@@ -5,7 +5,8 @@ import torch
 from embedder.checkpoint import load_embedder
 from ground.checkpoint import CheckpointError
 from embedder.config import EmbedderConfig
-from embedder.train import TrainingError, cosine_with_warmup, evaluate_crops, train
+from embedder.evaluate import evaluate_crops
+from embedder.train import TrainingError, train
 from livematch.config import load_config
 from livematch.commands.embed import labelled_crops
 from ground.summary import RunSummary
@@ -44,12 +45,6 @@ def test_training_crops_follow_the_rules(setup):
     assert min(len(v) for v in per_id.values()) >= 2  # single-crop identities dropped
     assert any(c.is_shop for c in crops) and any(not c.is_shop for c in crops)
     assert summary.counts["training crops"] >= len(crops)
-
-
-def test_cosine_schedule_warms_up_then_decays():
-    f = cosine_with_warmup(total=100, warmup=10)
-    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
-    assert f(55) == pytest.approx(0.5) and f(100) == pytest.approx(0.0)
 
 
 def test_a_few_epochs_lower_the_loss(setup, tmp_path):

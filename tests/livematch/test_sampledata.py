@@ -59,8 +59,9 @@ def test_instance_ids_link_photos_and_clips(sample_root):
     assert set(ds.items) - {v.sold_item for v in listed}  # some folders have no clip
     for video in listed:
         photo_ids = {a.instance_id for p in ds.items[video.sold_item].photos for a in p.annotations}
-        assert video.instance_ids <= photo_ids
-        assert {instance_item(i) for i in video.instance_ids} == {video.sold_item}
+        ids = {a.instance_id for anns in video.frames.values() for a in anns if a.instance_id > 0}
+        assert ids <= photo_ids
+        assert {instance_item(i) for i in ids} == {video.sold_item}
     assert not set(ds.videos) & set(ds.items)  # clip ids are unrelated to item ids
 
 

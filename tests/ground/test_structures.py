@@ -30,6 +30,5 @@ def test_sold_item_is_the_item_of_positive_instances():
         0: [BoxAnnotation(box, instance_id=0)],
         40: [BoxAnnotation(box, instance_id=20004101), BoxAnnotation(box, instance_id=20004102)]})
     assert video.sold_item == "000041"
-    assert video.instance_ids == {20004101, 20004102}
     assert Video("1", path=None, frames={0: [BoxAnnotation(box)]}).sold_item is None
     assert Video("1", path=None).sold_item is None

@@ -1,0 +1,232 @@
+"""The one training loop of both models: AMP on CUDA, gradient accumulation and clipping, one
+warm-up + cosine learning-rate curve (timm's ``CosineLRScheduler``, stepped per update), DDP under
+torchrun, validation on rank 0 after each epoch, ``last`` and ``best`` checkpoints, resume after a
+kill, tqdm progress, a CSV log and TensorBoard scalars.
+
+Each model brings a :class:`Task`: what to train, its batches, one forward step, its evaluation
+and its checkpoint. The loop is ours rather than Accelerate's or Fabric's: both would wrap the
+same twenty lines and bring their own checkpoint layout and launcher, where we keep torchrun, our
+safetensors checkpoints and a resume that restarts the interrupted epoch from its first batch (the
+samplers' orders are functions of the seed and the epoch, so a resumed run is the one it would
+have been).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import torch
+from tqdm import tqdm
+
+from ground.checkpoint import read_meta, read_train_state
+from ground.errors import TrainingError
+from ground.io import append_csv
+from ground.progress import bar_disabled
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Loop:
+    """The settings every training shares (each model's config names them)."""
+    epochs: int
+    steps: int = 0  # > 0: train this many optimiser updates (detectron2's MAX_ITER) instead of whole epochs
+    seed: int = 0
+    warmup_steps: int = 500  # at most a third of all updates
+    warmup_fraction: float = 0.0  # > 0: the warm-up is this share of all updates (replaces warmup_steps)
+    warmup_factor: float = 0.001  # the first update's learning rate, as a fraction of the configured one
+    decay: str = "cosine"  # after the warm-up: cosine (to 0 at the end) | none (constant)
+    clip_grad: float = 10.0  # max gradient norm; <= 0: no clipping
+    accumulate: int = 1
+    amp: bool = True  # CUDA only
+    sync_bn: bool = False  # torchrun on GPUs: BatchNorm statistics over every rank's batch (SyncBatchNorm)
+    tensorboard: bool = True  # scalars under OUT/tensorboard beside OUT/log.csv
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path  # OUT/best when validation chose one, else OUT/last
+    history: list[dict] = field(default_factory=list)  # one row per epoch run (what log.csv holds)
+    model: object = None  # the model in memory at the end of training (what OUT/last holds)
+
+
+class Task:
+    """What one model brings to :func:`train_loop`. ``module`` is what DDP wraps and the optimiser
+    trains; ``select`` names the validation metric that chooses OUT/best ("" keeps the last)."""
+    module: torch.nn.Module
+    model: torch.nn.Module  # what TrainResult.model returns
+    log_fields: list[str] = []
+    select: str = ""
+    has_val: bool = False
+    find_unused_parameters: bool = False
+
+    def batches(self, epoch: int) -> Iterable:
+        raise NotImplementedError
+
+    def __len__(self) -> int:  # batches per epoch
+        raise NotImplementedError
+
+    def step(self, module, batch, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """Forward one batch through ``module`` (DDP-wrapped or not): the loss and its named parts."""
+        raise NotImplementedError
+
+    def after_update(self, step: int) -> None:
+        """Called after each optimiser step (e.g. an EMA update)."""
+
+    def evaluate(self) -> dict:
+        return {}
+
+    def meta(self) -> dict:
+        return {}
+
+    def state(self) -> dict:
+        return {}
+
+    def save(self, folder: Path, meta: dict, state: dict | None = None) -> None:
+        raise NotImplementedError
+
+    def resume(self, last: Path, meta: dict, state: dict) -> None:
+        raise NotImplementedError
+
+
+DECAYS = ("cosine", "none")
+
+
+def build_scheduler(optimizer, loop: Loop, total: int):
+    """Linear warm-up from ``warmup_factor`` x lr to lr (over ``warmup_fraction`` of ``total``
+    updates, or ``warmup_steps`` but at most a third of them), then half a cosine down to 0 at
+    ``total`` (``decay: none``: lr stays); timm schedulers, functions of the update count
+    (``step_update``)."""
+    from timm.scheduler import CosineLRScheduler, StepLRScheduler
+    if loop.decay not in DECAYS:
+        raise TrainingError(f"unknown learning-rate decay {loop.decay!r}; choose {' or '.join(DECAYS)}")
+    warmup = int(loop.warmup_fraction * total) if loop.warmup_fraction > 0 else min(loop.warmup_steps, total // 3)
+    base = optimizer.param_groups[0].get("initial_lr", optimizer.param_groups[0]["lr"])
+    common = dict(warmup_t=warmup, warmup_lr_init=base * loop.warmup_factor, t_in_epochs=False)
+    if loop.decay == "none":
+        return StepLRScheduler(optimizer, decay_t=total + 1, decay_rate=1.0, **common)
+    return CosineLRScheduler(optimizer, t_initial=max(1, total - warmup), lr_min=0.0, warmup_prefix=True, **common)
+
+
+def sync_batchnorm(module: torch.nn.Module, loop: Loop, world: int, device: torch.device) -> bool:
+    """Swap ``module``'s BatchNorm layers for SyncBatchNorm in place (their parameters, hence the
+    optimiser's, are kept) when asked and useful: several ranks on CUDA. Returns whether it did."""
+    if not (loop.sync_bn and world > 1 and device.type == "cuda"):
+        return False
+    for name, child in module.named_children():
+        setattr(module, name, torch.nn.SyncBatchNorm.convert_sync_batchnorm(child))
+    return True
+
+
+def _resume(task: Task, last: Path, optimizer, scaler) -> tuple[int, int, float]:
+    meta, state = read_meta(last), read_train_state(last)
+    task.resume(last, meta, state)
+    optimizer.load_state_dict(state["optimizer"])
+    scaler.load_state_dict(state["scaler"])
+    log.info("resumed from %s at epoch %d, step %d", last, meta["epoch"], meta["step"])
+    return meta["epoch"], meta["step"], meta.get("best", -1.0)
+
+
+class _Board:
+    """TensorBoard scalars on rank 0 (nothing when off or when tensorboard is not installed)."""
+
+    def __init__(self, folder: Path, on: bool):
+        self.writer = None
+        if on:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                log.warning("tensorboard is not installed: training logs go to log.csv only")
+                return
+            self.writer = SummaryWriter(str(folder))
+
+    def scalars(self, prefix: str, values: dict, step: int) -> None:
+        if self.writer is not None:
+            for key, value in values.items():
+                if isinstance(value, (int, float)) and key not in ("epoch", "step"):
+                    self.writer.add_scalar(f"{prefix}/{key}", value, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def train_loop(task: Task, optimizer, loop: Loop, out_dir, rank: int, world: int, device: torch.device,
+               progress: bool = True, max_steps: int | None = None) -> TrainResult:
+    """Train ``task`` for ``loop.epochs`` or ``loop.steps`` updates (resuming from ``out_dir/last``
+    when it holds a training state); ``max_steps`` stops early without changing the schedule
+    (tests: a killed run)."""
+    out_dir, last = Path(out_dir), Path(out_dir) / "last"
+    per_epoch = max(1, len(task) // loop.accumulate)
+    epochs = -(-loop.steps // per_epoch) if loop.steps > 0 else loop.epochs
+    total = loop.steps if loop.steps > 0 else epochs * per_epoch
+    stops = [n for n in (max_steps, loop.steps) if n]
+    max_steps = min(stops) if stops else None
+    scheduler = build_scheduler(optimizer, loop, total)
+    use_amp = loop.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    start_epoch, step, best = 0, 0, -1.0
+    if (last / "train_state.pt").is_file():
+        start_epoch, step, best = _resume(task, last, optimizer, scaler)
+    scheduler.step_update(step)
+    sync_batchnorm(task.module, loop, world, device)
+    ddp = (torch.nn.parallel.DistributedDataParallel(task.module, device_ids=[device] if device.type == "cuda" else None,
+                                                     find_unused_parameters=task.find_unused_parameters)
+           if world > 1 else task.module)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    board = _Board(out_dir / "tensorboard", loop.tensorboard and rank == 0)
+    history = []
+    for epoch in range(start_epoch, epochs):
+        task.module.train()
+        optimizer.zero_grad(set_to_none=True)
+        torch.manual_seed(loop.seed + epoch)  # the epoch's random draws, also after a resume
+        sums, n, start = {}, 0, time.perf_counter()
+        bar = tqdm(task.batches(epoch), total=len(task), desc=f"epoch {epoch + 1}/{epochs}",
+                   disable=bar_disabled(progress and not rank))
+        for i, batch in enumerate(bar):
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                loss, parts = task.step(ddp, batch, step)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"loss is {loss.item()} at epoch {epoch + 1} step {step}; "
+                                    f"last good checkpoint kept at {last}")
+            scaler.scale(loss / loop.accumulate).backward()
+            if (i + 1) % loop.accumulate == 0:
+                scaler.unscale_(optimizer)
+                if loop.clip_grad > 0:
+                    torch.nn.utils.clip_grad_norm_(task.module.parameters(), loop.clip_grad)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                scheduler.step_update(step)
+                task.after_update(step)
+                board.scalars("train", {"loss": float(loss.detach()), "lr": optimizer.param_groups[0]["lr"]}, step)
+            for key, value in {"loss": float(loss.detach()), **parts}.items():
+                sums[key] = sums.get(key, 0.0) + value
+            n += 1
+            bar.set_postfix(loss=f"{sums['loss'] / n:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+            if max_steps is not None and step >= max_steps:
+                break
+        row = {"epoch": epoch + 1, "step": step, "lr": optimizer.param_groups[0]["lr"],
+               "seconds": round(time.perf_counter() - start, 2), **{k: v / max(1, n) for k, v in sums.items()}}
+        if task.has_val and rank == 0:
+            row.update(task.evaluate())
+        history.append(row)
+        if rank == 0:
+            append_csv(out_dir / "log.csv", row, task.log_fields)
+            board.scalars("epoch", row, step)
+            meta = {"epoch": epoch + 1, "step": step, "select": task.select or "last", "best": best, **task.meta()}
+            score = row.get(task.select) if task.select else None  # None: every epoch replaces OUT/best
+            if task.has_val and (score is None or score > best):
+                best = meta["best"] = best if score is None else score
+                task.save(out_dir / "best", meta)
+            state = {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), **task.state()}
+            task.save(last, meta, state)
+        if max_steps is not None and step >= max_steps:
+            break
+    board.close()
+    final = out_dir / "best" if task.has_val and (out_dir / "best").exists() else last
+    return TrainResult(final, history, task.model)
