@@ -8,11 +8,19 @@ from dataclasses import dataclass, field
 class IndexConfig:
     """Which faiss index holds the gallery (video crops)."""
 
-    kind: str = "flat"  # flat (exact) | ivf_flat | ivf_pq | hnsw
+    kind: str = "flat"  # flat (exact) | ivf_flat | ivf_pq | ivf_fastscan | hnsw (docs/DESIGN.md: which to pick)
     storage: str = "fp32"  # fp32 | fp16 (flat and hnsw: vectors held as float16 inside faiss)
     nlist: int = 1024  # IVF cells (capped at gallery size / 39)
     nprobe: int = 32  # IVF cells visited per query
+    target_recall: float = 0.0  # > 0 (IVF kinds): nprobe is the smallest power of 2 reaching this recall@1
+    tune_queries: int = 256  # queries (the first ones) whose exact top-1 measures that recall
     pq_m: int = 64  # IVF-PQ sub-quantizers (must divide the dimension)
+    fastscan_dims: int = 4  # ivf_fastscan: dimensions per 4-bit sub-quantizer (must divide the dimension)
+    refine: int = 8  # ivf_fastscan: candidates per result re-scored exactly (k x refine)
+    blas_block: int = 8192  # flat: gallery rows per BLAS block (faiss's default 1024 is ~10% slower here)
+    # flat fp32 on the CPU: faiss | numpy (matmul + argmax / argpartition through numpy's BLAS: for a
+    # machine where faiss's bundled BLAS is the slower one; `python -m bench.knn` says which)
+    flat_engine: str = "faiss"
     hnsw_m: int = 32
     ef_search: int = 128
     use_gpu: bool = False  # move the index to every visible GPU when faiss-gpu is installed
@@ -65,7 +73,8 @@ class MatcherConfig:
 
 
 # Settings that take one of a few words: checked when a config loads (livematch.config).
-CHOICES = {"index.kind": ("flat", "ivf_flat", "ivf_pq", "hnsw"), "index.storage": ("fp32", "fp16"),
+CHOICES = {"index.kind": ("flat", "ivf_flat", "ivf_pq", "ivf_fastscan", "hnsw"), "index.storage": ("fp32", "fp16"),
+           "index.flat_engine": ("faiss", "numpy"),
            "rerank.method": ("none", "aqe", "alpha_qe", "kreciprocal"),
            "voting.item_box": ("confidence", "nearest", "paired"), "voting.frame_box": ("confidence", "nearest"),
            "voting.rule": ("written", "original", "set"), "voting.assign": ("greedy", "global")}

@@ -22,7 +22,7 @@ from matcher.crops import FeatureError
 from ground.errors import ConfigError
 
 log = logging.getLogger(__name__)
-KINDS = ("flat", "ivf_flat", "ivf_pq", "hnsw")
+KINDS = ("flat", "ivf_flat", "ivf_pq", "ivf_fastscan", "hnsw")
 
 
 def distance_from_similarity(sim: np.ndarray) -> np.ndarray:
@@ -55,10 +55,24 @@ def _make(dim: int, cfg: IndexConfig, n_train: int):
         if dim % cfg.pq_m:
             raise ConfigError(f"index.pq_m={cfg.pq_m} must divide the feature dimension {dim}")
         index = faiss.IndexIVFPQ(quantizer, dim, nlist, cfg.pq_m, 8, ip)
+    elif cfg.kind == "ivf_fastscan":
+        if dim % cfg.fastscan_dims:
+            raise ConfigError(f"index.fastscan_dims={cfg.fastscan_dims} must divide the feature dimension {dim}")
+        index = faiss.IndexIVFPQFastScan(quantizer, dim, nlist, dim // cfg.fastscan_dims, 4, ip)
     else:
         raise ConfigError(f"unknown index.kind {cfg.kind!r}; choose one of {KINDS}")
     index.nprobe = min(cfg.nprobe, nlist)  # faiss keeps the quantizer referenced by the index
+    if cfg.kind == "ivf_fastscan":  # 4-bit codes find candidates; the exact vectors order them
+        index = faiss.IndexRefineFlat(index)
+        index.k_factor = float(cfg.refine)
     return index
+
+
+def _ivf(index):
+    """The IVF part of an index (inside an exact refinement), or None for other kinds."""
+    if isinstance(index, faiss.IndexRefine):
+        index = faiss.downcast_index(index.base_index)
+    return index if isinstance(index, faiss.IndexIVF) else None
 
 
 class KnnIndex:
@@ -108,15 +122,62 @@ class KnnIndex:
         if not self.ntotal or not len(queries):
             return dist, rows
         index = self._searcher()
+        if self.cfg.kind == "flat":  # larger BLAS blocks over the gallery (bench/knn.py)
+            faiss.cvar.distance_compute_blas_database_bs = int(self.cfg.blas_block)
+        engine = self.cfg.flat_engine if index is self.index and self._gallery() is not None else "faiss"
         start = time.perf_counter()
         for lo in range(0, len(queries), self.cfg.query_batch):
-            sim, ids = index.search(queries[lo:lo + self.cfg.query_batch], k)
+            batch = queries[lo:lo + self.cfg.query_batch]
+            sim, ids = self._numpy_search(batch, k) if engine == "numpy" else index.search(batch, k)
             found = ids >= 0
             dist[lo:lo + len(ids)] = np.where(found, distance_from_similarity(np.where(found, sim, 0)), np.inf)
             rows[lo:lo + len(ids)] = ids
         log.info("searched %d queries in %d rows in %.2fs", len(queries), self.ntotal,
                  time.perf_counter() - start)
         return dist, rows
+
+    def _gallery(self) -> np.ndarray | None:
+        """The flat fp32 gallery as a numpy view of faiss's own storage (no copy); else None."""
+        if self.cfg.kind != "flat" or self.cfg.storage != "fp32" or not isinstance(self.index, faiss.IndexFlat):
+            return None
+        return faiss.rev_swig_ptr(self.index.get_xb(), self.ntotal * self.dim).reshape(self.ntotal, self.dim)
+
+    def _numpy_search(self, queries: np.ndarray, k: int, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Exact inner-product top-k by numpy's BLAS (matmul, then argmax / argpartition)."""
+        gallery, k_found = self._gallery(), min(k, self.ntotal)
+        sim = np.full((len(queries), k), -np.inf, np.float32)
+        ids = np.full((len(queries), k), -1, np.int64)
+        for lo in range(0, len(queries), block):
+            s = queries[lo:lo + block] @ gallery.T
+            if k_found == 1:
+                top = np.argmax(s, axis=1)[:, None]
+            else:
+                part = np.argpartition(-s, k_found - 1, axis=1)[:, :k_found]
+                top = np.take_along_axis(part, np.argsort(-np.take_along_axis(s, part, 1), axis=1, kind="stable"), 1)
+            sim[lo:lo + len(s), :k_found], ids[lo:lo + len(s), :k_found] = np.take_along_axis(s, top, 1), top
+        return sim, ids
+
+    def tune(self, queries: np.ndarray, gallery: np.ndarray, target: float) -> dict:
+        """Set an IVF index's ``nprobe`` to the smallest power of 2 whose recall@1 on
+        ``queries`` (against their exact nearest row of ``gallery``, the index's rows) reaches
+        ``target``; every measured point is returned and logged. Other kinds: nothing to tune."""
+        ivf = _ivf(self.index)
+        if ivf is None or not len(queries):
+            return {}
+        queries = self._check(queries, "tuning queries")
+        truth = np.concatenate([np.argmax(queries[lo:lo + 256] @ np.asarray(gallery, np.float32).T, axis=1)
+                                for lo in range(0, len(queries), 256)])
+        curve, nprobe = {}, 1
+        while True:
+            ivf.nprobe = nprobe
+            self._gpu = None  # a GPU copy holds the old nprobe
+            curve[nprobe] = float((self.search(queries, 1)[1][:, 0] == truth).mean())
+            if curve[nprobe] >= target or nprobe >= ivf.nlist:
+                break
+            nprobe = min(2 * nprobe, ivf.nlist)
+        log.info("index %s: nprobe %d reaches recall@1 %.3f on %d queries (target %.3f; curve %s)", self.cfg.kind,
+                 nprobe, curve[nprobe], len(queries), target, curve)
+        return curve
 
     def _searcher(self):
         """The index to search: with ``use_gpu``, a GPU copy made once per gallery. Kinds faiss

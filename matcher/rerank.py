@@ -118,6 +118,8 @@ def search(queries: np.ndarray, gallery: np.ndarray, index_cfg: IndexConfig | No
     index = KnnIndex(queries.shape[1] if queries.ndim == 2 else gallery.shape[1], index_cfg)
     if len(gallery):
         index.add(gallery)
+        if index_cfg.target_recall > 0:
+            index.tune(queries[:index_cfg.tune_queries], gallery, index_cfg.target_recall)
     if rerank.method in ("aqe", "alpha_qe") and index.ntotal:
         dist, rows = index.search(queries, rerank.qe_k)
         alpha = rerank.alpha if rerank.method == "alpha_qe" else 0.0

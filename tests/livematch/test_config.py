@@ -78,7 +78,7 @@ def test_demo_recipe_points_at_committed_weights():
 
 @pytest.mark.parametrize("override, says", [
     ("embedder.model.neck_activation=prlu", "embedder.model.neck_activation is 'prlu'; choose one of none, prelu"),
-    ("matcher.index.kind=ivf", "matcher.index.kind is 'ivf'; choose one of flat, ivf_flat, ivf_pq, hnsw"),
+    ("matcher.index.kind=ivf", "matcher.index.kind is 'ivf'; choose one of flat, ivf_flat, ivf_pq, ivf_fastscan, hnsw"),
     ("detector.model.split_by=x", "detector.model.split_by is 'x'"),
     ("embedder.optim.select=best", "embedder.optim.select is 'best'"),
     ("fit.recipe=big", "fit.recipe is 'big'"),

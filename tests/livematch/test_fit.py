@@ -223,7 +223,7 @@ def test_init_from_finds_checkpoints_in_a_folder_or_a_pipeline(tmp_path):
     found = find_init("weights")  # the shipped demo models, told apart by their configs
     assert found == {"detector": Path("weights/detector_tiny"), "embedder": Path("weights/embedder_tiny")}
     (tmp_path / "pipeline.yaml").write_text("weights:\n  detector: d\n  embedders: [e]\n")
-    assert find_init(tmp_path) == {"detector": Path("d"), "embedder": Path("e")}
+    assert find_init(tmp_path) == {"detector": tmp_path / "d", "embedder": tmp_path / "e"}  # beside the config
     with pytest.raises(ConfigError, match="no checkpoint"):
         find_init(tmp_path / "nothing" if (tmp_path / "nothing").mkdir() is None else None)
 

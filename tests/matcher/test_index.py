@@ -49,13 +49,15 @@ def test_fp16_storage_keeps_the_nearest_neighbour():
     assert (exact == half).mean() >= 0.99
 
 
-@pytest.mark.parametrize("kind, k, minimum", [("ivf_flat", 1, 0.95), ("hnsw", 1, 0.95), ("ivf_pq", 40, 0.9)])
+@pytest.mark.parametrize("kind, k, minimum", [("ivf_flat", 1, 0.95), ("hnsw", 1, 0.95), ("ivf_pq", 40, 0.9),
+                                              ("ivf_fastscan", 1, 0.95)])
 def test_approximate_indexes_recall_on_clustered_data(kind, k, minimum):
     rng = np.random.default_rng(3)
     g = clustered(rng, 100, 40, 64)
     q = clustered(np.random.default_rng(3), 100, 1, 64, spread=0.0) + 0.0  # the cluster centres
     _, exact = build_index(g).search(q, 1)
-    cfg = IndexConfig(kind=kind, nlist=64, nprobe=16, pq_m=16)
+    # fast-scan's 4-bit codes cannot order 40 near-copies: the exact re-scoring must see them all
+    cfg = IndexConfig(kind=kind, nlist=64, nprobe=16, pq_m=16, refine=64)
     _, approx = build_index(g, cfg).search(q, k)
     recall = (approx == exact[:, :1]).any(axis=1).mean()  # 1-recall@k, faiss's usual measure
     assert recall >= minimum
@@ -131,3 +133,60 @@ def test_faiss_gpu_search_equals_the_cpu_top1(kind, storage):
     q = x[:500]
     assert (gpu.search(q)[1][:, 0] == cpu.search(q)[1][:, 0]).mean() >= 0.99
     assert gpu._searcher() is gpu._searcher()  # one GPU copy, reused
+
+
+def test_tuning_picks_the_smallest_nprobe_that_reaches_the_target_recall():
+    from matcher.index import _ivf
+    rng = np.random.default_rng(7)
+    g, q = unit(rng, 4000, 32), unit(rng, 200, 32)  # no clusters: few probes miss many neighbours
+    index = build_index(g, IndexConfig(kind="ivf_flat", nlist=64, nprobe=1))
+    curve = index.tune(q, g, target=0.97)
+    chosen = _ivf(index.index).nprobe
+    assert curve[chosen] >= 0.97 and curve[1] < 0.97  # one probe was not enough
+    assert all(curve[p] < 0.97 for p in curve if p < chosen) and max(curve) == chosen
+    _, rows = index.search(q, 1)
+    exact = np.argmax(q @ g.T, axis=1)
+    assert (rows[:, 0] == exact).mean() == pytest.approx(curve[chosen])  # what it measured is what it does
+    assert build_index(g).tune(q, g, 0.99) == {}  # exact search: nothing to tune
+
+
+def test_search_tunes_an_ivf_index_when_a_target_recall_is_set(caplog):
+    from matcher.rerank import search
+    rng = np.random.default_rng(8)
+    g, q = unit(rng, 3000, 32), unit(rng, 100, 32)
+    caplog.set_level("INFO", logger="matcher.index")
+    cfg = IndexConfig(kind="ivf_flat", nlist=32, nprobe=1, target_recall=0.99, tune_queries=50)
+    _, rows = search(q, g, cfg)
+    assert "reaches recall@1" in caplog.text and "on 50 queries" in caplog.text
+    assert (rows[:, 0] == np.argmax(q @ g.T, axis=1)).mean() >= 0.95
+
+
+def test_fastscan_round_trips_through_save_and_load(tmp_path):
+    rng = np.random.default_rng(9)
+    g, q = unit(rng, 2000, 32), unit(rng, 30, 32)
+    index = build_index(g, IndexConfig(kind="ivf_fastscan", nlist=16, nprobe=4, fastscan_dims=2))
+    index.save(tmp_path / "g.faiss")
+    np.testing.assert_array_equal(KnnIndex.load(tmp_path / "g.faiss").search(q, 3)[1], index.search(q, 3)[1])
+
+
+@pytest.mark.parametrize("engine", ["numpy", "faiss"])
+def test_every_exact_engine_returns_the_brute_force_neighbours(engine):
+    rng = np.random.default_rng(11)
+    g, q = unit(rng, 700, 24), unit(rng, 300, 24)
+    index = build_index(g, IndexConfig(flat_engine=engine, query_batch=128))
+    dist, rows = index.search(q, 5)
+    ref_d, ref_r = brute_force(q, g, 5)
+    np.testing.assert_array_equal(rows, ref_r)
+    np.testing.assert_allclose(dist, ref_d, atol=1e-4)
+    assert index._gallery().base is not None  # a view of faiss's storage, not a copy
+    extra = unit(rng, 5, 24)
+    index.add(extra)  # the view follows a grown gallery
+    assert (index.search(extra, 1)[1][:, 0] == np.arange(700, 705)).all()
+
+
+def test_numpy_engine_with_a_gallery_smaller_than_k():
+    rng = np.random.default_rng(12)
+    g, q = unit(rng, 3, 8), unit(rng, 4, 8)
+    dist, rows = build_index(g, IndexConfig(flat_engine="numpy")).search(q, 5)
+    assert (rows[:, 3:] == -1).all() and np.isinf(dist[:, 3:]).all()
+    np.testing.assert_array_equal(rows[:, :3], brute_force(q, g, 3)[1])
