@@ -1,6 +1,8 @@
 """Wiring of the detector to datasets: training on annotated roots, AP evaluation, and box
-files for every photo and every sampled frame (``detect predict``), which later stages reuse,
-and the frame region where sold garments stand (``detect region``).
+files for every photo and every sampled frame (``detect predict``: for inspection and for tools
+of your own; ``livematch run`` detects in the same pass as it embeds, through
+``livematch.pipeline.Models``, and reads no box file), and the frame region where sold garments
+stand (``detect region``).
 
 Box files: ``OUT/photos/<item_id>.json`` = ``{photo name: [[x1, y1, x2, y2, score, label], ...]}``
 and ``OUT/videos/<video_id>.json`` = ``{frame index: [[x1, y1, x2, y2, score, label], ...]}``.
