@@ -68,14 +68,6 @@ class DetectorTask(Task):
         load_weights(self.model, last / "model.safetensors", f"detector ({self.cfg.model.backbone})")
 
 
-def loop_settings(cfg: DetectorConfig) -> Loop:
-    t = cfg.train
-    return Loop(epochs=t.epochs, steps=t.steps, seed=t.seed, warmup_steps=t.warmup_steps,
-                warmup_fraction=t.warmup_fraction, warmup_factor=t.warmup_factor, decay=t.decay,
-                clip_grad=t.clip_grad, amp=t.amp, sync_bn=t.sync_bn,
-                tensorboard=t.tensorboard)
-
-
 def train_detector(cfg: DetectorConfig, train: list[DetSample], val: list[DetSample], out_dir,
                    progress: bool = True, max_steps: int | None = None, init_from=None) -> TrainResult:
     """Train on ``train``, score ``val`` after each epoch; resumes when ``out_dir/last`` exists.
@@ -92,4 +84,4 @@ def train_detector(cfg: DetectorConfig, train: list[DetSample], val: list[DetSam
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay)
     task = DetectorTask(cfg, model, train, val, world, device)
-    return train_loop(task, optimizer, loop_settings(cfg), out_dir, rank, world, device, progress, max_steps)
+    return train_loop(task, optimizer, Loop.of(cfg.train), out_dir, rank, world, device, progress, max_steps)

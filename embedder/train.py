@@ -83,8 +83,7 @@ class EmbedderTask(Task):
 
     def step(self, module, batch, step: int):
         images, targets = batch
-        loss, parts = module(images.to(self.device, non_blocking=True), targets.to(self.device), step)
-        return loss, {"margin": parts["margin"], "xbm": parts["xbm"]}
+        return module(images.to(self.device, non_blocking=True), targets.to(self.device), step)
 
     def after_update(self, step: int) -> None:
         if self.ema is not None:
@@ -119,14 +118,6 @@ class EmbedderTask(Task):
         load_memory_state(self.module.loss, state)
 
 
-def loop_settings(cfg: EmbedderConfig) -> Loop:
-    o = cfg.optim
-    return Loop(epochs=o.epochs, steps=o.steps, seed=o.seed, warmup_steps=o.warmup_steps,
-                warmup_fraction=o.warmup_fraction, warmup_factor=o.warmup_factor, decay=o.decay,
-                clip_grad=o.clip_grad, accumulate=o.accumulate, amp=o.amp, sync_bn=o.sync_bn,
-                tensorboard=o.tensorboard)
-
-
 def train(cfg: EmbedderConfig, crops: list[Crop], out_dir, val_crops: list[Crop] | None = None,
           init_from=None, progress: bool = True, max_steps: int | None = None) -> TrainResult:
     """Train on labelled crops (``assign_labels``); checkpoints go to ``out_dir/last`` and
@@ -148,4 +139,4 @@ def train(cfg: EmbedderConfig, crops: list[Crop], out_dir, val_crops: list[Crop]
     module = _TrainModule(model, loss).to(device)
     optimizer = _optimizer(module, cfg)
     task = EmbedderTask(cfg, module, crops, labels, num_classes, val_crops, rank, world, device)
-    return train_loop(task, optimizer, loop_settings(cfg), out_dir, rank, world, device, progress, max_steps)
+    return train_loop(task, optimizer, Loop.of(cfg.optim), out_dir, rank, world, device, progress, max_steps)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Iterable
 
@@ -44,6 +44,12 @@ class Loop:
     amp: bool = True  # CUDA only
     sync_bn: bool = False  # torchrun on GPUs: BatchNorm statistics over every rank's batch (SyncBatchNorm)
     tensorboard: bool = True  # scalars under OUT/tensorboard beside OUT/log.csv
+
+    @classmethod
+    def of(cls, section) -> Loop:
+        """The loop settings a model's config section (``detector.train``, ``embedder.optim``)
+        names, field by field; fields it does not name keep their defaults."""
+        return cls(**{f.name: getattr(section, f.name) for f in fields(cls) if hasattr(section, f.name)})
 
 
 @dataclass
@@ -193,6 +199,7 @@ def train_loop(task: Task, optimizer, loop: Loop, out_dir, rank: int, world: int
                 raise TrainingError(f"loss is {loss.item()} at epoch {epoch + 1} step {step}; "
                                     f"last good checkpoint kept at {last}")
             scaler.scale(loss / loop.accumulate).backward()
+            value = float(loss.detach())
             if (i + 1) % loop.accumulate == 0:
                 scaler.unscale_(optimizer)
                 if loop.clip_grad > 0:
@@ -203,9 +210,9 @@ def train_loop(task: Task, optimizer, loop: Loop, out_dir, rank: int, world: int
                 step += 1
                 scheduler.step_update(step)
                 task.after_update(step)
-                board.scalars("train", {"loss": float(loss.detach()), "lr": optimizer.param_groups[0]["lr"]}, step)
-            for key, value in {"loss": float(loss.detach()), **parts}.items():
-                sums[key] = sums.get(key, 0.0) + value
+                board.scalars("train", {"loss": value, "lr": optimizer.param_groups[0]["lr"]}, step)
+            for key, part in {"loss": value, **parts}.items():
+                sums[key] = sums.get(key, 0.0) + part
             n += 1
             bar.set_postfix(loss=f"{sums['loss'] / n:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
             if max_steps is not None and step >= max_steps:

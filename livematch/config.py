@@ -7,7 +7,6 @@ names the key. YAML is read with ``yaml.safe_load``; nothing in a config file is
 from __future__ import annotations
 
 import os
-
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path

@@ -35,6 +35,24 @@ def pairwise_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return distance_from_similarity(np.asarray(a, np.float32) @ np.asarray(b, np.float32).T)
 
 
+def exact_topk(queries: np.ndarray, gallery: np.ndarray, k: int, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Exact inner-product top-k of unit rows by numpy's BLAS, ``block`` queries per matrix
+    product (argmax for k = 1, else argpartition then sort): ``(Q, k)`` similarities and rows,
+    ``-inf`` / ``-1`` past the gallery's size."""
+    gallery, k_found = np.asarray(gallery, np.float32), min(k, len(gallery))
+    sim = np.full((len(queries), k), -np.inf, np.float32)
+    ids = np.full((len(queries), k), -1, np.int64)
+    for lo in range(0, len(queries), block):
+        s = queries[lo:lo + block] @ gallery.T
+        if k_found == 1:
+            top = np.argmax(s, axis=1)[:, None]
+        else:
+            part = np.argpartition(-s, k_found - 1, axis=1)[:, :k_found]
+            top = np.take_along_axis(part, np.argsort(-np.take_along_axis(s, part, 1), axis=1, kind="stable"), 1)
+        sim[lo:lo + len(s), :k_found], ids[lo:lo + len(s), :k_found] = np.take_along_axis(s, top, 1), top
+    return sim, ids
+
+
 def _make(dim: int, cfg: IndexConfig, n_train: int):
     ip = faiss.METRIC_INNER_PRODUCT
     fp16 = cfg.storage == "fp16"
@@ -128,7 +146,7 @@ class KnnIndex:
         start = time.perf_counter()
         for lo in range(0, len(queries), self.cfg.query_batch):
             batch = queries[lo:lo + self.cfg.query_batch]
-            sim, ids = self._numpy_search(batch, k) if engine == "numpy" else index.search(batch, k)
+            sim, ids = exact_topk(batch, self._gallery(), k) if engine == "numpy" else index.search(batch, k)
             found = ids >= 0
             dist[lo:lo + len(ids)] = np.where(found, distance_from_similarity(np.where(found, sim, 0)), np.inf)
             rows[lo:lo + len(ids)] = ids
@@ -142,21 +160,6 @@ class KnnIndex:
             return None
         return faiss.rev_swig_ptr(self.index.get_xb(), self.ntotal * self.dim).reshape(self.ntotal, self.dim)
 
-    def _numpy_search(self, queries: np.ndarray, k: int, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
-        """Exact inner-product top-k by numpy's BLAS (matmul, then argmax / argpartition)."""
-        gallery, k_found = self._gallery(), min(k, self.ntotal)
-        sim = np.full((len(queries), k), -np.inf, np.float32)
-        ids = np.full((len(queries), k), -1, np.int64)
-        for lo in range(0, len(queries), block):
-            s = queries[lo:lo + block] @ gallery.T
-            if k_found == 1:
-                top = np.argmax(s, axis=1)[:, None]
-            else:
-                part = np.argpartition(-s, k_found - 1, axis=1)[:, :k_found]
-                top = np.take_along_axis(part, np.argsort(-np.take_along_axis(s, part, 1), axis=1, kind="stable"), 1)
-            sim[lo:lo + len(s), :k_found], ids[lo:lo + len(s), :k_found] = np.take_along_axis(s, top, 1), top
-        return sim, ids
-
     def tune(self, queries: np.ndarray, gallery: np.ndarray, target: float) -> dict:
         """Set an IVF index's ``nprobe`` to the smallest power of 2 whose recall@1 on
         ``queries`` (against their exact nearest row of ``gallery``, the index's rows) reaches
@@ -165,8 +168,7 @@ class KnnIndex:
         if ivf is None or not len(queries):
             return {}
         queries = self._check(queries, "tuning queries")
-        truth = np.concatenate([np.argmax(queries[lo:lo + 256] @ np.asarray(gallery, np.float32).T, axis=1)
-                                for lo in range(0, len(queries), 256)])
+        truth = exact_topk(queries, gallery, 1)[1][:, 0]
         curve, nprobe = {}, 1
         while True:
             ivf.nprobe = nprobe

@@ -148,3 +148,16 @@ def test_sync_batchnorm_swaps_in_place_only_for_several_cuda_ranks():
     assert sync_batchnorm(module, Loop(epochs=1, sync_bn=True), 2, torch.device("cuda"))
     assert isinstance(module[1][0], torch.nn.SyncBatchNorm)
     assert all(a is b for a, b in zip(params, module.parameters()))  # the optimiser's tensors stay
+
+
+def test_each_models_config_section_hands_the_loop_every_setting_it_names():
+    from dataclasses import fields
+    from detector.config import DetTrainConfig
+    from embedder.config import OptimConfig
+    for section in (DetTrainConfig(steps=7, decay="none", warmup_fraction=0.1, sync_bn=True, clip_grad=0.0),
+                    OptimConfig(steps=7, decay="none", warmup_fraction=0.1, sync_bn=True, clip_grad=0.0, accumulate=3)):
+        loop = Loop.of(section)
+        named = [f.name for f in fields(Loop) if hasattr(section, f.name)]
+        assert {n: getattr(loop, n) for n in named} == {n: getattr(section, n) for n in named}
+        assert {"epochs", "steps", "warmup_fraction", "decay", "clip_grad", "sync_bn", "tensorboard"} <= set(named)
+    assert Loop.of(OptimConfig(accumulate=3)).accumulate == 3 and Loop.of(DetTrainConfig()).accumulate == 1
