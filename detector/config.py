@@ -78,8 +78,32 @@ class DetInferConfig:
     # fractions of the frame's width and height (the studio's stage; `livematch detect region`
     # learns it from annotated frames). Default: the whole frame.
     frame_region: list[float] = field(default_factory=lambda: [0.0, 0.0, 1.0, 1.0])
+    # frame crops whose worn probability (the worn scorer, weights.worn) is below this are dropped
+    # before embedding; 0: off. ``livematch fit`` chooses it on validation data.
+    frame_min_worn: float = 0.0
     batch_size: int = 4
     channels_last: bool = True  # CUDA only
+
+
+@dataclass
+class WornConfig:
+    """The worn scorer's input, width and training (``detector.worn``)."""
+
+    size: int = 64  # input side in pixels
+    context: float = 0.6  # the box widened by this fraction of its width / height on each side
+    widths: list[int] = field(default_factory=lambda: [24, 48, 64, 96])  # conv stages (each halves but the last)
+    epochs: int = 7
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_fraction: float = 0.3
+    warmup_factor: float = 0.04
+    clip_grad: float = 0.0
+    copies: int = 3  # crops cut per annotated box: the box as annotated + jittered ones
+    jitter: float = 0.12  # corner shift of a jittered copy, as a fraction of the box side
+    brightness: float = 0.25  # per-channel gain drawn from 1 +- this
+    seed: int = 0
+    tensorboard: bool = False
 
 
 @dataclass
@@ -87,6 +111,7 @@ class DetectorConfig:
     model: DetModelConfig = field(default_factory=DetModelConfig)
     train: DetTrainConfig = field(default_factory=DetTrainConfig)
     infer: DetInferConfig = field(default_factory=DetInferConfig)
+    worn: WornConfig = field(default_factory=WornConfig)  # the worn scorer (detector/worn.py)
     out_dir: str = "runs/detector"
 
 

@@ -49,7 +49,7 @@ class Pipeline:
         from livematch.pipeline import crop_table
         rows, feats = self.models.crops(images, kind)
         entries = [(owner, str(names[k]) if kind == "items" else "", -1 if kind == "items" else int(names[k]),
-                    box, score, label, f) for (k, box, score, label), f in zip(rows, feats)]
+                    box, score, label, f, worn) for (k, box, score, label, worn), f in zip(rows, feats)]
         return crop_table(entries, self.dim)
 
     def photo_crops(self, images, item_id: str, names) -> CropTable:

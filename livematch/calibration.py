@@ -49,13 +49,15 @@ class Setting:
     max_distance: float
     rule: str = "written"
     assign: str = "greedy"
+    min_worn: float = 0.0  # frame crops of lower worn probability dropped (the worn scorer); 0: off
 
     def overrides(self) -> dict:
         """The setting as the nested config sections it sets."""
         return {"detector": {"infer": {"photo_threshold": self.photo_threshold,
                                        "frame_threshold": self.frame_threshold,
                                        "frame_classes": list(self.frame_classes),
-                                       "frame_region": list(self.region or (0.0, 0.0, 1.0, 1.0))}},
+                                       "frame_region": list(self.region or (0.0, 0.0, 1.0, 1.0)),
+                                       "frame_min_worn": self.min_worn}},
                 "matcher": {"voting": {"frame_box": self.frame_box, "item_box": self.item_box,
                                        "keep_fraction": self.keep_fraction, "vote_fraction": self.vote_fraction,
                                        "max_distance": min(self.max_distance, NO_CUT),
@@ -69,7 +71,7 @@ def setting_of(cfg) -> Setting:
     return Setting(float(inf.photo_threshold), float(inf.frame_threshold), tuple(inf.frame_classes),
                    () if region == (0.0, 0.0, 1.0, 1.0) else region, vote.frame_box, vote.item_box,
                    float(vote.keep_fraction), float(vote.vote_fraction), float(vote.max_distance),
-                   vote.rule, vote.assign)
+                   vote.rule, vote.assign, float(inf.frame_min_worn))
 
 
 def _centred_in(table: CropTable, sizes: dict[str, tuple[int, int]], region) -> np.ndarray:
@@ -103,14 +105,15 @@ class Calibrator:
     def tables(self, s: Setting) -> tuple[CropTable, CropTable]:
         """The shop and video crops that setting ``s``'s detection would have kept."""
         shop, video = self.store.shop, self.store.video
-        keep_video = (video.scores >= s.frame_threshold) & _centred_in(video, self.sizes, s.region)
+        keep_video = ((video.scores >= s.frame_threshold) & _centred_in(video, self.sizes, s.region)
+                      & (video.worn >= s.min_worn))
         if s.frame_classes:
             keep_video &= np.isin(video.labels, self._label_ids(s.frame_classes))
         return shop[shop.scores >= s.photo_threshold], video[keep_video]
 
     def search(self, s: Setting):
         """Filtered tables and the nearest video crop of each shop crop (cached per filter)."""
-        key = (s.photo_threshold, s.frame_threshold, s.frame_classes, s.region)
+        key = (s.photo_threshold, s.frame_threshold, s.frame_classes, s.region, s.min_worn)
         if key not in self._searches:
             shop, video = self.tables(s)
             if len(shop) and len(video):
@@ -210,9 +213,11 @@ class Sweep:
 
 def describe(value, name: str = "") -> str:
     """A setting's value for people: ``all`` for no class filter, ``whole frame`` for no
-    region, ``none`` for no cut-off."""
+    region, ``none`` for no cut-off, ``off`` for no worn cut-off."""
     if name == "region" and not value:
         return "whole frame"
+    if name == "min_worn" and not value:
+        return "off"
     if isinstance(value, float):
         return "none" if value >= NO_CUT else f"{value:g}"
     if isinstance(value, tuple):
@@ -317,12 +322,15 @@ def vote_rules(names) -> list[tuple[str, str]]:
 ALL_RULES = [f"{rule}/{assign}" for rule in RULES for assign in ASSIGN]
 
 
-def default_grids(thresholds, classes: list[str], region, rules=None) -> dict[str, list]:
-    """What fit sweeps, in order: detection thresholds (photo x frame), frame classes (every class,
+def default_grids(thresholds, classes: list[str], region, rules=None, min_worn=()) -> dict[str, list]:
+    """What fit sweeps, in order: detection thresholds (photo x frame), the worn scorer's cut-off
+    (when there is a scorer: ``min_worn`` lists the values, 0 = off), frame classes (every class,
     or one class alone, when the detector has several: ``product`` / ``other``, ``worn`` /
     ``alone``), the frame region (when one was learned), evidence rules, the vote (its cut-offs
     under each voting rule and assignment in ``rules``: every one when None)."""
     grids = {"thresholds": [(p, f) for p in thresholds for f in thresholds]}
+    if len(min_worn):
+        grids["min_worn"] = [0.0, *(float(v) for v in min_worn if v > 0)]
     if len(classes) > 1:
         grids["frame_classes"] = [(), *((c,) for c in classes)]
     if region:

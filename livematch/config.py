@@ -68,6 +68,7 @@ class WeightsConfig:
 
     detector: str = ""
     embedders: list[str] = field(default_factory=list)  # several: an ensemble
+    worn: str = ""  # the worn scorer (detector/worn.py; livematch fit trains it); "": none
 
 
 @dataclass
@@ -108,6 +109,8 @@ class FitConfig:
     # matcher.voting rule/assign pairs the vote coordinate tries, e.g. [written/greedy, set/global, original/greedy]
     # (docs/METHOD.md); more pairs measured no gain on unseen data (docs/RESULTS.md), so the reference reading only
     max_val_images: int = 200  # detector AP after each training epoch, on this many validation images
+    worn: bool = True  # train the worn scorer (detector.worn) where TRAIN's frames annotate worn and alone garments
+    worn_cutoffs: list[float] = field(default_factory=lambda: [0.1, 0.3, 0.5, 0.7, 0.9])  # frame_min_worn tried (and 0)
 
 
 @dataclass
@@ -181,6 +184,7 @@ def _resolve_weights(weights: WeightsConfig, folder: Path) -> None:
         return p
     weights.detector = resolve(weights.detector)
     weights.embedders = [resolve(p) for p in weights.embedders]
+    weights.worn = resolve(weights.worn)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -8,12 +8,16 @@ Stages, each skipped when its output exists (a killed training resumes from its 
    ``alone`` where TRAIN annotates both, else ``product``: garments of catalogue items /
    ``other``); exported to ``OUT/weights/detector``. ``fit.finetune.<model>_epochs=0`` keeps an
    ``--init-from`` model as it is;
-3. **calibrate**: VAL detected and embedded once at the lowest threshold under consideration,
-   every class, the whole frame (``OUT/calibration/val_run``, cached per item and clip); then
-   :func:`livematch.calibration.coordinate_ascent` chooses the detection thresholds, the frame
-   classes, the frame region (learned from TRAIN's clips, kept only when it raises VAL's score),
-   the evidence rules and the vote's cut-offs by the contest score on VAL;
-4. writes ``OUT/pipeline.yaml`` (weights relative to it, every chosen setting, the VAL score of
+3. **worn**: the worn scorer (:mod:`detector.worn`: is a frame garment worn by a person, from the
+   box and its surroundings) trained on TRAIN's annotated frames where they annotate both worn and
+   alone garments (``display``); exported to ``OUT/weights/worn``; ``fit.worn=false`` skips it;
+4. **calibrate**: VAL detected and embedded once at the lowest threshold under consideration,
+   every class, the whole frame, every worn probability (``OUT/calibration/val_run``, cached per
+   item and clip); then :func:`livematch.calibration.coordinate_ascent` chooses the detection
+   thresholds, the worn cut-off, the frame classes, the frame region (learned from TRAIN's clips,
+   kept only when it raises VAL's score), the evidence rules and the vote's cut-offs by the
+   contest score on VAL;
+5. writes ``OUT/pipeline.yaml`` (weights relative to it, every chosen setting, the VAL score of
    each choice) for ``livematch run --config OUT/pipeline.yaml``, ``OUT/fit.json`` and
    ``OUT/fit.html`` (the calibration curves, the region on VAL frames).
 
@@ -185,6 +189,27 @@ def _train_detector(cfg, train_roots, val_roots, out: Path, init, progress: bool
     return _export(result.checkpoint, out / "weights" / "detector")
 
 
+def _train_worn(cfg, train_roots, out: Path, progress: bool) -> Path | None:
+    """Stage 3 on rank 0 (the other ranks wait): the worn scorer, or ``None`` with a warning when
+    TRAIN's frames do not annotate both worn and alone garments."""
+    from ground.distributed import setup_distributed
+    from detector.worn import train_worn
+    rank, world, _ = setup_distributed()
+    target, ds = out / "weights" / "worn", load_dataset(train_roots, probe_media=False)
+    counts = split_counts(ds, "display")
+    if not all(counts.values()):
+        log.warning("no worn scorer: TRAIN's frames annotate %s garments (display 0 / 1); it needs both", counts)
+        return None
+    if rank == 0:
+        result = train_worn(cfg.detector.worn, ds, out / "worn", progress, cfg.media.backend.value)
+        from livematch.export import export_checkpoint
+        export_checkpoint(result.checkpoint, target)
+    if world > 1:
+        import torch.distributed as dist
+        dist.barrier()
+    return target
+
+
 def use_checkpoint_settings(cfg: LiveMatchConfig, detector: Path, embedder: Path) -> None:
     """Run the models at the settings they were trained at: the detector's input sizes and
     classes, the embedder's extraction scale and crop margin."""
@@ -207,7 +232,7 @@ def validation_rows(cfg: LiveMatchConfig, val_roots, detector, embedder, out: Pa
     low = min(cfg.fit.thresholds + [cfg.detector.infer.photo_threshold, cfg.detector.infer.frame_threshold])
     c = load_config(None, layers=[OmegaConf.structured(cfg)])
     c.detector.infer = replace(c.detector.infer, photo_threshold=low, frame_threshold=low, photo_classes=[],
-                               frame_classes=[], frame_region=[0.0, 0.0, 1.0, 1.0])
+                               frame_classes=[], frame_region=[0.0, 0.0, 1.0, 1.0], frame_min_worn=0.0)
     if run(c, val_roots, out, detector, [embedder], progress=progress).result is None:
         return None  # a torchrun rank other than 0
     return load_store(out / "features")
@@ -228,8 +253,9 @@ def calibrate_on(cfg: LiveMatchConfig, stores, train_roots, splits, progress: bo
     except DatasetError as e:
         log.warning("no frame region learned: %s", e)
     start = setting_of(cfg)
-    chosen, sweeps = coordinate_ascent(cal, start, default_grids(cfg.fit.thresholds, classes, region, cfg.fit.vote_rules),
-                                       cfg.fit.rounds, progress=progress, margin=cfg.fit.min_gain)
+    grids = default_grids(cfg.fit.thresholds, classes, region, cfg.fit.vote_rules,
+                          cfg.fit.worn_cutoffs if cfg.weights.worn else ())
+    chosen, sweeps = coordinate_ascent(cal, start, grids, cfg.fit.rounds, progress=progress, margin=cfg.fit.min_gain)
     return start, chosen, sweeps, cal, region
 
 
@@ -243,7 +269,8 @@ def _relative(path: Path, base: Path) -> str:
 def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, scores: dict, detector, embedder, val_roots) -> Path:
     """``OUT/pipeline.yaml``: the weights (relative to it), the models' inference settings and
     every calibrated setting, with the validation score of each choice in comments."""
-    body = {"weights": {"detector": _relative(detector, out), "embedders": [_relative(embedder, out)]},
+    body = {"weights": {"detector": _relative(detector, out), "embedders": [_relative(embedder, out)],
+                        **({"worn": _relative(cfg.weights.worn, out)} if cfg.weights.worn else {})},
             "detector": {"infer": {"photo_short_side": cfg.detector.infer.photo_short_side,
                                    "frame_short_side": cfg.detector.infer.frame_short_side}},
             "embedder": {"data": {"crop_margin": cfg.embedder.data.crop_margin},
@@ -311,6 +338,15 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     detector = Path(detector or out / "weights" / "detector")
     embedder = Path(embedder or out / "weights" / "embedder")
     use_checkpoint_settings(cfg, detector, embedder)
+    worn = out / "weights" / "worn"
+    if (worn / "model.safetensors").is_file():
+        skipped.append("worn")
+        log.warning("worn: already trained (%s); delete it to train again", worn)
+    elif cfg.fit.worn:
+        t0 = time.perf_counter()
+        worn = _train_worn(cfg, train_roots, out, progress)
+        seconds["worn"] = time.perf_counter() - t0
+    cfg.weights.worn = str(worn) if cfg.fit.worn and worn is not None else ""
     t0 = time.perf_counter()
     runs = out / "calibration"
     stores = [validation_rows(cfg, [root], detector, embedder, runs / (f"val_run{k}" if k else "val_run"), progress)

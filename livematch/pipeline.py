@@ -84,8 +84,12 @@ class Models:
         self.embedders = [model for model, _ in loaded]
         # an ensemble's members beyond the first each run at their own recipe's scale (the first at the config's)
         self.scales = [cfg.embedder.extract.scale] + [own.extract.scale for _, own in loaded[1:]]
+        self.worn = None  # the worn scorer (frames only), when the config names one
+        if cfg.weights.worn:
+            from detector.worn import load_worn
+            self.worn = load_worn(cfg.weights.worn, device)
         self.cfg, self.clock = cfg, clock
-        self.weights = [detector_ckpt, *embedder_ckpts]
+        self.weights = [detector_ckpt, *embedder_ckpts] + ([cfg.weights.worn] if self.worn else [])
 
     def key(self) -> str:
         """What the cached rows depend on besides the media: weights and crop / feature settings."""
@@ -101,12 +105,16 @@ class Models:
         inf = self.cfg.detector.infer
         short, threshold = ((inf.photo_short_side, inf.photo_threshold) if kind == "items"
                             else (inf.frame_short_side, inf.frame_threshold))
-        return self.rows(images, short, threshold, self.labels[kind], self.regions[kind]) if images else ([], [])
+        worn = self.worn if kind == "clips" else None
+        return (self.rows(images, short, threshold, self.labels[kind], self.regions[kind], worn, inf.frame_min_worn)
+                if images else ([], []))
 
-    def rows(self, images, short_side: int, threshold: float, labels=None, region=None):
+    def rows(self, images, short_side: int, threshold: float, labels=None, region=None, worn=None,
+             min_worn: float = 0.0):
         """Detections of each image (of model ``labels`` only, and centred in ``region``, when
-        given) and the features of their crops: ``[(image k, box, score, label)]`` and ``(N, D)``
-        features."""
+        given; with the worn scorer ``worn`` = ``(model, config)``, of worn probability at least
+        ``min_worn``) and the features of their crops: ``[(image k, box, score, label, worn)]``
+        (worn 1.0 without a scorer) and ``(N, D)`` features."""
         from detector.infer import predict
         from embedder.data import cut_crop
         from embedder.extract import embed_images
@@ -116,11 +124,17 @@ class Models:
                            channels_last=inf.channels_last, labels=labels, region=region)
         crops, rows = [], []
         for k, (image, d) in enumerate(zip(images, dets)):
-            for box, score, label in zip(d.boxes, d.scores, d.labels):
-                crop = cut_crop(image, box, self.cfg.embedder.data.crop_margin)
+            if worn is None:
+                probs = np.ones(len(d.boxes), np.float32)
+            else:
+                from detector.worn import score_worn
+                with self.clock("worn"):
+                    probs = score_worn(*worn, image, d.boxes)
+            for box, score, label, p in zip(d.boxes, d.scores, d.labels, probs):
+                crop = cut_crop(image, box, self.cfg.embedder.data.crop_margin) if p >= min_worn else None
                 if crop is not None:
                     crops.append(crop)
-                    rows.append((k, box, float(score), int(label)))
+                    rows.append((k, box, float(score), int(label), float(p)))
         with self.clock("embed"):
             feats = embed_images(self.embedders, crops, self.cfg.embedder.extract,
                                  buckets=self.cfg.embedder.data.aspect_buckets, scales=self.scales)
@@ -199,11 +213,11 @@ def _decoded(units: list[_Unit], cfg: LiveMatchConfig):
 
 
 def crop_table(entries, dim: int) -> CropTable:
-    """Crop rows ``(owner, photo name, frame, box, score, label, feature)`` as a :class:`CropTable`."""
+    """Crop rows ``(owner, photo name, frame, box, score, label, feature, worn)`` as a :class:`CropTable`."""
     if not entries:
         return CropTable.empty(dim)
-    owner, name, frame, box, score, label, feat = zip(*entries)
-    return CropTable(owner, name, frame, box, score, np.stack(feat), label)
+    owner, name, frame, box, score, label, feat, worn = zip(*entries)
+    return CropTable(owner, name, frame, box, score, np.stack(feat), label, worn)
 
 
 def joined(tables: list[CropTable], dim: int) -> tuple[CropTable, int]:
@@ -227,11 +241,11 @@ def _process(units: list[_Unit], models: Models, cfg: LiveMatchConfig, cache: Re
         owner_of = [(d, k) for d in group for k in range(len(d.images))]
         rows, feats = models.crops(images, kind)
         entries = defaultdict(list)
-        for (k, box, score, label), f in zip(rows, feats):
+        for (k, box, score, label, worn), f in zip(rows, feats):
             d, local = owner_of[k]
             unit = units[d.unit]
             name, frame = (d.labels[local], -1) if kind == "items" else ("", d.labels[local])
-            entries[d.unit].append((unit.name, name, frame, box, score, label, f))
+            entries[d.unit].append((unit.name, name, frame, box, score, label, f, worn))
         for d in group:
             unit = units[d.unit]
             if kind == "clips" and not d.complete:
@@ -372,6 +386,8 @@ def ran_config(cfg: LiveMatchConfig, roots, detector, embedders) -> LiveMatchCon
     ran.data.roots = [str(Path(r).resolve()) for r in roots]
     ran.weights.detector = str(Path(detector).resolve())
     ran.weights.embedders = [str(Path(e).resolve()) for e in embedders]
+    if ran.weights.worn:
+        ran.weights.worn = str(Path(ran.weights.worn).resolve())
     return ran
 
 

@@ -4,7 +4,8 @@
 A shop crop has ``owner`` = item id, ``name`` = photo stem, ``frame`` = -1; a video crop has
 ``owner`` = video id, ``name`` = "", ``frame`` = decoded frame index. ``boxes`` are
 ``[x1, y1, x2, y2]`` pixels, ``scores`` detector confidences, ``features`` l2-normalised rows,
-``labels`` the detector's class label of each box (0 where unknown: annotated boxes, older files).
+``labels`` the detector's class label of each box (0 where unknown: annotated boxes, older files),
+``worn`` the worn scorer's probability that a frame box is worn by a person (1 where unknown).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class CropTable:
     scores: np.ndarray  # (N,) float32
     features: np.ndarray  # (N, D) float16 or float32
     labels: np.ndarray | None = None  # (N,) int64 detector class labels; None -> zeros
+    worn: np.ndarray | None = None  # (N,) float32 worn probability (the worn scorer); None -> ones
 
     def __post_init__(self):
         self.owner = np.asarray(self.owner, dtype=str).reshape(-1)
@@ -43,6 +45,7 @@ class CropTable:
         self.scores = np.asarray(self.scores, dtype=np.float32).reshape(n)
         self.features = np.asarray(self.features).reshape(n, -1) if n else np.asarray(self.features)
         self.labels = np.zeros(n, np.int64) if self.labels is None else np.asarray(self.labels, np.int64).reshape(n)
+        self.worn = np.ones(n, np.float32) if self.worn is None else np.asarray(self.worn, np.float32).reshape(n)
 
     def __len__(self) -> int:
         return len(self.owner)
@@ -84,7 +87,8 @@ class CropTable:
     def load(cls, path) -> CropTable:
         try:
             with np.load(path, allow_pickle=False) as data:
-                return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data or f.name != "labels"})
+                return cls(**{f.name: data[f.name] for f in fields(cls)
+                              if f.name in data or f.name not in ("labels", "worn")})
         except (OSError, KeyError, ValueError) as e:
             raise FeatureError(f"{path}: not a crop table: {e}") from None
 

@@ -84,6 +84,15 @@ MUTATIONS = [
     ("faiss GPU: the index is copied on every search", "matcher/index.py",
      "        if self._gpu is not None:\n            return self._gpu\n", "",
      ["tests/matcher/test_index.py::test_use_gpu_without_one_searches_on_the_cpu_and_says_so_once"]),
+    ("worn scorer: the mask channel marks nothing", "detector/worn.py",
+     "mask[c:d, a:b] = 255", "pass",
+     ["tests/detector/test_worn.py::test_context_crop_widens_the_box_and_marks_it"]),
+    ("calibration: the worn cut-off filters nothing", "livematch/calibration.py",
+     "& (video.worn >= s.min_worn))", ")",
+     ["tests/livematch/test_fit.py::test_calibration_keeps_a_worn_cutoff_only_when_it_drops_the_distractors"]),
+    ("run: frame_min_worn ignored", "livematch/pipeline.py",
+     "if p >= min_worn else None", "",
+     ["tests/livematch/test_pipeline.py::test_the_worn_scorer_scores_frame_crops_and_its_cutoff_drops_the_low_ones"]),
 ]
 
 

@@ -23,7 +23,7 @@ from tests.embedder.test_train import OVERRIDES as EMB
 
 FAST = ["detector.train.epochs=1", "embedder.optim.epochs=1", "detector.infer.photo_short_side=128",
         "detector.infer.frame_short_side=128", "media.infer_frames.step=100", "fit.thresholds=[0.0,0.05,0.5]",
-        "fit.max_val_images=20", "fit.rounds=1"]
+        "fit.max_val_images=20", "fit.rounds=1", "detector.worn.epochs=1", "detector.worn.copies=1"]
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +56,13 @@ def test_fit_writes_a_pipeline_that_run_accepts_from_anywhere(fitted, val_root, 
     monkeypatch.chdir(tmp_path)  # weights resolve against the pipeline file, not the working folder
     cfg = load_config(fitted / "pipeline.yaml")
     assert cfg.weights.detector == str(fitted / "weights" / "detector")
+    assert cfg.weights.worn == str(fitted / "weights" / "worn")  # TRAIN annotates worn and alone garments
     chosen = json.loads((fitted / "fit.json").read_text())["setting"]
     assert cfg.detector.infer.frame_threshold == chosen["frame_threshold"]
     assert cfg.matcher.voting.item_box == chosen["item_box"]
     record = json.loads((fitted / "fit.json").read_text())
+    assert cfg.detector.infer.frame_min_worn == chosen["min_worn"] and "worn" in record["seconds"]
+    assert any(s["name"] == "min_worn" for s in record["sweeps"])
     assert len(record["val"]) == 2  # each VAL root matched on its own, scores averaged
     assert record["val_score"] == pytest.approx(np.mean([v["score"] for v in record["val"]]))
     capsys.readouterr()
@@ -175,6 +178,23 @@ def test_calibration_keeps_a_region_only_when_it_helps(hijacked):
     assert chosen.region == helpful and cal.score(chosen) > cal.score(START)
     chosen, _ = coordinate_ascent(cal, START, {"frame_classes": [(), ("product",)]}, rounds=1)
     assert chosen.frame_classes == ("product",)
+
+
+def test_calibration_keeps_a_worn_cutoff_only_when_it_drops_the_distractors(hijacked):
+    ds, store, sizes = hijacked
+    extra = store.video.scores == np.float32(0.3)  # the thieves
+    video = store.video[np.arange(len(store.video))]
+    video.worn = np.where(extra, 0.2, 0.8).astype(np.float32)
+    cal = Calibrator(FeatureStore(store.shop, video), ["product", "other"], sizes, ds, MatcherConfig())
+    grid = default_grids([0.0], ["garment"], None, min_worn=[0.5, 0.9])["min_worn"]
+    assert grid == [0.0, 0.5, 0.9]
+    chosen, sweeps = coordinate_ascent(cal, START, {"min_worn": grid}, rounds=1)
+    assert chosen.min_worn == 0.5 and sweeps[0].scores[2] == 0.0 and cal.score(chosen) > cal.score(START) + 0.2
+    assert chosen.overrides()["detector"]["infer"]["frame_min_worn"] == 0.5
+    video.worn = np.where(extra, 0.8, 0.2).astype(np.float32)  # the scorer gets it backwards: nothing gained
+    cal = Calibrator(FeatureStore(store.shop, video), ["product", "other"], sizes, ds, MatcherConfig())
+    assert coordinate_ascent(cal, START, {"min_worn": grid}, rounds=1)[0].min_worn == 0.0
+    assert "min_worn" not in default_grids([0.0], ["garment"], None)  # no scorer, no coordinate
 
 
 def test_a_gain_below_min_gain_keeps_the_held_value(hijacked):

@@ -230,6 +230,30 @@ def test_frame_classes_keep_only_the_worn_class_on_frames(sample_root, checkpoin
         _run(sample_root, tmp_path / "bad", two, ["detector.infer.frame_classes=[garment]"])
 
 
+def test_the_worn_scorer_scores_frame_crops_and_its_cutoff_drops_the_low_ones(sample_root, checkpoints, tmp_path):
+    from detector.config import WornConfig
+    from detector.worn import WornNet
+    torch.manual_seed(0)
+    cfg = WornConfig(size=32, widths=[8, 16])
+    save_checkpoint(tmp_path / "worn", {"model": WornNet(cfg.widths)}, cfg, {"epoch": 0})
+    _run(sample_root, tmp_path / "plain", checkpoints)
+    _run(sample_root, tmp_path / "every", checkpoints, [f"weights.worn={tmp_path / 'worn'}"])
+    load = lambda name, kind: CropTable.load(tmp_path / name / "features" / f"{kind}.npz")  # noqa: E731
+    assert (load("plain", "video").worn == 1).all()  # no scorer: every crop counts as worn
+    scored = load("every", "video")
+    assert len(scored) == len(load("plain", "video")) and (load("every", "shop").worn == 1).all()
+    assert 0 < scored.worn.min() < scored.worn.max() < 1  # a random net: probabilities, all different
+    cut = float(np.median(scored.worn))
+    kept_run = _run(sample_root, tmp_path / "cut", checkpoints,
+                    [f"weights.worn={tmp_path / 'worn'}", f"detector.infer.frame_min_worn={cut}"])
+    kept = load("cut", "video")
+    np.testing.assert_allclose(kept.boxes, scored.boxes[scored.worn >= cut])
+    np.testing.assert_allclose(kept.worn, scored.worn[scored.worn >= cut], atol=1e-6)
+    assert kept_run.summary.counts["video crops"] == len(kept) < len(scored)
+    result = lambda name: json.loads((tmp_path / name / "result.json").read_text())  # noqa: E731
+    assert result("every") == result("plain")  # with the cut-off at 0 the scorer drops nothing
+
+
 def test_frame_region_keeps_only_frame_boxes_centred_in_it(sample_root, checkpoints, tmp_path):
     every = _run(sample_root, tmp_path / "every", checkpoints)
     right = _run(sample_root, tmp_path / "right", checkpoints, ["detector.infer.frame_region=[0.5,0.0,1.0,1.0]"])
