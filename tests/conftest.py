@@ -28,6 +28,20 @@ def classic_root(tmp_path_factory) -> Path:
     return root
 
 
+def all_worn(root: Path, dest: Path) -> Path:
+    """A copy of dataset ``root`` at ``dest`` whose frame garments are all annotated worn
+    (``display`` 0): the display split has no second class."""
+    import shutil
+    shutil.copytree(root, dest)
+    for path in (dest / "video_annotation").glob("*.json"):
+        data = json.loads(path.read_text())
+        for frame in data["frames"]:
+            for a in frame["annotations"]:
+                a["display"] = 0
+        path.write_text(json.dumps(data))
+    return dest
+
+
 def write_json(path: Path, obj) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")

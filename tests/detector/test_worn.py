@@ -1,7 +1,4 @@
 """The worn scorer: context crops, training on a built case, checkpoints, annotated samples."""
-import json
-import shutil
-
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -11,6 +8,7 @@ from detector.worn import context_crop, fit_worn, load_worn, score_worn, worn_sa
 from ground.dataset import load_dataset
 from ground.errors import DatasetError
 from livematch.export import export_checkpoint
+from tests.conftest import all_worn
 
 
 def test_context_crop_widens_the_box_and_marks_it():
@@ -63,13 +61,6 @@ def test_samples_follow_the_display_field_and_need_both_kinds(sample_root, tmp_p
     anns = [a for v in ds.videos.values() for frame in (v.frames or {}).values() for a in frame]
     assert crops.shape == (2 * len(anns), 32, 32, 4)
     assert targets.sum() == 2 * sum(a.display == 0 for a in anns) and 0 < targets.mean() < 1
-    root = tmp_path / "worn_only"
-    shutil.copytree(sample_root, root)
-    for path in (root / "video_annotation").glob("*.json"):
-        data = json.loads(path.read_text())
-        for frame in data["frames"]:
-            for a in frame["annotations"]:
-                a["display"] = 0
-        path.write_text(json.dumps(data))
+    root = all_worn(sample_root, tmp_path / "worn_only")
     with pytest.raises(DatasetError, match=f"{root}.*both worn"):
         worn_samples(load_dataset(root, probe_media=False), cfg)

@@ -18,6 +18,7 @@ from livematch.sampledata.features import simulate_crops
 from livematch.sampledata.generate import SampleConfig, generate_dataset
 from matcher.config import MatcherConfig
 from matcher.crops import CropTable
+from tests.conftest import all_worn
 from tests.detector.test_train import OVERRIDES as DET
 from tests.embedder.test_train import OVERRIDES as EMB
 
@@ -111,14 +112,7 @@ def test_bad_inputs_fail_before_training_naming_the_root(broken, sample_root, va
 
 
 def test_a_split_train_cannot_learn_fails_before_training(sample_root, val_root, tmp_path, capsys):
-    worn = tmp_path / "worn"
-    shutil.copytree(sample_root, worn)
-    for path in (worn / "video_annotation").glob("*.json"):
-        data = json.loads(path.read_text())
-        for frame in data["frames"]:
-            for a in frame["annotations"]:
-                a["display"] = 0  # every frame garment worn: the display split has no second class
-        path.write_text(json.dumps(data))
+    worn = all_worn(sample_root, tmp_path / "worn")
     out = tmp_path / "out"
     args = ["fit", "--data", str(worn), "--val", str(val_root), "--out", str(out), *DET, *EMB, *FAST]
     assert main(args + ["fit.split_by=display"]) == 2
