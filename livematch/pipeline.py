@@ -85,6 +85,11 @@ class Models:
         # an ensemble's members beyond the first each run at their own recipe's scale (the first at the config's)
         self.scales = [cfg.embedder.extract.scale] + [own.extract.scale for _, own in loaded[1:]]
         self.worn = None  # the worn scorer (frames only), when the config names one
+        if cfg.detector.infer.frame_min_worn > 0 and not cfg.weights.worn:
+            from ground.errors import ConfigError
+            raise ConfigError(f"detector.infer.frame_min_worn is {cfg.detector.infer.frame_min_worn} but the config "
+                              "names no worn scorer: set weights.worn (the weights/worn folder livematch fit "
+                              "writes) or frame_min_worn=0")
         if cfg.weights.worn:
             from detector.worn import load_worn
             self.worn = load_worn(cfg.weights.worn, device)
@@ -123,11 +128,11 @@ class Models:
             dets = predict(self.detector, images, short_side, threshold, inf.batch_size,
                            channels_last=inf.channels_last, labels=labels, region=region)
         crops, rows = [], []
+        from detector.worn import score_worn
         for k, (image, d) in enumerate(zip(images, dets)):
             if worn is None:
                 probs = np.ones(len(d.boxes), np.float32)
             else:
-                from detector.worn import score_worn
                 with self.clock("worn"):
                     probs = score_worn(*worn, image, d.boxes)
             for box, score, label, p in zip(d.boxes, d.scores, d.labels, probs):

@@ -252,6 +252,9 @@ def test_the_worn_scorer_scores_frame_crops_and_its_cutoff_drops_the_low_ones(sa
     assert kept_run.summary.counts["video crops"] == len(kept) < len(scored)
     result = lambda name: json.loads((tmp_path / name / "result.json").read_text())  # noqa: E731
     assert result("every") == result("plain")  # with the cut-off at 0 the scorer drops nothing
+    with pytest.raises(LiveMatchError, match="frame_min_worn is 0.5 .*weights.worn"):  # a cut-off without a scorer
+        _run(sample_root, tmp_path / "none", checkpoints, ["detector.infer.frame_min_worn=0.5"])
+    assert not (tmp_path / "none" / "result.json").exists()
 
 
 def test_frame_region_keeps_only_frame_boxes_centred_in_it(sample_root, checkpoints, tmp_path):
