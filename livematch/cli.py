@@ -246,13 +246,14 @@ def fit(
     init_from: Optional[Path] = typer.Option(None, help="Fine-tune from these models: a fit folder, a pipeline "
                                                         "YAML, or a folder of checkpoints (e.g. weights/)."),
     detector: Optional[Path] = typer.Option(None, help="Use this detector checkpoint as is (with --embedder: "
-                                                       "calibrate only, no training)."),
+                                                       "no model training; the worn scorer still trains)."),
     embedder: Optional[Path] = typer.Option(None, help="Use this embedder checkpoint as is (with --detector)."),
     config: Optional[Path] = typer.Option(None, help="YAML applied over the recipe (fit.*, detector.*, ...)."),
     overrides: List[str] = typer.Argument(None, help="Dotted overrides: fit.finetune.embedder_epochs=5 ..."),
 ):
     """Adapt LiveMatch to your annotated data: train (or fine-tune) the detector and embedder on
-    TRAIN, calibrate every inference setting on VAL by the contest score, write OUT/pipeline.yaml."""
+    TRAIN, train the worn scorer on TRAIN's frames (fit.worn), calibrate every inference setting on
+    VAL by the contest score, write OUT/pipeline.yaml."""
     from livematch.fit import fit as run_fit
     report = run_fit(data, val, out, config, overrides or [], recipe, init_from, detector, embedder)
     if report is None:  # a torchrun rank other than 0
