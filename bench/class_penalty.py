@@ -33,7 +33,7 @@ class PenalisedCalibrator(Calibrator):
 
     def search(self, s: Setting):
         from matcher import rerank
-        key = (s.photo_threshold, s.frame_threshold, s.frame_classes, s.region, self.penalty)
+        key = (*self.filter_key(s), self.penalty)
         if key not in self._searches:
             shop, video = self.tables(s)
             dist = np.full((len(shop), 1), np.inf, np.float32)

@@ -102,10 +102,11 @@ def worn_samples(ds, cfg: WornConfig, media_backend: str = "pyav", progress: boo
             continue
         for index, image in zip(frames.indices, frames.images):
             for ann in video.frames.get(index, []):
-                x1, y1, x2, y2 = ann.box
+                box = np.asarray(ann.box, np.float64)
+                sides = np.tile(box[2:] - box[:2], 2)  # w, h, w, h
                 for k in range(cfg.copies):
-                    d = rng.uniform(-cfg.jitter, cfg.jitter, 4) * np.array([x2 - x1, y2 - y1, x2 - x1, y2 - y1]) if k else np.zeros(4)
-                    crops.append(context_crop(image, (x1 + d[0], y1 + d[1], x2 + d[2], y2 + d[3]), cfg.size, cfg.context))
+                    shift = rng.uniform(-cfg.jitter, cfg.jitter, 4) * sides if k else 0.0
+                    crops.append(context_crop(image, box + shift, cfg.size, cfg.context))
                     targets.append(float(ann.display == 0))
     y = np.array(targets, np.float32)
     if not len(y) or y.min() == y.max():

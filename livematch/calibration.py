@@ -102,6 +102,11 @@ class Calibrator:
     def _label_ids(self, names) -> np.ndarray:
         return np.array([k + 1 for k, n in enumerate(self.classes) if n in names], np.int64)
 
+    @staticmethod
+    def filter_key(s: Setting) -> tuple:
+        """What :meth:`tables` filters by: searches are cached per key."""
+        return s.photo_threshold, s.frame_threshold, s.frame_classes, s.region, s.min_worn
+
     def tables(self, s: Setting) -> tuple[CropTable, CropTable]:
         """The shop and video crops that setting ``s``'s detection would have kept."""
         shop, video = self.store.shop, self.store.video
@@ -113,7 +118,7 @@ class Calibrator:
 
     def search(self, s: Setting):
         """Filtered tables and the nearest video crop of each shop crop (cached per filter)."""
-        key = (s.photo_threshold, s.frame_threshold, s.frame_classes, s.region, s.min_worn)
+        key = self.filter_key(s)
         if key not in self._searches:
             shop, video = self.tables(s)
             if len(shop) and len(video):

@@ -190,24 +190,18 @@ def _train_detector(cfg, train_roots, val_roots, out: Path, init, progress: bool
 
 
 def _train_worn(cfg, train_roots, out: Path, progress: bool) -> Path | None:
-    """Stage 3 on rank 0 (the other ranks wait): the worn scorer, or ``None`` with a warning when
-    TRAIN's frames do not annotate both worn and alone garments."""
+    """Stage 3 on rank 0 (the other ranks wait in :func:`_export`): the worn scorer, or ``None``
+    with a warning when TRAIN's frames do not annotate both worn and alone garments."""
     from ground.distributed import setup_distributed
     from detector.worn import train_worn
-    rank, world, _ = setup_distributed()
-    target, ds = out / "weights" / "worn", load_dataset(train_roots, probe_media=False)
+    ds = load_dataset(train_roots, probe_media=False)
     counts = split_counts(ds, "display")
     if not all(counts.values()):
         log.warning("no worn scorer: TRAIN's frames annotate %s garments (display 0 / 1); it needs both", counts)
         return None
-    if rank == 0:
-        result = train_worn(cfg.detector.worn, ds, out / "worn", progress, cfg.media.backend.value)
-        from livematch.export import export_checkpoint
-        export_checkpoint(result.checkpoint, target)
-    if world > 1:
-        import torch.distributed as dist
-        dist.barrier()
-    return target
+    if setup_distributed()[0] == 0:
+        train_worn(cfg.detector.worn, ds, out / "worn", progress, cfg.media.backend.value)
+    return _export(out / "worn" / "last", out / "weights" / "worn")  # no validation: OUT/last is the checkpoint
 
 
 def use_checkpoint_settings(cfg: LiveMatchConfig, detector: Path, embedder: Path) -> None:
@@ -338,15 +332,15 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     detector = Path(detector or out / "weights" / "detector")
     embedder = Path(embedder or out / "weights" / "embedder")
     use_checkpoint_settings(cfg, detector, embedder)
-    worn = out / "weights" / "worn"
-    if (worn / "model.safetensors").is_file():
+    worn = out / "weights" / "worn" if cfg.fit.worn else None
+    if worn is not None and (worn / "model.safetensors").is_file():
         skipped.append("worn")
         log.warning("worn: already trained (%s); delete it to train again", worn)
-    elif cfg.fit.worn:
+    elif worn is not None:
         t0 = time.perf_counter()
         worn = _train_worn(cfg, train_roots, out, progress)
         seconds["worn"] = time.perf_counter() - t0
-    cfg.weights.worn = str(worn) if cfg.fit.worn and worn is not None else ""
+    cfg.weights.worn = str(worn) if worn is not None else ""
     t0 = time.perf_counter()
     runs = out / "calibration"
     stores = [validation_rows(cfg, [root], detector, embedder, runs / (f"val_run{k}" if k else "val_run"), progress)

@@ -33,7 +33,7 @@ from ground.progress import bar_disabled
 from livematch.config import LiveMatchConfig, to_yaml
 from livematch.cache import ResultCache, file_digest, model_key
 from ground.dataset import load_dataset, read_clip_frames, read_item_photos
-from ground.errors import LiveMatchError
+from ground.errors import ConfigError, LiveMatchError
 from ground.io import atomic_write_text, write_json
 from matcher.store import FeatureStore, save_store
 from livematch.commands.match import search_store
@@ -86,7 +86,6 @@ class Models:
         self.scales = [cfg.embedder.extract.scale] + [own.extract.scale for _, own in loaded[1:]]
         self.worn = None  # the worn scorer (frames only), when the config names one
         if cfg.detector.infer.frame_min_worn > 0 and not cfg.weights.worn:
-            from ground.errors import ConfigError
             raise ConfigError(f"detector.infer.frame_min_worn is {cfg.detector.infer.frame_min_worn} but the config "
                               "names no worn scorer: set weights.worn (the weights/worn folder livematch fit "
                               "writes) or frame_min_worn=0")
@@ -127,16 +126,18 @@ class Models:
         with self.clock("detect"):
             dets = predict(self.detector, images, short_side, threshold, inf.batch_size,
                            channels_last=inf.channels_last, labels=labels, region=region)
+        if worn is not None:
+            from detector.worn import score_worn
         crops, rows = [], []
-        from detector.worn import score_worn
         for k, (image, d) in enumerate(zip(images, dets)):
-            if worn is None:
-                probs = np.ones(len(d.boxes), np.float32)
-            else:
+            probs = np.ones(len(d.boxes), np.float32)
+            if worn is not None:
                 with self.clock("worn"):
                     probs = score_worn(*worn, image, d.boxes)
             for box, score, label, p in zip(d.boxes, d.scores, d.labels, probs):
-                crop = cut_crop(image, box, self.cfg.embedder.data.crop_margin) if p >= min_worn else None
+                if p < min_worn:
+                    continue
+                crop = cut_crop(image, box, self.cfg.embedder.data.crop_margin)
                 if crop is not None:
                     crops.append(crop)
                     rows.append((k, box, float(score), int(label), float(p)))

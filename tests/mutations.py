@@ -91,7 +91,7 @@ MUTATIONS = [
      "& (video.worn >= s.min_worn))", ")",
      ["tests/livematch/test_fit.py::test_calibration_keeps_a_worn_cutoff_only_when_it_drops_the_distractors"]),
     ("run: frame_min_worn ignored", "livematch/pipeline.py",
-     "if p >= min_worn else None", "",
+     "if p < min_worn:\n                    continue", "if False:\n                    continue",
      ["tests/livematch/test_pipeline.py::test_the_worn_scorer_scores_frame_crops_and_its_cutoff_drops_the_low_ones"]),
 ]
 
