@@ -77,6 +77,18 @@ def load_dataset(roots, probe_media: bool = True, video_backend: str = "pyav") -
     return ds
 
 
+def annotation_grid(datasets) -> int | None:
+    """The step of the annotated-frame grid of ``datasets`` (``Dataset`` records): the greatest
+    common divisor of every annotated frame index, so 40 for frames 0, 40, ..., 360 and 1 for
+    frames annotated at irregular indices. ``None`` when no clip annotates a frame past 0."""
+    step = 0
+    for ds in datasets:
+        for video in ds.videos.values():
+            for index in video.frames or ():
+                step = math.gcd(step, int(index))
+    return step or None
+
+
 def _count(ds: Dataset) -> dict:
     photos = ds.photos()
     return {

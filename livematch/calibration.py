@@ -291,10 +291,14 @@ def coordinate_ascent(cal: Calibrator, start: Setting, grids: dict[str, list], r
                 chosen, score, table = _vote_step(cal, current, grids[name], vote_grid)
                 if chosen is None:
                     continue
-                sweeps.append(Sweep("vote", r + 1, [_vote_key(t) for t in table], [t["score"] for t in table],
-                                    _vote_key(asdict(chosen))))
+                keys, curve = [_vote_key(t) for t in table], [t["score"] for t in table]
+                held = _vote_key(asdict(current))
+                if held not in keys:  # the held cut-off need not lie on this sweep's distance grid
+                    keys.append(held)
+                    curve.append(best)
                 if _improves(score, best, margin):
                     current, best = chosen, score
+                sweeps.append(Sweep("vote", r + 1, keys, curve, _vote_key(asdict(current))))
                 continue
             values = list(dict.fromkeys([get_value(current, name), *grids[name]]))
             scores = [cal.score(_set(current, name, v)) for v in values]

@@ -36,7 +36,7 @@ from omegaconf import OmegaConf
 
 from livematch.calibration import NO_CUT, describe, get_value
 from livematch.config import LiveMatchConfig, load_config
-from ground.dataset import load_dataset
+from ground.dataset import annotation_grid, load_dataset
 from ground.errors import ConfigError, DatasetError
 from ground.io import atomic_write_text, write_json
 from detector.data import split_counts
@@ -204,6 +204,29 @@ def _train_worn(cfg, train_roots, out: Path, progress: bool) -> Path | None:
     return _export(out / "worn" / "last", out / "weights" / "worn")  # no validation: OUT/last is the checkpoint
 
 
+def use_annotation_grid(cfg: LiveMatchConfig, grid: int | None) -> None:
+    """Fit the frame settings to the annotated-frame grid of the user's data (``grid``:
+    :func:`ground.dataset.annotation_grid` of TRAIN and VAL; the format's is 40): the matcher moves
+    evidence frames onto it (``matcher.voting.annotation_step``), the embedder trains on frames
+    of ``media.train_frames`` that lie on it, and a warning says when ``media.infer_frames`` meets
+    it nowhere (evidence frames could then never be annotated ones)."""
+    from livematch.config import FrameSchedule
+    if grid is None:
+        return
+    voting, train = cfg.matcher.voting, cfg.media.train_frames
+    if grid != voting.annotation_step:
+        log.warning("annotated frames lie every %d frames in TRAIN and VAL: matcher.voting.annotation_step "
+                    "%d -> %d", grid, voting.annotation_step, grid)
+        voting.annotation_step = grid
+    if grid > 1 and (train.start % grid or train.step % grid):
+        cfg.media.train_frames = FrameSchedule(-(-train.start // grid) * grid, train.stop, grid)
+        log.warning("media.train_frames %s -> %s (the annotated grid)", train, cfg.media.train_frames)
+    if not any(i % grid == 0 for i in cfg.media.infer_frames.indices()):
+        log.warning("no frame of media.infer_frames (%s) lies on the annotated grid (every %d frames): evidence "
+                    "frames will not be annotated ones; set media.infer_frames.start / step to meet it",
+                    cfg.media.infer_frames, grid)
+
+
 def use_checkpoint_settings(cfg: LiveMatchConfig, detector: Path, embedder: Path) -> None:
     """Run the models at the settings they were trained at: the detector's input sizes and
     classes, the embedder's extraction scale and crop margin."""
@@ -269,7 +292,8 @@ def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, scores: dict, detect
                                    "frame_short_side": cfg.detector.infer.frame_short_side}},
             "embedder": {"data": {"crop_margin": cfg.embedder.data.crop_margin},
                          "extract": {"scale": cfg.embedder.extract.scale}},
-            "media": {"backend": cfg.media.backend.value, "infer_frames": asdict(cfg.media.infer_frames)}}
+            "media": {"backend": cfg.media.backend.value, "infer_frames": asdict(cfg.media.infer_frames)},
+            "matcher": {"voting": {"annotation_step": cfg.matcher.voting.annotation_step}}}
     for section, part in chosen.overrides().items():
         for name, values in part.items():
             body.setdefault(section, {}).setdefault(name, {}).update(values)
@@ -279,6 +303,8 @@ def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, scores: dict, detect
              "# VAL score of each choice (the other settings as chosen; curves in fit.html):"]
     lines += [f"#   {name} = {describe(value, name)}: {score:.4f} (best alternative {alt})"
               for name, value, score, alt in scores["rows"]]
+    lines.append(f"# Annotated frames every {cfg.matcher.voting.annotation_step} frames (learned from TRAIN and VAL): "
+                 "evidence frames are moved onto that grid.")
     lines.append("# Use: livematch run --config <this file> --data ROOT --out RUN")
     return atomic_write_text(out / "pipeline.yaml", "\n".join(lines) + "\n" + yaml.safe_dump(body, sort_keys=False,
                                                                                                allow_unicode=True))
@@ -311,6 +337,7 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     init = find_init(init_from) if init_from else {}
     cfg = fit_config(train_roots, val_roots, out, init, config, overrides, recipe)
     splits = check_inputs(train_roots, val_roots, need_train=not detector, split_by=cfg.fit.split_by)
+    use_annotation_grid(cfg, annotation_grid([load_dataset(train_roots, probe_media=False), *splits]))
     from livematch.calibration import vote_rules
     vote_rules(cfg.fit.vote_rules)  # a typo fails before training, not after
     seconds, skipped = {}, []
@@ -355,6 +382,7 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     write_json(out / "fit.json", {"train_roots": [str(r) for r in train_roots], "val_roots": [str(r) for r in val_roots],
                                   "setting": asdict(chosen), "start": asdict(start), "val_score": scores["chosen"],
                                   "start_score": scores["start"], "val": levels, "region_learned": region,
+                                  "annotation_step": cfg.matcher.voting.annotation_step,
                                   "seconds": seconds, "skipped": skipped, "evaluations": cal.evaluations,
                                   "sweeps": [asdict(s) for s in sweeps]})
     from livematch.fit_report import write_fit_report

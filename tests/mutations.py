@@ -93,6 +93,12 @@ MUTATIONS = [
     ("run: frame_min_worn ignored", "livematch/pipeline.py",
      "if p < min_worn:\n                    continue", "if False:\n                    continue",
      ["tests/livematch/test_pipeline.py::test_the_worn_scorer_scores_frame_crops_and_its_cutoff_drops_the_low_ones"]),
+    ("fit: the annotated grid is not learned from the data", "livematch/fit.py",
+     "    use_annotation_grid(cfg, annotation_grid(", "    (cfg, annotation_grid(",
+     ["tests/livematch/test_fit.py::test_fit_learns_the_annotated_grid_of_the_data"]),
+    ("annotation grid: the first frame index only", "ground/dataset.py",
+     "step = math.gcd(step, int(index))", "step = step or int(index)",
+     ["tests/ground/test_dataset.py::test_annotation_grid_is_the_step_the_frames_share"]),
 ]
 
 

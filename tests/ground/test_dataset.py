@@ -195,3 +195,22 @@ def test_annotated_frame_past_the_clip_end_costs_that_frame_only(sample_root, tm
     assert any("9999" in i.reason for i in summary.issues)
     images = read_images(clip, [0, 40, 9999], summary)
     assert sorted(images) == [0, 40]
+
+
+def test_annotation_grid_is_the_step_the_frames_share(clean_root, sample_root, tmp_path):
+    from ground.dataset import annotation_grid
+    assert annotation_grid([load_dataset(clean_root)]) == 40
+    assert annotation_grid([load_dataset(sample_root, probe_media=False)]) == 40
+    other = tmp_path / "other"
+    _photo(other, "000002", "0")
+    write_video(other / "video" / "666666.mp4", (index_frame(i) for i in range(120)))
+    write_json(other / "video_annotation" / "666666.json", {"video_id": "666666", "frames": [
+        {"frame_index": 30, "annotations": []}, {"frame_index": 90, "annotations": []}]})
+    assert annotation_grid([load_dataset(other)]) == 30
+    assert annotation_grid([load_dataset(clean_root), load_dataset(other)]) == 10  # one grid both lie on
+    write_json(other / "video_annotation" / "666666.json", {"video_id": "666666", "frames": [
+        {"frame_index": 0, "annotations": []}]})
+    assert annotation_grid([load_dataset(other)]) is None  # frame 0 alone says nothing
+    write_json(other / "video_annotation" / "666666.json", {"video_id": "666666", "frames": [
+        {"frame_index": 30, "annotations": []}, {"frame_index": 41, "annotations": []}]})
+    assert annotation_grid([load_dataset(other)]) == 1  # irregular: every frame counts as on the grid

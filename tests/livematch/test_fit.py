@@ -85,6 +85,41 @@ def test_rerunning_fit_skips_finished_stages(fitted, sample_root, val_root, val_
     assert weights.stat().st_mtime_ns == stamp
 
 
+def test_fit_learns_the_annotated_grid_of_the_data(fitted, tmp_path):
+    """Data annotated every 30 frames: the pipeline moves evidence frames onto that grid (the
+    format's 40 would move them onto frames nobody annotated)."""
+    root = tmp_path / "grid30"
+    generate_dataset(root, SampleConfig(items=4, videos=3, width=320, height=180, seed=11, workers=2,
+                                        annotation_step=30), progress=False)
+    out = tmp_path / "fit"
+    assert main(["fit", "--data", str(root), "--val", str(root), "--out", str(out), "--detector",
+                 str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder"),
+                 *FAST, "fit.worn=false"]) == 0
+    assert load_config(out / "pipeline.yaml").matcher.voting.annotation_step == 30
+    assert json.loads((out / "fit.json").read_text())["annotation_step"] == 30
+    assert "every 30 frames" in (out / "pipeline.yaml").read_text()
+
+
+def test_the_annotated_grid_sets_the_evidence_grid_and_the_training_frames(caplog):
+    from livematch.config import FrameSchedule
+    from livematch.fit import use_annotation_grid
+    cfg = load_config(None)
+    use_annotation_grid(cfg, 40)  # the format's grid: nothing moves
+    assert cfg.matcher.voting.annotation_step == 40 and cfg.media.train_frames == FrameSchedule(80, 360, 40)
+    use_annotation_grid(cfg, 30)
+    assert cfg.matcher.voting.annotation_step == 30 and cfg.media.train_frames == FrameSchedule(90, 360, 30)
+    cfg = load_config(None)
+    use_annotation_grid(cfg, 20)  # every other annotated frame is still on the training schedule
+    assert cfg.matcher.voting.annotation_step == 20 and cfg.media.train_frames == FrameSchedule(80, 360, 40)
+    cfg = load_config(None)
+    use_annotation_grid(cfg, None)
+    assert cfg.matcher.voting.annotation_step == 40
+    caplog.clear()
+    use_annotation_grid(cfg, 33)  # 80, 100, ..., 380 never meets a multiple of 33
+    assert any("media.infer_frames" in r.getMessage() and "lies on the annotated grid" in r.getMessage()
+               for r in caplog.records)
+
+
 def test_zero_finetune_epochs_keep_the_init_models_as_they_are(fitted, sample_root, val_root, tmp_path):
     from safetensors.torch import load_file
     out = tmp_path / "kept"
@@ -201,6 +236,12 @@ def test_a_gain_below_min_gain_keeps_the_held_value(hijacked):
     assert held.region == ()
     moved, _ = coordinate_ascent(cal, START, {"region": [(), helpful]}, rounds=1, margin=gain - 0.01)
     assert moved.region == helpful
+    # a vote sweep that does not move: its curve names the held cut-offs, at the held score
+    held, sweeps = coordinate_ascent(cal, START, {"vote": [("written", "greedy")]}, rounds=1, margin=1.0)
+    vote = sweeps[-1]
+    key = (held.keep_fraction, held.vote_fraction, held.max_distance, held.rule, held.assign)
+    assert held == START and vote.chosen == key
+    assert vote.scores[vote.values.index(key)] == pytest.approx(cal.score(START))
 
 
 def test_the_vote_coordinate_chooses_the_rule_and_assignment(hijacked):
@@ -211,7 +252,9 @@ def test_the_vote_coordinate_chooses_the_rule_and_assignment(hijacked):
     grid = {"keep_fraction": [0.28, 1.0], "vote_fraction": [0.5], "max_distance": [4.0]}
     chosen, sweeps = coordinate_ascent(cal, START, {"vote": rules}, rounds=1, vote_grid=grid)
     scored = {v: sc for v, sc in zip(sweeps[0].values, sweeps[0].scores)}
-    assert len(scored) == 2 * 2 * 2 + 2 and {v[3:] for v in scored} == set(rules)  # set: no kept fraction
+    held = (START.keep_fraction, START.vote_fraction, START.max_distance, START.rule, START.assign)
+    assert held in scored  # off this grid (vote fraction 1.0), so the curve adds it at its score
+    assert len(scored) == 2 * 2 * 2 + 2 + 1 and {v[3:] for v in scored} == set(rules)  # set: no kept fraction
     best = max(scored.values())
     assert cal.score(chosen) == pytest.approx(best) and scored[sweeps[0].chosen] == best
     for (keep, vote, cut, rule, assign), sc in scored.items():
