@@ -5,7 +5,9 @@ back as ``(N, H, W, 3)`` RGB ``uint8`` with the decoded-frame index of each (cou
 docs/FORMAT.md). Anything that cannot be read raises :class:`~ground.errors.MediaError` naming the
 file; no decoder error type leaks out.
 
-Short clips: when the schedule's last index is past the clip's end (``n`` frames), every index
+Short clips: when the schedule's last index is past the clip's end (``n`` frames), the indices
+inside the clip are read as they are if they are at least half of the schedule (a clip of 370
+frames keeps 80, 100, ..., 360: frames on the annotated grid stay on it); otherwise every index
 ``i`` becomes ``floor(i * (n - 1) / last + 0.5)``, duplicates removed, so the frames stay spread
 over the clip in the same proportions (see :func:`resolve_indices`).
 """
@@ -106,14 +108,16 @@ class Frames:
 def resolve_indices(indices, num_frames: int) -> list[int]:
     """The frame indices actually read for a schedule on a clip of ``num_frames`` frames.
 
-    Unchanged when the schedule fits; otherwise scaled onto ``[0, num_frames - 1]`` (module doc).
+    Unchanged when the schedule fits; the indices inside the clip when they are at least half of
+    it; otherwise scaled onto ``[0, num_frames - 1]`` (module doc).
     """
     wanted = sorted({int(i) for i in indices if int(i) >= 0})
     if num_frames <= 0 or not wanted:
         return []
+    inside = [i for i in wanted if i < num_frames]
+    if 2 * len(inside) >= len(wanted):
+        return inside
     last = wanted[-1]
-    if last < num_frames:
-        return wanted
     scale = (num_frames - 1) / last
     return sorted({math.floor(i * scale + 0.5) for i in wanted})
 

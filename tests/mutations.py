@@ -99,6 +99,9 @@ MUTATIONS = [
     ("annotation grid: the first frame index only", "ground/dataset.py",
      "step = math.gcd(step, int(index))", "step = step or int(index)",
      ["tests/ground/test_dataset.py::test_annotation_grid_is_the_step_the_frames_share"]),
+    ("frame schedule: a clip a little short of it is rescaled off the annotated grid", "ground/media.py",
+     "if 2 * len(inside) >= len(wanted):", "if len(inside) == len(wanted):",
+     ["tests/ground/test_media.py::test_resolve_indices_drops_the_few_frames_past_a_clip_end"]),
 ]
 
 

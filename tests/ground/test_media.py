@@ -87,6 +87,13 @@ def test_resolve_indices_keeps_a_fitting_schedule():
     assert resolve_indices([5, 1, 5], 10) == [1, 5]
 
 
+def test_resolve_indices_drops_the_few_frames_past_a_clip_end():
+    """A clip a little shorter than the schedule (370 frames, annotated 0, 40, ..., 360) keeps
+    the scheduled frames it has, on the annotated grid; scaling them all moved every one off it."""
+    assert resolve_indices(range(80, 381, 20), 370) == list(range(80, 361, 20))
+    assert resolve_indices(range(80, 381, 20), 250) == list(range(80, 241, 20))  # 9 of 16 frames
+
+
 def test_resolve_indices_spreads_over_a_short_clip():
     out = resolve_indices(range(80, 381, 20), 191)
     assert out[-1] == 190 and out[0] == 40  # 80 * 190 / 380 = 40
