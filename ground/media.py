@@ -7,9 +7,11 @@ file; no decoder error type leaks out.
 
 Short clips: when the schedule's last index is past the clip's end (``n`` frames), the indices
 inside the clip are read as they are if they are at least half of the schedule (a clip of 370
-frames keeps 80, 100, ..., 360: frames on the annotated grid stay on it); otherwise every index
-``i`` becomes ``floor(i * (n - 1) / last + 0.5)``, duplicates removed, so the frames stay spread
-over the clip in the same proportions (see :func:`resolve_indices`).
+frames keeps 80, 100, ..., 360: frames on the annotated grid stay on it); otherwise the clip's
+frames on the schedule's own lattice (multiples of its step, offset as its start: 0, 20, ...,
+180 on a 191-frame clip), at most as many as the schedule has, the last ones; and on a clip too
+short for two of those, every index ``i`` becomes ``floor(i * (n - 1) / last + 0.5)``, duplicates
+removed (see :func:`resolve_indices`).
 """
 from __future__ import annotations
 
@@ -109,7 +111,8 @@ def resolve_indices(indices, num_frames: int) -> list[int]:
     """The frame indices actually read for a schedule on a clip of ``num_frames`` frames.
 
     Unchanged when the schedule fits; the indices inside the clip when they are at least half of
-    it; otherwise scaled onto ``[0, num_frames - 1]`` (module doc).
+    it; else the schedule's lattice inside the clip; else scaled onto ``[0, num_frames - 1]``
+    (module doc).
     """
     wanted = sorted({int(i) for i in indices if int(i) >= 0})
     if num_frames <= 0 or not wanted:
@@ -117,6 +120,10 @@ def resolve_indices(indices, num_frames: int) -> list[int]:
     inside = [i for i in wanted if i < num_frames]
     if 2 * len(inside) >= len(wanted):
         return inside
+    step = math.gcd(*(b - a for a, b in zip(wanted, wanted[1:]))) if len(wanted) > 1 else 0
+    lattice = list(range(wanted[0] % step, num_frames, step)) if step else []
+    if len(lattice) >= 2:  # the schedule's own frame lattice, so the annotated grid stays in reach
+        return lattice[-len(wanted):]
     last = wanted[-1]
     scale = (num_frames - 1) / last
     return sorted({math.floor(i * scale + 0.5) for i in wanted})

@@ -102,6 +102,9 @@ MUTATIONS = [
     ("frame schedule: a clip a little short of it is rescaled off the annotated grid", "ground/media.py",
      "if 2 * len(inside) >= len(wanted):", "if len(inside) == len(wanted):",
      ["tests/ground/test_media.py::test_resolve_indices_drops_the_few_frames_past_a_clip_end"]),
+    ("frame schedule: a short clip's indices scaled instead of its lattice", "ground/media.py",
+     "if len(lattice) >= 2:", "if False:",
+     ["tests/ground/test_media.py::test_resolve_indices_reads_the_schedule_lattice_of_a_short_clip"]),
 ]
 
 

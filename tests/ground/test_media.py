@@ -94,10 +94,18 @@ def test_resolve_indices_drops_the_few_frames_past_a_clip_end():
     assert resolve_indices(range(80, 381, 20), 250) == list(range(80, 241, 20))  # 9 of 16 frames
 
 
-def test_resolve_indices_spreads_over_a_short_clip():
-    out = resolve_indices(range(80, 381, 20), 191)
-    assert out[-1] == 190 and out[0] == 40  # 80 * 190 / 380 = 40
-    assert len(out) == 16 and out == sorted(set(out))
+def test_resolve_indices_reads_the_schedule_lattice_of_a_short_clip():
+    """A clip far shorter than the schedule (191 frames, annotated 0, 40, ..., 160): the frames
+    of the schedule's lattice, which hold the annotated ones; scaling moved them off it."""
+    assert resolve_indices(range(80, 381, 20), 191) == list(range(0, 181, 20))
+    assert resolve_indices(range(90, 381, 30), 100) == [0, 30, 60, 90]  # offset as the schedule's start
+    assert resolve_indices(range(80, 381, 20), 1000 // 3) == list(range(80, 321, 20))  # 13 of 16 inside
+    assert resolve_indices(range(0, 1000, 20), 600) == list(range(0, 600, 20))
+
+
+def test_resolve_indices_spreads_over_a_clip_too_short_for_the_lattice():
+    out = resolve_indices([80, 230, 380], 191)  # lattice step 150: one frame (80) in the clip
+    assert out == [40, 115, 190]  # 80 * 190 / 380 = 40
     assert resolve_indices([80, 380], 3) == [0, 2]
     assert resolve_indices([80, 380], 0) == []
 
@@ -127,10 +135,9 @@ def test_sample_frames_returns_the_requested_frames(index_clips, backend, codec)
 
 
 @pytest.mark.parametrize("backend", media.BACKENDS)
-def test_short_clip_spreads_the_schedule(index_clips, backend):
+def test_short_clip_reads_the_schedule_lattice(index_clips, backend):
     frames = sample_frames(index_clips["short"], range(80, 381, 20), backend=backend, fallback=False)
-    assert frames.indices == resolve_indices(range(80, 381, 20), 50)
-    assert frames.indices[-1] == 49
+    assert frames.indices == resolve_indices(range(80, 381, 20), 50) == [0, 20, 40]
     assert [read_index(f) for f in frames.images] == frames.indices
 
 
