@@ -107,6 +107,9 @@ class Frames:
     num_frames: int | None = None
 
 
+SCHEDULE_RULE = 3  # what resolve_indices reads on a short clip; part of run caches' keys: bump it when that changes
+
+
 def resolve_indices(indices, num_frames: int) -> list[int]:
     """The frame indices actually read for a schedule on a clip of ``num_frames`` frames.
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ground import media
 from ground.progress import bar_disabled
 from livematch.config import LiveMatchConfig, to_yaml
 from livematch.cache import ResultCache, file_digest, model_key
@@ -102,6 +103,7 @@ class Models:
                                         "scales": self.scales,
                                         "buckets": c.embedder.data.aspect_buckets,
                                         "extract": c.embedder.extract, "frames": c.media.infer_frames,
+                                        "frame_rule": media.SCHEDULE_RULE,
                                         "backend": c.media.backend.value})
 
     def crops(self, images, kind: str):

@@ -105,6 +105,9 @@ MUTATIONS = [
     ("frame schedule: a short clip's indices scaled instead of its lattice", "ground/media.py",
      "if len(lattice) >= 2:", "if False:",
      ["tests/ground/test_media.py::test_resolve_indices_reads_the_schedule_lattice_of_a_short_clip"]),
+    ("run cache: a changed frame rule reuses the old rows", "livematch/pipeline.py",
+     '"frame_rule": media.SCHEDULE_RULE,', "",
+     ["tests/livematch/test_pipeline.py::test_cache_resume_incremental_and_invalidation"]),
 ]
 
 

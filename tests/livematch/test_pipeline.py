@@ -137,7 +137,7 @@ def _run(root, out, checkpoints, extra=()):
     return run(cfg, [root], out, checkpoints[0], [checkpoints[1]], progress=False)
 
 
-def test_cache_resume_incremental_and_invalidation(sample_root, checkpoints, tmp_path):
+def test_cache_resume_incremental_and_invalidation(sample_root, checkpoints, tmp_path, monkeypatch):
     root = tmp_path / "data"
     shutil.copytree(sample_root, root)
     out = tmp_path / "out"
@@ -157,6 +157,10 @@ def test_cache_resume_incremental_and_invalidation(sample_root, checkpoints, tmp
     assert grown.summary.counts["clips processed"] == 1 and grown.summary.counts["items processed"] == 0
     changed = _run(root, out, checkpoints, ["detector.infer.frame_short_side=96"])  # a changed setting
     assert changed.summary.counts["clips processed"] == 7 and changed.summary.counts["items processed"] == 8
+    from ground import media
+    monkeypatch.setattr(media, "SCHEDULE_RULE", media.SCHEDULE_RULE + 1)  # a release that reads other frames
+    upgraded = _run(root, out, checkpoints, ["detector.infer.frame_short_side=96"])
+    assert upgraded.summary.counts["clips processed"] == 7
 
 
 def test_grouping_and_loader_workers_do_not_change_the_result(sample_root, checkpoints, tmp_path):
