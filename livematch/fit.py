@@ -189,12 +189,12 @@ def _train_detector(cfg, train_roots, val_roots, out: Path, init, progress: bool
     return _export(result.checkpoint, out / "weights" / "detector")
 
 
-def _train_worn(cfg, train_roots, out: Path, progress: bool) -> Path | None:
-    """Stage 3 on rank 0 (the other ranks wait in :func:`_export`): the worn scorer, or ``None``
-    with a warning when TRAIN's frames do not annotate both worn and alone garments."""
+def _train_worn(cfg, ds, out: Path, progress: bool) -> Path | None:
+    """Stage 3 on rank 0 (the other ranks wait in :func:`_export`): the worn scorer on TRAIN
+    (``ds``, loaded without probing), or ``None`` with a warning when TRAIN's frames do not
+    annotate both worn and alone garments."""
     from ground.distributed import setup_distributed
     from detector.worn import train_worn
-    ds = load_dataset(train_roots, probe_media=False)
     counts = split_counts(ds, "display")
     if not all(counts.values()):
         log.warning("no worn scorer: TRAIN's frames annotate %s garments (display 0 / 1); it needs both", counts)
@@ -337,7 +337,8 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     init = find_init(init_from) if init_from else {}
     cfg = fit_config(train_roots, val_roots, out, init, config, overrides, recipe)
     splits = check_inputs(train_roots, val_roots, need_train=not detector, split_by=cfg.fit.split_by)
-    use_annotation_grid(cfg, annotation_grid([load_dataset(train_roots, probe_media=False), *splits]))
+    train_ds = load_dataset(train_roots, probe_media=False)  # annotations only: the grid and the worn stage
+    use_annotation_grid(cfg, annotation_grid([train_ds, *splits]))
     from livematch.calibration import vote_rules
     vote_rules(cfg.fit.vote_rules)  # a typo fails before training, not after
     seconds, skipped = {}, []
@@ -365,7 +366,7 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
         log.warning("worn: already trained (%s); delete it to train again", worn)
     elif worn is not None:
         t0 = time.perf_counter()
-        worn = _train_worn(cfg, train_roots, out, progress)
+        worn = _train_worn(cfg, train_ds, out, progress)
         seconds["worn"] = time.perf_counter() - t0
     cfg.weights.worn = str(worn) if worn is not None else ""
     t0 = time.perf_counter()
