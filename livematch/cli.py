@@ -262,6 +262,9 @@ def fit(
         typer.echo(f"skipped (already trained): {', '.join(report.skipped)}")
     typer.echo("seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in report.seconds.items()))
     typer.echo(f"validation score {report.start_score:.4f} at the starting settings -> {report.val_score:.4f}")
+    if report.holdout_score is not None:
+        typer.echo(f"held-out estimate {report.holdout_score:.4f} (each VAL root scored at the settings chosen on "
+                   "the others): expect about this on new data, not the validation score")
     typer.echo(f"wrote {report.pipeline} and {report.pipeline.parent / 'fit.html'}; run it with\n"
                f"  livematch run --config {report.pipeline} --data ROOT --out RUN")
 

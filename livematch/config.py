@@ -111,6 +111,8 @@ class FitConfig:
     max_val_images: int = 200  # detector AP after each training epoch, on this many validation images
     worn: bool = True  # train the worn scorer (detector.worn) where TRAIN's frames annotate worn and alone garments
     worn_cutoffs: list[float] = field(default_factory=lambda: [0.1, 0.3, 0.5, 0.7, 0.9])  # frame_min_worn tried (and 0)
+    holdout: bool = True  # with several VAL roots, also calibrate on all roots but one and score the one left out:
+    # the held-out estimate of the unseen score (the VAL score of the chosen settings is optimistic)
 
 
 @dataclass

@@ -57,6 +57,7 @@ class FitReport:
     start_score: float
     seconds: dict[str, float] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    holdout_score: float | None = None  # leave-one-VAL-root-out: what to expect on new data
 
 
 def check_inputs(train_roots, val_roots, need_train: bool, split_by: str = "") -> list:
@@ -257,9 +258,12 @@ def validation_rows(cfg: LiveMatchConfig, val_roots, detector, embedder, out: Pa
 
 def calibrate_on(cfg: LiveMatchConfig, stores, train_roots, splits, progress: bool):
     """Stage 3 on each VAL root's crop rows ``stores``: returns ``(start setting, chosen setting,
-    sweeps, calibrator, learned region)``."""
+    sweeps, calibrator, learned region, held-out estimate)`` (the estimate: the leave-one-VAL-root-out
+    score of :func:`~livematch.calibration.holdout_estimate`, ``None`` for one root or
+    ``fit.holdout=false``)."""
     from detector.model import class_names
-    from livematch.calibration import Calibrator, Splits, coordinate_ascent, default_grids, setting_of
+    from livematch.calibration import (Calibrator, Splits, coordinate_ascent, default_grids, holdout_estimate,
+                                       setting_of)
     from ground.regions import learn_frame_region
     classes = class_names(cfg.detector.model)
     cal = Splits([Calibrator(store, classes, {v.video_id: v.size for v in val.videos.values() if v.size}, val,
@@ -273,7 +277,8 @@ def calibrate_on(cfg: LiveMatchConfig, stores, train_roots, splits, progress: bo
     grids = default_grids(cfg.fit.thresholds, classes, region, cfg.fit.vote_rules,
                           cfg.fit.worn_cutoffs if cfg.weights.worn else ())
     chosen, sweeps = coordinate_ascent(cal, start, grids, cfg.fit.rounds, progress=progress, margin=cfg.fit.min_gain)
-    return start, chosen, sweeps, cal, region
+    held = holdout_estimate(cal, start, grids, cfg.fit.rounds, margin=cfg.fit.min_gain) if cfg.fit.holdout else None
+    return start, chosen, sweeps, cal, region, held
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -300,6 +305,9 @@ def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, scores: dict, detect
     lines = [f"# Written by `livematch fit` on {time.strftime('%Y-%m-%d %H:%M')}; calibrated on "
              f"{', '.join(map(str, val_roots))} by the contest score.",
              f"# VAL score: {scores['start']:.4f} at the starting settings -> {scores['chosen']:.4f} chosen.",
+             *([f"# Held-out estimate {scores['holdout']['score']:.4f}: each VAL root scored at the settings "
+                "calibrated on the other roots (the VAL score above is optimistic: it was chosen on that data)."]
+               if scores.get("holdout") else []),
              "# VAL score of each choice (the other settings as chosen; curves in fit.html):"]
     lines += [f"#   {name} = {describe(value, name)}: {score:.4f} (best alternative {alt})"
               for name, value, score, alt in scores["rows"]]
@@ -375,17 +383,20 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
               for k, root in enumerate(val_roots)]
     if any(store is None for store in stores):  # the ranks shared VAL's detection; rank 0 calibrates
         return None
-    start, chosen, sweeps, cal, region = calibrate_on(cfg, stores, train_roots, splits, progress)
+    start, chosen, sweeps, cal, region, held = calibrate_on(cfg, stores, train_roots, splits, progress)
     seconds["calibrate"] = time.perf_counter() - t0
-    scores = {"start": cal.score(start), "chosen": cal.score(chosen), "rows": _choice_rows(sweeps, chosen)}
+    scores = {"start": cal.score(start), "chosen": cal.score(chosen), "rows": _choice_rows(sweeps, chosen),
+              "holdout": held}
     path = write_pipeline(out, cfg, chosen, scores, detector, embedder, val_roots)
     levels = [e.to_dict() for e in cal.evaluation(chosen)]
     write_json(out / "fit.json", {"train_roots": [str(r) for r in train_roots], "val_roots": [str(r) for r in val_roots],
                                   "setting": asdict(chosen), "start": asdict(start), "val_score": scores["chosen"],
-                                  "start_score": scores["start"], "val": levels, "region_learned": region,
+                                  "start_score": scores["start"], "holdout": held, "val": levels,
+                                  "region_learned": region,
                                   "annotation_step": cfg.matcher.voting.annotation_step,
                                   "seconds": seconds, "skipped": skipped, "evaluations": cal.evaluations,
                                   "sweeps": [asdict(s) for s in sweeps]})
     from livematch.fit_report import write_fit_report
     write_fit_report(out / "fit.html", chosen, start, scores, sweeps, splits[0], region, levels, val_roots)
-    return FitReport(path, asdict(chosen), scores["chosen"], scores["start"], seconds, skipped)
+    return FitReport(path, asdict(chosen), scores["chosen"], scores["start"], seconds, skipped,
+                     held["score"] if held else None)

@@ -101,6 +101,16 @@ def _frames_with_region(val, region, count: int = 3) -> str:
     return "".join(out)
 
 
+def _holdout_text(held: dict | None, roots) -> str:
+    """The held-out estimate's paragraph (empty without one)."""
+    if not held:
+        return ""
+    each = ", ".join(f"{root} {score:.4f}" for root, score in zip(roots, held["per_split"]))
+    return (f"<p>Held-out estimate <b>{held['score']:.4f}</b>: each VAL root scored at the settings calibrated on "
+            f"the other roots alone ({html.escape(each)}). Expect about this on new data of the same kind; the "
+            f"validation score above is optimistic, since it was chosen on the very clips it scores.</p>")
+
+
 def write_fit_report(path, chosen, start, scores: dict, sweeps, val, region, levels: list[dict], roots) -> None:
     """Write the page (module docstring); ``levels``: the chosen setting's evaluation per VAL
     root (``roots``), ``val``: the first root's dataset, whose frames show the region."""
@@ -129,7 +139,7 @@ def write_fit_report(path, chosen, start, scores: dict, sweeps, val, region, lev
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>LiveMatch fit</title><style>{STYLE}</style>"
             f"</head><body><h1>livematch fit</h1><p>Validation score (mean over the VAL roots, each matched "
             f"on its own) {scores['start']:.4f} at the starting settings, <b>{scores['chosen']:.4f}</b> as "
-            f"calibrated.</p><p>{html.escape(f1)}</p>"
+            f"calibrated.</p>{_holdout_text(scores.get('holdout'), roots)}<p>{html.escape(f1)}</p>"
             f"<table><tr><th style='text-align:left'>setting</th><th>chosen</th><th>score</th>"
             f"<th style='text-align:left'>best alternative</th></tr>{rows}</table>"
             f"<h2>Score against each setting</h2><p>Each chart moves one setting with the others as chosen; "

@@ -108,6 +108,9 @@ MUTATIONS = [
     ("run cache: a changed frame rule reuses the old rows", "livematch/pipeline.py",
      '"frame_rule": media.SCHEDULE_RULE,', "",
      ["tests/livematch/test_pipeline.py::test_cache_resume_incremental_and_invalidation"]),
+    ("fit: the held-out estimate calibrates on every split, the held one included", "livematch/calibration.py",
+     "rest = Splits([c for j, c in enumerate(splits.calibrators) if j != k])", "rest = splits",
+     ["tests/livematch/test_fit.py::test_the_held_out_estimate_scores_each_split_at_the_settings_of_the_others"]),
 ]
 
 

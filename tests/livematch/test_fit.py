@@ -72,6 +72,9 @@ def test_fit_writes_a_pipeline_that_run_accepts_from_anywhere(fitted, val_root, 
     assert (tmp_path / "run" / "result.json").exists()
     page = (fitted / "fit.html").read_text()
     assert page.count("<svg") >= 5 and "Frame region" in page  # one curve per swept setting
+    held = record["holdout"]  # two VAL roots: each scored at the settings calibrated on the other
+    assert len(held["per_split"]) == 2 and held["score"] == pytest.approx(np.mean(held["per_split"]))
+    assert f"Held-out estimate {held['score']:.4f}" in text and "Held-out estimate" in page
 
 
 def test_rerunning_fit_skips_finished_stages(fitted, sample_root, val_root, val_root2, capsys):
@@ -81,6 +84,7 @@ def test_rerunning_fit_skips_finished_stages(fitted, sample_root, val_root, val_
                  "--out", str(fitted), *DET, *EMB, *FAST]) == 0
     out = capsys.readouterr().out
     assert "skipped (already trained): embedder, detector" in out
+    assert "held-out estimate" in out
     assert "embedder" not in out.split("seconds per stage:")[1].split("\n")[0]
     assert weights.stat().st_mtime_ns == stamp
 
@@ -314,6 +318,26 @@ def test_splits_average_their_scores_and_vote_tables(hijacked):
     for row in table:
         one = replace(s, keep_fraction=row["keep_fraction"], max_distance=row["max_distance"])
         assert row["score"] == pytest.approx((a.score(one) + b.score(one)) / 2)
+
+
+def test_the_held_out_estimate_scores_each_split_at_the_settings_of_the_others(hijacked):
+    """Split a has distractors that only a threshold of 0.4 drops; split b has none, so alone it
+    keeps the start (0.0). In sample both choose 0.4; held out, a is scored at b's choice."""
+    from livematch.calibration import Splits, holdout_estimate
+    ds, store, sizes = hijacked
+    clean = FeatureStore(store.shop, store.video[store.video.scores > 0.5])
+    a = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
+    b = Calibrator(clean, ["product", "other"], sizes, ds, MatcherConfig())
+    grids = {"frame_threshold": [0.0, 0.4, 0.7]}
+    both = Splits([a, b])
+    joint, _ = coordinate_ascent(both, START, grids, rounds=1)
+    assert joint.frame_threshold == 0.4
+    held = holdout_estimate(both, START, grids, rounds=1)
+    assert held["settings"][0]["frame_threshold"] == 0.0 and held["settings"][1]["frame_threshold"] == 0.4
+    assert held["per_split"] == [a.score(START), b.score(joint)]
+    assert held["score"] == pytest.approx((a.score(START) + b.score(joint)) / 2)
+    assert held["score"] < both.score(joint) - 0.1  # the in-sample score is optimistic here
+    assert holdout_estimate(Splits([a]), START, grids) is None  # one split: nothing to hold out
 
 
 @pytest.mark.timeout(900)
