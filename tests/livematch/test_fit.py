@@ -89,7 +89,7 @@ def test_rerunning_fit_skips_finished_stages(fitted, sample_root, val_root, val_
     assert weights.stat().st_mtime_ns == stamp
 
 
-def test_fit_learns_the_annotated_grid_of_the_data(fitted, tmp_path):
+def test_fit_learns_the_annotated_grid_of_the_data(fitted, tmp_path, capsys):
     """Data annotated every 30 frames: the pipeline moves evidence frames onto that grid (the
     format's 40 would move them onto frames nobody annotated)."""
     root = tmp_path / "grid30"
@@ -102,6 +102,8 @@ def test_fit_learns_the_annotated_grid_of_the_data(fitted, tmp_path):
     assert load_config(out / "pipeline.yaml").matcher.voting.annotation_step == 30
     assert json.loads((out / "fit.json").read_text())["annotation_step"] == 30
     assert "every 30 frames" in (out / "pipeline.yaml").read_text()
+    assert "no held-out estimate with one --val root" in capsys.readouterr().out  # and no number to trust
+    assert json.loads((out / "fit.json").read_text())["holdout"] is None
 
 
 def test_the_annotated_grid_sets_the_evidence_grid_and_the_training_frames(caplog):
