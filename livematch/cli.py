@@ -238,7 +238,8 @@ def run(
 def fit(
     data: List[Path] = typer.Option(..., help="Annotated training root(s); repeat for several."),
     val: List[Path] = typer.Option(..., help="Annotated validation root(s): other items and clips than "
-                                             "TRAIN; every setting is chosen on them."),
+                                             "TRAIN; every setting is chosen on them. Two or more also give "
+                                             "the held-out estimate of the score on new data."),
     out: Path = typer.Option(..., help="Fit folder: weights/, pipeline.yaml, fit.html, fit.json (re-running "
                                        "skips finished stages)."),
     recipe: Optional[str] = typer.Option(None, help="Training recipe from scratch: tiny (CPU) or reference "

@@ -16,7 +16,9 @@ Stages, each skipped when its output exists (a killed training resumes from its 
    item and clip); then :func:`livematch.calibration.coordinate_ascent` chooses the detection
    thresholds, the worn cut-off, the frame classes, the frame region (learned from TRAIN's clips,
    kept only when it raises VAL's score), the evidence rules and the vote's cut-offs by the
-   contest score on VAL;
+   contest score on VAL; with two or more VAL roots, the held-out estimate
+   (:func:`livematch.calibration.holdout_estimate`: each root scored at the settings calibrated on
+   the others; what to expect on new data, where the VAL score itself is optimistic);
 5. writes ``OUT/pipeline.yaml`` (weights relative to it, every chosen setting, the VAL score of
    each choice) for ``livematch run --config OUT/pipeline.yaml``, ``OUT/fit.json`` and
    ``OUT/fit.html`` (the calibration curves, the region on VAL frames).
