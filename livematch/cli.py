@@ -266,7 +266,7 @@ def fit(
     if report.holdout_score is not None:
         typer.echo(f"held-out estimate {report.holdout_score:.4f} (each VAL root scored at the settings chosen on "
                    "the others): expect about this on new data, not the validation score")
-    elif report.val_roots == 1:
+    elif len(val) == 1:
         typer.echo("no held-out estimate with one --val root: the score above is optimistic (it was chosen on "
                    "those clips); give two or more --val roots to get one, or score a third split with run --gt")
     typer.echo(f"wrote {report.pipeline} and {report.pipeline.parent / 'fit.html'}; run it with\n"

@@ -60,7 +60,6 @@ class FitReport:
     seconds: dict[str, float] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     holdout_score: float | None = None  # leave-one-VAL-root-out: what to expect on new data
-    val_roots: int = 0
 
 
 def check_inputs(train_roots, val_roots, need_train: bool, split_by: str = "") -> list:
@@ -402,4 +401,4 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     from livematch.fit_report import write_fit_report
     write_fit_report(out / "fit.html", chosen, start, scores, sweeps, splits[0], region, levels, val_roots)
     return FitReport(path, asdict(chosen), scores["chosen"], scores["start"], seconds, skipped,
-                     held["score"] if held else None, len(val_roots))
+                     held["score"] if held else None)
