@@ -154,6 +154,16 @@ class Calibrator:
                        keep_fraction=s.keep_fraction, vote_fraction=s.vote_fraction, max_distance=s.max_distance,
                        rule=s.rule, assign=s.assign)
 
+    def part(self, items, clips) -> Calibrator:
+        """The same split cut down to catalogue ``items`` and clips ``clips`` (their crop rows and
+        annotations), matched on its own."""
+        items, clips = set(items), set(clips)
+        store = FeatureStore(self.store.shop[np.isin(self.store.shop.owner, list(items))],
+                             self.store.video[np.isin(self.store.video.owner, list(clips))])
+        gt = replace(self.gt, items={k: v for k, v in self.gt.items.items() if k in items},
+                     videos={k: v for k, v in self.gt.videos.items() if k in clips})
+        return Calibrator(store, self.classes, self.sizes, gt, self.matcher)
+
     def vote_table(self, s: Setting, grid: dict | None = None) -> list[dict]:
         """Every (keep, vote, max_distance) on the grid at the other settings of ``s``, best first."""
         shop, video, dist, rows = self.search(s)
@@ -330,7 +340,55 @@ def holdout_estimate(splits: Splits, start: Setting, grids: dict[str, list], rou
         chosen, _ = coordinate_ascent(rest, start, grids, rounds, vote_grid, margin=margin)
         per_split.append(held.score(chosen))
         settings.append(asdict(chosen))
-    return {"score": float(np.mean(per_split)), "per_split": per_split, "settings": settings}
+    return {"score": float(np.mean(per_split)), "per_split": per_split, "settings": settings, "by": "roots"}
+
+
+def folds(cal: Calibrator, k: int, seed: int = 0) -> list[Calibrator]:
+    """One validation split cut into ``k`` smaller ones, each a catalogue with its own clips: an
+    item goes with the clips that sell it; the rest (items no clip sells, clips that sell nothing
+    listed) are dealt out after them, so each part has its share of both. Drawn from ``seed``
+    (the same cut on every run). Parts of a split let :func:`holdout_estimate` work with one VAL
+    root."""
+    rng = np.random.default_rng(seed)
+    sold: dict[str, list[str]] = {}
+    for clip, item in sorted(cal.truth.items()):
+        sold.setdefault(item, []).append(clip)
+    groups = [([item], clips) for item, clips in sold.items()]
+    rest = ([([i], []) for i in sorted(cal.gt.items) if i not in sold]
+            + [([], [c]) for c in sorted(cal.gt.videos) if c not in cal.truth])
+    parts = [([], []) for _ in range(k)]
+    for n, g in enumerate([groups[i] for i in rng.permutation(len(groups))]
+                          + [rest[i] for i in rng.permutation(len(rest))]):
+        parts[n % k][0].extend(g[0])
+        parts[n % k][1].extend(g[1])
+    return [cal.part(items, clips) for items, clips in parts]
+
+
+def parts_estimate(cal: Calibrator, start: Setting, grids: dict[str, list], rounds: int = 2,
+                   vote_grid: dict | None = None, margin: float = 0.0, parts: int = 2, cuts: int = 3,
+                   min_clips: int = 4) -> dict | None:
+    """:func:`holdout_estimate` for one validation split: the split cut ``cuts`` times into
+    ``parts`` (:func:`folds`), each part scored at the settings calibrated on the others, the mean
+    over every part of every cut. ``None`` when a part would hold fewer than ``min_clips`` selling
+    clips, or for ``parts`` < 2. The parts share the split's conditions (its lighting, its twins),
+    so this stays somewhat optimistic (docs/RESULTS.md: +0.08 on average against the unseen score
+    over twelve one-root fits, where the in-sample score was +0.20), and it calibrates on half the
+    clips; several roots give the better estimate."""
+    if parts < 2 or cuts < 1 or len(cal.truth) < parts * min_clips:
+        return None
+    runs = [holdout_estimate(Splits(folds(cal, parts, seed)), start, grids, rounds, vote_grid, margin)
+            for seed in range(cuts)]
+    return {"score": float(np.mean([r["score"] for r in runs])), "per_split": [r["score"] for r in runs],
+            "settings": [s for r in runs for s in r["settings"]], "by": "parts", "parts": parts, "cuts": cuts}
+
+
+def holdout_method(held: dict) -> str:
+    """One sentence on how an estimate of :func:`holdout_estimate` / :func:`parts_estimate` was made."""
+    if held.get("by") == "parts":
+        return (f"VAL cut {held['cuts']} times into {held['parts']} parts (each catalogue item with the clips that "
+                "sell it), each part scored at the settings calibrated on the other parts; it shares VAL's "
+                "conditions, so it is still a little optimistic: more --val roots give a better one")
+    return "each VAL root scored at the settings calibrated on the other roots"
 
 
 def vote_rules(names) -> list[tuple[str, str]]:

@@ -238,8 +238,8 @@ def run(
 def fit(
     data: List[Path] = typer.Option(..., help="Annotated training root(s); repeat for several."),
     val: List[Path] = typer.Option(..., help="Annotated validation root(s): other items and clips than "
-                                             "TRAIN; every setting is chosen on them. Two or more also give "
-                                             "the held-out estimate of the score on new data."),
+                                             "TRAIN; every setting is chosen on them. Two or more give "
+                                             "a better held-out estimate of the score on new data than one."),
     out: Path = typer.Option(..., help="Fit folder: weights/, pipeline.yaml, fit.html, fit.json (re-running "
                                        "skips finished stages)."),
     recipe: Optional[str] = typer.Option(None, help="Training recipe from scratch: tiny (CPU) or reference "
@@ -263,12 +263,14 @@ def fit(
         typer.echo(f"skipped (already trained): {', '.join(report.skipped)}")
     typer.echo("seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in report.seconds.items()))
     typer.echo(f"validation score {report.start_score:.4f} at the starting settings -> {report.val_score:.4f}")
-    if report.holdout_score is not None:
-        typer.echo(f"held-out estimate {report.holdout_score:.4f} (each VAL root scored at the settings chosen on "
-                   "the others): expect about this on new data, not the validation score")
-    elif len(val) == 1:
-        typer.echo("no held-out estimate with one --val root: the score above is optimistic (it was chosen on "
-                   "those clips); give two or more --val roots to get one, or score a third split with run --gt")
+    if report.holdout is not None:
+        from livematch.calibration import holdout_method
+        typer.echo(f"held-out estimate {report.holdout['score']:.4f} ({holdout_method(report.holdout)}): expect "
+                   "about this on new data, not the validation score")
+    else:
+        typer.echo("no held-out estimate (fit.holdout is off, or one --val root with too few selling clips to "
+                   "cut into fit.holdout_parts parts of fit.holdout_min_clips): the score above is optimistic (it "
+                   "was chosen on those clips); give two or more --val roots, or score a third split with run --gt")
     typer.echo(f"wrote {report.pipeline} and {report.pipeline.parent / 'fit.html'}; run it with\n"
                f"  livematch run --config {report.pipeline} --data ROOT --out RUN")
 

@@ -113,6 +113,10 @@ class FitConfig:
     worn_cutoffs: list[float] = field(default_factory=lambda: [0.1, 0.3, 0.5, 0.7, 0.9])  # frame_min_worn tried (and 0)
     holdout: bool = True  # with several VAL roots, also calibrate on all roots but one and score the one left out:
     # the held-out estimate of the unseen score (the VAL score of the chosen settings is optimistic)
+    holdout_parts: int = 2  # with one VAL root: cut it into this many parts (items with their clips), each scored
+    # at the settings calibrated on the others (0 or 1: no estimate with one root)
+    holdout_cuts: int = 3  # ... over this many different cuts (the estimate's mean; one cut is noisy)
+    holdout_min_clips: int = 4  # ... when each part keeps at least this many clips that sell a listed item
 
 
 @dataclass

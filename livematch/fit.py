@@ -16,9 +16,10 @@ Stages, each skipped when its output exists (a killed training resumes from its 
    item and clip); then :func:`livematch.calibration.coordinate_ascent` chooses the detection
    thresholds, the worn cut-off, the frame classes, the frame region (learned from TRAIN's clips,
    kept only when it raises VAL's score), the evidence rules and the vote's cut-offs by the
-   contest score on VAL; with two or more VAL roots, the held-out estimate
-   (:func:`livematch.calibration.holdout_estimate`: each root scored at the settings calibrated on
-   the others; what to expect on new data, where the VAL score itself is optimistic);
+   contest score on VAL; then the held-out estimate (:func:`livematch.calibration.holdout_estimate`:
+   each VAL root scored at the settings calibrated on the others; with one root,
+   :func:`~livematch.calibration.parts_estimate` does the same on parts of it): what to expect on
+   new data, where the VAL score itself is optimistic;
 5. writes ``OUT/pipeline.yaml`` (weights relative to it, every chosen setting, the VAL score of
    each choice) for ``livematch run --config OUT/pipeline.yaml``, ``OUT/fit.json`` and
    ``OUT/fit.html`` (the calibration curves, the region on VAL frames).
@@ -36,7 +37,7 @@ from pathlib import Path
 import yaml
 from omegaconf import OmegaConf
 
-from livematch.calibration import NO_CUT, describe, get_value
+from livematch.calibration import NO_CUT, describe, get_value, holdout_method
 from livematch.config import LiveMatchConfig, load_config
 from ground.dataset import annotation_grid, load_dataset
 from ground.errors import ConfigError, DatasetError
@@ -59,7 +60,12 @@ class FitReport:
     start_score: float
     seconds: dict[str, float] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
-    holdout_score: float | None = None  # leave-one-VAL-root-out: what to expect on new data
+    holdout: dict | None = None  # the held-out estimate (calibration.holdout_estimate / parts_estimate)
+
+    @property
+    def holdout_score(self) -> float | None:
+        """What to expect on new data (``None`` without an estimate)."""
+        return self.holdout["score"] if self.holdout else None
 
 
 def check_inputs(train_roots, val_roots, need_train: bool, split_by: str = "") -> list:
@@ -261,11 +267,12 @@ def validation_rows(cfg: LiveMatchConfig, val_roots, detector, embedder, out: Pa
 def calibrate_on(cfg: LiveMatchConfig, stores, train_roots, splits, progress: bool):
     """Stage 3 on each VAL root's crop rows ``stores``: returns ``(start setting, chosen setting,
     sweeps, calibrator, learned region, held-out estimate)`` (the estimate: the leave-one-VAL-root-out
-    score of :func:`~livematch.calibration.holdout_estimate`, ``None`` for one root or
-    ``fit.holdout=false``)."""
+    score of :func:`~livematch.calibration.holdout_estimate`; with one root, the parts of
+    :func:`~livematch.calibration.parts_estimate`; ``None`` with ``fit.holdout=false`` or a root
+    too small to cut)."""
     from detector.model import class_names
     from livematch.calibration import (Calibrator, Splits, coordinate_ascent, default_grids, holdout_estimate,
-                                       setting_of)
+                                       parts_estimate, setting_of)
     from ground.regions import learn_frame_region
     classes = class_names(cfg.detector.model)
     cal = Splits([Calibrator(store, classes, {v.video_id: v.size for v in val.videos.values() if v.size}, val,
@@ -279,7 +286,13 @@ def calibrate_on(cfg: LiveMatchConfig, stores, train_roots, splits, progress: bo
     grids = default_grids(cfg.fit.thresholds, classes, region, cfg.fit.vote_rules,
                           cfg.fit.worn_cutoffs if cfg.weights.worn else ())
     chosen, sweeps = coordinate_ascent(cal, start, grids, cfg.fit.rounds, progress=progress, margin=cfg.fit.min_gain)
-    held = holdout_estimate(cal, start, grids, cfg.fit.rounds, margin=cfg.fit.min_gain) if cfg.fit.holdout else None
+    held = None
+    if cfg.fit.holdout and len(cal.calibrators) > 1:
+        held = holdout_estimate(cal, start, grids, cfg.fit.rounds, margin=cfg.fit.min_gain)
+    elif cfg.fit.holdout:
+        held = parts_estimate(cal.calibrators[0], start, grids, cfg.fit.rounds, margin=cfg.fit.min_gain,
+                              parts=cfg.fit.holdout_parts, cuts=cfg.fit.holdout_cuts,
+                              min_clips=cfg.fit.holdout_min_clips)
     return start, chosen, sweeps, cal, region, held
 
 
@@ -307,8 +320,8 @@ def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, scores: dict, detect
     lines = [f"# Written by `livematch fit` on {time.strftime('%Y-%m-%d %H:%M')}; calibrated on "
              f"{', '.join(map(str, val_roots))} by the contest score.",
              f"# VAL score: {scores['start']:.4f} at the starting settings -> {scores['chosen']:.4f} chosen.",
-             *([f"# Held-out estimate {scores['holdout']['score']:.4f}: each VAL root scored at the settings "
-                "calibrated on the other roots (the VAL score above is optimistic: it was chosen on that data)."]
+             *([f"# Held-out estimate {scores['holdout']['score']:.4f}: {holdout_method(scores['holdout'])} "
+                "(the VAL score above is optimistic: it was chosen on that data)."]
                if scores.get("holdout") else []),
              "# VAL score of each choice (the other settings as chosen; curves in fit.html):"]
     lines += [f"#   {name} = {describe(value, name)}: {score:.4f} (best alternative {alt})"
@@ -400,5 +413,4 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
                                   "sweeps": [asdict(s) for s in sweeps]})
     from livematch.fit_report import write_fit_report
     write_fit_report(out / "fit.html", chosen, start, scores, sweeps, splits[0], region, levels, val_roots)
-    return FitReport(path, asdict(chosen), scores["chosen"], scores["start"], seconds, skipped,
-                     held["score"] if held else None)
+    return FitReport(path, asdict(chosen), scores["chosen"], scores["start"], seconds, skipped, held)

@@ -105,9 +105,11 @@ def _holdout_text(held: dict | None, roots) -> str:
     """The held-out estimate's paragraph (empty without one)."""
     if not held:
         return ""
-    each = ", ".join(f"{root} {score:.4f}" for root, score in zip(roots, held["per_split"]))
-    return (f"<p>Held-out estimate <b>{held['score']:.4f}</b>: each VAL root scored at the settings calibrated on "
-            f"the other roots alone ({html.escape(each)}). Expect about this on new data of the same kind; the "
+    from livematch.calibration import holdout_method
+    names = roots if held.get("by", "roots") == "roots" else [f"cut {k + 1}" for k in range(len(held["per_split"]))]
+    each = ", ".join(f"{name} {score:.4f}" for name, score in zip(names, held["per_split"]))
+    return (f"<p>Held-out estimate <b>{held['score']:.4f}</b>: {html.escape(holdout_method(held))} "
+            f"({html.escape(each)}). Expect about this on new data of the same kind; the "
             f"validation score above is optimistic, since it was chosen on the very clips it scores.</p>")
 
 

@@ -111,6 +111,14 @@ MUTATIONS = [
     ("fit: the held-out estimate calibrates on every split, the held one included", "livematch/calibration.py",
      "rest = Splits([c for j, c in enumerate(splits.calibrators) if j != k])", "rest = splits",
      ["tests/livematch/test_fit.py::test_the_held_out_estimate_scores_each_split_at_the_settings_of_the_others"]),
+    ("fit: one root's parts deal a selling clip apart from its item", "livematch/calibration.py",
+     "groups = [([item], clips) for item, clips in sold.items()]",
+     "groups = [([item], []) for item in sold] + [([], clips) for clips in sold.values()]",
+     ["tests/livematch/test_fit.py::test_folds_cut_one_split_into_catalogues_with_their_own_clips"]),
+    ("fit: the parts estimate makes the same cut every time", "livematch/calibration.py",
+     "runs = [holdout_estimate(Splits(folds(cal, parts, seed)), start, grids, rounds, vote_grid, margin)",
+     "runs = [holdout_estimate(Splits(folds(cal, parts, 0)), start, grids, rounds, vote_grid, margin)",
+     ["tests/livematch/test_fit.py::test_the_parts_estimate_scores_each_part_at_the_settings_of_the_other"]),
 ]
 
 

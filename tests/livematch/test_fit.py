@@ -102,8 +102,16 @@ def test_fit_learns_the_annotated_grid_of_the_data(fitted, tmp_path, capsys):
     assert load_config(out / "pipeline.yaml").matcher.voting.annotation_step == 30
     assert json.loads((out / "fit.json").read_text())["annotation_step"] == 30
     assert "every 30 frames" in (out / "pipeline.yaml").read_text()
-    assert "no held-out estimate with one --val root" in capsys.readouterr().out  # and no number to trust
+    assert "no held-out estimate" in capsys.readouterr().out  # 3 clips: too few to cut, no number to trust
     assert json.loads((out / "fit.json").read_text())["holdout"] is None
+    assert main(["fit", "--data", str(root), "--val", str(root), "--out", str(out), "--detector",  # cached rows
+                 str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder"),
+                 *FAST, "fit.worn=false", "fit.holdout_min_clips=1", "fit.holdout_cuts=2"]) == 0
+    held = json.loads((out / "fit.json").read_text())["holdout"]  # one root, cut into parts
+    assert held["by"] == "parts" and len(held["per_split"]) == 2 and len(held["settings"]) == 4
+    assert "VAL cut 2 times into 2 parts" in capsys.readouterr().out
+    assert f"Held-out estimate {held['score']:.4f}: VAL cut 2 times" in (out / "pipeline.yaml").read_text()
+    assert "cut 1 " in (out / "fit.html").read_text()
 
 
 def test_the_annotated_grid_sets_the_evidence_grid_and_the_training_frames(caplog):
@@ -340,6 +348,41 @@ def test_the_held_out_estimate_scores_each_split_at_the_settings_of_the_others(h
     assert held["score"] == pytest.approx((a.score(START) + b.score(joint)) / 2)
     assert held["score"] < both.score(joint) - 0.1  # the in-sample score is optimistic here
     assert holdout_estimate(Splits([a]), START, grids) is None  # one split: nothing to hold out
+
+
+def test_folds_cut_one_split_into_catalogues_with_their_own_clips(hijacked):
+    from livematch.calibration import folds
+    ds, store, sizes = hijacked
+    cal = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
+    parts = folds(cal, 2, seed=0)
+    items, clips = [set(p.gt.items) for p in parts], [set(p.gt.videos) for p in parts]
+    assert items[0] | items[1] == set(ds.items) and not items[0] & items[1]
+    assert clips[0] | clips[1] == set(ds.videos) and not clips[0] & clips[1]
+    for p, mine, own in zip(parts, items, clips):
+        assert p.truth and set(p.truth.values()) <= mine  # a selling clip goes with its item
+        assert set(p.store.shop.owner) <= mine and set(p.store.video.owner) <= own
+    assert sum(len(p.truth) for p in parts) == len(cal.truth)
+    assert sum(len(p.store.video) for p in parts) == len(store.video)
+    assert [set(p.gt.videos) for p in folds(cal, 2, seed=0)] == clips  # the same cut on every run
+    assert len({frozenset(folds(cal, 2, seed=s)[0].gt.videos) for s in range(8)}) > 1  # other seeds, other cuts
+
+
+def test_the_parts_estimate_scores_each_part_at_the_settings_of_the_other(hijacked):
+    from livematch.calibration import Splits, folds, parts_estimate
+    ds, store, sizes = hijacked
+    cal = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
+    grids = {"frame_threshold": [0.0, 0.4, 0.7]}
+    held = parts_estimate(cal, START, grids, rounds=1, parts=2, cuts=2, min_clips=1)
+    assert held["by"] == "parts" and len(held["per_split"]) == 2 and len(held["settings"]) == 4
+    for cut in range(2):
+        a, b = folds(cal, 2, seed=cut)
+        on_b, _ = coordinate_ascent(Splits([b]), START, grids, rounds=1)
+        on_a, _ = coordinate_ascent(Splits([a]), START, grids, rounds=1)
+        assert held["settings"][2 * cut]["frame_threshold"] == on_b.frame_threshold
+        assert held["per_split"][cut] == pytest.approx((a.score(on_b) + b.score(on_a)) / 2)
+    assert held["score"] == pytest.approx(np.mean(held["per_split"]))
+    assert parts_estimate(cal, START, grids, parts=2, min_clips=len(cal.truth)) is None  # too few to cut
+    assert parts_estimate(cal, START, grids, parts=1, min_clips=1) is None
 
 
 @pytest.mark.timeout(900)

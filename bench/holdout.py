@@ -1,0 +1,89 @@
+"""How well fit's held-out estimates foretell the score on unseen data.
+
+    python -m bench.holdout --fit runs/fit_s12 \
+        --val data/val21=runs/fit_s12/calibration/val_run --val data/val22=runs/fit_s12/calibration/val_run1 ... \
+        --test data/seed31=runs/abl_wornclf/seed31 ...
+
+Each ``DATA=RUN`` is an annotated root and a folder of its crop rows detected with the fit's
+models at the lowest threshold, every class, the whole frame (fit's ``calibration/val_run*``, or
+``bench.fit_ablation``'s ``--work`` folders for unseen roots). For each ``--val`` root alone, as a
+user with one VAL root would run fit: the in-sample score of the settings calibrated on it, the
+parts estimate (:func:`livematch.calibration.parts_estimate`) and the score of those settings on
+the ``--test`` roots; then the same for all ``--val`` roots together with the leave-one-root-out
+estimate; with ``--baseline``, a pipeline's own settings scored as they are. Prints the table and
+each estimate's mean error, writes ``bench/results/holdout.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+
+def main(argv=None) -> dict:
+    from detector.model import class_names
+    from ground.dataset import load_dataset
+    from ground.io import write_json
+    from livematch.calibration import (Calibrator, Setting, Splits, coordinate_ascent, default_grids,
+                                       holdout_estimate, parts_estimate, setting_of)
+    from livematch.config import load_config
+    from livematch.fit import use_checkpoint_settings
+    from matcher.store import load_store
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fit", type=Path, required=True, help="A livematch fit output folder.")
+    parser.add_argument("--val", action="append", required=True, help="DATA=RUN: a VAL root and its crop rows.")
+    parser.add_argument("--test", action="append", required=True, help="DATA=RUN: an unseen root and its crop rows.")
+    parser.add_argument("--baseline", type=Path, help="Also score this pipeline YAML's settings as they are "
+                        "(e.g. configs/pipeline/demo.yaml): what calibrating is measured against.")
+    parser.add_argument("--json", type=Path, default=Path("bench/results/holdout.json"))
+    args = parser.parse_args(argv)
+    logging.getLogger().setLevel(logging.ERROR)
+    record = json.loads((args.fit / "fit.json").read_text())
+    start = Setting(**{k: tuple(v) if isinstance(v, list) else v for k, v in record["start"].items()})
+    cfg = load_config(args.fit / "pipeline.yaml")
+    use_checkpoint_settings(cfg, cfg.weights.detector, cfg.weights.embedders[0])
+    classes = class_names(cfg.detector.model)
+
+    def calibrator(spec: str) -> tuple[str, Calibrator]:
+        data, _, run = spec.partition("=")
+        gt = load_dataset([data])  # probed: the region test needs each clip's frame size
+        sizes = {v.video_id: v.size for v in gt.videos.values() if v.size}
+        return Path(data).name, Calibrator(load_store(Path(run) / "features"), classes, sizes, gt, cfg.matcher)
+
+    vals, test = dict(map(calibrator, args.val)), Splits([calibrator(s)[1] for s in args.test])
+    grids = default_grids(cfg.fit.thresholds, classes, record.get("region_learned"), cfg.fit.vote_rules,
+                          cfg.fit.worn_cutoffs if cfg.weights.worn else ())
+    f = cfg.fit
+    rows = []
+    for name, cal in [*((n, Splits([c])) for n, c in vals.items()), ("all", Splits(list(vals.values())))]:
+        chosen, _ = coordinate_ascent(cal, start, grids, f.rounds, margin=f.min_gain)
+        if len(cal.calibrators) > 1:
+            held = holdout_estimate(cal, start, grids, f.rounds, margin=f.min_gain)
+        else:
+            held = parts_estimate(cal.calibrators[0], start, grids, f.rounds, margin=f.min_gain,
+                                  parts=f.holdout_parts, cuts=f.holdout_cuts, min_clips=f.holdout_min_clips)
+        row = {"val": name, "in_sample": cal.score(chosen), "estimate": held["score"] if held else None,
+               "by": held["by"] if held else None, "per_split": held["per_split"] if held else [],
+               "unseen": test.score(chosen)}
+        rows.append(row)
+        print(f"VAL {name:<8} in-sample {row['in_sample']:.4f}  estimate "
+              + (f"{row['estimate']:.4f} ({row['by']})" if held else "none") + f"  unseen {row['unseen']:.4f}",
+              flush=True)
+    if args.baseline:
+        base = setting_of(load_config(args.baseline))
+        rows.append({"val": f"baseline {args.baseline}", "in_sample": None, "estimate": None, "by": None,
+                     "per_split": [c.score(base) for c in vals.values()], "unseen": test.score(base)})
+        print(f"baseline {args.baseline}: VAL " + " ".join(f"{x:.4f}" for x in rows[-1]["per_split"])
+              + f"  unseen {rows[-1]['unseen']:.4f}")
+    gap = {k: float(np.mean([r[k] - r["unseen"] for r in rows if r[k] is not None])) for k in ("in_sample", "estimate")}
+    print(f"mean above the unseen score: in-sample {gap['in_sample']:+.4f}, estimate {gap['estimate']:+.4f}")
+    result = {"fit": str(args.fit), "test": args.test, "rows": rows, "mean_gap": gap}
+    write_json(args.json, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
