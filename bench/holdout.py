@@ -58,7 +58,8 @@ def main(argv=None) -> dict:
                           cfg.fit.worn_cutoffs if cfg.weights.worn else ())
     f = cfg.fit
     rows = []
-    for name, cal in [*((n, Splits([c])) for n, c in vals.items()), ("all", Splits(list(vals.values())))]:
+    together = [("all", Splits(list(vals.values())))] if len(vals) > 1 else []
+    for name, cal in [*((n, Splits([c])) for n, c in vals.items()), *together]:
         chosen, _ = coordinate_ascent(cal, start, grids, f.rounds, margin=f.min_gain)
         if len(cal.calibrators) > 1:
             held = holdout_estimate(cal, start, grids, f.rounds, margin=f.min_gain)

@@ -372,8 +372,8 @@ def parts_estimate(cal: Calibrator, start: Setting, grids: dict[str, list], roun
     over every part of every cut. ``None`` when a part would hold fewer than ``min_clips`` selling
     clips, or for ``parts`` < 2. The parts share the split's conditions (its lighting, its twins),
     so this stays somewhat optimistic (docs/RESULTS.md: +0.08 on average against the unseen score
-    over twelve one-root fits, where the in-sample score was +0.20), and it calibrates on half the
-    clips; several roots give the better estimate."""
+    over twelve one-root fits, where the in-sample score was +0.20; +0.15 on one unusual root), and
+    it calibrates on half the clips; several roots give the better estimate."""
     if parts < 2 or cuts < 1 or len(cal.truth) < parts * min_clips:
         return None
     runs = [holdout_estimate(Splits(folds(cal, parts, seed)), start, grids, rounds, vote_grid, margin)
@@ -385,9 +385,10 @@ def parts_estimate(cal: Calibrator, start: Setting, grids: dict[str, list], roun
 def holdout_method(held: dict) -> str:
     """One sentence on how an estimate of :func:`holdout_estimate` / :func:`parts_estimate` was made."""
     if held.get("by") == "parts":
-        return (f"VAL cut {held['cuts']} times into {held['parts']} parts (each catalogue item with the clips that "
-                "sell it), each part scored at the settings calibrated on the other parts; it shares VAL's "
-                "conditions, so it is still a little optimistic: more --val roots give a better one")
+        return (f"VAL cut {held['cuts']} times into {held['parts']} parts, each catalogue item with the clips that "
+                "sell it, each part scored at the settings calibrated on the other parts; the parts share VAL's "
+                "conditions, so on an unusual VAL root it can still be 0.1-0.2 too high: more --val roots give a "
+                "better one")
     return "each VAL root scored at the settings calibrated on the other roots"
 
 
