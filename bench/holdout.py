@@ -27,8 +27,8 @@ def main(argv=None) -> dict:
     from detector.model import class_names
     from ground.dataset import load_dataset
     from ground.io import write_json
-    from livematch.calibration import (Calibrator, Setting, Splits, coordinate_ascent, default_grids,
-                                       holdout_estimate, parts_estimate, setting_of)
+    from livematch.calibration import (Calibrator, Setting, Splits, coordinate_ascent, default_grids, fit_estimate,
+                                       setting_of)
     from livematch.config import load_config
     from livematch.fit import use_checkpoint_settings
     from matcher.store import load_store
@@ -61,11 +61,7 @@ def main(argv=None) -> dict:
     together = [("all", Splits(list(vals.values())))] if len(vals) > 1 else []
     for name, cal in [*((n, Splits([c])) for n, c in vals.items()), *together]:
         chosen, _ = coordinate_ascent(cal, start, grids, f.rounds, margin=f.min_gain)
-        if len(cal.calibrators) > 1:
-            held = holdout_estimate(cal, start, grids, f.rounds, margin=f.min_gain)
-        else:
-            held = parts_estimate(cal.calibrators[0], start, grids, f.rounds, margin=f.min_gain,
-                                  parts=f.holdout_parts, cuts=f.holdout_cuts, min_clips=f.holdout_min_clips)
+        held = fit_estimate(cal, start, grids, f)  # as fit reports it
         row = {"val": name, "in_sample": cal.score(chosen), "estimate": held["score"] if held else None,
                "by": held["by"] if held else None, "per_split": held["per_split"] if held else [],
                "unseen": test.score(chosen)}

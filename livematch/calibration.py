@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from ground.dataset import Dataset
+from livematch.config import FitConfig
 from matcher.store import FeatureStore
 from matcher import rerank
 from matcher.calibrate import calibrate, distance_grid
@@ -380,6 +381,18 @@ def parts_estimate(cal: Calibrator, start: Setting, grids: dict[str, list], roun
             for seed in range(cuts)]
     return {"score": float(np.mean([r["score"] for r in runs])), "per_split": [r["score"] for r in runs],
             "settings": [s for r in runs for s in r["settings"]], "by": "parts", "parts": parts, "cuts": cuts}
+
+
+def fit_estimate(splits: Splits, start: Setting, grids: dict[str, list], fit: FitConfig) -> dict | None:
+    """The held-out estimate ``livematch fit`` reports, by its ``fit.*`` settings: leave one root
+    out (:func:`holdout_estimate`) with several roots, parts of the root (:func:`parts_estimate`)
+    with one; ``None`` with ``fit.holdout`` off."""
+    if not fit.holdout:
+        return None
+    if len(splits.calibrators) > 1:
+        return holdout_estimate(splits, start, grids, fit.rounds, margin=fit.min_gain)
+    return parts_estimate(splits.calibrators[0], start, grids, fit.rounds, margin=fit.min_gain,
+                          parts=fit.holdout_parts, cuts=fit.holdout_cuts, min_clips=fit.holdout_min_clips)
 
 
 def holdout_method(held: dict) -> str:

@@ -111,8 +111,8 @@ class FitConfig:
     max_val_images: int = 200  # detector AP after each training epoch, on this many validation images
     worn: bool = True  # train the worn scorer (detector.worn) where TRAIN's frames annotate worn and alone garments
     worn_cutoffs: list[float] = field(default_factory=lambda: [0.1, 0.3, 0.5, 0.7, 0.9])  # frame_min_worn tried (and 0)
-    holdout: bool = True  # with several VAL roots, also calibrate on all roots but one and score the one left out:
-    # the held-out estimate of the unseen score (the VAL score of the chosen settings is optimistic)
+    holdout: bool = True  # also calibrate on all VAL roots but one and score the one left out (parts of the root
+    # with one root): the held-out estimate of the unseen score (the VAL score of the chosen settings is optimistic)
     holdout_parts: int = 2  # with one VAL root: cut it into this many parts (items with their clips), each scored
     # at the settings calibrated on the others (0 or 1: no estimate with one root)
     holdout_cuts: int = 3  # ... over this many different cuts (the estimate's mean; one cut is noisy)

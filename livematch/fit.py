@@ -60,12 +60,7 @@ class FitReport:
     start_score: float
     seconds: dict[str, float] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
-    holdout: dict | None = None  # the held-out estimate (calibration.holdout_estimate / parts_estimate)
-
-    @property
-    def holdout_score(self) -> float | None:
-        """What to expect on new data (``None`` without an estimate)."""
-        return self.holdout["score"] if self.holdout else None
+    holdout: dict | None = None  # the held-out estimate (calibration.fit_estimate): what to expect on new data
 
 
 def check_inputs(train_roots, val_roots, need_train: bool, split_by: str = "") -> list:
@@ -267,12 +262,11 @@ def validation_rows(cfg: LiveMatchConfig, val_roots, detector, embedder, out: Pa
 def calibrate_on(cfg: LiveMatchConfig, stores, train_roots, splits, progress: bool):
     """Stage 3 on each VAL root's crop rows ``stores``: returns ``(start setting, chosen setting,
     sweeps, calibrator, learned region, held-out estimate)`` (the estimate: the leave-one-VAL-root-out
-    score of :func:`~livematch.calibration.holdout_estimate`; with one root, the parts of
-    :func:`~livematch.calibration.parts_estimate`; ``None`` with ``fit.holdout=false`` or a root
-    too small to cut)."""
+    score, or with one root the parts estimate, of :func:`~livematch.calibration.fit_estimate`;
+    ``None`` with ``fit.holdout=false`` or a root too small to cut)."""
     from detector.model import class_names
-    from livematch.calibration import (Calibrator, Splits, coordinate_ascent, default_grids, holdout_estimate,
-                                       parts_estimate, setting_of)
+    from livematch.calibration import (Calibrator, Splits, coordinate_ascent, default_grids, fit_estimate,
+                                       setting_of)
     from ground.regions import learn_frame_region
     classes = class_names(cfg.detector.model)
     cal = Splits([Calibrator(store, classes, {v.video_id: v.size for v in val.videos.values() if v.size}, val,
@@ -286,14 +280,7 @@ def calibrate_on(cfg: LiveMatchConfig, stores, train_roots, splits, progress: bo
     grids = default_grids(cfg.fit.thresholds, classes, region, cfg.fit.vote_rules,
                           cfg.fit.worn_cutoffs if cfg.weights.worn else ())
     chosen, sweeps = coordinate_ascent(cal, start, grids, cfg.fit.rounds, progress=progress, margin=cfg.fit.min_gain)
-    held = None
-    if cfg.fit.holdout and len(cal.calibrators) > 1:
-        held = holdout_estimate(cal, start, grids, cfg.fit.rounds, margin=cfg.fit.min_gain)
-    elif cfg.fit.holdout:
-        held = parts_estimate(cal.calibrators[0], start, grids, cfg.fit.rounds, margin=cfg.fit.min_gain,
-                              parts=cfg.fit.holdout_parts, cuts=cfg.fit.holdout_cuts,
-                              min_clips=cfg.fit.holdout_min_clips)
-    return start, chosen, sweeps, cal, region, held
+    return start, chosen, sweeps, cal, region, fit_estimate(cal, start, grids, cfg.fit)
 
 
 def _relative(path: Path, base: Path) -> str:

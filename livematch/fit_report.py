@@ -106,7 +106,7 @@ def _holdout_text(held: dict | None, roots) -> str:
     if not held:
         return ""
     from livematch.calibration import holdout_method
-    names = roots if held.get("by", "roots") == "roots" else [f"cut {k + 1}" for k in range(len(held["per_split"]))]
+    names = roots if held["by"] == "roots" else [f"cut {k + 1}" for k in range(len(held["per_split"]))]
     each = ", ".join(f"{name} {score:.4f}" for name, score in zip(names, held["per_split"]))
     return (f"<p>Held-out estimate <b>{held['score']:.4f}</b>: {html.escape(holdout_method(held))} "
             f"({html.escape(each)}). Expect about this on new data of the same kind; the "
