@@ -10,7 +10,10 @@ models at the lowest threshold, every class, the whole frame (fit's ``calibratio
 user with one VAL root would run fit: the in-sample score of the settings calibrated on it, the
 parts estimate (:func:`livematch.calibration.parts_estimate`) and the score of those settings on
 the ``--test`` roots; then the same for all ``--val`` roots together with the leave-one-root-out
-estimate; with ``--baseline``, a pipeline's own settings scored as they are. Prints the table and
+estimate; with ``--train``, TRAIN's parts join each calibration as ``fit.train_calibration`` says
+(``-o fit.train_calibration=always`` etc. to try the others); with ``--baseline``,
+a pipeline's own settings scored as they are; ``--rotate``: each ``--val`` root alone as VAL,
+scored on the others, without and with TRAIN's parts. Prints the table and
 each estimate's mean error, writes ``bench/results/holdout.json``.
 """
 from __future__ import annotations
@@ -28,22 +31,29 @@ def main(argv=None) -> dict:
     from ground.dataset import load_dataset
     from ground.io import write_json
     from livematch.calibration import (Calibrator, Setting, Splits, coordinate_ascent, default_grids, fit_estimate,
-                                       setting_of)
+                                       setting_of, train_splits, uses_train)
     from livematch.config import load_config
     from livematch.fit import use_checkpoint_settings
     from matcher.store import load_store
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fit", type=Path, required=True, help="A livematch fit output folder.")
     parser.add_argument("--val", action="append", required=True, help="DATA=RUN: a VAL root and its crop rows.")
-    parser.add_argument("--test", action="append", required=True, help="DATA=RUN: an unseen root and its crop rows.")
+    parser.add_argument("--test", action="append", default=[], help="DATA=RUN: an unseen root and its crop rows.")
+    parser.add_argument("--rotate", action="store_true", help="Each --val root alone as VAL, scored on the other "
+                        "--val roots and the --test roots, calibrated on it alone and on it with TRAIN's parts "
+                        "(--train): what fit.train_calibration buys a user with one VAL root.")
+    parser.add_argument("--train", action="append", default=[], help="DATA=RUN: a TRAIN root and its crop rows; "
+                        "they calibrate too where fit.train_calibration says so (with one VAL root, by default).")
     parser.add_argument("--baseline", type=Path, help="Also score this pipeline YAML's settings as they are "
                         "(e.g. configs/pipeline/demo.yaml): what calibrating is measured against.")
+    parser.add_argument("-o", "--override", action="append", default=[], help="KEY=VALUE over the fit's "
+                        "pipeline.yaml, e.g. fit.train_calibration=always.")
     parser.add_argument("--json", type=Path, default=Path("bench/results/holdout.json"))
     args = parser.parse_args(argv)
     logging.getLogger().setLevel(logging.ERROR)
     record = json.loads((args.fit / "fit.json").read_text())
     start = Setting(**{k: tuple(v) if isinstance(v, list) else v for k, v in record["start"].items()})
-    cfg = load_config(args.fit / "pipeline.yaml")
+    cfg = load_config(args.fit / "pipeline.yaml", args.override)
     use_checkpoint_settings(cfg, cfg.weights.detector, cfg.weights.embedders[0])
     classes = class_names(cfg.detector.model)
 
@@ -54,23 +64,31 @@ def main(argv=None) -> dict:
         return Path(data).name, Calibrator(load_store(Path(run) / "features"), classes, sizes, gt, cfg.matcher)
 
     vals, test = dict(map(calibrator, args.val)), Splits([calibrator(s)[1] for s in args.test])
+    parts = train_splits([calibrator(s)[1] for s in args.train], cfg.fit.train_parts)
     grids = default_grids(cfg.fit.thresholds, classes, record.get("region_learned"), cfg.fit.vote_rules,
                           cfg.fit.worn_cutoffs if cfg.weights.worn else ())
     f = cfg.fit
+    base = setting_of(load_config(args.baseline)) if args.baseline else None
+    if args.rotate:
+        result = rotation(vals, test.calibrators, parts, start, grids, f, base)
+        write_json(args.json, {"fit": str(args.fit), "train": args.train, **result})
+        return result
+    if not test.calibrators:
+        parser.error("--test is needed (or --rotate)")
     rows = []
     together = [("all", Splits(list(vals.values())))] if len(vals) > 1 else []
     for name, cal in [*((n, Splits([c])) for n, c in vals.items()), *together]:
-        chosen, _ = coordinate_ascent(cal, start, grids, f.rounds, margin=f.min_gain)
-        held = fit_estimate(cal, start, grids, f)  # as fit reports it
-        row = {"val": name, "in_sample": cal.score(chosen), "estimate": held["score"] if held else None,
+        train = parts if uses_train(f, len(cal.calibrators)) else []  # as fit calibrates and estimates
+        chosen, _ = coordinate_ascent(Splits(cal.calibrators + train), start, grids, f.rounds, margin=f.min_gain)
+        held = fit_estimate(cal, start, grids, f, train)
+        row = {"val": name, "train_parts": len(train), "in_sample": cal.score(chosen), "estimate": held["score"] if held else None,
                "by": held["by"] if held else None, "per_split": held["per_split"] if held else [],
                "unseen": test.score(chosen)}
         rows.append(row)
-        print(f"VAL {name:<8} in-sample {row['in_sample']:.4f}  estimate "
+        print(f"VAL {name:<8}{' + TRAIN' if train else ''} in-sample {row['in_sample']:.4f}  estimate "
               + (f"{row['estimate']:.4f} ({row['by']})" if held else "none") + f"  unseen {row['unseen']:.4f}",
               flush=True)
-    if args.baseline:
-        base = setting_of(load_config(args.baseline))
+    if base is not None:
         rows.append({"val": f"baseline {args.baseline}", "in_sample": None, "estimate": None, "by": None,
                      "per_split": [c.score(base) for c in vals.values()], "unseen": test.score(base)})
         print(f"baseline {args.baseline}: VAL " + " ".join(f"{x:.4f}" for x in rows[-1]["per_split"])
@@ -80,6 +98,30 @@ def main(argv=None) -> dict:
     result = {"fit": str(args.fit), "test": args.test, "rows": rows, "mean_gap": gap}
     write_json(args.json, result)
     return result
+
+
+def rotation(vals: dict, extra: list, parts: list, start, grids, f, base=None) -> dict:
+    """Each VAL root alone calibrates (alone, and with TRAIN's ``parts``); scored on the other
+    roots and ``extra``. Returns the rows and their means."""
+    from livematch.calibration import Splits, coordinate_ascent
+    rows = []
+    for name, cal in vals.items():
+        unseen = Splits([c for n, c in vals.items() if n != name] + extra)
+        row = {"val": name}
+        for tag, train in (("alone", []), ("with_train", parts)):
+            chosen, _ = coordinate_ascent(Splits([cal] + train), start, grids, f.rounds, margin=f.min_gain)
+            row[tag] = unseen.score(chosen)
+        if base is not None:
+            row["baseline"] = unseen.score(base)
+        rows.append(row)
+        print(f"VAL {name:<8} alone {row['alone']:.4f}  with TRAIN's {len(parts)} parts {row['with_train']:.4f}"
+              + (f"  baseline {row['baseline']:.4f}" if base is not None else ""), flush=True)
+    means = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "val"}
+    up = sum(r["with_train"] > r["alone"] + 1e-9 for r in rows)
+    down = sum(r["with_train"] < r["alone"] - 1e-9 for r in rows)
+    print("mean " + "  ".join(f"{k} {v:.4f}" for k, v in means.items())
+          + f"; with TRAIN higher on {up} roots, lower on {down}")
+    return {"rows": rows, "mean": means, "higher": up, "lower": down}
 
 
 if __name__ == "__main__":

@@ -77,6 +77,28 @@ def load_dataset(roots, probe_media: bool = True, video_backend: str = "pyav") -
     return ds
 
 
+def subset_root(root, items, clips, dest) -> Path:
+    """A dataset root at ``dest`` that holds only ``items`` and ``clips`` of ``root``: symbolic
+    links to its folders and files (nothing copied), e.g. to run the pipeline on a draw of a large
+    root. ``dest`` is made anew on each call."""
+    import shutil
+    root, dest = Path(root).resolve(), Path(dest)
+    if dest.is_symlink() or dest.is_file():
+        dest.unlink()
+    elif dest.exists():
+        shutil.rmtree(dest)
+    keep = {"image": set(items), "image_annotation": set(items), "image_text": set(items),
+            "video": set(clips), "video_annotation": set(clips), "video_text": set(clips)}
+    for sub, ids in keep.items():
+        if not (root / sub).is_dir():
+            continue
+        (dest / sub).mkdir(parents=True, exist_ok=True)
+        for entry in (root / sub).iterdir():
+            if (entry.name if entry.is_dir() else entry.stem) in ids:  # image/<item>/, video/<clip>.mp4
+                (dest / sub / entry.name).symlink_to(entry)
+    return dest
+
+
 def annotation_grid(datasets) -> int | None:
     """The step of the annotated-frame grid of ``datasets`` (``Dataset`` records): the greatest
     common divisor of every annotated frame index, so 40 for frames 0, 40, ..., 360 and 1 for

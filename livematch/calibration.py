@@ -326,43 +326,77 @@ def coordinate_ascent(cal: Calibrator, start: Setting, grids: dict[str, list], r
 
 
 def holdout_estimate(splits: Splits, start: Setting, grids: dict[str, list], rounds: int = 2,
-                     vote_grid: dict | None = None, margin: float = 0.0) -> dict | None:
+                     vote_grid: dict | None = None, margin: float = 0.0, always=()) -> dict | None:
     """What the calibration is worth on data it did not choose on: each split scored at the
     settings calibrated (from ``start``, as :func:`coordinate_ascent`) on the other splits alone;
     ``None`` with fewer than two splits. The score a calibration reaches on its own splits is
     optimistic (it picked the best of many noisy points); this leave-one-split-out mean is the
     number to expect on new data of the same kind (docs/RESULTS.md: within 0.04 on average of the
-    unseen score over four fits, where the in-sample score was 0.13 above it)."""
-    if len(splits.calibrators) < 2:
+    unseen score over four fits, where the in-sample score was 0.13 above it). ``always``: splits
+    in every calibration and never held out (TRAIN's parts, :func:`train_splits`); with them one
+    split is enough."""
+    always = list(always)
+    if len(splits.calibrators) < (1 if always else 2):
         return None
     per_split, settings = [], []
     for k, held in enumerate(splits.calibrators):
-        rest = Splits([c for j, c in enumerate(splits.calibrators) if j != k])
+        rest = Splits([c for j, c in enumerate(splits.calibrators) if j != k] + always)
         chosen, _ = coordinate_ascent(rest, start, grids, rounds, vote_grid, margin=margin)
         per_split.append(held.score(chosen))
         settings.append(asdict(chosen))
-    return {"score": float(np.mean(per_split)), "per_split": per_split, "settings": settings, "by": "roots"}
+    return {"score": float(np.mean(per_split)), "per_split": per_split, "settings": settings, "by": "roots",
+            "train_parts": len(always)}
 
 
-def folds(cal: Calibrator, k: int, seed: int = 0) -> list[Calibrator]:
-    """One validation split cut into ``k`` smaller ones, each a catalogue with its own clips: an
-    item goes with the clips that sell it; the rest (items no clip sells, clips that sell nothing
-    listed) are dealt out after them, so each part has its share of both. Drawn from ``seed``
-    (the same cut on every run). Parts of a split let :func:`holdout_estimate` work with one VAL
-    root."""
+def deal(truth: dict[str, str], items, clips, k: int, seed: int = 0) -> list[tuple[list[str], list[str]]]:
+    """``items`` and ``clips`` dealt into ``k`` parts ``(items, clips)``: an item goes with the
+    clips that sell it (``truth``: clip -> item); the rest (items no clip sells, clips that sell
+    nothing listed) are dealt out after them, so each part has its share of both. Drawn from
+    ``seed`` (the same cut on every run)."""
     rng = np.random.default_rng(seed)
+    items = set(items)
     sold: dict[str, list[str]] = {}
-    for clip, item in sorted(cal.truth.items()):
-        sold.setdefault(item, []).append(clip)
-    groups = [([item], clips) for item, clips in sold.items()]
-    rest = ([([i], []) for i in sorted(cal.gt.items) if i not in sold]
-            + [([], [c]) for c in sorted(cal.gt.videos) if c not in cal.truth])
+    for clip, item in sorted(truth.items()):
+        if clip in clips and item in items:
+            sold.setdefault(item, []).append(clip)
+    selling = {c for cs in sold.values() for c in cs}
+    groups = [([item], cs) for item, cs in sold.items()]
+    rest = [([i], []) for i in sorted(items) if i not in sold] + [([], [c]) for c in sorted(clips) if c not in selling]
     parts = [([], []) for _ in range(k)]
     for n, g in enumerate([groups[i] for i in rng.permutation(len(groups))]
                           + [rest[i] for i in rng.permutation(len(rest))]):
         parts[n % k][0].extend(g[0])
         parts[n % k][1].extend(g[1])
-    return [cal.part(items, clips) for items, clips in parts]
+    return parts
+
+
+def folds(cal: Calibrator, k: int, seed: int = 0) -> list[Calibrator]:
+    """One validation split cut into ``k`` smaller ones (:func:`deal`), each a catalogue with its
+    own clips, matched on its own. Parts of a split let :func:`holdout_estimate` work with one VAL
+    root, and cut TRAIN's clips into VAL-sized splits (:func:`train_splits`)."""
+    return [cal.part(items, clips) for items, clips in deal(cal.truth, cal.gt.items, cal.gt.videos, k, seed)]
+
+
+def uses_train(fit: FitConfig, val_roots: int) -> bool:
+    """Whether TRAIN's clips join the calibration (``fit.train_calibration``; ``auto``: with one
+    VAL root, where calibrating on the root alone was a coin flip against good prior settings)."""
+    return fit.train_calibration == "always" or (fit.train_calibration == "auto" and val_roots < 2)
+
+
+def pick_clips(ds: Dataset, max_clips: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    """At most ``max_clips`` clips of ``ds`` with the items they sell, and a like share of the
+    other items and clips (:func:`deal`'s first part): all of them when ``ds`` is small enough."""
+    from ground.metric import sold_items
+    if len(ds.videos) <= max_clips:
+        return sorted(ds.items), sorted(ds.videos)
+    parts = deal(sold_items(ds), ds.items, set(ds.videos), -(-len(ds.videos) // max(max_clips, 1)), seed)
+    return parts[0]
+
+
+def train_splits(cals: list[Calibrator], parts: int) -> list[Calibrator]:
+    """TRAIN roots' calibrators, each cut into ``parts`` parts (:func:`folds`, seed 0) matched on
+    their own: splits of about a VAL root's size rather than one larger catalogue."""
+    return [p for cal in cals for p in (folds(cal, parts) if parts > 1 else [cal]) if p.truth]
 
 
 def parts_estimate(cal: Calibrator, start: Setting, grids: dict[str, list], rounds: int = 2,
@@ -383,14 +417,15 @@ def parts_estimate(cal: Calibrator, start: Setting, grids: dict[str, list], roun
             "settings": [s for r in runs for s in r["settings"]], "by": "parts", "parts": parts, "cuts": cuts}
 
 
-def fit_estimate(splits: Splits, start: Setting, grids: dict[str, list], fit: FitConfig) -> dict | None:
-    """The held-out estimate ``livematch fit`` reports, by its ``fit.*`` settings: leave one root
-    out (:func:`holdout_estimate`) with several roots, parts of the root (:func:`parts_estimate`)
-    with one; ``None`` with ``fit.holdout`` off."""
+def fit_estimate(splits: Splits, start: Setting, grids: dict[str, list], fit: FitConfig, train=()) -> dict | None:
+    """The held-out estimate ``livematch fit`` reports, by its ``fit.*`` settings: leave one VAL
+    root out (:func:`holdout_estimate`; TRAIN's parts ``train``, when they calibrate too, stay in
+    every calibration) with several roots or with TRAIN's parts, else parts of the one root
+    (:func:`parts_estimate`); ``None`` with ``fit.holdout`` off."""
     if not fit.holdout:
         return None
-    if len(splits.calibrators) > 1:
-        return holdout_estimate(splits, start, grids, fit.rounds, margin=fit.min_gain)
+    if len(splits.calibrators) > 1 or train:
+        return holdout_estimate(splits, start, grids, fit.rounds, margin=fit.min_gain, always=train)
     return parts_estimate(splits.calibrators[0], start, grids, fit.rounds, margin=fit.min_gain,
                           parts=fit.holdout_parts, cuts=fit.holdout_cuts, min_clips=fit.holdout_min_clips)
 
@@ -402,6 +437,9 @@ def holdout_method(held: dict) -> str:
                 "sell it, each part scored at the settings calibrated on the other parts; the parts share VAL's "
                 "conditions, so on an unusual VAL root it can still be 0.1-0.2 too high: more --val roots give a "
                 "better one")
+    if held.get("train_parts"):
+        return (f"each VAL root scored at the settings calibrated on TRAIN's clips ({held['train_parts']} parts)"
+                + (" and the other VAL roots" if len(held["per_split"]) > 1 else ""))
     return "each VAL root scored at the settings calibrated on the other roots"
 
 

@@ -117,6 +117,11 @@ class FitConfig:
     # at the settings calibrated on the others (0 or 1: no estimate with one root)
     holdout_cuts: int = 3  # ... over this many different cuts (the estimate's mean; one cut is noisy)
     holdout_min_clips: int = 4  # ... when each part keeps at least this many clips that sell a listed item
+    train_calibration: str = "auto"  # TRAIN's clips also calibrate (detected and embedded like VAL, cut into
+    # parts): auto = with one --val root (one root alone chose badly: docs/RESULTS.md) | always | never
+    train_parts: int = 2  # ... each TRAIN root cut into this many parts (items with the clips that sell them),
+    # each matched on its own as a VAL root is
+    train_max_clips: int = 100  # ... at most this many clips of each TRAIN root (a seeded draw, with their items)
 
 
 @dataclass
@@ -160,7 +165,8 @@ def load_config(path=None, overrides=(), schema: type = LiveMatchConfig, layers=
     return out
 
 
-FIT_CHOICES = {"recipe": ("tiny", "reference"), "split_by": ("auto", "", *SPLITS)}
+FIT_CHOICES = {"recipe": ("tiny", "reference"), "split_by": ("auto", "", *SPLITS),
+               "train_calibration": ("auto", "always", "never")}
 
 
 def _check_choices(cfg: LiveMatchConfig, path) -> None:

@@ -16,8 +16,12 @@ Stages, each skipped when its output exists (a killed training resumes from its 
    item and clip); then :func:`livematch.calibration.coordinate_ascent` chooses the detection
    thresholds, the worn cut-off, the frame classes, the frame region (learned from TRAIN's clips,
    kept only when it raises VAL's score), the evidence rules and the vote's cut-offs by the
-   contest score on VAL; then the held-out estimate (:func:`livematch.calibration.holdout_estimate`:
-   each VAL root scored at the settings calibrated on the others; with one root,
+   contest score on VAL; with one VAL root (``fit.train_calibration``), TRAIN's clips calibrate
+   too: detected and embedded the same way (``OUT/calibration/train_run*``), cut into parts of
+   about VAL's size, each matched on its own (one small root alone chose settings that transferred
+   badly; docs/RESULTS.md); then the held-out estimate
+   (:func:`livematch.calibration.holdout_estimate`: each VAL root scored at the settings calibrated
+   on the others and TRAIN's parts; with one root and no TRAIN parts,
    :func:`~livematch.calibration.parts_estimate` does the same on parts of it): what to expect on
    new data, where the VAL score itself is optimistic;
 5. writes ``OUT/pipeline.yaml`` (weights relative to it, every chosen setting, the VAL score of
@@ -37,7 +41,7 @@ from pathlib import Path
 import yaml
 from omegaconf import OmegaConf
 
-from livematch.calibration import NO_CUT, describe, get_value, holdout_method
+from livematch.calibration import NO_CUT, describe, get_value, holdout_method, uses_train
 from livematch.config import LiveMatchConfig, load_config
 from ground.dataset import annotation_grid, load_dataset
 from ground.errors import ConfigError, DatasetError
@@ -61,6 +65,7 @@ class FitReport:
     seconds: dict[str, float] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     holdout: dict | None = None  # the held-out estimate (calibration.fit_estimate): what to expect on new data
+    train_parts: int = 0  # parts of TRAIN's clips that calibrated beside VAL (fit.train_calibration)
 
 
 def check_inputs(train_roots, val_roots, need_train: bool, split_by: str = "") -> list:
@@ -259,18 +264,43 @@ def validation_rows(cfg: LiveMatchConfig, val_roots, detector, embedder, out: Pa
     return load_store(out / "features")
 
 
-def calibrate_on(cfg: LiveMatchConfig, stores, train_roots, splits, progress: bool):
-    """Stage 3 on each VAL root's crop rows ``stores``: returns ``(start setting, chosen setting,
-    sweeps, calibrator, learned region, held-out estimate)`` (the estimate: the leave-one-VAL-root-out
-    score, or with one root the parts estimate, of :func:`~livematch.calibration.fit_estimate`;
-    ``None`` with ``fit.holdout=false`` or a root too small to cut)."""
+def train_rows(cfg: LiveMatchConfig, train_roots, detector, embedder, runs: Path, progress: bool):
+    """TRAIN's crop rows for the calibration (``fit.train_calibration``): each root, or a seeded
+    draw of at most ``fit.train_max_clips`` of its clips with their items (linked under
+    ``runs/train_view{k}``), detected and embedded as VAL is (:func:`validation_rows`, cached in
+    ``runs/train_run{k}``). Returns ``[(store, dataset)]``; ``None`` on torchrun ranks other than 0."""
+    from ground.dataset import subset_root
+    from livematch.calibration import pick_clips
+    out = []
+    for k, root in enumerate(train_roots):
+        ds = load_dataset([root], probe_media=True)
+        items, clips = pick_clips(ds, cfg.fit.train_max_clips)
+        if len(clips) < len(ds.videos):
+            log.warning("%s: %d of its %d clips also calibrate (fit.train_max_clips)", root, len(clips), len(ds.videos))
+            root = subset_root(root, items, clips, runs / f"train_view{k}")
+            ds = load_dataset([root], probe_media=True)
+        out.append((validation_rows(cfg, [root], detector, embedder, runs / f"train_run{k}", progress), ds))
+    return None if any(store is None for store, _ in out) else out  # every rank runs every root
+
+
+def calibrate_on(cfg: LiveMatchConfig, stores, train_roots, splits, progress: bool, train=()):
+    """Stage 3 on each VAL root's crop rows ``stores`` (and TRAIN's, ``train``: :func:`train_rows`,
+    cut into ``fit.train_parts`` parts): returns ``(start setting, chosen setting, sweeps, VAL's
+    calibrator, learned region, held-out estimate, the calibrator of every split)`` (the estimate:
+    the leave-one-VAL-root-out score, with TRAIN's parts in every calibration, or with one root and
+    no TRAIN the parts estimate, of :func:`~livematch.calibration.fit_estimate`; ``None`` with
+    ``fit.holdout=false`` or a root too small to cut)."""
     from detector.model import class_names
     from livematch.calibration import (Calibrator, Splits, coordinate_ascent, default_grids, fit_estimate,
-                                       setting_of)
+                                       setting_of, train_splits)
     from ground.regions import learn_frame_region
     classes = class_names(cfg.detector.model)
-    cal = Splits([Calibrator(store, classes, {v.video_id: v.size for v in val.videos.values() if v.size}, val,
-                             cfg.matcher) for store, val in zip(stores, splits)])
+
+    def calibrator(store, ds):
+        return Calibrator(store, classes, {v.video_id: v.size for v in ds.videos.values() if v.size}, ds, cfg.matcher)
+    val = Splits([calibrator(store, ds) for store, ds in zip(stores, splits)])
+    parts = train_splits([calibrator(store, ds) for store, ds in train], cfg.fit.train_parts)
+    cal = Splits(val.calibrators + parts)
     region = None
     try:
         region = learn_frame_region(train_roots, cfg.fit.region_coverage)["region"]
@@ -280,7 +310,7 @@ def calibrate_on(cfg: LiveMatchConfig, stores, train_roots, splits, progress: bo
     grids = default_grids(cfg.fit.thresholds, classes, region, cfg.fit.vote_rules,
                           cfg.fit.worn_cutoffs if cfg.weights.worn else ())
     chosen, sweeps = coordinate_ascent(cal, start, grids, cfg.fit.rounds, progress=progress, margin=cfg.fit.min_gain)
-    return start, chosen, sweeps, cal, region, fit_estimate(cal, start, grids, cfg.fit)
+    return start, chosen, sweeps, val, region, fit_estimate(val, start, grids, cfg.fit, parts), cal
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -304,13 +334,16 @@ def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, scores: dict, detect
     for section, part in chosen.overrides().items():
         for name, values in part.items():
             body.setdefault(section, {}).setdefault(name, {}).update(values)
+    parts = scores.get("train_parts", 0)
     lines = [f"# Written by `livematch fit` on {time.strftime('%Y-%m-%d %H:%M')}; calibrated on "
-             f"{', '.join(map(str, val_roots))} by the contest score.",
+             f"{', '.join(map(str, val_roots))}" + (f" and {parts} parts of TRAIN's clips (fit.train_calibration)"
+                                                   if parts else "") + " by the contest score.",
              f"# VAL score: {scores['start']:.4f} at the starting settings -> {scores['chosen']:.4f} chosen.",
              *([f"# Held-out estimate {scores['holdout']['score']:.4f}: {holdout_method(scores['holdout'])} "
                 "(the VAL score above is optimistic: it was chosen on that data)."]
                if scores.get("holdout") else []),
-             "# VAL score of each choice (the other settings as chosen; curves in fit.html):"]
+             ("# Calibration score (mean over the VAL roots and TRAIN's parts) of each choice" if parts else
+              "# VAL score of each choice") + " (the other settings as chosen; curves in fit.html):"]
     lines += [f"#   {name} = {describe(value, name)}: {score:.4f} (best alternative {alt})"
               for name, value, score, alt in scores["rows"]]
     lines.append(f"# Annotated frames every {cfg.matcher.voting.annotation_step} frames (learned from TRAIN and VAL): "
@@ -383,21 +416,26 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     runs = out / "calibration"
     stores = [validation_rows(cfg, [root], detector, embedder, runs / (f"val_run{k}" if k else "val_run"), progress)
               for k, root in enumerate(val_roots)]
-    if any(store is None for store in stores):  # the ranks shared VAL's detection; rank 0 calibrates
+    train = []
+    if uses_train(cfg.fit, len(val_roots)):
+        train = train_rows(cfg, train_roots, detector, embedder, runs, progress)
+    if train is None or any(store is None for store in stores):  # the ranks shared the detection; rank 0 calibrates
         return None
-    start, chosen, sweeps, cal, region, held = calibrate_on(cfg, stores, train_roots, splits, progress)
+    start, chosen, sweeps, cal, region, held, every = calibrate_on(cfg, stores, train_roots, splits, progress, train)
     seconds["calibrate"] = time.perf_counter() - t0
     scores = {"start": cal.score(start), "chosen": cal.score(chosen), "rows": _choice_rows(sweeps, chosen),
-              "holdout": held}
+              "holdout": held, "train_parts": len(every.calibrators) - len(cal.calibrators)}
     path = write_pipeline(out, cfg, chosen, scores, detector, embedder, val_roots)
     levels = [e.to_dict() for e in cal.evaluation(chosen)]
     write_json(out / "fit.json", {"train_roots": [str(r) for r in train_roots], "val_roots": [str(r) for r in val_roots],
                                   "setting": asdict(chosen), "start": asdict(start), "val_score": scores["chosen"],
                                   "start_score": scores["start"], "holdout": held, "val": levels,
+                                  "train_parts": scores["train_parts"],
                                   "region_learned": region,
                                   "annotation_step": cfg.matcher.voting.annotation_step,
                                   "seconds": seconds, "skipped": skipped, "evaluations": cal.evaluations,
                                   "sweeps": [asdict(s) for s in sweeps]})
     from livematch.fit_report import write_fit_report
     write_fit_report(out / "fit.html", chosen, start, scores, sweeps, splits[0], region, levels, val_roots)
-    return FitReport(path, asdict(chosen), scores["chosen"], scores["start"], seconds, skipped, held)
+    return FitReport(path, asdict(chosen), scores["chosen"], scores["start"], seconds, skipped, held,
+                     scores["train_parts"])

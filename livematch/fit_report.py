@@ -113,6 +113,12 @@ def _holdout_text(held: dict | None, roots) -> str:
             f"validation score above is optimistic, since it was chosen on the very clips it scores.</p>")
 
 
+def _train_text(parts: int) -> str:
+    return (f" TRAIN's clips calibrated too, cut into {parts} parts each matched on its own "
+            "(<code>fit.train_calibration</code>): the table and the charts score each setting on the VAL roots "
+            "and those parts together." if parts else "")
+
+
 def write_fit_report(path, chosen, start, scores: dict, sweeps, val, region, levels: list[dict], roots) -> None:
     """Write the page (module docstring); ``levels``: the chosen setting's evaluation per VAL
     root (``roots``), ``val``: the first root's dataset, whose frames show the region."""
@@ -141,7 +147,8 @@ def write_fit_report(path, chosen, start, scores: dict, sweeps, val, region, lev
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>LiveMatch fit</title><style>{STYLE}</style>"
             f"</head><body><h1>livematch fit</h1><p>Validation score (mean over the VAL roots, each matched "
             f"on its own) {scores['start']:.4f} at the starting settings, <b>{scores['chosen']:.4f}</b> as "
-            f"calibrated.</p>{_holdout_text(scores.get('holdout'), roots)}<p>{html.escape(f1)}</p>"
+            f"calibrated.{_train_text(scores.get('train_parts', 0))}</p>{_holdout_text(scores.get('holdout'), roots)}"
+            f"<p>{html.escape(f1)}</p>"
             f"<table><tr><th style='text-align:left'>setting</th><th>chosen</th><th>score</th>"
             f"<th style='text-align:left'>best alternative</th></tr>{rows}</table>"
             f"<h2>Score against each setting</h2><p>Each chart moves one setting with the others as chosen; "

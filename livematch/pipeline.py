@@ -323,8 +323,11 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
     """The whole job; writes ``result.json``, ``match_details.json``, ``summary.json``,
     ``report.html``, ``features/`` and ``config.yaml`` under ``out`` (and ``score.json`` with ``gt``).
     Under torchrun the ranks share the detection and embedding work; rank 0 writes the outputs."""
+    import torch.distributed as dist
+
     from ground.distributed import setup_distributed
     out = check_output_dir(out)
+    owned = not dist.is_initialized()  # a caller's process group (fit's) outlives this run: fit runs several
     rank, world, device = setup_distributed(cfg.run.dist_timeout_min)
     clock = Stopwatch()
     with clock("load"), _quiet(rank != 0):  # rank 0 names each bad input; the others load silently
@@ -351,10 +354,10 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
         done = _process(todo, models, cfg, cache, summary, clock, dim, progress and rank == 0)
         tables.update({(kind, name): t for name, t in done.items()})
     if world > 1:
-        import torch.distributed as dist
         _gather(summary, world)  # also waits until every rank's tables are in the cache
         if rank != 0:
-            dist.destroy_process_group()
+            if owned:
+                dist.destroy_process_group()
             return RunReport(None, summary, dict(clock.seconds))
         tables.update(_merge(units, cache, tables))
     kept = {kind: [tables[kind, u.name] for u in units[kind] if (kind, u.name) in tables] for kind in units}
@@ -381,7 +384,7 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
         write_report(out / "report.html", to_result(result), to_details(result), ds, summary_dict,
                      report.score, gt_ds, models.regions["clips"], _cutoff(cfg.matcher.voting))
     report.seconds = dict(clock.seconds)
-    if world > 1:
+    if world > 1 and owned:
         dist.destroy_process_group()
     return report
 

@@ -98,7 +98,7 @@ def test_fit_learns_the_annotated_grid_of_the_data(fitted, tmp_path, capsys):
     out = tmp_path / "fit"
     assert main(["fit", "--data", str(root), "--val", str(root), "--out", str(out), "--detector",
                  str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder"),
-                 *FAST, "fit.worn=false"]) == 0
+                 *FAST, "fit.worn=false", "fit.train_calibration=never"]) == 0
     assert load_config(out / "pipeline.yaml").matcher.voting.annotation_step == 30
     assert json.loads((out / "fit.json").read_text())["annotation_step"] == 30
     assert "every 30 frames" in (out / "pipeline.yaml").read_text()
@@ -106,12 +106,55 @@ def test_fit_learns_the_annotated_grid_of_the_data(fitted, tmp_path, capsys):
     assert json.loads((out / "fit.json").read_text())["holdout"] is None
     assert main(["fit", "--data", str(root), "--val", str(root), "--out", str(out), "--detector",  # cached rows
                  str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder"),
-                 *FAST, "fit.worn=false", "fit.holdout_min_clips=1", "fit.holdout_cuts=2"]) == 0
+                 *FAST, "fit.worn=false", "fit.holdout_min_clips=1", "fit.holdout_cuts=2",
+                 "fit.train_calibration=never"]) == 0
     held = json.loads((out / "fit.json").read_text())["holdout"]  # one root, cut into parts
     assert held["by"] == "parts" and len(held["per_split"]) == 2 and len(held["settings"]) == 4
     assert "VAL cut 2 times into 2 parts" in capsys.readouterr().out
     assert f"Held-out estimate {held['score']:.4f}: VAL cut 2 times" in (out / "pipeline.yaml").read_text()
     assert "cut 1 " in (out / "fit.html").read_text()
+
+
+def test_with_one_val_root_train_clips_calibrate_too(fitted, sample_root, val_root, tmp_path, capsys):
+    """fit.train_calibration=auto and one --val root: a draw of TRAIN's clips (fit.train_max_clips)
+    is detected like VAL, cut into parts that calibrate beside VAL, and the estimate scores VAL at
+    the settings calibrated on those parts alone."""
+    out = tmp_path / "fit"
+    models = ["--detector", str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder")]
+    assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--out", str(out), *models, *FAST,
+                 "fit.worn=false", "fit.train_max_clips=5"]) == 0
+    record = json.loads((out / "fit.json").read_text())
+    drawn = {p.stem for p in (out / "calibration" / "train_view0" / "video").iterdir()}
+    assert 0 < len(drawn) <= 5 < len(load_dataset(sample_root, probe_media=False).videos)
+    held, parts = record["holdout"], record["train_parts"]
+    assert parts >= 1 and held["by"] == "roots" and held["train_parts"] == parts and len(held["per_split"]) == 1
+    printed = capsys.readouterr().out
+    assert f"TRAIN's clips calibrated too ({parts} parts" in printed
+    assert f"calibrated on TRAIN's clips ({parts} parts)" in printed
+    text = (out / "pipeline.yaml").read_text()
+    assert f"{parts} parts of TRAIN's clips" in text and "# Calibration score" in text
+    assert "TRAIN's clips calibrated too" in (out / "fit.html").read_text()
+    assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--out", str(tmp_path / "never"),
+                 *models, *FAST, "fit.worn=false", "fit.train_calibration=never"]) == 0
+    assert json.loads((tmp_path / "never" / "fit.json").read_text())["train_parts"] == 0
+    assert not (tmp_path / "never" / "calibration" / "train_run0").exists()
+
+
+def test_a_draw_of_a_large_root_keeps_each_selling_clip_with_its_item(sample_root, tmp_path):
+    from ground.dataset import subset_root
+    from ground.metric import sold_items
+    from livematch.calibration import pick_clips
+    ds = load_dataset(sample_root, probe_media=False)
+    assert pick_clips(ds, len(ds.videos)) == (sorted(ds.items), sorted(ds.videos))  # small enough: all of it
+    items, clips = pick_clips(ds, 3)
+    assert 0 < len(clips) <= 3 and pick_clips(ds, 3) == (items, clips)  # the same draw on every run
+    truth = sold_items(ds)
+    assert all(truth[c] in items for c in clips if c in truth)
+    assert all(c in clips for c, i in truth.items() if i in items)  # an item comes with every clip that sells it
+    view = load_dataset(subset_root(sample_root, items, clips, tmp_path / "view"), probe_media=False)
+    assert set(view.items) == set(items) and set(view.videos) == set(clips)
+    assert all(view.videos[c].frames == ds.videos[c].frames for c in clips)  # annotations come along
+    assert sold_items(view) == {c: i for c, i in truth.items() if c in clips}
 
 
 def test_the_annotated_grid_sets_the_evidence_grid_and_the_training_frames(caplog):
@@ -348,6 +391,12 @@ def test_the_held_out_estimate_scores_each_split_at_the_settings_of_the_others(h
     assert held["score"] == pytest.approx((a.score(START) + b.score(joint)) / 2)
     assert held["score"] < both.score(joint) - 0.1  # the in-sample score is optimistic here
     assert holdout_estimate(Splits([a]), START, grids) is None  # one split: nothing to hold out
+    with_train = holdout_estimate(Splits([a]), START, grids, rounds=1, always=[b])  # b: TRAIN's part, never held out
+    assert with_train["per_split"] == [a.score(START)] and with_train["train_parts"] == 1
+    with_train = holdout_estimate(Splits([b]), START, grids, rounds=1, always=[a])
+    assert with_train["settings"][0]["frame_threshold"] == 0.4 and with_train["per_split"] == [b.score(joint)]
+    with_train = holdout_estimate(Splits([b, b]), START, grids, rounds=1, always=[a])  # a in each calibration
+    assert [s["frame_threshold"] for s in with_train["settings"]] == [0.4, 0.4]  # b alone would keep 0.0
 
 
 def test_folds_cut_one_split_into_catalogues_with_their_own_clips(hijacked):
@@ -389,7 +438,8 @@ def test_the_parts_estimate_scores_each_part_at_the_settings_of_the_other(hijack
 def test_fit_under_torchrun_trains_on_every_rank_and_calibrates_on_rank_0(sample_root, val_root, tmp_path):
     """Two gloo processes: both train (one export, by rank 0), both detect VAL (sharded), rank 0
     calibrates and writes pipeline.yaml. Without the export barrier rank 1 exported a
-    checkpoint rank 0 was still writing and the run failed."""
+    checkpoint rank 0 was still writing and the run failed. One VAL root: TRAIN's rows are a
+    second sharded run in the same process group (each run used to tear the group down)."""
     import os
     import subprocess
     import sys
@@ -403,4 +453,5 @@ def test_fit_under_torchrun_trains_on_every_rank_and_calibrates_on_rank_0(sample
     assert done.returncode == 0, done.stderr[-3000:]
     assert (out / "pipeline.yaml").is_file() and (out / "weights" / "detector" / "model.safetensors").is_file()
     assert json.loads((out / "calibration" / "val_run" / "summary.json").read_text())["ranks"] == 2
-    assert done.stdout.count("validation score") == 1  # rank 0 alone reports
+    assert json.loads((out / "calibration" / "train_run0" / "summary.json").read_text())["ranks"] == 2
+    assert done.stdout.count("at the starting settings") == 1  # rank 0 alone reports
