@@ -266,7 +266,7 @@ def fit(
     typer.echo(f"validation score {report.start_score:.4f} at the starting settings -> {report.val_score:.4f}")
     if report.train_parts:
         typer.echo(f"TRAIN's clips calibrated too ({report.train_parts} parts, each matched on its own; "
-                   "fit.train_calibration=auto does so with one --val root)")
+                   "fit.train_calibration: by default with one --val root only)")
     if report.holdout is not None:
         from livematch.calibration import holdout_method
         typer.echo(f"held-out estimate {report.holdout['score']:.4f} ({holdout_method(report.holdout)}): expect "

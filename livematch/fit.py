@@ -273,12 +273,12 @@ def train_rows(cfg: LiveMatchConfig, train_roots, detector, embedder, runs: Path
     from livematch.calibration import pick_clips
     out = []
     for k, root in enumerate(train_roots):
-        ds = load_dataset([root], probe_media=True)
+        ds = load_dataset([root], probe_media=False)  # the draw needs annotations only
         items, clips = pick_clips(ds, cfg.fit.train_max_clips)
         if len(clips) < len(ds.videos):
             log.warning("%s: %d of its %d clips also calibrate (fit.train_max_clips)", root, len(clips), len(ds.videos))
             root = subset_root(root, items, clips, runs / f"train_view{k}")
-            ds = load_dataset([root], probe_media=True)
+        ds = load_dataset([root], probe_media=True)  # probed (frame sizes) for the clips that calibrate only
         out.append((validation_rows(cfg, [root], detector, embedder, runs / f"train_run{k}", progress), ds))
     return None if any(store is None for store, _ in out) else out  # every rank runs every root
 
@@ -286,7 +286,7 @@ def train_rows(cfg: LiveMatchConfig, train_roots, detector, embedder, runs: Path
 def calibrate_on(cfg: LiveMatchConfig, stores, train_roots, splits, progress: bool, train=()):
     """Stage 3 on each VAL root's crop rows ``stores`` (and TRAIN's, ``train``: :func:`train_rows`,
     cut into ``fit.train_parts`` parts): returns ``(start setting, chosen setting, sweeps, VAL's
-    calibrator, learned region, held-out estimate, the calibrator of every split)`` (the estimate:
+    calibrator, learned region, held-out estimate, TRAIN's parts' calibrators)`` (the estimate:
     the leave-one-VAL-root-out score, with TRAIN's parts in every calibration, or with one root and
     no TRAIN the parts estimate, of :func:`~livematch.calibration.fit_estimate`; ``None`` with
     ``fit.holdout=false`` or a root too small to cut)."""
@@ -310,7 +310,7 @@ def calibrate_on(cfg: LiveMatchConfig, stores, train_roots, splits, progress: bo
     grids = default_grids(cfg.fit.thresholds, classes, region, cfg.fit.vote_rules,
                           cfg.fit.worn_cutoffs if cfg.weights.worn else ())
     chosen, sweeps = coordinate_ascent(cal, start, grids, cfg.fit.rounds, progress=progress, margin=cfg.fit.min_gain)
-    return start, chosen, sweeps, val, region, fit_estimate(val, start, grids, cfg.fit, parts), cal
+    return start, chosen, sweeps, val, region, fit_estimate(val, start, grids, cfg.fit, parts), parts
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -421,10 +421,10 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
         train = train_rows(cfg, train_roots, detector, embedder, runs, progress)
     if train is None or any(store is None for store in stores):  # the ranks shared the detection; rank 0 calibrates
         return None
-    start, chosen, sweeps, cal, region, held, every = calibrate_on(cfg, stores, train_roots, splits, progress, train)
+    start, chosen, sweeps, cal, region, held, parts = calibrate_on(cfg, stores, train_roots, splits, progress, train)
     seconds["calibrate"] = time.perf_counter() - t0
     scores = {"start": cal.score(start), "chosen": cal.score(chosen), "rows": _choice_rows(sweeps, chosen),
-              "holdout": held, "train_parts": len(every.calibrators) - len(cal.calibrators)}
+              "holdout": held, "train_parts": len(parts)}
     path = write_pipeline(out, cfg, chosen, scores, detector, embedder, val_roots)
     levels = [e.to_dict() for e in cal.evaluation(chosen)]
     write_json(out / "fit.json", {"train_roots": [str(r) for r in train_roots], "val_roots": [str(r) for r in val_roots],
@@ -433,7 +433,8 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
                                   "train_parts": scores["train_parts"],
                                   "region_learned": region,
                                   "annotation_step": cfg.matcher.voting.annotation_step,
-                                  "seconds": seconds, "skipped": skipped, "evaluations": cal.evaluations,
+                                  "seconds": seconds, "skipped": skipped,
+                                  "evaluations": cal.evaluations + sum(p.evaluations for p in parts),
                                   "sweeps": [asdict(s) for s in sweeps]})
     from livematch.fit_report import write_fit_report
     write_fit_report(out / "fit.html", chosen, start, scores, sweeps, splits[0], region, levels, val_roots)
