@@ -12,8 +12,9 @@ parts estimate (:func:`livematch.calibration.parts_estimate`) and the score of t
 the ``--test`` roots; then the same for all ``--val`` roots together with the leave-one-root-out
 estimate; with ``--train``, TRAIN's parts join each calibration as ``fit.train_calibration`` says
 (``-o fit.train_calibration=always`` etc. to try the others); with ``--baseline``,
-a pipeline's own settings scored as they are; ``--rotate``: each ``--val`` root alone as VAL,
-scored on the others, without and with TRAIN's parts. Prints the table and
+a pipeline's own settings scored as they are; ``--rotate [N]``: each ``--val`` root alone (each
+combination of N roots) as VAL, scored on the others, without and with TRAIN's parts (and with
+``--baseline``, calibration started from the baseline's settings). Prints the table and
 each estimate's mean error, writes ``bench/results/holdout.json``.
 """
 from __future__ import annotations
@@ -39,9 +40,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--fit", type=Path, required=True, help="A livematch fit output folder.")
     parser.add_argument("--val", action="append", required=True, help="DATA=RUN: a VAL root and its crop rows.")
     parser.add_argument("--test", action="append", default=[], help="DATA=RUN: an unseen root and its crop rows.")
-    parser.add_argument("--rotate", action="store_true", help="Each --val root alone as VAL, scored on the other "
-                        "--val roots and the --test roots, calibrated on it alone and on it with TRAIN's parts "
-                        "(--train): what fit.train_calibration buys a user with one VAL root.")
+    parser.add_argument("--rotate", type=int, nargs="?", const=1, default=0, metavar="N", help="Each --val root "
+                        "alone (or each combination of N roots) as VAL, scored on the other --val roots and the "
+                        "--test roots, calibrated on it alone and with TRAIN's parts (--train): what "
+                        "fit.train_calibration buys a user with N VAL roots; with --baseline also the baseline's "
+                        "settings as they are and calibration started from them instead of the checkpoint's.")
     parser.add_argument("--train", action="append", default=[], help="DATA=RUN: a TRAIN root and its crop rows; "
                         "they calibrate too where fit.train_calibration says so (with one VAL root, by default).")
     parser.add_argument("--baseline", type=Path, help="Also score this pipeline YAML's settings as they are "
@@ -70,7 +73,7 @@ def main(argv=None) -> dict:
     f = cfg.fit
     base = setting_of(load_config(args.baseline)) if args.baseline else None
     if args.rotate:
-        result = rotation(vals, test.calibrators, parts, start, grids, f, base)
+        result = rotation(vals, test.calibrators, parts, start, grids, f, base, args.rotate)
         write_json(args.json, {"fit": str(args.fit), "train": args.train, **result})
         return result
     if not test.calibrators:
@@ -100,28 +103,32 @@ def main(argv=None) -> dict:
     return result
 
 
-def rotation(vals: dict, extra: list, parts: list, start, grids, f, base=None) -> dict:
-    """Each VAL root alone calibrates (alone, and with TRAIN's ``parts``); scored on the other
-    roots and ``extra``. Returns the rows and their means."""
+def rotation(vals: dict, extra: list, parts: list, start, grids, f, base=None, size: int = 1) -> dict:
+    """Each combination of ``size`` VAL roots calibrates (alone, and with TRAIN's ``parts``); scored
+    on the other roots and ``extra``. With ``base`` (a baseline setting) also that setting as it
+    is and calibration (with TRAIN's parts) started from it. Returns the rows and their means."""
+    from itertools import combinations
+
     from livematch.calibration import Splits, coordinate_ascent
     rows = []
-    for name, cal in vals.items():
-        unseen = Splits([c for n, c in vals.items() if n != name] + extra)
-        row = {"val": name}
-        for tag, train in (("alone", []), ("with_train", parts)):
-            chosen, _ = coordinate_ascent(Splits([cal] + train), start, grids, f.rounds, margin=f.min_gain)
+    for names in combinations(vals, size):
+        cals = [vals[n] for n in names]
+        unseen = Splits([c for n, c in vals.items() if n not in names] + extra)
+        row = {"val": "+".join(names)}
+        for tag, train, begin in (("alone", [], start), ("with_train", parts, start),
+                                  *((("from_baseline", parts, base),) if base is not None else ())):
+            chosen, _ = coordinate_ascent(Splits(cals + train), begin, grids, f.rounds, margin=f.min_gain)
             row[tag] = unseen.score(chosen)
         if base is not None:
             row["baseline"] = unseen.score(base)
         rows.append(row)
-        print(f"VAL {name:<8} alone {row['alone']:.4f}  with TRAIN's {len(parts)} parts {row['with_train']:.4f}"
-              + (f"  baseline {row['baseline']:.4f}" if base is not None else ""), flush=True)
+        print(f"VAL {row['val']:<8} " + "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k != "val"), flush=True)
     means = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "val"}
     up = sum(r["with_train"] > r["alone"] + 1e-9 for r in rows)
     down = sum(r["with_train"] < r["alone"] - 1e-9 for r in rows)
     print("mean " + "  ".join(f"{k} {v:.4f}" for k, v in means.items())
-          + f"; with TRAIN higher on {up} roots, lower on {down}")
-    return {"rows": rows, "mean": means, "higher": up, "lower": down}
+          + f"; with TRAIN's {len(parts)} parts higher on {up} of {len(rows)}, lower on {down}")
+    return {"size": size, "rows": rows, "mean": means, "higher": up, "lower": down}
 
 
 if __name__ == "__main__":

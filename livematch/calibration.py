@@ -378,9 +378,11 @@ def folds(cal: Calibrator, k: int, seed: int = 0) -> list[Calibrator]:
 
 
 def uses_train(fit: FitConfig, val_roots: int) -> bool:
-    """Whether TRAIN's clips join the calibration (``fit.train_calibration``; ``auto``: with one
-    VAL root, where calibrating on the root alone was a coin flip against good prior settings)."""
-    return fit.train_calibration == "always" or (fit.train_calibration == "auto" and val_roots < 2)
+    """Whether TRAIN's clips join the calibration (``fit.train_calibration``; ``auto``: with at most
+    ``fit.train_max_val_roots`` VAL roots, where the roots alone chose worse settings than with
+    TRAIN's parts beside them: docs/RESULTS.md)."""
+    return fit.train_calibration == "always" or (fit.train_calibration == "auto"
+                                                 and val_roots <= fit.train_max_val_roots)
 
 
 def pick_clips(ds: Dataset, max_clips: int, seed: int = 0) -> tuple[list[str], list[str]]:

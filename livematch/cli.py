@@ -238,8 +238,8 @@ def run(
 def fit(
     data: List[Path] = typer.Option(..., help="Annotated training root(s); repeat for several."),
     val: List[Path] = typer.Option(..., help="Annotated validation root(s): other items and clips than "
-                                             "TRAIN; every setting is chosen on them (with one root, on "
-                                             "TRAIN's clips too: fit.train_calibration). Two or more give "
+                                             "TRAIN; every setting is chosen on them (with one or two roots, "
+                                             "on TRAIN's clips too: fit.train_calibration). Two or more give "
                                              "a better held-out estimate of the score on new data than one."),
     out: Path = typer.Option(..., help="Fit folder: weights/, pipeline.yaml, fit.html, fit.json (re-running "
                                        "skips finished stages)."),
@@ -266,7 +266,7 @@ def fit(
     typer.echo(f"validation score {report.start_score:.4f} at the starting settings -> {report.val_score:.4f}")
     if report.train_parts:
         typer.echo(f"TRAIN's clips calibrated too ({report.train_parts} parts, each matched on its own; "
-                   "fit.train_calibration: by default with one --val root only)")
+                   "fit.train_calibration: by default with one or two --val roots)")
     if report.holdout is not None:
         from livematch.calibration import holdout_method
         typer.echo(f"held-out estimate {report.holdout['score']:.4f} ({holdout_method(report.holdout)}): expect "

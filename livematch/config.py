@@ -118,7 +118,9 @@ class FitConfig:
     holdout_cuts: int = 3  # ... over this many different cuts (the estimate's mean; one cut is noisy)
     holdout_min_clips: int = 4  # ... when each part keeps at least this many clips that sell a listed item
     train_calibration: str = "auto"  # TRAIN's clips also calibrate (detected and embedded like VAL, cut into
-    # parts): auto = with one --val root (one root alone chose badly: docs/RESULTS.md) | always | never
+    # parts): auto = with at most train_max_val_roots --val roots (one or two roots alone chose worse: docs/RESULTS.md)
+    # | always | never
+    train_max_val_roots: int = 2  # ... auto adds TRAIN's parts while VAL has at most this many roots
     train_parts: int = 2  # ... each TRAIN root cut into this many parts (items with the clips that sell them),
     # each matched on its own as a VAL root is
     train_max_clips: int = 100  # ... at most this many clips of each TRAIN root (a seeded draw, with their items)

@@ -16,10 +16,10 @@ Stages, each skipped when its output exists (a killed training resumes from its 
    item and clip); then :func:`livematch.calibration.coordinate_ascent` chooses the detection
    thresholds, the worn cut-off, the frame classes, the frame region (learned from TRAIN's clips,
    kept only when it raises VAL's score), the evidence rules and the vote's cut-offs by the
-   contest score on VAL; with one VAL root (``fit.train_calibration``), TRAIN's clips calibrate
+   contest score on VAL; with one or two VAL roots (``fit.train_calibration``), TRAIN's clips calibrate
    too: detected and embedded the same way (``OUT/calibration/train_run*``), cut into parts of
-   about VAL's size, each matched on its own (one small root alone chose settings that transferred
-   badly; docs/RESULTS.md); then the held-out estimate
+   about VAL's size, each matched on its own (one or two small roots alone chose settings that
+   transferred worse; docs/RESULTS.md); then the held-out estimate
    (:func:`livematch.calibration.holdout_estimate`: each VAL root scored at the settings calibrated
    on the others and TRAIN's parts; with one root and no TRAIN parts,
    :func:`~livematch.calibration.parts_estimate` does the same on parts of it): what to expect on

@@ -120,8 +120,8 @@ MUTATIONS = [
      "runs = [holdout_estimate(Splits(folds(cal, parts, 0)), start, grids, rounds, vote_grid, margin)",
      ["tests/livematch/test_fit.py::test_the_parts_estimate_scores_each_part_at_the_settings_of_the_other"]),
     ("fit: with one VAL root TRAIN's clips never calibrate", "livematch/calibration.py",
-     'return fit.train_calibration == "always" or (fit.train_calibration == "auto" and val_roots < 2)',
-     'return fit.train_calibration == "always"',
+     'and val_roots <= fit.train_max_val_roots)',
+     'and val_roots < 0)',
      ["tests/livematch/test_fit.py::test_with_one_val_root_train_clips_calibrate_too"]),
     ("fit: the held-out estimate leaves TRAIN's parts out of its calibrations", "livematch/calibration.py",
      "rest = Splits([c for j, c in enumerate(splits.calibrators) if j != k] + always)",
@@ -133,6 +133,9 @@ MUTATIONS = [
     ("run under torchrun tears down the caller's process group (fit runs several)", "livematch/pipeline.py",
      "            if owned:\n                dist.destroy_process_group()", "            dist.destroy_process_group()",
      ["tests/livematch/test_fit.py::test_fit_under_torchrun_trains_on_every_rank_and_calibrates_on_rank_0"]),
+    ("fit: with two VAL roots TRAIN's clips stay out", "livematch/calibration.py",
+     'and val_roots <= fit.train_max_val_roots)', 'and val_roots < 2)',
+     ["tests/livematch/test_fit.py::test_fit_writes_a_pipeline_that_run_accepts_from_anywhere"]),
 ]
 
 

@@ -74,6 +74,9 @@ def test_fit_writes_a_pipeline_that_run_accepts_from_anywhere(fitted, val_root, 
     assert page.count("<svg") >= 5 and "Frame region" in page  # one curve per swept setting
     held = record["holdout"]  # two VAL roots: each scored at the settings calibrated on the other
     assert len(held["per_split"]) == 2 and held["score"] == pytest.approx(np.mean(held["per_split"]))
+    # two VAL roots are at most fit.train_max_val_roots: TRAIN's parts calibrate too, never held out
+    assert record["train_parts"] >= 1 and held["train_parts"] == record["train_parts"]
+    assert (fitted / "calibration" / "train_run0" / "features").is_dir()
     assert f"Held-out estimate {held['score']:.4f}" in text and "Held-out estimate" in page
 
 
