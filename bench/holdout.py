@@ -46,7 +46,7 @@ def main(argv=None) -> dict:
                         "fit.train_calibration buys a user with N VAL roots; with --baseline also the baseline's "
                         "settings as they are and calibration started from them instead of the checkpoint's.")
     parser.add_argument("--train", action="append", default=[], help="DATA=RUN: a TRAIN root and its crop rows; "
-                        "they calibrate too where fit.train_calibration says so (with one VAL root, by default).")
+                        "they calibrate too where fit.train_calibration says so (by default with one or two VAL roots).")
     parser.add_argument("--baseline", type=Path, help="Also score this pipeline YAML's settings as they are "
                         "(e.g. configs/pipeline/demo.yaml): what calibrating is measured against.")
     parser.add_argument("-o", "--override", action="append", default=[], help="KEY=VALUE over the fit's "
