@@ -45,6 +45,8 @@ def main(argv=None) -> dict:
                         "--test roots, calibrated on it alone and with TRAIN's parts (--train): what "
                         "fit.train_calibration buys a user with N VAL roots; with --baseline also the baseline's "
                         "settings as they are and calibration started from them instead of the checkpoint's.")
+    parser.add_argument("--shard", default="0/1", metavar="K/N", help="With --rotate: only the K-th of every N "
+                        "combinations (0-based), to share the work among N processes (their --json files hold the rows).")
     parser.add_argument("--train", action="append", default=[], help="DATA=RUN: a TRAIN root and its crop rows; "
                         "they calibrate too where fit.train_calibration says so (by default with one or two VAL roots).")
     parser.add_argument("--baseline", type=Path, help="Also score this pipeline YAML's settings as they are "
@@ -73,7 +75,8 @@ def main(argv=None) -> dict:
     f = cfg.fit
     base = setting_of(load_config(args.baseline)) if args.baseline else None
     if args.rotate:
-        result = rotation(vals, test.calibrators, parts, start, grids, f, base, args.rotate)
+        k, _, n = args.shard.partition("/")
+        result = rotation(vals, test.calibrators, parts, start, grids, f, base, args.rotate, (int(k), int(n or 1)))
         write_json(args.json, {"fit": str(args.fit), "train": args.train, **result})
         return result
     if not test.calibrators:
@@ -103,15 +106,17 @@ def main(argv=None) -> dict:
     return result
 
 
-def rotation(vals: dict, extra: list, parts: list, start, grids, f, base=None, size: int = 1) -> dict:
+def rotation(vals: dict, extra: list, parts: list, start, grids, f, base=None, size: int = 1,
+             shard: tuple[int, int] = (0, 1)) -> dict:
     """Each combination of ``size`` VAL roots calibrates (alone, and with TRAIN's ``parts``); scored
     on the other roots and ``extra``. With ``base`` (a baseline setting) also that setting as it
-    is and calibration (with TRAIN's parts) started from it. Returns the rows and their means."""
+    is and calibration (with TRAIN's parts) started from it. ``shard`` (k, n) keeps every n-th
+    combination from the k-th. Returns the rows and their means."""
     from itertools import combinations
 
     from livematch.calibration import Splits, coordinate_ascent
     rows = []
-    for names in combinations(vals, size):
+    for names in list(combinations(vals, size))[shard[0]::shard[1]]:
         cals = [vals[n] for n in names]
         unseen = Splits([c for n, c in vals.items() if n not in names] + extra)
         row = {"val": "+".join(names)}
