@@ -124,6 +124,9 @@ class FitConfig:
     train_parts: int = 2  # ... each TRAIN root cut into this many parts (items with the clips that sell them),
     # each matched on its own as a VAL root is
     train_max_clips: int = 100  # ... at most this many clips of each TRAIN root (a seeded draw, with their items)
+    tta_scales: list[float] = field(default_factory=lambda: [1.333])  # embedder.extract.scales_tta fit writes and
+    # calibrates with: extra crop sizes averaged in at inference, as multiples of the embedder's training scale
+    # (1.333: 96 -> 128); [] = the training scale only (docs/RESULTS.md, multi-scale test-time augmentation)
 
 
 @dataclass

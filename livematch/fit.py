@@ -238,7 +238,8 @@ def use_annotation_grid(cfg: LiveMatchConfig, grid: int | None) -> None:
 
 def use_checkpoint_settings(cfg: LiveMatchConfig, detector: Path, embedder: Path) -> None:
     """Run the models at the settings they were trained at: the detector's input sizes and
-    classes, the embedder's extraction scale and crop margin."""
+    classes, the embedder's extraction scale and crop margin; and the extra test-time scales
+    ``fit.tta_scales`` asks for, as multiples of that scale."""
     from ground.checkpoint import read_config
     from detector.config import DetectorConfig
     from embedder.config import EmbedderConfig
@@ -246,7 +247,10 @@ def use_checkpoint_settings(cfg: LiveMatchConfig, detector: Path, embedder: Path
     cfg.detector.model = det.model
     cfg.detector.infer.photo_short_side, cfg.detector.infer.frame_short_side = (det.infer.photo_short_side,
                                                                                 det.infer.frame_short_side)
-    cfg.embedder.model, cfg.embedder.extract = emb.model, emb.extract
+    if any(f <= 0 for f in cfg.fit.tta_scales):
+        raise ConfigError(f"fit.tta_scales must be positive multiples of the embedder's scale, got {cfg.fit.tta_scales}")
+    cfg.embedder.model = emb.model
+    cfg.embedder.extract = replace(emb.extract, scales_tta=[round(emb.extract.scale * f) for f in cfg.fit.tta_scales])
     cfg.embedder.data.crop_margin = emb.data.crop_margin
 
 
@@ -328,7 +332,9 @@ def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, scores: dict, detect
             "detector": {"infer": {"photo_short_side": cfg.detector.infer.photo_short_side,
                                    "frame_short_side": cfg.detector.infer.frame_short_side}},
             "embedder": {"data": {"crop_margin": cfg.embedder.data.crop_margin},
-                         "extract": {"scale": cfg.embedder.extract.scale}},
+                         "extract": {"scale": cfg.embedder.extract.scale,
+                                     **({"scales_tta": list(cfg.embedder.extract.scales_tta)}
+                                        if cfg.embedder.extract.scales_tta else {})}},
             "media": {"backend": cfg.media.backend.value, "infer_frames": asdict(cfg.media.infer_frames)},
             "matcher": {"voting": {"annotation_step": cfg.matcher.voting.annotation_step}}}
     for section, part in chosen.overrides().items():

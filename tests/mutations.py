@@ -136,6 +136,13 @@ MUTATIONS = [
     ("fit: with two VAL roots TRAIN's clips stay out", "livematch/calibration.py",
      'and val_roots <= fit.train_max_val_roots)', 'and val_roots < 2)',
      ["tests/livematch/test_fit.py::test_fit_writes_a_pipeline_that_run_accepts_from_anywhere"]),
+    ("fit: the calibration rows are embedded without the test-time scales it writes", "livematch/fit.py",
+     "    c.detector.infer = replace(c.detector.infer, photo_threshold=low,",
+     "    c.embedder.extract.scales_tta = []\n    c.detector.infer = replace(c.detector.infer, photo_threshold=low,",
+     ["tests/livematch/test_fit.py::test_fit_writes_a_pipeline_that_run_accepts_from_anywhere"]),
+    ("fit: pipeline.yaml leaves the test-time scales out", "livematch/fit.py",
+     '**({"scales_tta": list(cfg.embedder.extract.scales_tta)}', '**({}',
+     ["tests/livematch/test_fit.py::test_fit_writes_a_pipeline_that_run_accepts_from_anywhere"]),
 ]
 
 

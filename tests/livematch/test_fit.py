@@ -78,6 +78,12 @@ def test_fit_writes_a_pipeline_that_run_accepts_from_anywhere(fitted, val_root, 
     assert record["train_parts"] >= 1 and held["train_parts"] == record["train_parts"]
     assert (fitted / "calibration" / "train_run0" / "features").is_dir()
     assert f"Held-out estimate {held['score']:.4f}" in text and "Held-out estimate" in page
+    # fit.tta_scales: extra crop sizes as multiples of the embedder's scale, written into the pipeline and
+    # used for the rows the settings were calibrated on (their run's config)
+    extract = cfg.embedder.extract
+    assert extract.scales_tta == [round(extract.scale * f) for f in load_config().fit.tta_scales] != []
+    rows_cfg = load_config(fitted / "calibration" / "val_run" / "config.yaml")
+    assert rows_cfg.embedder.extract.scales_tta == extract.scales_tta
 
 
 def test_rerunning_fit_skips_finished_stages(fitted, sample_root, val_root, val_root2, capsys):
