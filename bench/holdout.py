@@ -122,6 +122,9 @@ def rotation(vals: dict, extra: list, parts: list, start, grids, f, base=None, s
         row = {"val": "+".join(names)}
         for tag, train, begin in (("alone", [], start), ("with_train", parts, start),
                                   *((("from_baseline", parts, base),) if base is not None else ())):
+            if tag == "with_train" and not parts:  # no TRAIN: the same calibration as alone
+                row[tag] = row["alone"]
+                continue
             chosen, _ = coordinate_ascent(Splits(cals + train), begin, grids, f.rounds, margin=f.min_gain)
             row[tag] = unseen.score(chosen)
         if base is not None:

@@ -26,11 +26,11 @@ import numpy as np
 def main(argv=None) -> dict:
     from detector.model import class_names
     from embedder.checkpoint import load_embedder
-    from embedder.data import cut_crop
     from embedder.extract import embed_images
-    from ground.dataset import load_dataset, read_images
+    from ground.dataset import load_dataset
     from ground.summary import RunSummary
     from livematch.calibration import Calibrator, setting_of
+    from livematch.commands.embed import crops_of
     from livematch.config import load_config
     from livematch.fit import use_checkpoint_settings
     from matcher.store import FeatureStore, load_store, save_store
@@ -60,27 +60,17 @@ def main(argv=None) -> dict:
             cal = Calibrator(store, class_names(cfg.detector.model), sizes, gt, cfg.matcher)
             store = FeatureStore(*cal.tables(keep))
         tables = []
-        for table, kind in ((store.shop, "items"), (store.video, "clips")):
-            crops, summary = [None] * len(table), RunSummary()
-            for owner in np.unique(table.owner):
-                rows = np.flatnonzero(table.owner == owner)
-                if kind == "items":
-                    photos = {p.name: p.path for p in gt.items[owner].photos}
-                    images = {n: (read_images(photos[n], [-1], summary) or {}).get(-1)
-                              for n in set(table.name[rows])}
-                    image_of = lambda r: images[table.name[r]]  # noqa: E731
-                else:
-                    frames = read_images(gt.videos[owner].path, table.frame[rows].tolist(), summary) or {}
-                    image_of = lambda r: frames.get(int(table.frame[r]))  # noqa: E731
-                for r in rows:
-                    image = image_of(r)
-                    crops[r] = None if image is None else cut_crop(image, table.boxes[r], cfg.embedder.data.crop_margin)
-            missing = [r for r, c in enumerate(crops) if c is None]
-            if missing:
-                raise SystemExit(f"{data}: {len(missing)} {kind} crops could not be cut again "
-                                 f"(first: {table.describe(missing[0])})")
+        for table in (store.shop, store.video):  # row index as the owner, so the crops can be put back in order
+            paths = [gt.items[o].photo(n).path if f < 0 else gt.videos[o].path
+                     for o, n, f in zip(table.owner, table.name, table.frame)]
+            rows = list(zip(range(len(table)), table.name, table.frame.tolist(), paths, table.boxes))
+            crops, kept = crops_of(rows, cfg.embedder.data.crop_margin, RunSummary())
+            if len(kept) < len(rows):
+                lost = sorted(set(range(len(rows))) - {r[0] for r in kept})
+                raise SystemExit(f"{data}: {len(lost)} crops could not be cut again (first: {table.describe(lost[0])})")
             feats = embed_images([model], crops, extract, buckets=cfg.embedder.data.aspect_buckets)
-            tables.append(replace(table, features=feats))
+            order = np.array([r[0] for r in kept], np.int64)
+            tables.append(replace(table[order], features=feats))
         save_store(args.out / Path(data).name / "features", FeatureStore(*tables))
         done[Path(data).name] = {"shop": len(tables[0]), "video": len(tables[1]),
                                  "seconds": round(time.perf_counter() - started, 1)}

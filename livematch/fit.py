@@ -236,6 +236,13 @@ def use_annotation_grid(cfg: LiveMatchConfig, grid: int | None) -> None:
                     cfg.media.infer_frames, grid)
 
 
+def tta_sizes(scale: int, multiples) -> list[int]:
+    """The extra test-time crop sizes ``fit.tta_scales`` asks for, as multiples of ``scale``."""
+    if any(m <= 0 for m in multiples):
+        raise ConfigError(f"fit.tta_scales must be positive multiples of the embedder's scale, got {list(multiples)}")
+    return [round(scale * m) for m in multiples]
+
+
 def use_checkpoint_settings(cfg: LiveMatchConfig, detector: Path, embedder: Path) -> None:
     """Run the models at the settings they were trained at: the detector's input sizes and
     classes, the embedder's extraction scale and crop margin; and the extra test-time scales
@@ -247,10 +254,8 @@ def use_checkpoint_settings(cfg: LiveMatchConfig, detector: Path, embedder: Path
     cfg.detector.model = det.model
     cfg.detector.infer.photo_short_side, cfg.detector.infer.frame_short_side = (det.infer.photo_short_side,
                                                                                 det.infer.frame_short_side)
-    if any(f <= 0 for f in cfg.fit.tta_scales):
-        raise ConfigError(f"fit.tta_scales must be positive multiples of the embedder's scale, got {cfg.fit.tta_scales}")
     cfg.embedder.model = emb.model
-    cfg.embedder.extract = replace(emb.extract, scales_tta=[round(emb.extract.scale * f) for f in cfg.fit.tta_scales])
+    cfg.embedder.extract = replace(emb.extract, scales_tta=tta_sizes(emb.extract.scale, cfg.fit.tta_scales))
     cfg.embedder.data.crop_margin = emb.data.crop_margin
 
 
@@ -390,6 +395,7 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     use_annotation_grid(cfg, annotation_grid([train_ds, *splits]))
     from livematch.calibration import vote_rules
     vote_rules(cfg.fit.vote_rules)  # a typo fails before training, not after
+    tta_sizes(1, cfg.fit.tta_scales)  # ... and so does a bad multiple
     seconds, skipped = {}, []
     for stage, given, train in (("embedder", embedder, _train_embedder), ("detector", detector, _train_detector)):
         target = out / "weights" / stage

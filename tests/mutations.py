@@ -143,6 +143,9 @@ MUTATIONS = [
     ("fit: pipeline.yaml leaves the test-time scales out", "livematch/fit.py",
      '**({"scales_tta": list(cfg.embedder.extract.scales_tta)}', '**({}',
      ["tests/livematch/test_fit.py::test_fit_writes_a_pipeline_that_run_accepts_from_anywhere"]),
+    ("fit: a bad fit.tta_scales is found only after training", "livematch/fit.py",
+     "    tta_sizes(1, cfg.fit.tta_scales)  # ... and so does a bad multiple\n", "",
+     ["tests/livematch/test_fit.py::test_a_bad_tta_multiple_fails_before_training"]),
 ]
 
 

@@ -64,7 +64,10 @@ def annotated_boxes(ds: Dataset, frames):
     return shop, video
 
 
-def _crops_of(rows, margin: float, summary: RunSummary):
+def crops_of(rows, margin: float, summary: RunSummary):
+    """Crops of ``rows`` ``(owner, name, frame or -1, media path, box)``, each media file read
+    once: ``(crops, the rows they came from)``, in media order; a row whose image cannot be read
+    or whose box cuts nothing is left out."""
     from embedder.data import cut_crop
     images, kept = [], []
     by_media: dict[tuple, list] = {}
@@ -96,7 +99,7 @@ def extract_store(checkpoints, roots, out, cfg: LiveMatchConfig, progress: bool 
     ds = load_dataset(roots, probe_media=False)
     tables = []
     for rows in annotated_boxes(ds, cfg.media.infer_frames.indices()):
-        images, kept = _crops_of(rows, cfg.embedder.data.crop_margin, summary)
+        images, kept = crops_of(rows, cfg.embedder.data.crop_margin, summary)
         feats = embed_images(models, images, cfg.embedder.extract, progress, cfg.embedder.data.aspect_buckets)
         owner, name, frame, _, boxes = zip(*kept) if kept else ([], [], [], [], np.empty((0, 4)))
         tables.append(CropTable(owner, name, frame, boxes, np.ones(len(kept)), feats))

@@ -225,6 +225,15 @@ def test_a_split_train_cannot_learn_fails_before_training(sample_root, val_root,
     assert resolve_split("instance", [sample_root]) == "instance"
 
 
+def test_a_bad_tta_multiple_fails_before_training(sample_root, val_root, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--out", str(out), *DET, *EMB, *FAST,
+                 "fit.tta_scales=[1.333,0]"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fit.tta_scales" in err[0] and "[1.333, 0.0]" in err[0]
+    assert not (out / "embedder").exists() and not (out / "weights").exists()
+
+
 # ---- calibration on built cases (no models) ----
 
 @pytest.fixture(scope="module")
