@@ -4,7 +4,8 @@
     python -m bench.embedder --ablation --train data/train --val data/val --epochs 10     # training ablation
 
 1. extraction: crops per second with aspect-ratio buckets vs padding every crop to a square
-   (ratio), and shop -> video retrieval top-1 of each on held-out items;
+   (ratio), and with fit's multi-scale test-time augmentation (``fit.tta_scales``) vs without
+   (ratio); shop -> video retrieval top-1 of each on held-out items;
 2. ablation (``--ablation``): the tiny recipe trained with and without cross-batch memory, with
    and without aspect-ratio bucketing (one square bucket), ArcFace vs sub-center ArcFace; top-1,
    recall@5 and mAP@10 on held-out items, and training seconds.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -25,6 +27,7 @@ from embedder.evaluate import retrieval_metrics
 from embedder.extract import embed_images
 from livematch.config import load_config
 from livematch.commands.embed import labelled_crops, train_embedder
+from livematch.fit import tta_sizes
 from ground.summary import RunSummary
 
 RECIPE = Path("configs/embedder/tiny.yaml")
@@ -61,14 +64,18 @@ def bench_extraction(checkpoint: Path, val_roots, cfg) -> dict:
     extract = cfg.embedder.extract
     extract.scale = model_cfg.extract.scale
     row = {"crops": len(images), "scale": extract.scale}
+    tta = replace(extract, scales_tta=tta_sizes(extract.scale, cfg.fit.tta_scales))
+    row["tta_scales"] = tta.scales_tta
     for name, fn in [("buckets", lambda: embed_images(model, images, extract).astype(np.float32)),
-                     ("pad_square", lambda: embed_padded(model, images, extract.scale))]:
+                     ("pad_square", lambda: embed_padded(model, images, extract.scale)),
+                     ("buckets_tta", lambda: embed_images(model, images, tta).astype(np.float32))]:
         fn()  # warm-up
         start = time.perf_counter()
         feats = fn()
         row[f"{name}_crops_per_s"] = len(images) / (time.perf_counter() - start)
         row[f"{name}_top1"] = retrieval_metrics(feats[shop], ids[shop], feats[~shop], ids[~shop])["top1"]
     row["throughput_buckets_vs_pad"] = row["buckets_crops_per_s"] / row["pad_square_crops_per_s"]
+    row["throughput_tta_vs_buckets"] = row["buckets_tta_crops_per_s"] / row["buckets_crops_per_s"]
     return row
 
 
@@ -103,6 +110,8 @@ def main() -> None:
         print(f"extraction of {e['crops']} crops: buckets {e['buckets_crops_per_s']:.1f}/s (top-1 {e['buckets_top1']:.4f}) "
               f"vs padded squares {e['pad_square_crops_per_s']:.1f}/s (top-1 {e['pad_square_top1']:.4f}): "
               f"x{e['throughput_buckets_vs_pad']:.2f}")
+        print(f"with test-time scales {e['tta_scales']}: {e['buckets_tta_crops_per_s']:.1f}/s (top-1 "
+              f"{e['buckets_tta_top1']:.4f}): x{e['throughput_tta_vs_buckets']:.2f} the throughput without")
     if args.ablation:
         if not args.train:
             parser.error("--ablation needs --train")
