@@ -245,8 +245,9 @@ def tta_sizes(scale: int, multiples) -> list[int]:
 
 def use_checkpoint_settings(cfg: LiveMatchConfig, detector: Path, embedder: Path) -> None:
     """Run the models at the settings they were trained at: the detector's input sizes and
-    classes, the embedder's extraction scale and crop margin; and the extra test-time scales
-    ``fit.tta_scales`` asks for, as multiples of that scale."""
+    classes, the embedder's extraction scale and crop margin. The extra test-time sizes stay as
+    ``cfg`` has them (a fit's ``pipeline.yaml`` wrote its own; fit sets them from ``fit.tta_scales``
+    with :func:`tta_sizes`)."""
     from ground.checkpoint import read_config
     from detector.config import DetectorConfig
     from embedder.config import EmbedderConfig
@@ -255,7 +256,7 @@ def use_checkpoint_settings(cfg: LiveMatchConfig, detector: Path, embedder: Path
     cfg.detector.infer.photo_short_side, cfg.detector.infer.frame_short_side = (det.infer.photo_short_side,
                                                                                 det.infer.frame_short_side)
     cfg.embedder.model = emb.model
-    cfg.embedder.extract = replace(emb.extract, scales_tta=tta_sizes(emb.extract.scale, cfg.fit.tta_scales))
+    cfg.embedder.extract = replace(emb.extract, scales_tta=cfg.embedder.extract.scales_tta)
     cfg.embedder.data.crop_margin = emb.data.crop_margin
 
 
@@ -415,6 +416,7 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     detector = Path(detector or out / "weights" / "detector")
     embedder = Path(embedder or out / "weights" / "embedder")
     use_checkpoint_settings(cfg, detector, embedder)
+    cfg.embedder.extract.scales_tta = tta_sizes(cfg.embedder.extract.scale, cfg.fit.tta_scales)
     worn = out / "weights" / "worn" if cfg.fit.worn else None
     if worn is not None and (worn / "model.safetensors").is_file():
         skipped.append("worn")

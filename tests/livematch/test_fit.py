@@ -86,6 +86,16 @@ def test_fit_writes_a_pipeline_that_run_accepts_from_anywhere(fitted, val_root, 
     assert rows_cfg.embedder.extract.scales_tta == extract.scales_tta
 
 
+def test_a_fit_pipeline_keeps_its_own_test_time_sizes_under_the_checkpoint_settings(fitted):
+    """The benches re-embed a fit's roots with use_checkpoint_settings: the sizes are the
+    pipeline's own (what ``run`` embeds with), not fit.tta_scales' default."""
+    from livematch.fit import use_checkpoint_settings
+    for sizes in ([], [150]):
+        cfg = load_config(fitted / "pipeline.yaml", [f"embedder.extract.scales_tta={sizes}", "fit.tta_scales=[2.0]"])
+        use_checkpoint_settings(cfg, Path(cfg.weights.detector), Path(cfg.weights.embedders[0]))
+        assert cfg.embedder.extract.scales_tta == sizes
+
+
 def test_rerunning_fit_skips_finished_stages(fitted, sample_root, val_root, val_root2, capsys):
     weights = fitted / "weights" / "embedder" / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
