@@ -17,9 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from ground.progress import bar_disabled
+from ground.progress import progress_bar
 from embedder.augment import resize
 from ground.boxes import clip_box
 from ground.dataset import Dataset, read_images
@@ -103,7 +102,7 @@ def cache_crops(ds: Dataset, frames, cache_dir, margin: float = 0.05, summary: R
     by_video: dict[Path, list] = {}
     for job in jobs:
         by_video.setdefault(job[2], []).append(job)
-    for media_path, group in tqdm(by_video.items(), desc="crops", unit="file", disable=bar_disabled(progress)):
+    for media_path, group in progress_bar(by_video.items(), desc="crops", unit="file", show=progress):
         names = [cache_dir / f"{key}_{i}.jpg" for key, *_, boxes in group for i in range(len(boxes))]
         if all(str(n) in done for n in names):
             crops += [done[str(n)] for n in names]

@@ -7,9 +7,8 @@ from dataclasses import replace
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
-from ground.progress import bar_disabled
+from ground.progress import progress_bar
 from embedder.augment import resize
 from embedder.config import ExtractConfig
 from embedder.model import Embedder, ensemble_features
@@ -59,7 +58,7 @@ def embed_images(models, images: list[np.ndarray], cfg: ExtractConfig | None = N
     member_cfgs = [replace(cfg, scale=int(s)) for s in scales] if scales else [cfg] * len(models)
     if len(member_cfgs) != len(models):
         raise ValueError(f"{len(scales)} extraction scales for {len(models)} models")
-    for b, rows in tqdm(chunks, desc="embed", unit="batch", disable=bar_disabled(progress)):
+    for b, rows in progress_bar(chunks, desc="embed", unit="batch", show=progress):
         crops = [images[r] for r in rows]
         for out, model, member in zip(per_model, models, member_cfgs):
             out[torch.as_tensor(rows)] = _embed_batch(model, crops, buckets[b], member).cpu()

@@ -1,7 +1,7 @@
 """The one training loop of both models: AMP on CUDA, gradient accumulation and clipping, one
 warm-up + cosine learning-rate curve (timm's ``CosineLRScheduler``, stepped per update), DDP under
 torchrun, validation on rank 0 after each epoch, ``last`` and ``best`` checkpoints, resume after a
-kill, tqdm progress, a CSV log and TensorBoard scalars.
+kill, progress (a bar on a terminal, one line per epoch in logs), a CSV log and TensorBoard scalars.
 
 Each model brings a :class:`Task`: what to train, its batches, one forward step, its evaluation
 and its checkpoint. The loop is ours rather than Accelerate's or Fabric's: both would wrap the
@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Iterable
 
 import torch
-from tqdm import tqdm
 
 from ground.checkpoint import read_meta, read_train_state
 from ground.errors import TrainingError
 from ground.io import append_csv
-from ground.progress import bar_disabled
+from ground.progress import enabled, progress_bar, say
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +159,13 @@ class _Board:
             self.writer.close()
 
 
+def epoch_line(row: dict, epochs: int) -> str:
+    """One epoch's line for logs: its losses, learning rate, validation metrics and seconds."""
+    values = ", ".join(f"{k} {v:.4g}" for k, v in row.items()
+                       if k not in ("epoch", "step", "seconds") and isinstance(v, (int, float)))
+    return f"epoch {row['epoch']}/{epochs} (step {row['step']}): {values}; {row['seconds']:.0f} s"
+
+
 def train_loop(task: Task, optimizer, loop: Loop, out_dir, rank: int, world: int, device: torch.device,
                progress: bool = True, max_steps: int | None = None) -> TrainResult:
     """Train ``task`` for ``loop.epochs`` or ``loop.steps`` updates (resuming from ``out_dir/last``
@@ -190,8 +196,8 @@ def train_loop(task: Task, optimizer, loop: Loop, out_dir, rank: int, world: int
         optimizer.zero_grad(set_to_none=True)
         torch.manual_seed(loop.seed + epoch)  # the epoch's random draws, also after a resume
         sums, n, start = {}, 0, time.perf_counter()
-        bar = tqdm(task.batches(epoch), total=len(task), desc=f"epoch {epoch + 1}/{epochs}",
-                   disable=bar_disabled(progress and not rank))
+        bar = progress_bar(task.batches(epoch), total=len(task), desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
+                           show=progress and not rank)
         for i, batch in enumerate(bar):
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
                 loss, parts = task.step(ddp, batch, step)
@@ -223,6 +229,8 @@ def train_loop(task: Task, optimizer, loop: Loop, out_dir, rank: int, world: int
             row.update(task.evaluate())
         history.append(row)
         if rank == 0:
+            if enabled(progress):
+                say(epoch_line(row, epochs))
             append_csv(out_dir / "log.csv", row, task.log_fields)
             board.scalars("epoch", row, step)
             meta = {"epoch": epoch + 1, "step": step, "select": task.select or "last", "best": best, **task.meta()}

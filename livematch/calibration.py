@@ -291,13 +291,11 @@ def coordinate_ascent(cal: Calibrator, start: Setting, grids: dict[str, list], r
     swept; ``"thresholds"`` takes ``(photo, frame)`` pairs; ``"vote"`` sweeps keep / vote
     fraction and distance cut-off together under each ``(rule, assign)`` it lists), for ``rounds`` rounds or until a round changes
     nothing. Returns the best setting and every curve."""
-    from tqdm import tqdm
-
-    from ground.progress import bar_disabled
+    from ground.progress import progress_bar
     current, best, sweeps = start, cal.score(start), []
     for r in range(rounds):
         before = current
-        for name in tqdm(list(grids), desc=f"calibration round {r + 1}", disable=bar_disabled(progress)):
+        for name in progress_bar(list(grids), desc=f"calibration round {r + 1}", unit="setting", show=progress):
             if name == "vote":
                 chosen, score, table = _vote_step(cal, current, grids[name], vote_grid)
                 if chosen is None:

@@ -27,10 +27,9 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ground import media
-from ground.progress import bar_disabled
+from ground.progress import progress_bar
 from livematch.config import LiveMatchConfig, to_yaml
 from livematch.cache import ResultCache, file_digest, model_key
 from ground.dataset import load_dataset, read_clip_frames, read_item_photos
@@ -266,7 +265,7 @@ def _process(units: list[_Unit], models: Models, cfg: LiveMatchConfig, cache: Re
             trim_heap()
 
     stream, group, count = _decoded(units, cfg), [], 0
-    with tqdm(total=len(units), desc=kind, unit=kind[:-1], disable=bar_disabled(progress)) as bar:
+    with progress_bar(total=len(units), desc=kind, unit=kind[:-1], show=progress) as bar:
         while True:
             with clock("decode"):  # time the models wait for decoded media
                 d = next(stream, None)

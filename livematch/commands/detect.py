@@ -12,9 +12,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from tqdm import tqdm
 
-from ground.progress import bar_disabled
+from ground.progress import progress_bar
 from livematch.config import LiveMatchConfig
 from ground.dataset import load_dataset, read_clip_frames, read_item_photos
 from ground.io import write_json
@@ -77,13 +76,13 @@ def predict_boxes(checkpoint, roots, out, cfg: LiveMatchConfig, progress: bool =
     region = frame_region(inf)
     ds = load_dataset(roots, probe_media=False)
     summary = ds.summary
-    for item in tqdm(ds.items.values(), desc="photos", unit="item", disable=bar_disabled(progress)):
+    for item in progress_bar(ds.items.values(), desc="photos", unit="item", show=progress):
         images, names = read_item_photos(item, summary)
         dets = predict(model, images, inf.photo_short_side, inf.photo_threshold, inf.batch_size,
                        channels_last=inf.channels_last, labels=photo_labels)
         write_json(out / "photos" / f"{item.item_id}.json", {n: _rows(d) for n, d in zip(names, dets)}, indent=None)
         summary.counts["detected photo boxes"] += sum(len(d) for d in dets)
-    for video in tqdm(ds.videos.values(), desc="clips", unit="clip", disable=bar_disabled(progress)):
+    for video in progress_bar(ds.videos.values(), desc="clips", unit="clip", show=progress):
         frames = read_clip_frames(video, cfg.media, summary)
         if frames is None:
             continue

@@ -26,9 +26,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
-from ground.progress import bar_disabled
+from ground.progress import progress_bar
 from ground.io import atomic_write_bytes, atomic_write_text, write_json
 from livematch.sampledata import scenes
 from livematch.sampledata.garments import (BOTTOM_KINDS, PATTERNS, VARIED_PATTERNS, GarmentSpec, random_spec,
@@ -225,7 +224,7 @@ def generate_dataset(out, cfg: SampleConfig | None = None, overwrite: bool = Fal
             write_item(root, product, cfg.seed, i, cfg)
     jobs = [(root, cfg, k, vid, plan.products[p] if p >= 0 else None, [plan.products[d] for d in ds])
             for k, (vid, p, ds) in enumerate(plan.videos)]
-    bar = tqdm(total=len(jobs), desc="clips", unit="clip", disable=bar_disabled(progress))
+    bar = progress_bar(total=len(jobs), desc="clips", unit="clip", show=progress)
     if cfg.workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(cfg.workers) as pool:
             for _ in pool.map(write_clip, *zip(*jobs)):

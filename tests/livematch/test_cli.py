@@ -100,17 +100,20 @@ def test_quiet_and_log_level_set_what_is_logged(sample_root, tmp_path, capsys):
     assert len(err) == 1 and "--log-level" in err[0] and "debug, info, warning, error" in err[0]
 
 
-def test_progress_bars_off_on_request_and_off_a_terminal(monkeypatch, tmp_path):
+def test_progress_off_on_request_and_plain_lines_off_a_terminal(monkeypatch, tmp_path):
     from ground.progress import ENV, bar_disabled
     monkeypatch.setenv(ENV, "0")
     assert bar_disabled(True) is None and bar_disabled(False) is True  # None: tqdm's own terminal test
     assert main(["--no-progress", "config"]) == 0
     assert bar_disabled(True) is True
-    # a pipe is not a terminal: no bar in a child's stderr
-    out = subprocess.run([sys.executable, "-m", "livematch.cli", "sample-data", str(tmp_path / "d"), "--items", "2",
-                          "--videos", "2", "--width", "96", "--height", "64", "--frames", "50", "--workers", "1"],
-                         capture_output=True, text=True, env={**__import__("os").environ, ENV: "0"})
-    assert out.returncode == 0 and "clips:" not in out.stderr and "\r" not in out.stderr
+    # a pipe is not a terminal: plain progress lines in a child's stderr, no bar; none with --no-progress
+    args = ["sample-data", str(tmp_path / "d"), "--items", "2", "--videos", "2", "--width", "96", "--height", "64",
+            "--frames", "50", "--workers", "1", "--overwrite"]
+    for flags, shown in (([], True), (["--no-progress"], False)):
+        out = subprocess.run([sys.executable, "-m", "livematch.cli", *flags, *args], capture_output=True, text=True,
+                             env={**__import__("os").environ, ENV: "0"})
+        assert out.returncode == 0 and "\r" not in out.stderr
+        assert ("clips: 2/2 (100%)" in out.stderr) is shown
 
 
 def test_exit_codes_mean_something(sample_root, tmp_path, capsys):
