@@ -1,6 +1,7 @@
 """End-to-end ``livematch run`` benchmark, every comparison measured side by side in one run.
 
     python -m bench.pipeline                       # demo weights, 10 and 100 generated clips
+    python -m bench.pipeline --compare A.yaml B.yaml   # two pipelines on the same 10 clips
 
 Each run is a fresh child process on a fresh output folder (no cache), so that its peak memory is
 its own. Printed and written to ``bench/results/pipeline.json``:
@@ -12,6 +13,10 @@ its own. Printed and written to ``bench/results/pipeline.json``:
    pass) vs the default: wall-time ratio;
 3. peak resident memory (main process and loader workers) for 100 vs 10 clips: the ratio should
    stay near 1, apart from the feature store, which grows with the crops.
+
+``--compare``: each pipeline config (e.g. the demo's models against a fit's) on the same clips,
+one after the other: clips per minute, the share of wall time spent in the models, and the
+clips-per-minute ratio of each to the first (``bench/results/pipeline_compare.json``).
 """
 from __future__ import annotations
 
@@ -27,11 +32,11 @@ CONFIG = Path("configs/pipeline/demo.yaml")
 NAIVE = ["run.workers=0", "run.batch_images=1"]
 
 
-def run_once(data: Path, out: Path, overrides: list[str]) -> dict:
+def run_once(data: Path, out: Path, config: Path, overrides: list[str]) -> dict:
     """Child process: one pipeline run; prints its timings and peak memory as JSON."""
     from livematch.config import load_config
     from livematch.pipeline import run
-    cfg = load_config(CONFIG, overrides)
+    cfg = load_config(config, overrides)
     start = time.perf_counter()
     report = run(cfg, [data], out, cfg.weights.detector, cfg.weights.embedders, progress=False)
     wall = time.perf_counter() - start
@@ -43,8 +48,8 @@ def run_once(data: Path, out: Path, overrides: list[str]) -> dict:
             "clips": report.summary.counts["clips processed"], "crops": report.summary.counts["video crops"]}
 
 
-def measure(data: Path, out: Path, overrides: list[str]) -> dict:
-    cmd = [sys.executable, "-m", "bench.pipeline", "--one", str(data), str(out), *overrides]
+def measure(data: Path, out: Path, overrides: list[str], config: Path = CONFIG) -> dict:
+    cmd = [sys.executable, "-m", "bench.pipeline", "--one", str(data), str(out), str(config), *overrides]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"bench run failed: {' '.join(cmd)}\n{done.stderr[-3000:]}")
@@ -58,6 +63,25 @@ def dataset(root: Path, clips: int, seed: int) -> Path:
     return root
 
 
+def compare(data: Path, work: Path, configs: list[Path], out: Path) -> None:
+    """Each pipeline config on the same clips, one after the other (module docstring)."""
+    rows = {}
+    for k, config in enumerate(configs):
+        r = measure(data, work / f"compare{k}", [], config)
+        r["clips_per_min"] = 60 * r["clips"] / r["wall_s"]
+        r["model_share"] = r["model_s"] / r["wall_s"]
+        rows[str(config)] = r
+    first = rows[str(configs[0])]["clips_per_min"]
+    for name, r in rows.items():
+        r["speed_vs_first"] = r["clips_per_min"] / first
+        print(f"{name:<44} {r['clips']:>3} clips  {r['clips_per_min']:6.1f} clips/min  models {100 * r['model_share']:4.0f}% "
+              f"of wall (detect {r['seconds'].get('detect', 0):.1f} s, embed {r['seconds'].get('embed', 0):.1f} s)  "
+              f"x{r['speed_vs_first']:.2f} vs the first")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=2))
+    print(f"wrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
@@ -65,13 +89,17 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=10)
     parser.add_argument("--large", type=int, default=100)
     parser.add_argument("--out", type=Path, default=Path("bench/results/pipeline.json"))
+    parser.add_argument("--compare", type=Path, nargs="+", help="pipeline configs run on the same --small clips")
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_once(Path(args.one[0]), Path(args.one[1]), args.one[2:])))
+        print(json.dumps(run_once(Path(args.one[0]), Path(args.one[1]), Path(args.one[2]), args.one[3:])))
         return
     import shutil
     shutil.rmtree(args.work / "out", ignore_errors=True)
     small = dataset(args.work / f"clips{args.small}", args.small, seed=2024)
+    if args.compare:
+        compare(small, args.work / "out", args.compare, args.out.with_name("pipeline_compare.json"))
+        return
     large = dataset(args.work / f"clips{args.large}", args.large, seed=2025)
     rows = {"naive": measure(small, args.work / "out" / "naive", NAIVE),
             "default": measure(small, args.work / "out" / "default", []),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from safetensors.torch import load_file
@@ -18,7 +19,7 @@ HEAD = "roi_heads.box_predictor."  # the class-dependent layers: new classes, ne
 def load_detector(folder, device="cpu"):
     """Rebuild a trained detector from its checkpoint folder (eval mode) and its config."""
     cfg = read_config(folder, DetectorConfig)
-    model = build_detector(cfg.model)
+    model = build_detector(replace(cfg.model, weights=""))  # its weights are the checkpoint's
     load_weights(model, Path(folder) / "model.safetensors", f"detector ({cfg.model.backbone})")
     return model.to(device).eval(), cfg
 

@@ -16,10 +16,10 @@ class DetModelConfig:
 
     backend: str = "torchvision"  # torchvision | detectron2
     backbone: str = "resnet50_fpn_v2"  # resnet50_fpn_v2 | timm:<name> (features_only through an FPN)
-    pretrained: bool = False  # torchvision / timm ImageNet weights, when cached locally
-    # A local ImageNet weights file for the backbone (.safetensors, or .pth / .pt read with
-    # weights_only): the offline path (contest machines have no network); replaces `pretrained`.
-    backbone_weights: str = ""
+    # Where the backbone starts (ground.pretrained): "" random | imagenet (a packaged file) | timm / hf:<repo>
+    # (the Hugging Face cache on disk) | a local .safetensors / .pth file (torchvision's names for
+    # resnet50_fpn_v2). Nothing is downloaded: contest machines have no network.
+    weights: str = ""
     out_indices: list[int] = field(default_factory=lambda: [1, 2, 3, 4])  # timm stages (strides 4-32)
     fpn_channels: int = 256
     anchor_sizes: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 512])  # one per FPN level
@@ -89,6 +89,8 @@ class DetInferConfig:
 class WornConfig:
     """The worn scorer's input, width and training (``detector.worn``)."""
 
+    backbone: str = ""  # "": the small CNN of `widths` | a timm name (4 input channels: RGB and the box mask)
+    weights: str = ""  # a timm backbone's start (ground.pretrained): "" | imagenet | timm | hf:<repo> | a file
     size: int = 64  # input side in pixels
     context: float = 0.6  # the box widened by this fraction of its width / height on each side
     widths: list[int] = field(default_factory=lambda: [24, 48, 64, 96])  # conv stages (each halves but the last)

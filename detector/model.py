@@ -18,8 +18,9 @@ from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from detector.config import SPLITS, DetModelConfig
-from ground.checkpoint import load_state, read_state
+from ground.checkpoint import load_state
 from ground.errors import ConfigError
+from ground.pretrained import resolve_weights, timm_kwargs
 from ground.structures import LABELS
 
 
@@ -27,12 +28,10 @@ class TimmFPN(nn.Module):
     """A timm ``features_only`` backbone (strides 4-32 by default) followed by an FPN with a
     max-pool level: ``(B, 3, H, W) -> {"0".."3", "pool"}`` maps of ``out_channels`` channels."""
 
-    def __init__(self, name: str, out_indices, out_channels: int = 256, pretrained: bool = False, weights: str = ""):
+    def __init__(self, name: str, out_indices, out_channels: int = 256, weights: str = ""):
         super().__init__()
-        # A local file goes through timm's own pretrained loader (classifier dropped), no network.
-        local = {"pretrained_cfg_overlay": {"file": weights}} if weights else {}
         self.body = timm.create_model(name, features_only=True, out_indices=tuple(out_indices),
-                                      pretrained=pretrained or bool(weights), **local)
+                                      **timm_kwargs(weights, name))
         self.fpn = FeaturePyramidNetwork(self.body.feature_info.channels(), out_channels,
                                          extra_blocks=LastLevelMaxPool())
         self.out_channels = out_channels
@@ -71,15 +70,15 @@ def _torchvision(cfg: DetModelConfig) -> FasterRCNN:
     anchors = AnchorGenerator(tuple((s,) for s in cfg.anchor_sizes), (tuple(cfg.aspect_ratios),) * levels)
     n_anchors = anchors.num_anchors_per_location()[0]
     if cfg.backbone == "resnet50_fpn_v2":
-        body = resnet50(weights="IMAGENET1K_V1" if cfg.pretrained and not cfg.backbone_weights else None)
-        if cfg.backbone_weights:
-            load_state(body, read_state(cfg.backbone_weights), cfg.backbone_weights, "torchvision resnet50")
+        body = resnet50(weights=None)
+        if cfg.weights:
+            load_state(body, resolve_weights(cfg.weights, "resnet50"), cfg.weights, "torchvision resnet50")
         backbone = _resnet_fpn_extractor(body, 3, norm_layer=nn.BatchNorm2d)
         rpn_head = RPNHead(backbone.out_channels, n_anchors, conv_depth=2)
         box_head = FastRCNNConvFCHead((backbone.out_channels, 7, 7), [256] * 4, [cfg.representation_size],
                                       norm_layer=nn.BatchNorm2d)
     elif cfg.backbone.startswith("timm:"):
-        backbone = TimmFPN(cfg.backbone[5:], cfg.out_indices, cfg.fpn_channels, cfg.pretrained, cfg.backbone_weights)
+        backbone = TimmFPN(cfg.backbone[5:], cfg.out_indices, cfg.fpn_channels, cfg.weights)
         rpn_head = RPNHead(backbone.out_channels, n_anchors)
         box_head = TwoMLPHead(backbone.out_channels * 7 * 7, cfg.representation_size)
     else:

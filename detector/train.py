@@ -3,6 +3,7 @@ transform draws one per image), horizontal flip, SGD, COCO AP / AP50 on a held-o
 epoch (OUT/best is the epoch with the best AP50)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -76,7 +77,7 @@ def train_detector(cfg: DetectorConfig, train: list[DetSample], val: list[DetSam
         raise TrainingError("no training images: check the roots and their annotations")
     rank, world, device = setup_distributed(cfg.train.dist_timeout_min)
     torch.manual_seed(cfg.train.seed)
-    model = build_detector(cfg.model)
+    model = build_detector(replace(cfg.model, weights="") if init_from else cfg.model)
     if init_from:
         init_detector(model, init_from, cfg)
     model = model.to(device)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import timm
 import torch
 from torch import nn
 
@@ -28,6 +29,7 @@ from detector.config import WornConfig
 from ground.checkpoint import load_weights, read_config, save_checkpoint
 from ground.engine import Loop, Task, TrainResult, train_loop
 from ground.errors import DatasetError, MediaError
+from ground.pretrained import timm_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,29 @@ class WornNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x).mean((2, 3)))[:, 0]
+
+
+class TimmWorn(nn.Module):
+    """A timm backbone with 4 input channels (timm adapts a pretrained RGB stem) and one logit;
+    RGB is normalised as the backbone was trained, the mask channel to [-1, 1]."""
+
+    def __init__(self, name: str, weights: str = ""):
+        super().__init__()
+        self.net = timm.create_model(name, in_chans=4, num_classes=1, **timm_kwargs(weights, name))
+        data = timm.data.resolve_data_config({}, model=self.net)
+        self.register_buffer("mean", torch.tensor([*data["mean"], 0.5]).view(1, 4, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([*data["std"], 0.5]).view(1, 4, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)[:, 0]
+
+
+def build_worn(cfg: WornConfig, pretrained: bool = True) -> nn.Module:
+    """The worn scorer of ``cfg``: ``(B, 4, size, size)`` in [0, 1] -> ``(B,)`` logits.
+    ``pretrained=False`` skips ``cfg.weights`` (a checkpoint's own weights follow)."""
+    if not cfg.backbone:
+        return WornNet(cfg.widths)
+    return TimmWorn(cfg.backbone, cfg.weights if pretrained else "")
 
 
 def context_crop(image: np.ndarray, box, size: int, context: float) -> np.ndarray:
@@ -72,7 +97,7 @@ def _tensor(crops: np.ndarray) -> torch.Tensor:
 
 
 @torch.no_grad()
-def score_worn(model: WornNet, cfg: WornConfig, image: np.ndarray, boxes, batch: int = 256) -> np.ndarray:
+def score_worn(model: nn.Module, cfg: WornConfig, image: np.ndarray, boxes, batch: int = 256) -> np.ndarray:
     """The worn probability of each box of one RGB image (``(N,)`` float32)."""
     if not len(boxes):
         return np.zeros(0, np.float32)
@@ -87,14 +112,12 @@ def worn_samples(ds, cfg: WornConfig, media_backend: str = "pyav", progress: boo
     """Context crops of every annotated frame box of ``ds`` (a :class:`ground.dataset.Dataset`)
     and their targets (1: ``display`` 0, worn): ``copies`` per box, all but the first jittered.
     Raises :class:`DatasetError` when the frames do not annotate both kinds."""
-    from tqdm import tqdm
-
     from ground.media import sample_frames
-    from ground.progress import bar_disabled
+    from ground.progress import progress_bar
     rng = np.random.default_rng(cfg.seed)
     crops, targets = [], []
     videos = [v for v in ds.videos.values() if v.frames]
-    for video in tqdm(videos, desc="worn crops", unit="clip", disable=bar_disabled(progress)):
+    for video in progress_bar(videos, desc="worn crops", unit="clip", show=progress):
         try:
             frames = sample_frames(video.path, sorted(video.frames), media_backend)
         except MediaError as e:
@@ -121,7 +144,7 @@ class WornTask(Task):
 
     log_fields = ["epoch", "step", "lr", "loss", "seconds"]
 
-    def __init__(self, cfg: WornConfig, model: WornNet, crops: np.ndarray, targets: np.ndarray):
+    def __init__(self, cfg: WornConfig, model: nn.Module, crops: np.ndarray, targets: np.ndarray):
         self.cfg, self.model, self.module = cfg, model, model
         self.crops, self.targets = crops, targets
 
@@ -164,16 +187,16 @@ def fit_worn(cfg: WornConfig, crops: np.ndarray, targets: np.ndarray, out_dir, p
     """Train on context crops ``(N, size, size, 4)`` and 0 / 1 targets; ``out_dir/last`` is the
     checkpoint (resumes from it when a run was killed)."""
     torch.manual_seed(cfg.seed)
-    model = WornNet(cfg.widths).to(device)
+    model = build_worn(cfg).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loop = Loop.of(cfg)
     return train_loop(WornTask(cfg, model, crops, targets), optimizer, loop, out_dir, 0, 1, torch.device(device),
                       progress)
 
 
-def load_worn(folder, device="cpu") -> tuple[WornNet, WornConfig]:
+def load_worn(folder, device="cpu") -> tuple[nn.Module, WornConfig]:
     """A trained worn scorer (eval mode) and its config."""
     cfg = read_config(folder, WornConfig)
-    model = WornNet(cfg.widths)
+    model = build_worn(cfg, pretrained=False)
     load_weights(model, Path(folder) / "model.safetensors", "worn scorer")
     return model.to(device).eval(), cfg

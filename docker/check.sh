@@ -21,7 +21,7 @@ done
 
 for image in "${@:-cpu cuda}"; do
   for name in $image; do
-    extra=$([ "$name" = cuda ] && echo gpu || echo cpu)
+    extra=$([ "$name" = cuda ] && echo gpu,pretrained || echo cpu,pretrained)
     index=$([ "$name" = cpu ] && echo "--extra-index-url https://download.pytorch.org/whl/cpu" || true)
     grep -q "pip install --no-cache-dir ${index:+$index }\".\[$extra\]\"" "$here/docker/Dockerfile.$name" \
       || { echo "docker/Dockerfile.$name no longer installs .[$extra] as this check replays it" >&2; exit 1; }

@@ -3,6 +3,7 @@ class weights) and the shared folder layout of :mod:`ground.checkpoint`."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -21,7 +22,7 @@ def read_embedder_config(folder) -> EmbedderConfig:
 def load_embedder(folder, device: str | torch.device = "cpu") -> tuple[Embedder, EmbedderConfig]:
     """Rebuild the model from the checkpoint's own config and load its weights (eval mode)."""
     cfg = read_embedder_config(folder)
-    model = build_embedder(cfg.model)
+    model = build_embedder(replace(cfg.model, weights=""))  # its weights are the checkpoint's
     load_weights(model, Path(folder) / "model.safetensors", f"embedder ({cfg.model.backbone})")
     return model.to(device).eval(), cfg
 

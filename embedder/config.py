@@ -9,8 +9,9 @@ class ModelConfig:
     """timm backbone -> GeM -> Linear(embedding_dim) -> BatchNorm1d (-> l2-normalised feature)."""
 
     backbone: str = "tf_efficientnet_b5"
-    pretrained: bool = False  # timm weights (needs them cached locally: no network at run time)
-    checkpoint: str = ""  # local backbone weights (.safetensors / .pth) loaded before training
+    # Where the backbone starts (ground.pretrained): "" random | imagenet (a packaged file) | timm / hf:<repo>
+    # (the Hugging Face cache on disk) | a local .safetensors / .pth file. Nothing is downloaded.
+    weights: str = ""
     embedding_dim: int = 512
     pool: str = "gem"  # gem | avg | max
     gem_p: float = 3.0

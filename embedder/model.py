@@ -8,6 +8,7 @@ from torch import nn
 
 from embedder.config import ModelConfig
 from ground.errors import ConfigError
+from ground.pretrained import timm_kwargs
 
 
 def gem(x: torch.Tensor, p: torch.Tensor | float = 3.0, eps: float = 1e-6) -> torch.Tensor:
@@ -46,11 +47,8 @@ class Embedder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        # A local weights file goes through timm's own pretrained loader (classifier dropped,
-        # input convolution adapted), so no network is needed.
-        local = {"pretrained_cfg_overlay": {"file": cfg.checkpoint}} if cfg.checkpoint else {}
-        self.backbone = timm.create_model(cfg.backbone, pretrained=cfg.pretrained or bool(cfg.checkpoint),
-                                          num_classes=0, global_pool="", drop_rate=cfg.drop_rate, **local)
+        self.backbone = timm.create_model(cfg.backbone, num_classes=0, global_pool="", drop_rate=cfg.drop_rate,
+                                          **timm_kwargs(cfg.weights, cfg.backbone))
         if cfg.pool not in POOLS:
             raise ConfigError(f"unknown model.pool {cfg.pool!r}; choose one of {sorted(POOLS)}")
         self.pool = POOLS[cfg.pool](cfg)

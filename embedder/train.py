@@ -4,6 +4,7 @@ memory losses, optional EMA of the weights, fine-tuning from a checkpoint. OUT/b
 with the best validation top-1 or mAP@10, or the last one (``optim.select``)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -132,7 +133,7 @@ def train(cfg: EmbedderConfig, crops: list[Crop], out_dir, val_crops: list[Crop]
         raise TrainingError(f"loss.xbm_memory ({cfg.loss.xbm_memory}) must be >= data.batch_size")
     labels = np.array([c.label for c in crops])
     num_classes = int(labels.max()) + 1
-    model = build_embedder(cfg.model)
+    model = build_embedder(replace(cfg.model, weights="") if init_from else cfg.model)
     if init_from:
         init_embedder(model, init_from, cfg)
     loss = EmbeddingLoss(cfg.loss, num_classes, cfg.model.embedding_dim, np.bincount(labels, minlength=num_classes))

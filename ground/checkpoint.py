@@ -51,15 +51,36 @@ def save_checkpoint(folder, modules: dict[str, torch.nn.Module], cfg, meta: dict
     return folder
 
 
-def read_config(folder, schema: type):
-    """The checkpoint's ``config.yaml`` merged onto ``schema``'s defaults (a dataclass instance)."""
+# Keys that checkpoints written before the pretrained-weights resolver (ground.pretrained) hold,
+# and their name now: one ``weights`` source replaced each model's own flag and file path
+# (``None``: dropped; a checkpoint's own weights are in its safetensors anyway).
+RENAMED = {"pretrained": None, "checkpoint": "weights", "backbone_weights": "weights"}
+
+
+def config_dict(folder) -> dict:
+    """A checkpoint's ``config.yaml`` as a plain mapping, older key names brought up to date
+    (:data:`RENAMED`)."""
     path = Path(folder) / "config.yaml"
     if not Path(folder).exists():
         raise CheckpointError(f"{folder}: no such checkpoint folder (train it first, or name another)")
     if not path.is_file():
         raise CheckpointError(f"{folder}: not a checkpoint (no config.yaml)")
+    data = OmegaConf.to_container(OmegaConf.load(path)) or {}
+    model = data.get("model")
+    if isinstance(model, dict):
+        for old, new in RENAMED.items():
+            value = model.pop(old, None)
+            if new and value:
+                model[new] = value
+    return data
+
+
+def read_config(folder, schema: type):
+    """The checkpoint's ``config.yaml`` (:func:`config_dict`) merged onto ``schema``'s defaults
+    (a dataclass instance)."""
+    data = config_dict(folder)
     try:
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.load(path)))
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), data))
     except OmegaConfBaseException as e:
         kind = schema.__name__.removesuffix("Config").lower()
         raise CheckpointError(f"{folder}: not a {kind} checkpoint ({type(e).__name__}: "

@@ -243,8 +243,9 @@ def fit(
                                              "a better held-out estimate of the score on new data than one."),
     out: Path = typer.Option(..., help="Fit folder: weights/, pipeline.yaml, fit.html, fit.json (re-running "
                                        "skips finished stages)."),
-    recipe: Optional[str] = typer.Option(None, help="Training recipe from scratch: tiny (CPU) or reference "
-                                                    "(GPU); default fit.recipe (tiny)."),
+    recipe: Optional[str] = typer.Option(None, help="What fit trains without --init-from: lite0 (CPU, from "
+                                                    "ImageNet weights), tiny (random init) or reference (GPU); "
+                                                    "default fit.recipe (lite0)."),
     init_from: Optional[Path] = typer.Option(None, help="Fine-tune from these models: a fit folder, a pipeline "
                                                         "YAML, or a folder of checkpoints (e.g. weights/)."),
     detector: Optional[Path] = typer.Option(None, help="Use this detector checkpoint as is (with --embedder: "
@@ -267,6 +268,10 @@ def fit(
     if report.train_parts:
         typer.echo(f"TRAIN's clips calibrated too ({report.train_parts} parts, each matched on its own; "
                    "fit.train_calibration: by default with one or two --val roots)")
+    if report.tta:
+        est = report.tta["estimates"]
+        typer.echo(f"fit.tta_scales {report.tta['scales']}: held-out estimate {est['tta']} with, {est['none']} without: "
+                   + ("kept" if report.tta["kept"] else "not kept (the training scale only)"))
     if report.holdout is not None:
         from livematch.calibration import holdout_method
         typer.echo(f"held-out estimate {report.holdout['score']:.4f} ({holdout_method(report.holdout)}): expect "

@@ -97,7 +97,8 @@ class FinetuneConfig:
 class FitConfig:
     """What ``livematch fit`` trains and which settings it calibrates on the validation split."""
 
-    recipe: str = "tiny"  # tiny | reference: configs/{embedder,detector}/ recipes for training from scratch
+    recipe: str = "lite0"  # what fit trains without --init-from (FIT_RECIPES): lite0 (CPU, from ImageNet weights)
+    # | tiny (random init, for tests) | reference (GPU)
     split_by: str = "auto"  # detector classes: auto (display when TRAIN has worn and shown-alone garments, else
     # instance) | display (worn / alone) | instance (product / other) | "" (one class); see docs/RESULTS.md
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
@@ -124,9 +125,9 @@ class FitConfig:
     train_parts: int = 2  # ... each TRAIN root cut into this many parts (items with the clips that sell them),
     # each matched on its own as a VAL root is
     train_max_clips: int = 100  # ... at most this many clips of each TRAIN root (a seeded draw, with their items)
-    tta_scales: list[float] = field(default_factory=lambda: [1.333])  # embedder.extract.scales_tta fit writes and
-    # calibrates with: extra crop sizes averaged in at inference, as multiples of the embedder's training scale
-    # (1.333: 96 -> 128); [] = the training scale only (docs/RESULTS.md, multi-scale test-time augmentation)
+    tta_scales: list[float] = field(default_factory=list)  # a candidate embedder.extract.scales_tta: extra crop
+    # sizes averaged in at inference, as multiples of the embedder's training scale (e.g. [1.333]: 96 -> 128); fit
+    # calibrates with and without them and keeps them only when the held-out estimate is higher ([]: not tried)
 
 
 @dataclass
@@ -170,7 +171,11 @@ def load_config(path=None, overrides=(), schema: type = LiveMatchConfig, layers=
     return out
 
 
-FIT_CHOICES = {"recipe": ("tiny", "reference"), "split_by": ("auto", "", *SPLITS),
+# fit.recipe -> the embedder and detector recipes under configs/ it trains from.
+FIT_RECIPES = {"lite0": ("embedder/lite0.yaml", "detector/lite0.yaml"),
+               "tiny": ("embedder/tiny.yaml", "detector/tiny.yaml"),
+               "reference": ("embedder/reference_b5a.yaml", "detector/reference_vovnet99.yaml")}
+FIT_CHOICES = {"recipe": tuple(FIT_RECIPES), "split_by": ("auto", "", *SPLITS),
                "train_calibration": ("auto", "always", "never")}
 
 

@@ -42,7 +42,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from livematch.calibration import NO_CUT, describe, get_value, holdout_method, uses_train
-from livematch.config import LiveMatchConfig, load_config
+from livematch.config import FIT_RECIPES, LiveMatchConfig, load_config
 from ground.dataset import annotation_grid, load_dataset
 from ground.errors import ConfigError, DatasetError
 from ground.io import atomic_write_text, write_json
@@ -50,8 +50,6 @@ from detector.data import split_counts
 
 log = logging.getLogger(__name__)
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-RECIPES = {"tiny": ("embedder/tiny.yaml", "detector/tiny.yaml"),
-           "reference": ("embedder/reference_b5a.yaml", "detector/reference_vovnet99.yaml")}
 
 
 @dataclass
@@ -66,6 +64,7 @@ class FitReport:
     skipped: list[str] = field(default_factory=list)
     holdout: dict | None = None  # the held-out estimate (calibration.fit_estimate): what to expect on new data
     train_parts: int = 0  # parts of TRAIN's clips that calibrated beside VAL (fit.train_calibration)
+    tta: dict | None = None  # fit.tta_scales tried: each candidate's held-out estimate and the one kept
 
 
 def check_inputs(train_roots, val_roots, need_train: bool, split_by: str = "") -> list:
@@ -139,7 +138,8 @@ def find_init(path) -> dict[str, Path]:
 
 
 def _section(folder: Path) -> dict:
-    return OmegaConf.to_container(OmegaConf.load(folder / "config.yaml"))
+    from ground.checkpoint import config_dict
+    return config_dict(folder)
 
 
 def fit_config(train_roots, val_roots, out: Path, init: dict, config=None, overrides=(), recipe=None) -> LiveMatchConfig:
@@ -147,9 +147,9 @@ def fit_config(train_roots, val_roots, out: Path, init: dict, config=None, overr
     ``overrides``; data roots, run folders and caches under ``out``; fine-tuning epochs and lr."""
     first = load_config(config, overrides)
     recipe = recipe or first.fit.recipe
-    if recipe not in RECIPES:
-        raise ConfigError(f"fit recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
-    layers = [OmegaConf.to_container(OmegaConf.load(CONFIGS / r)) for r in RECIPES[recipe]]
+    if recipe not in FIT_RECIPES:
+        raise ConfigError(f"fit recipe {recipe!r}; choose one of {', '.join(FIT_RECIPES)}")
+    layers = [OmegaConf.to_container(OmegaConf.load(CONFIGS / r)) for r in FIT_RECIPES[recipe]]
     layers += [{kind: _section(folder)} for kind, folder in init.items()]
     split = resolve_split(first.fit.split_by, train_roots)
     layers.append({"detector": {"model": {"split_by": split}}})  # also over --init-from's classes
@@ -323,6 +323,42 @@ def calibrate_on(cfg: LiveMatchConfig, stores, train_roots, splits, progress: bo
     return start, chosen, sweeps, val, region, fit_estimate(val, start, grids, cfg.fit, parts), parts
 
 
+def calibrate(cfg: LiveMatchConfig, train_roots, val_roots, splits, detector, embedder, runs: Path, progress: bool):
+    """VAL's (and, by ``fit.train_calibration``, TRAIN's) crop rows under ``runs``, then
+    :func:`calibrate_on` them; ``None`` on torchrun ranks other than 0."""
+    stores = [validation_rows(cfg, [root], detector, embedder, runs / (f"val_run{k}" if k else "val_run"), progress)
+              for k, root in enumerate(val_roots)]
+    train = []
+    if uses_train(cfg.fit, len(val_roots)):
+        train = train_rows(cfg, train_roots, detector, embedder, runs, progress)
+    if train is None or any(store is None for store in stores):
+        return None
+    return calibrate_on(cfg, stores, train_roots, splits, progress, train)
+
+
+def choose_tta(cfg: LiveMatchConfig, plain, train_roots, val_roots, splits, detector, embedder, runs: Path,
+               progress: bool):
+    """``fit.tta_scales`` as a candidate: the rows embedded again with the extra test-time sizes
+    (under ``runs/tta``) and calibrated; they are kept only when their held-out estimate is higher
+    than that of ``plain`` (:func:`calibrate` at the training scale alone): a default adopted on
+    a tie cost 0.16 on data built differently (docs/RESULTS.md). Returns ``(cfg, calibration,
+    record)``; the calibration is ``None`` on torchrun ranks other than 0."""
+    other = load_config(None, layers=[OmegaConf.structured(cfg)])
+    other.embedder.extract.scales_tta = tta_sizes(cfg.embedder.extract.scale, cfg.fit.tta_scales)
+    found = calibrate(other, train_roots, val_roots, splits, detector, embedder, runs / "tta", progress)
+    if found is None:
+        return cfg, None, None
+    estimates = {"none": plain[5]["score"] if plain[5] else None, "tta": found[5]["score"] if found[5] else None}
+    keep = estimates["none"] is not None and estimates["tta"] is not None and estimates["tta"] > estimates["none"]
+    record = {"scales": list(cfg.fit.tta_scales), "sizes": other.embedder.extract.scales_tta,
+              "estimates": estimates, "kept": keep}
+    if estimates["none"] is None or estimates["tta"] is None:
+        log.warning("fit.tta_scales: no held-out estimate to compare them by (fit.holdout); the training scale only")
+    log.info("fit.tta_scales %s: held-out estimate %s with, %s without; %s", cfg.fit.tta_scales, estimates["tta"],
+             estimates["none"], "kept" if keep else "not kept")
+    return (other, found, record) if keep else (cfg, plain, record)
+
+
 def _relative(path: Path, base: Path) -> str:
     try:
         return str(Path(path).resolve().relative_to(base.resolve()))
@@ -358,11 +394,20 @@ def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, scores: dict, detect
               "# VAL score of each choice") + " (the other settings as chosen; curves in fit.html):"]
     lines += [f"#   {name} = {describe(value, name)}: {score:.4f} (best alternative {alt})"
               for name, value, score, alt in scores["rows"]]
+    tta = scores.get("tta")
+    if tta:
+        lines.append(f"# fit.tta_scales {tta['scales']} (crops also at {tta['sizes']} px): held-out estimate "
+                     f"{_maybe(tta['estimates']['tta'])} with, {_maybe(tta['estimates']['none'])} without: "
+                     + ("kept." if tta["kept"] else "not kept (the training scale only)."))
     lines.append(f"# Annotated frames every {cfg.matcher.voting.annotation_step} frames (learned from TRAIN and VAL): "
                  "evidence frames are moved onto that grid.")
     lines.append("# Use: livematch run --config <this file> --data ROOT --out RUN")
     return atomic_write_text(out / "pipeline.yaml", "\n".join(lines) + "\n" + yaml.safe_dump(body, sort_keys=False,
                                                                                                allow_unicode=True))
+
+
+def _maybe(score) -> str:
+    return "none" if score is None else f"{score:.4f}"
 
 
 def _choice_rows(sweeps, chosen) -> list[tuple]:
@@ -416,7 +461,7 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     detector = Path(detector or out / "weights" / "detector")
     embedder = Path(embedder or out / "weights" / "embedder")
     use_checkpoint_settings(cfg, detector, embedder)
-    cfg.embedder.extract.scales_tta = tta_sizes(cfg.embedder.extract.scale, cfg.fit.tta_scales)
+    cfg.embedder.extract.scales_tta = []  # fit.tta_scales are a candidate, tried in choose_tta
     worn = out / "weights" / "worn" if cfg.fit.worn else None
     if worn is not None and (worn / "model.safetensors").is_file():
         skipped.append("worn")
@@ -428,23 +473,24 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     cfg.weights.worn = str(worn) if worn is not None else ""
     t0 = time.perf_counter()
     runs = out / "calibration"
-    stores = [validation_rows(cfg, [root], detector, embedder, runs / (f"val_run{k}" if k else "val_run"), progress)
-              for k, root in enumerate(val_roots)]
-    train = []
-    if uses_train(cfg.fit, len(val_roots)):
-        train = train_rows(cfg, train_roots, detector, embedder, runs, progress)
-    if train is None or any(store is None for store in stores):  # the ranks shared the detection; rank 0 calibrates
+    found = calibrate(cfg, train_roots, val_roots, splits, detector, embedder, runs, progress)
+    if found is None:  # the ranks shared the detection; rank 0 calibrates
         return None
-    start, chosen, sweeps, cal, region, held, parts = calibrate_on(cfg, stores, train_roots, splits, progress, train)
+    tta = None
+    if cfg.fit.tta_scales:
+        cfg, found, tta = choose_tta(cfg, found, train_roots, val_roots, splits, detector, embedder, runs, progress)
+        if found is None:
+            return None
+    start, chosen, sweeps, cal, region, held, parts = found
     seconds["calibrate"] = time.perf_counter() - t0
     scores = {"start": cal.score(start), "chosen": cal.score(chosen), "rows": _choice_rows(sweeps, chosen),
-              "holdout": held, "train_parts": len(parts)}
+              "holdout": held, "train_parts": len(parts), "tta": tta}
     path = write_pipeline(out, cfg, chosen, scores, detector, embedder, val_roots)
     levels = [e.to_dict() for e in cal.evaluation(chosen)]
     write_json(out / "fit.json", {"train_roots": [str(r) for r in train_roots], "val_roots": [str(r) for r in val_roots],
                                   "setting": asdict(chosen), "start": asdict(start), "val_score": scores["chosen"],
                                   "start_score": scores["start"], "holdout": held, "val": levels,
-                                  "train_parts": scores["train_parts"],
+                                  "train_parts": scores["train_parts"], "tta": tta,
                                   "region_learned": region,
                                   "annotation_step": cfg.matcher.voting.annotation_step,
                                   "seconds": seconds, "skipped": skipped,
@@ -453,4 +499,4 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     from livematch.fit_report import write_fit_report
     write_fit_report(out / "fit.html", chosen, start, scores, sweeps, splits[0], region, levels, val_roots)
     return FitReport(path, asdict(chosen), scores["chosen"], scores["start"], seconds, skipped, held,
-                     scores["train_parts"])
+                     scores["train_parts"], tta)

@@ -113,6 +113,16 @@ def _holdout_text(held: dict | None, roots) -> str:
             f"validation score above is optimistic, since it was chosen on the very clips it scores.</p>")
 
 
+def _tta_text(tta: dict | None) -> str:
+    """The paragraph on ``fit.tta_scales`` (empty when none were tried)."""
+    if not tta:
+        return ""
+    est = {k: "none" if v is None else f"{v:.4f}" for k, v in tta["estimates"].items()}
+    return (f"<p>Test-time scales <code>fit.tta_scales</code> {html.escape(str(tta['scales']))} (crops also embedded "
+            f"at {html.escape(str(tta['sizes']))} px): held-out estimate {est['tta']} with them, {est['none']} "
+            f"without; <b>{'kept' if tta['kept'] else 'not kept'}</b>.</p>")
+
+
 def _train_text(parts: int) -> str:
     return (f" TRAIN's clips calibrated too, cut into {parts} parts each matched on its own "
             "(<code>fit.train_calibration</code>): the table and the charts score each setting on the VAL roots "
@@ -148,6 +158,7 @@ def write_fit_report(path, chosen, start, scores: dict, sweeps, val, region, lev
             f"</head><body><h1>livematch fit</h1><p>Validation score (mean over the VAL roots, each matched "
             f"on its own) {scores['start']:.4f} at the starting settings, <b>{scores['chosen']:.4f}</b> as "
             f"calibrated.{_train_text(scores.get('train_parts', 0))}</p>{_holdout_text(scores.get('holdout'), roots)}"
+            f"{_tta_text(scores.get('tta'))}"
             f"<p>{html.escape(f1)}</p>"
             f"<table><tr><th style='text-align:left'>setting</th><th>chosen</th><th>score</th>"
             f"<th style='text-align:left'>best alternative</th></tr>{rows}</table>"

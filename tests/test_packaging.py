@@ -23,7 +23,8 @@ def test_faiss_cpu_and_gpu_never_install_together():
     extras = project["optional-dependencies"]
     assert [d for d in extras["cpu"] if d.startswith("faiss")] == ["faiss-cpu>=1.8"]
     assert [d for d in extras["gpu"] if d.startswith("faiss")] == ["faiss-gpu>=1.8"]
-    installs = {"Makefile": ".[cpu,dev]", "docker/Dockerfile.cpu": ".[cpu]", "docker/Dockerfile.cuda": ".[gpu]"}
+    installs = {"Makefile": ".[cpu,dev,pretrained]", "docker/Dockerfile.cpu": ".[cpu,pretrained]",
+                "docker/Dockerfile.cuda": ".[gpu,pretrained]"}
     for name, spec in installs.items():
         text = (ROOT / name).read_text()
         assert spec in text, name
@@ -50,5 +51,5 @@ def test_docker_check_replays_what_the_dockerfiles_install():
     assert subprocess.run(["bash", "-n", str(ROOT / "docker" / "check.sh")]).returncode == 0
     cpu = (ROOT / "docker" / "Dockerfile.cpu").read_text()
     cuda = (ROOT / "docker" / "Dockerfile.cuda").read_text()
-    assert 'pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu ".[cpu]"' in cpu
-    assert 'pip install --no-cache-dir ".[gpu]"' in cuda and "faiss-cpu" not in cuda
+    assert 'pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu ".[cpu,pretrained]"' in cpu
+    assert 'pip install --no-cache-dir ".[gpu,pretrained]"' in cuda and "faiss-cpu" not in cuda

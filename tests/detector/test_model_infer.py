@@ -152,7 +152,7 @@ def test_shape_batches_never_mix_shapes_and_keep_every_image_once():
 
 @pytest.mark.parametrize("backbone", ["timm:mobilenetv3_small_050", "resnet50_fpn_v2"])
 def test_local_backbone_weights_load_offline(backbone, tmp_path):
-    """model.backbone_weights: an ImageNet classifier's weights file (safetensors, or a torch file
+    """model.weights: an ImageNet classifier's weights file (safetensors, or a torch file
     read with weights_only) becomes the detector's backbone, with no network."""
     import timm
     from safetensors.torch import save_file
@@ -165,7 +165,7 @@ def test_local_backbone_weights_load_offline(backbone, tmp_path):
     torch.save({"state_dict": state}, files["pth"])
     fresh = build_detector(DetModelConfig(backbone=backbone, **SMALL)).backbone.body.state_dict()
     for path in files.values():
-        body = build_detector(DetModelConfig(backbone=backbone, backbone_weights=str(path), **SMALL)).backbone.body
+        body = build_detector(DetModelConfig(backbone=backbone, weights=str(path), **SMALL)).backbone.body
         first = "conv_stem.weight" if backbone.startswith("timm:") else "conv1.weight"
         torch.testing.assert_close(body.state_dict()[first], state[first])
         assert not torch.equal(fresh[first], state[first])

@@ -53,6 +53,6 @@ def test_local_backbone_weights_are_loaded(tmp_path):
     source = build_embedder(TINY)
     path = tmp_path / "backbone.safetensors"
     save_file({k: v.contiguous() for k, v in source.backbone.state_dict().items()}, str(path))
-    loaded = build_embedder(ModelConfig(backbone=TINY.backbone, embedding_dim=32, checkpoint=str(path)))
+    loaded = build_embedder(ModelConfig(backbone=TINY.backbone, embedding_dim=32, weights=str(path)))
     for k, v in source.backbone.state_dict().items():
         torch.testing.assert_close(loaded.backbone.state_dict()[k], v)

@@ -22,7 +22,7 @@ from tests.conftest import all_worn
 from tests.detector.test_train import OVERRIDES as DET
 from tests.embedder.test_train import OVERRIDES as EMB
 
-FAST = ["detector.train.epochs=1", "embedder.optim.epochs=1", "detector.infer.photo_short_side=128",
+FAST = ["fit.recipe=tiny", "detector.train.epochs=1", "embedder.optim.epochs=1", "detector.infer.photo_short_side=128",
         "detector.infer.frame_short_side=128", "media.infer_frames.step=100", "fit.thresholds=[0.0,0.05,0.5]",
         "fit.max_val_images=20", "fit.rounds=1", "detector.worn.epochs=1", "detector.worn.copies=1"]
 
@@ -78,12 +78,10 @@ def test_fit_writes_a_pipeline_that_run_accepts_from_anywhere(fitted, val_root, 
     assert record["train_parts"] >= 1 and held["train_parts"] == record["train_parts"]
     assert (fitted / "calibration" / "train_run0" / "features").is_dir()
     assert f"Held-out estimate {held['score']:.4f}" in text and "Held-out estimate" in page
-    # fit.tta_scales: extra crop sizes as multiples of the embedder's scale, written into the pipeline and
-    # used for the rows the settings were calibrated on (their run's config)
-    extract = cfg.embedder.extract
-    assert extract.scales_tta == [round(extract.scale * f) for f in load_config().fit.tta_scales] != []
-    rows_cfg = load_config(fitted / "calibration" / "val_run" / "config.yaml")
-    assert rows_cfg.embedder.extract.scales_tta == extract.scales_tta
+    # fit.tta_scales is empty by default: the crops are embedded at the training scale only, once
+    assert load_config().fit.tta_scales == [] and cfg.embedder.extract.scales_tta == []
+    assert load_config(fitted / "calibration" / "val_run" / "config.yaml").embedder.extract.scales_tta == []
+    assert not (fitted / "calibration" / "tta").exists() and record["tta"] is None
 
 
 def test_a_fit_pipeline_keeps_its_own_test_time_sizes_under_the_checkpoint_settings(fitted):
@@ -244,6 +242,40 @@ def test_a_bad_tta_multiple_fails_before_training(sample_root, val_root, tmp_pat
     assert not (out / "embedder").exists() and not (out / "weights").exists()
 
 
+@pytest.mark.parametrize("better", ["tta", "none"])
+def test_fit_keeps_the_test_time_scales_only_when_their_held_out_estimate_is_higher(
+        better, fitted, sample_root, val_root, val_root2, tmp_path, monkeypatch, capsys):
+    """A built case: the calibration of the rows embedded with fit.tta_scales gets a held-out
+    estimate above (or below) the one at the training scale; fit keeps the higher one and says so
+    in the CLI, pipeline.yaml, fit.json and fit.html."""
+    import livematch.fit as fit_module
+    real = fit_module.calibrate_on
+
+    def rigged(cfg, *args, **kwargs):
+        start, chosen, sweeps, cal, region, held, parts = real(cfg, *args, **kwargs)
+        with_tta = bool(cfg.embedder.extract.scales_tta)
+        held = {**held, "score": 0.9 if with_tta == (better == "tta") else 0.4}
+        return start, chosen, sweeps, cal, region, held, parts
+    monkeypatch.setattr(fit_module, "calibrate_on", rigged)
+    out = tmp_path / "fit"
+    assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--val", str(val_root2), "--out", str(out),
+                 "--detector", str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder"),
+                 *FAST, "fit.worn=false", "fit.tta_scales=[1.5]"]) == 0
+    said = capsys.readouterr().out
+    cfg = load_config(out / "pipeline.yaml")
+    record = json.loads((out / "fit.json").read_text())
+    kept = better == "tta"
+    assert cfg.embedder.extract.scales_tta == ([round(1.5 * cfg.embedder.extract.scale)] if kept else [])
+    assert record["tta"]["kept"] is kept and record["holdout"]["score"] == 0.9
+    assert record["tta"]["estimates"] == ({"tta": 0.9, "none": 0.4} if kept else {"tta": 0.4, "none": 0.9})
+    assert ("kept" if kept else "not kept") in said.split("fit.tta_scales [1.5]")[1].splitlines()[0]
+    assert "fit.tta_scales [1.5]" in (out / "pipeline.yaml").read_text()
+    assert "Test-time scales" in (out / "fit.html").read_text()
+    # the rows of the candidate were embedded with the extra size, the others without
+    assert load_config(out / "calibration" / "tta" / "val_run" / "config.yaml").embedder.extract.scales_tta != []
+    assert load_config(out / "calibration" / "val_run" / "config.yaml").embedder.extract.scales_tta == []
+
+
 # ---- calibration on built cases (no models) ----
 
 @pytest.fixture(scope="module")
@@ -357,6 +389,21 @@ def test_default_grids_offer_only_what_the_models_support():
     split = default_grids([0.1, 0.5], ["product", "other"], [0.1, 0.1, 0.9, 0.9])
     assert split["frame_classes"] == [(), ("product",), ("other",)] and split["region"][1] == (0.1, 0.1, 0.9, 0.9)
     assert default_grids([0.1], ["worn", "alone"], None)["frame_classes"] == [(), ("worn",), ("alone",)]
+
+
+def test_fit_trains_from_imagenet_weights_by_default(sample_root, val_root, tmp_path):
+    """Without --init-from, fit's default recipe starts the embedder and the detector from the
+    packaged ImageNet EfficientNet-Lite0 (ground.pretrained), never from random weights."""
+    import torch
+    from embedder.model import build_embedder
+    from ground.pretrained import resolve_weights
+    from livematch.fit import fit_config
+    cfg = fit_config([sample_root], [val_root], tmp_path, {})
+    assert cfg.fit.recipe == "lite0"
+    assert (cfg.embedder.model.backbone, cfg.embedder.model.weights) == ("tf_efficientnet_lite0", "imagenet")
+    assert (cfg.detector.model.backbone, cfg.detector.model.weights) == ("timm:tf_efficientnet_lite0", "imagenet")
+    stem = resolve_weights("imagenet", "tf_efficientnet_lite0")["conv_stem.weight"]
+    assert torch.equal(build_embedder(cfg.embedder.model).backbone.conv_stem.weight, stem)
 
 
 def test_init_from_finds_checkpoints_in_a_folder_or_a_pipeline(tmp_path):
