@@ -55,6 +55,16 @@ class Dataset:
         return [p for it in self.items.values() for p in it.photos]
 
 
+def check_root(root) -> None:
+    """A ``DatasetError`` naming ``root`` unless it is a folder with ``image/`` or ``video/``
+    (cheap: commands call it before they create their output folder)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset root does not exist or is not a folder")
+    if not (root / "image").is_dir() and not (root / "video").is_dir():
+        raise DatasetError(f"{root}: no image/ or video/ folder: not a dataset root (layout: docs/FORMAT.md)")
+
+
 def load_dataset(roots, probe_media: bool = True, video_backend: str = "pyav") -> Dataset:
     """Load one or more dataset roots (``str`` / ``Path`` or a list of them) into a ``Dataset``.
 
@@ -64,10 +74,7 @@ def load_dataset(roots, probe_media: bool = True, video_backend: str = "pyav") -
     roots = [Path(r) for r in ([roots] if isinstance(roots, (str, Path)) else roots)]
     ds = Dataset(roots=roots)
     for root in roots:
-        if not root.is_dir():
-            raise DatasetError(f"{root}: dataset root does not exist or is not a folder")
-        if not (root / "image").is_dir() and not (root / "video").is_dir():
-            raise DatasetError(f"{root}: no image/ or video/ folder: not a dataset root (layout: docs/FORMAT.md)")
+        check_root(root)
         _AnnotationReader(root, ds, probe_media, video_backend).load()
     if not ds.items and not ds.videos:
         raise DatasetError(f"{', '.join(map(str, roots))}: no readable photo and no readable clip")

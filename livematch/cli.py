@@ -38,8 +38,8 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progr
           quiet: bool = typer.Option(False, "--quiet", "-q", help="Errors only: no warnings, no progress bars."),
           log_level: Optional[str] = typer.Option(None, "--log-level", help=f"One of {', '.join(LEVELS)} "
                                                   "(default warning)."),
-          no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars (they are also off "
-                                           "when stderr is not a terminal)."),
+          no_progress: bool = typer.Option(False, "--no-progress", help="No progress (a bar on a terminal, a "
+                                           "plain line every 30 s in logs and pipes)."),
           show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                             help="Print the version and exit.")):
     import os

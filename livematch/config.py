@@ -151,21 +151,20 @@ def load_config(path=None, overrides=(), schema: type = LiveMatchConfig, layers=
     the way down, every value type-checked). Relative weights paths in the file are read against
     the file's folder when they exist there (a fit output folder works from anywhere), else
     against the current directory."""
+    cfg = OmegaConf.structured(schema)
     try:
-        cfg = OmegaConf.structured(schema)
         for layer in layers:
             cfg = OmegaConf.merge(cfg, layer)
         if path is not None:
             cfg = OmegaConf.merge(cfg, _read_yaml(Path(path)))
-        if overrides:
-            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
     except OmegaConfBaseException as e:
         where = f" in {path}" if path is not None else ""
-        key = getattr(e, "full_key", None)
-        raise ConfigError(f"invalid config{where}: key {key!r}: {_reason(e)}") from None
+        raise ConfigError(f"invalid config{where}: key {getattr(e, 'full_key', None)!r}: {_reason(e)}") from None
+    for item in overrides:  # one at a time: an error names the override that caused it
+        cfg = _override(cfg, item)
     out = OmegaConf.to_object(cfg)
     if isinstance(out, LiveMatchConfig):
-        _check_choices(out, path)
+        _check_choices(out, path, overrides)
         if path is not None:
             _resolve_weights(out.weights, Path(path).parent)
     return out
@@ -179,9 +178,44 @@ FIT_CHOICES = {"recipe": tuple(FIT_RECIPES), "split_by": ("auto", "", *SPLITS),
                "train_calibration": ("auto", "always", "never")}
 
 
-def _check_choices(cfg: LiveMatchConfig, path) -> None:
+def _override(cfg, item: str):
+    """``cfg`` with one dotted override ``key=value`` merged; a bad one is a ``ConfigError`` that
+    quotes it, says it came from the command line and what the key takes."""
+    key = item.split("=", 1)[0].strip()
+    try:
+        if "=" not in item:
+            raise ConfigError(f"invalid override {item!r} on the command line: write key=value, e.g. media.backend=pyav")
+        return OmegaConf.merge(cfg, OmegaConf.from_dotlist([item]))
+    except OmegaConfBaseException as e:
+        try:
+            node = OmegaConf.select(cfg, key, throw_on_missing=False)
+        except OmegaConfBaseException:
+            node = None
+        if node is None and not _has_key(cfg, key):
+            raise ConfigError(f"invalid override {item!r} on the command line: no key {key!r} "
+                              "(`livematch config` lists them)") from None
+        kind = type(node).__name__
+        takes = (f"a section: set its keys, e.g. {key}.{next(iter(node))}=..." if OmegaConf.is_dict(node) and len(node)
+                 else f"a list, e.g. {key}=[...]" if OmegaConf.is_list(node)
+                 else f"one of {', '.join(m.value for m in type(node))}" if isinstance(node, Enum)
+                 else f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}, e.g. {key}={node!r}")
+        raise ConfigError(f"invalid override {item!r} on the command line: {key} takes {takes} "
+                          f"({_reason(e)})") from None
+
+
+def _has_key(cfg, key: str) -> bool:
+    node = cfg
+    for part in key.split("."):
+        if not OmegaConf.is_dict(node) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _check_choices(cfg: LiveMatchConfig, path, overrides=()) -> None:
     """Settings that take one of a few words (each stage's ``CHOICES``) fail at load, naming the
-    key, the value, the choices and the file: a typo never costs a run."""
+    key, the value, the choices and where the value came from (the command line or the file):
+    a typo never costs a run."""
     from detector.config import CHOICES as DETECTOR
     from embedder.config import CHOICES as EMBEDDER
     from matcher.config import CHOICES as MATCHER
@@ -192,7 +226,8 @@ def _check_choices(cfg: LiveMatchConfig, path) -> None:
             for part in key.split("."):
                 value = getattr(value, part)
             if value not in allowed:
-                where = f" in {path}" if path is not None else ""
+                given = any(o.split("=", 1)[0].strip() == f"{section}.{key}" for o in overrides)
+                where = " on the command line" if given else f" in {path}" if path is not None else ""
                 raise ConfigError(f"invalid config{where}: {section}.{key} is {value!r}; choose one of "
                                   f"{', '.join(repr(a) if not a else a for a in allowed)}")
 

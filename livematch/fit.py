@@ -43,7 +43,7 @@ from omegaconf import OmegaConf
 
 from livematch.calibration import NO_CUT, describe, get_value, holdout_method, uses_train
 from livematch.config import FIT_RECIPES, LiveMatchConfig, load_config
-from ground.dataset import annotation_grid, load_dataset
+from ground.dataset import annotation_grid, check_root, load_dataset
 from ground.errors import ConfigError, DatasetError
 from ground.io import atomic_write_text, write_json
 from detector.data import split_counts
@@ -73,8 +73,7 @@ def check_inputs(train_roots, val_roots, need_train: bool, split_by: str = "") -
     clips that sell its items. Raises a ``DatasetError`` naming the root. Returns each VAL
     root's dataset."""
     for root in [*train_roots, *val_roots]:
-        if not Path(root).is_dir():
-            raise DatasetError(f"{root}: dataset root does not exist")
+        check_root(root)
     if need_train:
         for root in train_roots:
             ds = load_dataset([root], probe_media=False)
@@ -430,13 +429,14 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
         detector=None, embedder=None, progress: bool = True) -> FitReport | None:
     """The whole fit (module docstring). Returns ``None`` on torchrun ranks other than 0."""
     from livematch.pipeline import check_output_dir
-    out = check_output_dir(out)
+    out = Path(out)
     train_roots, val_roots = [Path(r) for r in train_roots], [Path(r) for r in val_roots]
     if bool(detector) != bool(embedder):
         raise ConfigError("give both --detector and --embedder to skip training, or neither")
     init = find_init(init_from) if init_from else {}
     cfg = fit_config(train_roots, val_roots, out, init, config, overrides, recipe)
     splits = check_inputs(train_roots, val_roots, need_train=not detector, split_by=cfg.fit.split_by)
+    check_output_dir(out)  # only once the inputs check out
     train_ds = load_dataset(train_roots, probe_media=False)  # annotations only: the grid and the worn stage
     use_annotation_grid(cfg, annotation_grid([train_ds, *splits]))
     from livematch.calibration import vote_rules

@@ -324,7 +324,10 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
     Under torchrun the ranks share the detection and embedding work; rank 0 writes the outputs."""
     import torch.distributed as dist
 
+    from ground.dataset import check_root
     from ground.distributed import setup_distributed
+    for root in [*roots, *(gt or [])]:
+        check_root(root)  # before the output folder exists: a typo leaves nothing behind
     out = check_output_dir(out)
     owned = not dist.is_initialized()  # a caller's process group (fit's) outlives this run: fit runs several
     rank, world, device = setup_distributed(cfg.run.dist_timeout_min)

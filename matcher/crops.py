@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ground.errors import LiveMatchError
 from ground.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
 
-class FeatureError(ValueError):
+class FeatureError(LiveMatchError, ValueError):
     """Features that cannot be used together (dimension mismatch, unreadable feature file)."""
 
 

@@ -21,6 +21,9 @@ def load_store(folder) -> FeatureStore:
     folder = Path(folder)
     if not folder.is_dir():
         raise FeatureError(f"{folder}: feature folder does not exist")
+    if not any(folder.glob("shop*.npz")) and not any(folder.glob("video*.npz")):
+        raise FeatureError(f"{folder}: no shop*.npz or video*.npz inside; a feature folder is what `livematch run` "
+                           "(OUT/features) or `livematch embed extract` writes")
     tables = {kind: CropTable.concat(CropTable.load(p) for p in sorted(folder.glob(f"{kind}*.npz")))
               for kind in ("shop", "video")}
     if tables["shop"].dim and tables["video"].dim and tables["shop"].dim != tables["video"].dim:
