@@ -95,7 +95,7 @@ def detection_samples(ds: Dataset, classes: list[str], cache_dir, summary: RunSu
                 summary.warn(video.path, f"unreadable video: {e.reason}")
                 continue
             if past:
-                summary.warn(video.path, f"annotated frame_index {past} past the clip's last frame", "frame skipped")
+                summary.warn(video.path, f"frame past the clip's end: annotated frame_index {past}", "frame skipped")
             for index, image in (zip(sampled.indices, sampled.images) if sampled is not None else ()):
                 ok, jpg = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
                 atomic_write_bytes(files[index], jpg.tobytes())

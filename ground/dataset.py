@@ -268,8 +268,8 @@ class _AnnotationReader:
                                   "kept first")
                 continue
             if video.num_frames and index >= video.num_frames:
-                self.summary.warn(path, f"frame_index {index} past the clip's last frame "
-                                        f"({video.num_frames} frames)", "frame skipped")
+                self.summary.warn(path, f"frame past the clip's end: frame_index {index}, the clip has "
+                                        f"{video.num_frames} frames", "frame skipped")
                 continue
             frames[index] = self.read_boxes(path, frame.get("annotations", []), video.size,
                                             where=f"frame {index} ")
@@ -389,7 +389,7 @@ def read_images(path, frames, summary: RunSummary) -> dict | None:
             return {-1: read_photo(path)}
         sampled, past = sample_exact(path, frames)
         if past:
-            summary.warn(path, f"annotated frame_index {past} past the clip's last frame", "frame skipped")
+            summary.warn(path, f"frame past the clip's end: annotated frame_index {past}", "frame skipped")
         return dict(zip(sampled.indices, sampled.images)) if sampled is not None else {}
     except MediaError as e:
         summary.warn(path, f"unreadable media: {e.reason}")

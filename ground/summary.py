@@ -1,4 +1,5 @@
-"""Run summaries: every skipped or repaired input is logged once and counted by reason."""
+"""Run summaries: every skipped or repaired input is logged once and grouped by its kind (a
+reason reads ``kind: detail``, e.g. ``unreadable photo: truncated JPEG``)."""
 from __future__ import annotations
 
 import logging
@@ -17,6 +18,11 @@ class Skipped:
     reason: str
     action: str = "skipped"
 
+    @property
+    def kind(self) -> str:
+        """What went wrong, without the instance's details (the reason before its first colon)."""
+        return self.reason.split(":")[0]
+
 
 @dataclass
 class RunSummary:
@@ -31,16 +37,22 @@ class RunSummary:
         log.warning("%s: %s (%s)", path, reason, action)
 
     def by_reason(self) -> Counter:
-        """How many inputs were hit by each reason."""
-        return Counter(i.reason.split(":")[0] for i in self.issues)
+        """How many inputs were hit by each kind of problem."""
+        return Counter(i.kind for i in self.issues)
+
+    def grouped(self) -> dict[str, list[dict]]:
+        """Each kind of problem (most frequent first) with its instances listed under it."""
+        groups: dict[str, list[dict]] = {kind: [] for kind, _ in self.by_reason().most_common()}
+        for i in self.issues:
+            groups[i.kind].append(vars(i))
+        return groups
 
     def merge(self, other: RunSummary) -> None:
         self.counts.update(other.counts)
         self.issues.extend(other.issues)
 
     def to_dict(self) -> dict:
-        return {"counts": dict(self.counts), "issues_by_reason": dict(self.by_reason()),
-                "issues": [vars(i) for i in self.issues]}
+        return {"counts": dict(self.counts), "issues_by_reason": self.grouped()}
 
     def format(self, title: str = "summary", max_issues: int = 20) -> str:
         """A short human-readable table of counts and issues."""

@@ -254,7 +254,7 @@ def write_report(path, result: dict, details: dict, ds: Dataset, summary: dict, 
     matched = [d["distance"] for d in details["videos"].values() if d["status"] == "matched"]
     lost = [f["distance"] for f in details["folders"].values() if not f["won"]]
     head = [f"<h1>LiveMatch run</h1><p>{len(result)} of {len(clips)} clips matched to {len(ds.items)} catalogue "
-            f"items; {len(summary.get('issues', []))} bad input(s) (summary.json).</p>"]
+            f"items; {sum(map(len, summary.get('issues_by_reason', {}).values()))} bad input(s) (summary.json).</p>"]
     if score:
         head.append("<table><tr><th></th><th>precision</th><th>recall</th><th>F1</th></tr>" + "".join(
             f"<tr><td>{k}</td><td>{score[k]['precision']:.3f}</td><td>{score[k]['recall']:.3f}</td>"

@@ -186,7 +186,7 @@ def test_annotated_frame_past_the_clip_end_costs_that_frame_only(sample_root, tm
     clip = root / "video" / f"{ann.stem}.mp4"
     probed = load_dataset([root])
     assert 9999 not in probed.videos[ann.stem].frames
-    assert any("past the clip's last frame" in i.reason for i in probed.summary.issues)
+    assert any(i.kind == "frame past the clip's end" for i in probed.summary.issues)
     ds = load_dataset([root], probe_media=False)
     summary = RunSummary()
     samples = detection_samples(ds, ["garment"], tmp_path / "cache", summary)
@@ -214,3 +214,21 @@ def test_annotation_grid_is_the_step_the_frames_share(clean_root, sample_root, t
     write_json(other / "video_annotation" / "666666.json", {"video_id": "666666", "frames": [
         {"frame_index": 30, "annotations": []}, {"frame_index": 41, "annotations": []}]})
     assert annotation_grid([load_dataset(other)]) == 1  # irregular: every frame counts as on the grid
+
+
+def test_the_run_summary_groups_bad_inputs_by_kind_with_the_instances_under_it(sample_root, tmp_path):
+    """Eight annotated frames past one short clip's end are one kind, not eight keys."""
+    import json
+    import shutil
+    root = tmp_path / "data"
+    shutil.copytree(sample_root, root)
+    ann = sorted((root / "video_annotation").glob("*.json"))[0]
+    data = json.loads(ann.read_text())
+    data["frames"] += [{"frame_index": 5000 + 40 * k, "annotations": []} for k in range(8)]
+    ann.write_text(json.dumps(data))
+    grouped = load_dataset([root]).summary.to_dict()["issues_by_reason"]
+    past = grouped["frame past the clip's end"]
+    assert len(past) == 8 and {i["path"] for i in past} == {str(ann)}
+    assert sorted(int(i["reason"].split("frame_index ")[1].split(",")[0]) for i in past) == [5000 + 40 * k
+                                                                                            for k in range(8)]
+    assert not any(k.startswith("frame_index") for k in grouped)

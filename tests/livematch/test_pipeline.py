@@ -58,7 +58,8 @@ def test_run_completes_on_bad_input_and_names_each_bad_file(bad_root, checkpoint
     result = json.loads((tmp_path / "out" / "result.json").read_text())
     assert all(validate_entry(e) is None for e in result.values())
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    named = {i["path"]: i["reason"] for i in summary["issues"]}
+    named = {i["path"]: i["reason"] for group in summary["issues_by_reason"].values() for i in group}
+    assert all(i["reason"].startswith(kind) for kind, group in summary["issues_by_reason"].items() for i in group)
     assert any(str(clip) == p and r.startswith("unreadable video") for p, r in named.items())
     assert any(str(photo) == p and r.startswith("unreadable photo") for p, r in named.items())
     assert any(p.endswith("099999") and r.startswith("empty item folder") for p, r in named.items())
@@ -195,7 +196,8 @@ def test_torchrun_two_ranks_shard_the_work_and_equal_one_process(bad_root, check
     assert read("sharded", "result.json") == read("single", "result.json")
     sharded, single = (json.loads(read(d, "summary.json")) for d in ("sharded", "single"))
     assert sharded["ranks"] == 2 and single["ranks"] == 1
-    assert sorted(map(str, sharded["issues"])) == sorted(map(str, single["issues"]))
+    assert ({k: sorted(map(str, v)) for k, v in sharded["issues_by_reason"].items()}
+            == {k: sorted(map(str, v)) for k, v in single["issues_by_reason"].items()})
     for key in ("items processed", "clips processed", "shop crops", "video crops"):
         assert sharded["counts"][key] == single["counts"][key] > 0
 
