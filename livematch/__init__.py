@@ -7,3 +7,12 @@ the Python API (:mod:`livematch.api`) and the sample-data generator. It stands o
 it imports it.
 """
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``livematch.Pipeline`` (:class:`livematch.api.Pipeline`), imported on first use so that
+    ``import livematch`` (and the command line) does not load torch."""
+    if name == "Pipeline":
+        from livematch.api import Pipeline
+        return Pipeline
+    raise AttributeError(f"module 'livematch' has no attribute {name!r}")

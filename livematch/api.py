@@ -1,10 +1,12 @@
 """The Python API: what ``livematch run`` does, as objects for notebooks and services.
 
-    from livematch.api import Pipeline
-    pipe = Pipeline.load("configs/pipeline/demo.yaml")
+    import livematch
+    pipe = livematch.Pipeline.load("configs/pipeline/demo.yaml")
     catalogue = pipe.catalogue("data/demo")                 # every item folder's shop crops
     clips = pipe.clips("data/demo")                         # every clip's frame crops
-    result = pipe.match(catalogue, clips)                   # MatchResult: .matches[video_id] -> Match
+    result = pipe.match(catalogue, clips)                   # Matched: .matches[video_id] -> Match
+    result.save("runs/api")                                 # result.json, match_details.json, report.html
+    result.score("data/demo")                               # the contest score against annotated roots
     one = pipe.match_clip("data/demo/video/123456.mp4", catalogue)   # Match or None
 
 Crops, thresholds, classes, frame region, crop margin, extraction scale and the vote are those of
@@ -15,35 +17,80 @@ owner (item or clip id), photo name or frame index, box, detector score and labe
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from livematch.config import LiveMatchConfig, run_config
-from ground.dataset import load_dataset, read_clip_frames, read_item_photos
+from ground.dataset import Dataset, load_dataset, read_clip_frames, read_item_photos
 from ground.errors import ConfigError, MediaError
+from ground.progress import progress_bar
 from ground.structures import Video
 from ground.summary import RunSummary
 from matcher.crops import CropTable
 from matcher.voting import Match, MatchResult, match_catalogue
 
 
-class Pipeline:
-    """A loaded detector + embedder(s) with a config. ``summary`` counts the bad inputs met."""
+@dataclass
+class Matched(MatchResult):
+    """What :meth:`Pipeline.match` returns: the matches (a :class:`~matcher.voting.MatchResult`),
+    able to save and score themselves. ``dataset`` holds the photos and clips they came from
+    (for the report's pictures), ``summary`` the bad inputs met, ``cutoff`` the vote's distance."""
 
-    def __init__(self, cfg: LiveMatchConfig, device=None):
+    dataset: Dataset | None = None
+    summary: RunSummary = field(default_factory=RunSummary)
+    cutoff: float | None = None
+    region: list | None = None
+
+    def score(self, gt) -> dict:
+        """The contest score (item / frame / box precision, recall, F1 and the score) against
+        annotated root(s) ``gt``."""
+        from ground.metric import evaluate
+        from matcher.result import to_result
+        return evaluate(to_result(self), load_dataset(gt, probe_media=False)).to_dict()
+
+    def save(self, out, gt=None) -> Path:
+        """Write ``result.json``, ``match_details.json``, ``summary.json`` and ``report.html`` under
+        ``out`` (and ``score.json``, with every clip graded in the report, when ``gt`` names
+        annotated roots); returns ``out``."""
+        from ground.io import write_json
+        from livematch.pipeline import check_output_dir
+        from livematch.report import write_report
+        from matcher.result import to_details, to_result, write_outputs
+        gt_ds = load_dataset(gt, probe_media=False) if gt else None
+        out = check_output_dir(out)
+        write_outputs(out, self)
+        score = self.score(gt) if gt else None
+        if score:
+            write_json(out / "score.json", score)
+        summary = {**self.summary.to_dict(), "matched videos": len(self.matches),
+                   **({"score": score["score"]} if score else {})}
+        write_json(out / "summary.json", summary)
+        if self.dataset is not None:
+            write_report(out / "report.html", to_result(self), to_details(self), self.dataset, summary, score, gt_ds,
+                         self.region, self.cutoff)
+        return out
+
+
+class Pipeline:
+    """A loaded detector + embedder(s) with a config. ``summary`` counts the bad inputs met;
+    ``progress`` shows progress on :meth:`catalogue` and :meth:`clips` (a bar on a terminal, a
+    plain line every 30 s in logs)."""
+
+    def __init__(self, cfg: LiveMatchConfig, device=None, progress: bool = True):
         import torch
         from livematch.pipeline import Models, Stopwatch
         if not cfg.weights.detector or not cfg.weights.embedders:
             raise ConfigError("the config names no weights: set weights.detector and weights.embedders")
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.cfg, self.summary, self._datasets = cfg, RunSummary(), {}
+        self.cfg, self.summary, self._datasets, self.progress = cfg, RunSummary(), {}, progress
         self.models = Models(cfg.weights.detector, cfg.weights.embedders, cfg, Stopwatch(), device)
         self.dim = sum(m.cfg.embedding_dim for m in self.models.embedders)
 
     @classmethod
-    def load(cls, config=None, overrides=(), device=None) -> Pipeline:
+    def load(cls, config=None, overrides=(), device=None, progress: bool = True) -> Pipeline:
         """From a pipeline YAML (e.g. ``fit``'s ``pipeline.yaml``) and dotted overrides; input
         sizes the config does not set come from the checkpoints, as in ``livematch run``."""
-        return cls(run_config(config, list(overrides)), device)
+        return cls(run_config(config, list(overrides)), device, progress)
 
     def _table(self, images, kind: str, owner: str, names) -> CropTable:
         from livematch.pipeline import crop_table
@@ -74,7 +121,7 @@ class Pipeline:
         """The shop crops of every item folder under ``roots`` (bad photos warned and skipped)."""
         ds = self._dataset(roots)
         tables = []
-        for item in ds.items.values():
+        for item in progress_bar(list(ds.items.values()), desc="catalogue", unit="item", show=self.progress):
             images, names = read_item_photos(item, self.summary)
             tables.append(self.photo_crops(images, item.item_id, names))
         return self._clean(tables)
@@ -93,7 +140,7 @@ class Pipeline:
         """The frame crops of every clip under ``roots`` (unreadable clips warned and skipped)."""
         ds = self._dataset(roots)
         tables = []
-        for video in ds.videos.values():
+        for video in progress_bar(list(ds.videos.values()), desc="clips", unit="clip", show=self.progress):
             frames = read_clip_frames(video, self.cfg.media, self.summary)
             if frames is not None:
                 tables.append(self.frame_crops(list(frames.images), video.video_id, list(frames.indices)))
@@ -106,14 +153,28 @@ class Pipeline:
             self.summary.counts["crops dropped (feature NaN, inf or zero)"] += dropped
         return table
 
-    def match(self, catalogue: CropTable, clips: CropTable) -> MatchResult:
-        """The configured search and vote of ``catalogue``'s folders against ``clips``."""
+    def match(self, catalogue: CropTable, clips: CropTable) -> Matched:
+        """The configured search and vote of ``catalogue``'s folders against ``clips``; the result
+        knows the roots this pipeline read (for its report) and can save and score itself."""
         from matcher.store import FeatureStore
         from livematch.commands.match import search_store
-        if not len(catalogue) or not len(clips):
-            return MatchResult()
-        dist, rows = search_store(FeatureStore(catalogue, clips), self.cfg.matcher)
-        return match_catalogue(catalogue, clips, dist, rows, self.cfg.matcher.voting)
+        from livematch.pipeline import vote_cutoff
+        result = MatchResult()
+        if len(catalogue) and len(clips):
+            dist, rows = search_store(FeatureStore(catalogue, clips), self.cfg.matcher)
+            result = match_catalogue(catalogue, clips, dist, rows, self.cfg.matcher.voting)
+        return Matched(result.matches, result.claims, result.rejected, self._seen(), self.summary,
+                       vote_cutoff(self.cfg.matcher.voting), self.models.regions["clips"])
+
+    def _seen(self) -> Dataset | None:
+        """Every root this pipeline has read, as one dataset (``None`` before any)."""
+        if not self._datasets:
+            return None
+        seen = Dataset(roots=[r for ds in self._datasets.values() for r in ds.roots])
+        for ds in self._datasets.values():
+            seen.items.update(ds.items)
+            seen.videos.update(ds.videos)
+        return seen
 
     def match_clip(self, clip, catalogue: CropTable) -> Match | None:
         """The item sold in one clip (a path, or a crop table from :meth:`clip`), or None. The

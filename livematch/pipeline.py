@@ -384,7 +384,7 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
     write_json(out / "summary.json", summary_dict)
     with clock("report"):
         write_report(out / "report.html", to_result(result), to_details(result), ds, summary_dict,
-                     report.score, gt_ds, models.regions["clips"], _cutoff(cfg.matcher.voting))
+                     report.score, gt_ds, models.regions["clips"], vote_cutoff(cfg.matcher.voting))
     report.seconds = dict(clock.seconds)
     if world > 1 and owned:
         dist.destroy_process_group()
@@ -404,7 +404,7 @@ def ran_config(cfg: LiveMatchConfig, roots, detector, embedders) -> LiveMatchCon
     return ran
 
 
-def _cutoff(voting) -> float | None:
+def vote_cutoff(voting) -> float | None:
     """The vote's distance cut-off (on the scale of the distances it reports), ``None`` when none."""
     cut = voting.max_distance
     return float(cut) if cut is not None and math.isfinite(cut) else None

@@ -57,6 +57,32 @@ def test_api_matches_the_run_on_the_same_root(pipe, catalogue, small_root, tmp_p
         assert m.distance == pytest.approx(details[vid]["distance"], abs=1e-5)
 
 
+def test_the_result_saves_and_scores_itself_as_the_run_does(pipe, catalogue, small_root, tmp_path):
+    import livematch
+    assert livematch.Pipeline is Pipeline
+    result = pipe.match(catalogue, pipe.clips(small_root))
+    out = result.save(tmp_path / "api", gt=[small_root])
+    cfg = load_config("configs/pipeline/demo.yaml", SAME)
+    run(cfg, [small_root], tmp_path / "run", cfg.weights.detector, cfg.weights.embedders, gt=[small_root],
+        progress=False)
+    for name in ("result.json", "match_details.json", "score.json"):
+        assert json.loads((out / name).read_text()) == json.loads((tmp_path / "run" / name).read_text()), name
+    assert result.score(small_root) == json.loads((out / "score.json").read_text())
+    page = (out / "report.html").read_text()
+    assert all(vid in page for vid in result.matches) and (out / "report").is_dir()
+
+
+def test_catalogue_and_clips_show_progress_in_logs(small_root, capsys, monkeypatch):
+    from ground.progress import ENV, INTERVAL_ENV
+    monkeypatch.setenv(INTERVAL_ENV, "3600")
+    monkeypatch.delenv(ENV, raising=False)
+    pipe = Pipeline.load("configs/pipeline/demo.yaml", SAME)
+    pipe.catalogue(small_root)
+    pipe.clips(small_root)
+    err = capsys.readouterr().err
+    assert "catalogue: 3/3 (100%)" in err and "clips: 2/2 (100%)" in err
+
+
 def test_match_one_clip(pipe, catalogue, small_root):
     clip = next((small_root / "video").glob("*.mp4"))
     table = pipe.clip(clip)
