@@ -1,26 +1,31 @@
-"""Axis-aligned boxes as ``[x1, y1, x2, y2]`` in pixels (x2, y2 exclusive edges, float or int)."""
+"""Axis-aligned boxes as ``[x1, y1, x2, y2]`` in pixels (x2, y2 exclusive edges, float or int).
+
+Area and IoU are torchvision's (``torchvision.ops.box_area`` / ``box_iou``) on arrays; the
+single-box helpers below stay plain Python (docs/DESIGN.md, Boxes)."""
 from __future__ import annotations
 
 import numpy as np
 
 
+def _tensor(boxes):
+    """``(N, 4)`` float64 tensor with degenerate boxes (``x2 < x1`` or ``y2 < y1``) flattened to
+    zero width or height: torchvision would give an inverted box a positive area."""
+    import torch
+    b = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+    b[:, 2:] = np.maximum(b[:, 2:], b[:, :2])
+    return torch.from_numpy(b)
+
+
 def box_area(boxes: np.ndarray) -> np.ndarray:
     """Area of ``(N, 4)`` boxes; a degenerate box has area 0."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    from torchvision.ops import box_area as area
+    return area(_tensor(boxes)).numpy()
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU of ``(N, 4)`` and ``(M, 4)`` boxes -> ``(N, M)``; 0 where the union is empty."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    from torchvision.ops import box_iou as iou
+    return np.nan_to_num(iou(_tensor(a), _tensor(b)).numpy(), nan=0.0)  # 0 / 0 on empty unions
 
 
 def clip_box(box, width: float | None, height: float | None) -> tuple[float, float, float, float]:

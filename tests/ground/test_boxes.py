@@ -14,6 +14,9 @@ def test_iou_matches_hand_computation():
 def test_degenerate_boxes_have_zero_area_and_iou():
     assert box_area([[5, 5, 5, 10]])[0] == 0
     assert box_iou([[5, 5, 5, 10]], [[5, 5, 5, 10]])[0, 0] == 0
+    assert box_area([[10, 10, 0, 0]])[0] == 0  # inverted: not a positive area
+    assert box_iou([[10, 10, 0, 0]], [[0, 0, 10, 10]])[0, 0] == 0
+    assert box_iou(np.zeros((0, 4)), [[0, 0, 1, 1]]).shape == (0, 1)
 
 
 def test_clip_and_validity():
