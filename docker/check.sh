@@ -22,12 +22,13 @@ done
 for image in "${@:-cpu cuda}"; do
   for name in $image; do
     extra=$([ "$name" = cuda ] && echo gpu,pretrained || echo cpu,pretrained)
+    lock=$([ "$name" = cuda ] && echo gpu || echo cpu)
     index=$([ "$name" = cpu ] && echo "--extra-index-url https://download.pytorch.org/whl/cpu" || true)
-    grep -q "pip install --no-cache-dir ${index:+$index }\".\[$extra\]\"" "$here/docker/Dockerfile.$name" \
+    grep -q "pip install --no-cache-dir ${index:+$index }-c requirements/$lock.lock \".\[$extra\]\"" "$here/docker/Dockerfile.$name" \
       || { echo "docker/Dockerfile.$name no longer installs .[$extra] as this check replays it" >&2; exit 1; }
     "$python" -m venv "$work/$name"
     # shellcheck disable=SC2086
-    "$work/$name/bin/pip" install --quiet $index "$here[$extra]"
+    "$work/$name/bin/pip" install --quiet $index -c "$here/requirements/$lock.lock" "$here[$extra]"
     "$work/$name/bin/python" -c "import faiss, torch, livematch, ground, detector, embedder, matcher; \
 print('$name image:', 'torch', torch.__version__, 'faiss', faiss.__version__)"
     "$work/$name/bin/livematch" --help > /dev/null

@@ -23,8 +23,8 @@ def test_faiss_cpu_and_gpu_never_install_together():
     extras = project["optional-dependencies"]
     assert [d for d in extras["cpu"] if d.startswith("faiss")] == ["faiss-cpu>=1.8"]
     assert [d for d in extras["gpu"] if d.startswith("faiss")] == ["faiss-gpu>=1.8"]
-    installs = {"Makefile": ".[cpu,dev,pretrained]", "docker/Dockerfile.cpu": ".[cpu,pretrained]",
-                "docker/Dockerfile.cuda": ".[gpu,pretrained]"}
+    installs = {"Makefile": ".[cpu,dev,pretrained]", "docker/Dockerfile.cpu": '-c requirements/cpu.lock ".[cpu,pretrained]"',
+                "docker/Dockerfile.cuda": '-c requirements/gpu.lock ".[gpu,pretrained]"'}
     for name, spec in installs.items():
         text = (ROOT / name).read_text()
         assert spec in text, name
@@ -51,5 +51,37 @@ def test_docker_check_replays_what_the_dockerfiles_install():
     assert subprocess.run(["bash", "-n", str(ROOT / "docker" / "check.sh")]).returncode == 0
     cpu = (ROOT / "docker" / "Dockerfile.cpu").read_text()
     cuda = (ROOT / "docker" / "Dockerfile.cuda").read_text()
-    assert 'pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu ".[cpu,pretrained]"' in cpu
-    assert 'pip install --no-cache-dir ".[gpu,pretrained]"' in cuda and "faiss-cpu" not in cuda
+    assert ('pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu '
+            '-c requirements/cpu.lock ".[cpu,pretrained]"') in cpu
+    assert 'pip install --no-cache-dir -c requirements/gpu.lock ".[gpu,pretrained]"' in cuda and "faiss-cpu" not in cuda
+
+
+def _pins(lock: str) -> dict[str, str]:
+    """``name -> version`` of a lock file's ``name==version`` lines (names normalised)."""
+    pins = {}
+    for line in (ROOT / "requirements" / lock).read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", line)
+        if m:
+            pins[re.sub(r"[-_.]+", "-", m[1]).lower()] = m[2]
+    return pins
+
+
+def _name(requirement: str) -> str:
+    return re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9_.-]+", requirement)[0]).lower()
+
+
+def test_the_locks_pin_every_dependency_and_make_installs_the_cpu_lock():
+    """make installs exact versions (requirements/cpu.lock, written by `make lock` from
+    pyproject.toml's ranges); each lock pins every dependency of its extras, torch as pyproject
+    does, and faiss from its own extra only."""
+    project = _project()
+    extras = project["optional-dependencies"]
+    for lock, groups in (("cpu.lock", ("cpu", "dev", "pretrained")), ("gpu.lock", ("gpu", "pretrained"))):
+        pins = _pins(lock)
+        wanted = project["dependencies"] + [d for g in groups for d in extras[g]]
+        assert sorted(_name(d) for d in wanted if _name(d) not in pins) == [], lock
+        assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
+    assert "faiss-cpu" in _pins("cpu.lock") and "faiss-gpu" not in _pins("cpu.lock")
+    assert "faiss-gpu" in _pins("gpu.lock") and "faiss-cpu" not in _pins("gpu.lock")
+    make = (ROOT / "Makefile").read_text()
+    assert "pip install --quiet -r requirements/cpu.lock" in make and "--no-deps -e" in make
