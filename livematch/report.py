@@ -2,12 +2,16 @@
 
 At the top: counts, the score, a histogram of pair distances and (with ground truth) precision /
 recall against the distance cut-off, both with axes and the cut-off marked, and an index with one
-filter button per verdict. Then one section per clip, every clip of the run: matched or not, and
-with ground truth graded as ``right``, ``wrong item``, ``false positive``, ``box failure`` (with
-the reason and IoU), ``missed`` or ``right: nothing sold``. A matched clip shows the shop photo and
-the frame with the predicted boxes (green), the annotated boxes of the sold item (orange, with
-ground truth) and the runner-up item's first photo; an unmatched clip shows its middle frame.
-Thumbnails are JPEG files under ``report/`` so that a run of thousands of clips stays a small page.
+filter button per verdict (the active one marked) and a legend of the box colours. Then one
+section per clip, every clip of the run, failures first: matched or not, and with ground truth
+graded as ``right``, ``wrong item``, ``false positive``, ``box failure`` (with the reason and IoU),
+``missed`` or ``right: nothing sold``. A matched clip shows the shop photo and the frame with the
+predicted boxes (green), the annotated boxes of the sold item (orange, with ground truth) and the
+runner-up item's first photo; an unmatched clip shows an annotated frame (else its middle one).
+A wrong or missed clip also shows what should have been: the true item's photo with its annotated
+box and an annotated frame of the clip with the sold garment's box. Thumbnails are JPEG files
+under ``report/`` so that a run of thousands of clips stays a small page; each opens at full size
+(``report/full/``) on a click.
 """
 from __future__ import annotations
 
@@ -34,14 +38,23 @@ COLORS = {"right": "#18794e", "right: nothing sold": "#18794e", "wrong item": "#
 STYLE = """body{font-family:system-ui,sans-serif;margin:24px;color:#222}section{border-top:1px solid #ddd;
 padding:12px 0}figure{display:inline-block;margin:0 12px 0 0;vertical-align:top}figcaption{font-size:13px;color:#555}
 table{border-collapse:collapse}td,th{padding:2px 10px;text-align:right}button{margin:0 6px 6px 0}
-.verdict{font-weight:600}.hidden{display:none}nav a{margin-right:8px;font-size:13px}"""
+.verdict{font-weight:600}.hidden{display:none}nav a{margin-right:8px;font-size:13px}
+button.active{font-weight:700;outline:2px solid #222}.legend span{display:inline-block;width:14px;height:10px;
+margin:0 4px 0 12px;border:3px solid}figure.truth figcaption{color:#a04000}"""
 SCRIPT = """function show(v){document.querySelectorAll('section[data-verdict]').forEach(function(s){
-s.classList.toggle('hidden', v!=='all' && s.dataset.verdict!==v);});}"""
+s.classList.toggle('hidden', v!=='all' && s.dataset.verdict!==v);});
+document.querySelectorAll('#filters button').forEach(function(b){b.classList.toggle('active', b.dataset.v===v);});}"""
+LEGEND = ('<p class="legend">Boxes: <span style="border-color:#00c800"></span>predicted '
+          '<span style="border-color:#ff8c00"></span>annotated (the sold item) '
+          '<span style="border-color:#1c7ed6"></span>frame region. Click a picture for its full size.</p>')
+ORDER = ("wrong item", "false positive", "missed", "box failure", "unmatched", "matched", "right",
+         "right: nothing sold")  # failures first
 
 
-def thumbnail(image: np.ndarray, boxes=(), truth=(), height: int = 220, region=None) -> bytes:
+def thumbnail(image: np.ndarray, boxes=(), truth=(), height: int | None = 220, region=None) -> bytes:
     """JPEG bytes of an RGB image with the annotated ``truth`` boxes (orange), the predicted
-    ``boxes`` (green, drawn over) and ``region`` (fractions of the image, blue), ``height`` px high."""
+    ``boxes`` (green, drawn over) and ``region`` (fractions of the image, blue), ``height`` px high
+    (``None``: full size)."""
     img = np.ascontiguousarray(image[..., ::-1])
     h, w = img.shape[:2]
     if region is not None:
@@ -51,8 +64,8 @@ def thumbnail(image: np.ndarray, boxes=(), truth=(), height: int = 220, region=N
         for box in group:
             x1, y1, x2, y2 = (int(round(v)) for v in box)
             cv2.rectangle(img, (x1, y1), (x2, y2), color, max(2, h // 150))
-    scale = height / h
-    img = cv2.resize(img, (max(1, int(w * scale)), height), interpolation=cv2.INTER_AREA)
+    if height is not None:
+        img = cv2.resize(img, (max(1, int(w * height / h)), height), interpolation=cv2.INTER_AREA)
     return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
 
 
@@ -176,8 +189,10 @@ class _Pictures:
     def __init__(self, folder: Path, ds: Dataset, gt: Dataset | None, region):
         self.folder, self.ds, self.gt, self.region = folder, ds, gt, region
 
-    def _save(self, name: str, jpg: bytes) -> str:
-        atomic_write_bytes(self.folder / name, jpg)
+    def _save(self, name: str, image: np.ndarray, boxes=(), truth=(), height: int = 220, region=None) -> str:
+        """Write the thumbnail and the full-size picture (``full/``); returns the thumbnail's src."""
+        atomic_write_bytes(self.folder / name, thumbnail(image, boxes, truth, height, region))
+        atomic_write_bytes(self.folder / "full" / name, thumbnail(image, boxes, truth, None, region))
         return f"{self.folder.name}/{name}"
 
     def _photo_truth(self, item_id: str, img_name: str) -> list:
@@ -190,37 +205,77 @@ class _Pictures:
         frame = (video.frames or {}).get(index) if video else None
         return [a.box for a in frame or () if a.instance_id > 0 and (item_id is None or a.item_id == item_id)]
 
-    def clip(self, vid: str, entry: dict | None, details: dict, truth_item: str | None) -> list[tuple[str, str]]:
-        """``(src, caption)`` of each picture of one clip."""
+    def _annotated_frame(self, vid: str, item_id: str | None) -> int | None:
+        """An annotated frame of clip ``vid`` showing ``item_id``'s garment (any annotated frame
+        without one), ``None`` without ground truth."""
+        video = self.gt.videos.get(vid) if self.gt else None
+        frames = (video.frames or {}) if video else {}
+        showing = [i for i, boxes in sorted(frames.items()) if any(a.item_id == item_id for a in boxes)]
+        candidates = showing or sorted(frames)
+        return candidates[len(candidates) // 2] if candidates else None
+
+    def truth(self, vid: str, item_id: str | None) -> list[tuple[str, str, bool]]:
+        """What should have been, for a wrong or missed clip: the true item's photo with its
+        annotated box and an annotated frame with the sold garment's box."""
+        out = []
+        item = self.gt.items.get(item_id) if (self.gt and item_id) else None
+        photo = next((p for p in (item.photos if item else ()) if self._photo_truth(item_id, p.name)), None)
+        if photo is not None:
+            out.append((self._save(f"{vid}_true_photo.jpg", read_photo(photo.path), (),
+                                   self._photo_truth(item_id, photo.name)),
+                        f"truth: item {item_id}, photo {photo.name}", True))
+        index = self._annotated_frame(vid, item_id)
+        if index is not None:
+            frames = sample_frames(self.ds.videos[vid].path, [index])
+            out.append((self._save(f"{vid}_true_frame.jpg", frames.images[0], (),
+                                   self._frame_truth(vid, frames.indices[0], item_id), region=self.region),
+                        f"truth: clip {vid}, annotated frame {frames.indices[0]}", True))
+        return out
+
+    def clip(self, vid: str, entry: dict | None, details: dict, truth_item: str | None,
+             wrong: bool = False) -> list[tuple[str, str, bool]]:
+        """``(src, caption, is_truth)`` of each picture of one clip; ``wrong``: also the truth."""
         out = []
         try:
             if entry is None:
                 video = self.ds.videos[vid]
-                middle = (video.num_frames or 1) // 2
-                frames = sample_frames(video.path, [middle])
+                index = self._annotated_frame(vid, truth_item)
+                frames = sample_frames(video.path, [index if index is not None else (video.num_frames or 1) // 2])
                 index = frames.indices[0]
-                out.append((self._save(f"{vid}_frame.jpg", thumbnail(
-                    frames.images[0], (), self._frame_truth(vid, index, truth_item), region=self.region)),
-                    f"clip {vid}, frame {index} (no match)"))
-                return out
-            r = entry["result"][0]
-            photo = self.ds.items[entry["item_id"]].photo(r["img_name"])
-            out.append((self._save(f"{vid}_photo.jpg", thumbnail(
-                read_photo(photo.path), [r["item_box"]], self._photo_truth(entry["item_id"], r["img_name"]))),
-                f"item {entry['item_id']}, photo {r['img_name']}"))
-            frames = sample_frames(self.ds.videos[vid].path, [entry["frame_index"]])
-            staged = ", blue: frame_region" if self.region is not None else ""
-            out.append((self._save(f"{vid}_frame.jpg", thumbnail(
-                frames.images[0], [r["frame_box"]], self._frame_truth(vid, frames.indices[0], truth_item),
-                region=self.region)), f"clip {vid}, frame {frames.indices[0]}{staged}"))
-            runner = details.get("runner_up_item")
-            if runner and runner in self.ds.items and self.ds.items[runner].photos:
-                first = self.ds.items[runner].photos[0]
-                out.append((self._save(f"{vid}_runner.jpg", thumbnail(read_photo(first.path), height=140)),
-                            f"runner-up {runner}, photo {first.name}"))
+                out.append((self._save(f"{vid}_frame.jpg", frames.images[0], (),
+                                       self._frame_truth(vid, index, truth_item), region=self.region),
+                            f"clip {vid}, frame {index} (no match)", False))
+            else:
+                r = entry["result"][0]
+                photo = self.ds.items[entry["item_id"]].photo(r["img_name"])
+                out.append((self._save(f"{vid}_photo.jpg", read_photo(photo.path), [r["item_box"]],
+                                       self._photo_truth(entry["item_id"], r["img_name"])),
+                            f"item {entry['item_id']}, photo {r['img_name']}", False))
+                frames = sample_frames(self.ds.videos[vid].path, [entry["frame_index"]])
+                staged = ", blue: frame_region" if self.region is not None else ""
+                out.append((self._save(f"{vid}_frame.jpg", frames.images[0], [r["frame_box"]],
+                                       self._frame_truth(vid, frames.indices[0], truth_item), region=self.region),
+                            f"clip {vid}, frame {frames.indices[0]}{staged}", False))
+                runner = details.get("runner_up_item")
+                if runner and runner in self.ds.items and self.ds.items[runner].photos:
+                    first = self.ds.items[runner].photos[0]
+                    out.append((self._save(f"{vid}_runner.jpg", read_photo(first.path), (),
+                                           self._photo_truth(runner, first.name), height=140),
+                                f"runner-up {runner}, photo {first.name}", False))
         except (MediaError, KeyError, AttributeError, OSError) as e:
             log.warning("report: pictures missing for clip %s (%s)", vid, e)
+        try:  # the truth's pictures do not depend on the prediction's
+            if wrong and truth_item:
+                out += self.truth(vid, truth_item)
+        except (MediaError, KeyError, AttributeError, OSError) as e:
+            log.warning("report: truth pictures missing for clip %s (%s)", vid, e)
         return out
+
+
+def _full(src: str) -> str:
+    """The full-size picture beside a thumbnail (``report/x.jpg`` -> ``report/full/x.jpg``)."""
+    folder, name = src.rsplit("/", 1)
+    return f"{folder}/full/{name}"
 
 
 def _section(vid: str, entry: dict | None, info: dict, grade: tuple[str, str], pictures) -> str:
@@ -233,8 +288,9 @@ def _section(vid: str, entry: dict | None, info: dict, grade: tuple[str, str], p
     else:
         line = html.escape(info.get("reason", "no folder claimed it"))
     why = f" &mdash; {html.escape(reason)}" if reason else ""
-    pics = "".join(f'<figure><img src="{html.escape(src)}" alt="{html.escape(cap)}" loading="lazy">'
-                   f'<figcaption>{html.escape(cap)}</figcaption></figure>' for src, cap in pictures)
+    pics = "".join(f'<figure{" class=truth" if true else ""}><a href="{html.escape(_full(src))}" target="_blank">'
+                   f'<img src="{html.escape(src)}" alt="{html.escape(cap)}" loading="lazy"></a>'
+                   f'<figcaption>{html.escape(cap)}</figcaption></figure>' for src, cap, true in pictures)
     return (f'<section id="v{html.escape(vid)}" data-verdict="{name}"><h3>clip {html.escape(vid)} '
             f'<span class="verdict" style="color:{COLORS[name]}">{name}</span>{why}</h3><p>{line}</p>{pics}</section>')
 
@@ -250,6 +306,7 @@ def write_report(path, result: dict, details: dict, ds: Dataset, summary: dict, 
     pictures = _Pictures(path.parent / "report", ds, gt, region)
     clips = sorted(set(ds.videos) | set(result))
     grades = {vid: verdict(vid, result.get(vid), gt, truth) for vid in clips}
+    clips.sort(key=lambda v: ORDER.index(grades[v][0]))  # failures first, then by clip id
     counts = {v: sum(g[0] == v for g in grades.values()) for v in VERDICTS}
     matched = [d["distance"] for d in details["videos"].values() if d["status"] == "matched"]
     lost = [f["distance"] for f in details["folders"].values() if not f["won"]]
@@ -263,14 +320,17 @@ def write_report(path, result: dict, details: dict, ds: Dataset, summary: dict, 
     head.append(svg_histogram({"accepted pairs": matched, "claims that lost": lost}, cutoff))
     if gt is not None:
         head.append(svg_precision_recall(_curve(result, details, truth), cutoff))
-    buttons = [f'<button onclick="show(\'all\')">all ({len(clips)})</button>'] + [
-        f'<button onclick="show(\'{v}\')" style="color:{COLORS[v]}">{v} ({n})</button>'
+    buttons = [f'<button class="active" data-v="all" onclick="show(\'all\')">all ({len(clips)})</button>'] + [
+        f'<button data-v="{v}" onclick="show(\'{v}\')" style="color:{COLORS[v]}">{v} ({n})</button>'
         for v, n in counts.items() if n]
+    head.append(LEGEND)
     head.append(f'<div id="filters">{"".join(buttons)}</div><nav>' + "".join(
         f'<a href="#v{html.escape(v)}" style="color:{COLORS[grades[v][0]]}">{html.escape(v)}</a>' for v in clips)
         + "</nav>")
+    wrong = ("wrong item", "missed")
     sections = [_section(vid, result.get(vid), details["videos"].get(vid, {}), grades[vid],
-                         pictures.clip(vid, result.get(vid), details["videos"].get(vid, {}), truth.get(vid)))
+                         pictures.clip(vid, result.get(vid), details["videos"].get(vid, {}), truth.get(vid),
+                                       grades[vid][0] in wrong))
                 for vid in clips]
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>LiveMatch report</title>'
             f'<style>{STYLE}</style><script>{SCRIPT}</script></head><body>{"".join(head)}{"".join(sections)}'

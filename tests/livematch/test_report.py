@@ -38,12 +38,13 @@ def test_histogram_has_axes_and_marks_the_cut_off():
 class _Sections(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.verdicts, self.images = {}, []
+        self.verdicts, self.images, self.order = {}, [], []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "section":
             self.verdicts[attrs["id"][1:]] = attrs["data-verdict"]
+            self.order.append(attrs["id"][1:])
         if tag == "img":
             self.images.append(attrs["src"])
 
@@ -87,6 +88,25 @@ def test_report_grades_every_clip_and_writes_thumbnails_as_files(sample_root, tm
     assert f"report/{missed[0]}_frame.jpg" in parser.images if missed else True
     frame = cv2.imread(str(tmp_path / "report" / f"{boxless}_frame.jpg"))
     assert ((frame[..., 2] > 200) & (frame[..., 1] > 100) & (frame[..., 1] < 180) & (frame[..., 0] < 80)).any()
+    # what should have been, for the wrong and the missed clips: the true item's photo and an annotated
+    # frame, each with the sold garment's annotated box (orange); never for a right clip
+    orange = lambda img: ((img[..., 2] > 200) & (img[..., 1] > 100) & (img[..., 1] < 180) & (img[..., 0] < 80)).any()  # noqa: E731
+    for vid in [wrong, *missed[:1]]:
+        for kind in ("true_photo", "true_frame"):
+            assert f"report/{vid}_{kind}.jpg" in parser.images
+            assert orange(cv2.imread(str(tmp_path / "report" / f"{vid}_{kind}.jpg")))
+    assert f"report/{right}_true_photo.jpg" not in parser.images
+    if missed:  # an unmatched clip shows an annotated frame (its sold garment boxed), not the middle one
+        shown = int(re.search(rf"clip {missed[0]}, frame (\d+) \(no match\)", page)[1])
+        assert shown in gt.videos[missed[0]].frames
+    # every thumbnail opens at full size; failures come first; a legend names the colours
+    for src in parser.images:
+        assert cv2.imread(str(tmp_path / src.replace("report/", "report/full/"))) is not None
+        assert f'href="{src.replace("report/", "report/full/")}"' in page
+    full = cv2.imread(str(tmp_path / "report" / "full" / f"{boxless}_frame.jpg"))
+    assert full.shape[:2] == gt.videos[boxless].size[::-1]  # the frame as decoded, not the 220 px thumbnail
+    order = [parser.verdicts[v] for v in parser.order]
+    assert order.index("wrong item") < order.index("right") and "predicted" in page and "annotated" in page
 
 
 def test_report_without_ground_truth_says_matched_or_unmatched(sample_root, tmp_path):
