@@ -6,8 +6,10 @@ filter button per verdict (the active one marked) and a legend of the box colour
 section per clip, every clip of the run, failures first: matched or not, and with ground truth
 graded as ``right``, ``wrong item``, ``false positive``, ``box failure`` (with the reason and IoU),
 ``missed`` or ``right: nothing sold``. A matched clip shows the shop photo and the frame with the
-predicted boxes (green), the annotated boxes of the sold item (orange, with ground truth) and the
-runner-up item's first photo; an unmatched clip shows an annotated frame (else its middle one).
+predicted boxes (green), the annotated boxes of the sold item (orange, with ground truth), the
+strongest votes behind the match (each shop crop beside the frame crop it retrieved, with their
+distance) and the runner-up item's first photo; an unmatched clip shows an annotated frame (else
+its middle one).
 A wrong or missed clip also shows what should have been: the true item's photo with its annotated
 box and an annotated frame of the clip with the sold garment's box. Thumbnails are JPEG files
 under ``report/`` so that a run of thousands of clips stays a small page; each opens at full size
@@ -38,7 +40,7 @@ COLORS = {"right": "#18794e", "right: nothing sold": "#18794e", "wrong item": "#
 STYLE = """body{font-family:system-ui,sans-serif;margin:24px;color:#222}section{border-top:1px solid #ddd;
 padding:12px 0}figure{display:inline-block;margin:0 12px 0 0;vertical-align:top}figcaption{font-size:13px;color:#555}
 table{border-collapse:collapse}td,th{padding:2px 10px;text-align:right}button{margin:0 6px 6px 0}
-.verdict{font-weight:600}.hidden{display:none}nav a{margin-right:8px;font-size:13px}
+.verdict{font-weight:600}.hidden{display:none}nav{display:flex;flex-wrap:wrap}nav a{margin-right:8px;font-size:13px}
 button.active{font-weight:700;outline:2px solid #222}.legend span{display:inline-block;width:14px;height:10px;
 margin:0 4px 0 12px;border:3px solid}figure.truth figcaption{color:#a04000}"""
 SCRIPT = """function show(v){document.querySelectorAll('section[data-verdict]').forEach(function(s){
@@ -69,6 +71,20 @@ def thumbnail(image: np.ndarray, boxes=(), truth=(), height: int | None = 220, r
     return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
 
 
+def pair_picture(photo: np.ndarray, photo_box, frame: np.ndarray, frame_box, height: int = 160) -> np.ndarray:
+    """One vote as a person checks it: the shop crop and the frame crop it retrieved, side by
+    side, each ``height`` px high (RGB)."""
+    def cut(image, box):
+        h, w = image.shape[:2]
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, max(x2, x1 + 1)), min(h, max(y2, y1 + 1))
+        crop = image[y1:y2, x1:x2] if x2 > x1 and y2 > y1 else image
+        return cv2.resize(crop, (max(1, crop.shape[1] * height // max(1, crop.shape[0])), height),
+                          interpolation=cv2.INTER_AREA)
+    gap = np.full((height, 8, 3), 255, np.uint8)
+    return np.concatenate([cut(photo, photo_box), gap, cut(frame, frame_box)], axis=1)
+
+
 def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [lo + (hi - lo) * k / (n - 1) for k in range(n)]
 
@@ -82,7 +98,8 @@ def _axes(w: int, h: int, x: tuple[float, float], y: tuple[float, float], xlabel
         px = 40 + (v - x[0]) / (x[1] - x[0]) * w
         out.append(f'<line x1="{px:.1f}" y1="{h + 8}" x2="{px:.1f}" y2="{h + 12}" stroke="#444"/>'
                    f'<text x="{px:.1f}" y="{h + 24}" font-size="11" text-anchor="middle">{v:.2f}</text>')
-    for v in _ticks(*y):
+    counts = fmt_y == "{:.0f}"  # whole numbers: ticks at distinct integers (no "0 0 1 1" on a small axis)
+    for v in sorted({round(t) for t in _ticks(*y)}) if counts else _ticks(*y):
         py = 8 + h - (v - y[0]) / (y[1] - y[0]) * h
         out.append(f'<line x1="36" y1="{py:.1f}" x2="40" y2="{py:.1f}" stroke="#444"/>'
                    f'<text x="34" y="{py + 4:.1f}" font-size="11" text-anchor="end">{fmt_y.format(v)}</text>')
@@ -121,7 +138,7 @@ def svg_histogram(groups: dict[str, list[float]], cutoff: float | None = None, b
                         f'height="{bh:.1f}" fill="{colors[j % 2]}"><title>{html.escape(name)}: {n}</title></rect>')
     x = (0.0, float(edges[-1]))
     legend = " ".join(f'<span style="color:{colors[j % 2]}">&#9632; {html.escape(k)}</span>' for j, k in enumerate(groups))
-    return (f'<svg class="plot" width="{w + 50}" height="{h + 48}">{"".join(bars)}'
+    return (f'<svg class="plot" width="{w + 70}" height="{h + 48}">{"".join(bars)}'
             f'{_axes(w, h, x, (0, top), "distance", "pairs")}{_cutoff(w, h, x, cutoff)}</svg><div>{legend}</div>')
 
 
@@ -134,7 +151,7 @@ def svg_precision_recall(curve: list[tuple[float, float, float]], cutoff: float 
     x = (min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1)
     pts = lambda k: " ".join(f"{40 + (c[0] - x[0]) / (x[1] - x[0]) * w:.1f},{8 + h - c[k] * h:.1f}"  # noqa: E731
                              for c in curve)
-    return (f'<svg class="plot" width="{w + 50}" height="{h + 48}"><polyline points="{pts(1)}" fill="none" '
+    return (f'<svg class="plot" width="{w + 70}" height="{h + 48}"><polyline points="{pts(1)}" fill="none" '
             f'stroke="#18794e"/><polyline points="{pts(2)}" fill="none" stroke="#e8590c"/>'
             f'{_axes(w, h, x, (0, 1), "distance of the match", "item level", "{:.2f}")}{_cutoff(w, h, x, cutoff)}'
             f'</svg><div><span style="color:#18794e">precision</span> / <span style="color:#e8590c">recall</span> '
@@ -214,9 +231,27 @@ class _Pictures:
         candidates = showing or sorted(frames)
         return candidates[len(candidates) // 2] if candidates else None
 
-    def truth(self, vid: str, item_id: str | None) -> list[tuple[str, str, bool]]:
+    def votes(self, vid: str, item_id: str, pairs: list[dict]) -> list[tuple[str, str, bool]]:
+        """The strongest votes behind a match: each shop crop beside the frame crop it retrieved."""
+        if not pairs:
+            return []
+        frames = sample_frames(self.ds.videos[vid].path, sorted({p["frame"] for p in pairs}))
+        images = dict(zip(frames.indices, frames.images))
+        photos = {}
+        out = []
+        for k, p in enumerate(pairs):
+            if p["img_name"] not in photos:
+                photos[p["img_name"]] = read_photo(self.ds.items[item_id].photo(p["img_name"]).path)
+            if p["frame"] not in images:
+                continue
+            picture = pair_picture(photos[p["img_name"]], p["item_box"], images[p["frame"]], p["frame_box"])
+            out.append((self._save(f"{vid}_vote{k}.jpg", picture, height=110),
+                        f"vote {k + 1}: {p['img_name']} -> frame {p['frame']}, distance {p['distance']:.3f}", False))
+        return out
+
+    def truth(self, vid: str, item_id: str | None, frame: bool = True) -> list[tuple[str, str, bool]]:
         """What should have been, for a wrong or missed clip: the true item's photo with its
-        annotated box and an annotated frame with the sold garment's box."""
+        annotated box and (``frame``) an annotated frame with the sold garment's box."""
         out = []
         item = self.gt.items.get(item_id) if (self.gt and item_id) else None
         photo = next((p for p in (item.photos if item else ()) if self._photo_truth(item_id, p.name)), None)
@@ -224,7 +259,7 @@ class _Pictures:
             out.append((self._save(f"{vid}_true_photo.jpg", read_photo(photo.path), (),
                                    self._photo_truth(item_id, photo.name)),
                         f"truth: item {item_id}, photo {photo.name}", True))
-        index = self._annotated_frame(vid, item_id)
+        index = self._annotated_frame(vid, item_id) if frame else None
         if index is not None:
             frames = sample_frames(self.ds.videos[vid].path, [index])
             out.append((self._save(f"{vid}_true_frame.jpg", frames.images[0], (),
@@ -256,6 +291,7 @@ class _Pictures:
                 out.append((self._save(f"{vid}_frame.jpg", frames.images[0], [r["frame_box"]],
                                        self._frame_truth(vid, frames.indices[0], truth_item), region=self.region),
                             f"clip {vid}, frame {frames.indices[0]}{staged}", False))
+                out += self.votes(vid, entry["item_id"], details.get("pairs", []))
                 runner = details.get("runner_up_item")
                 if runner and runner in self.ds.items and self.ds.items[runner].photos:
                     first = self.ds.items[runner].photos[0]
@@ -266,7 +302,7 @@ class _Pictures:
             log.warning("report: pictures missing for clip %s (%s)", vid, e)
         try:  # the truth's pictures do not depend on the prediction's
             if wrong and truth_item:
-                out += self.truth(vid, truth_item)
+                out += self.truth(vid, truth_item, frame=entry is not None)  # unmatched: its frame is shown
         except (MediaError, KeyError, AttributeError, OSError) as e:
             log.warning("report: truth pictures missing for clip %s (%s)", vid, e)
         return out

@@ -26,7 +26,8 @@ def to_details(result: MatchResult) -> dict:
     for vid, m in result.matches.items():
         videos[vid] = {"status": "matched", "item_id": m.item_id, "distance": m.distance,
                        "votes": m.votes, "frame_index": m.frame, "img_name": m.img_name,
-                       "runner_up_item": m.runner_up_item, "runner_up_distance": m.runner_up_distance}
+                       "runner_up_item": m.runner_up_item, "runner_up_distance": m.runner_up_distance,
+                       "pairs": m.pairs}
     for vid, reason in result.rejected.items():
         videos[vid] = {"status": "no match", "reason": reason}
     folders = {}

@@ -85,6 +85,7 @@ class Match:
     item_box: list[float]
     runner_up_item: str | None = None
     runner_up_distance: float | None = None
+    pairs: list[dict] = field(default_factory=list)  # the strongest votes behind it (vote_pairs)
 
 
 @dataclass
@@ -317,6 +318,18 @@ def _folder_claims(shop: CropTable, video: CropTable, dist: np.ndarray, rows: np
     return options
 
 
+def vote_pairs(shop: CropTable, video: CropTable, dist: np.ndarray, rows: np.ndarray, folder_rows: np.ndarray,
+               video_id: str, n: int = 5) -> list[dict]:
+    """The votes behind a match, as a person checks them: the folder's crops whose nearest video
+    crop lies in ``video_id``, nearest first, at most ``n``: each shop crop (photo, box), the
+    frame crop it retrieved (frame, box) and their distance."""
+    q = folder_rows[rows[folder_rows] >= 0]
+    q = q[video.owner[rows[q]] == video_id]
+    q = q[np.argsort(dist[q], kind="stable")][:n]
+    return [{"img_name": str(shop.name[i]), "item_box": shop.boxes[i].tolist(), "frame": int(video.frame[rows[i]]),
+             "frame_box": video.boxes[rows[i]].tolist(), "distance": float(dist[i])} for i in q]
+
+
 def match_catalogue(shop: CropTable, video: CropTable, dist: np.ndarray, rows: np.ndarray,
                     cfg: VotingConfig | None = None) -> MatchResult:
     """Link item folders to videos. ``dist`` / ``rows`` are the ``(Q, k)`` search results of the
@@ -342,6 +355,7 @@ def match_catalogue(shop: CropTable, video: CropTable, dist: np.ndarray, rows: n
                 f"assigned away: its nearest folder {near.item_id} ({near.distance:.3f}) matched another video")
             continue
         match = _evidence(best, shop, video, folders[best.item_id], videos[video_id], cfg)
+        match.pairs = vote_pairs(shop, video, dist, rows, folders[best.item_id], video_id)
         others = [c for c in claims if c.item_id != best.item_id]
         if others:
             match.runner_up_item, match.runner_up_distance = others[0].item_id, others[0].distance

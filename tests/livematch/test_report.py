@@ -67,6 +67,9 @@ def test_report_grades_every_clip_and_writes_thumbnails_as_files(sample_root, tm
                           for k, v in enumerate(result)}, "folders": {}}
     details["videos"].update({v: {"status": "no match", "reason": "no folder claimed it"}
                               for v in gt.videos if v not in result})
+    r = oracle[right]["result"][0]  # the votes behind the right match: its own evidence pair, twice
+    details["videos"][right]["pairs"] = [{"img_name": r["img_name"], "item_box": r["item_box"], "frame_box": r["frame_box"],
+                                          "frame": oracle[right]["frame_index"], "distance": d} for d in (0.25, 0.5)]
     score = {k: {"precision": 0.5, "recall": 0.5, "f1": 0.5} for k in ("item", "frame", "box")} | {"score": 0.5}
     page_path = write_report(tmp_path / "report.html", result, details, gt, {}, score, gt, cutoff=1.0)
     page = page_path.read_text()
@@ -89,13 +92,18 @@ def test_report_grades_every_clip_and_writes_thumbnails_as_files(sample_root, tm
     frame = cv2.imread(str(tmp_path / "report" / f"{boxless}_frame.jpg"))
     assert ((frame[..., 2] > 200) & (frame[..., 1] > 100) & (frame[..., 1] < 180) & (frame[..., 0] < 80)).any()
     # what should have been, for the wrong and the missed clips: the true item's photo and an annotated
-    # frame, each with the sold garment's annotated box (orange); never for a right clip
+    # frame (a missed clip's own frame is one already), each with the sold garment's annotated box
+    # (orange); never for a right clip
     orange = lambda img: ((img[..., 2] > 200) & (img[..., 1] > 100) & (img[..., 1] < 180) & (img[..., 0] < 80)).any()  # noqa: E731
-    for vid in [wrong, *missed[:1]]:
-        for kind in ("true_photo", "true_frame"):
+    for vid, kinds in [(wrong, ("true_photo", "true_frame")), *[(m, ("true_photo", "frame")) for m in missed[:1]]]:
+        for kind in kinds:
             assert f"report/{vid}_{kind}.jpg" in parser.images
             assert orange(cv2.imread(str(tmp_path / "report" / f"{vid}_{kind}.jpg")))
+    assert not [m for m in missed if f"report/{m}_true_frame.jpg" in parser.images]
     assert f"report/{right}_true_photo.jpg" not in parser.images
+    assert [s for s in parser.images if s.startswith(f"report/{right}_vote")] == [f"report/{right}_vote0.jpg",
+                                                                              f"report/{right}_vote1.jpg"]
+    assert f"vote 1: {r['img_name']} -&gt; frame {oracle[right]['frame_index']}, distance 0.250" in page
     if missed:  # an unmatched clip shows an annotated frame (its sold garment boxed), not the middle one
         shown = int(re.search(rf"clip {missed[0]}, frame (\d+) \(no match\)", page)[1])
         assert shown in gt.videos[missed[0]].frames

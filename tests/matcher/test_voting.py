@@ -177,3 +177,15 @@ def test_item_box_paired_takes_the_photo_crop_nearest_the_frame_box():
 def test_unknown_evidence_rule_is_a_config_error(bad):
     with pytest.raises(ConfigError, match=next(iter(bad))):
         match_catalogue(*scenario({"000001": [("A", 80, 0.1)]}), replace(REF, **bad))
+
+
+def test_a_match_lists_the_strongest_votes_behind_it():
+    """vote_pairs: the folder's crops whose nearest video crop lies in the matched clip, nearest
+    first, at most five, each with the frame crop it retrieved and their distance."""
+    cands = {"A": [("v1", 40, 0.5), ("v1", 80, 0.2), ("v2", 40, 0.1), ("v1", 120, 0.4), ("v1", 160, 0.3),
+                   ("v1", 200, 0.6), ("v1", 240, 0.7)]}
+    shop, video, dist, rows = scenario(cands)
+    m = match_catalogue(shop, video, dist, rows, replace(REF, keep_fraction=1.0, max_distance=9.0)).matches["v1"]
+    assert [p["distance"] for p in m.pairs] == pytest.approx([0.2, 0.3, 0.4, 0.5, 0.6])  # v2's vote is not v1's
+    assert [p["frame"] for p in m.pairs] == [80, 160, 120, 40, 200]
+    assert m.pairs[0]["img_name"] == "1" and m.pairs[0]["frame_box"] == [80, 0, 100, 20]
