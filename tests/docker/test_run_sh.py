@@ -42,10 +42,23 @@ def test_run_sh_fails_cleanly_without_weights(sample_root, tmp_path):
     assert not (tmp_path / "result.json").exists()
 
 
-def test_run_sh_defaults_to_the_reference_pipeline_and_names_its_missing_weights(sample_root, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "CONFIG"}
-    env.update({"INPUT_DIR": str(sample_root), "OUTPUT": str(tmp_path / "result.json"), "WORK_DIR": str(tmp_path / "w"),
-                "LIVEMATCH": f"{sys.executable} -m livematch.cli"})
+def test_run_sh_defaults_to_the_demo_pipeline_whose_weights_the_image_copies():
+    """The image runs out of the box: its default config names weights committed under weights/
+    (Dockerfile: COPY weights weights)."""
+    from livematch.config import load_config
+    text = (ROOT / "docker" / "run.sh").read_text()
+    assert 'CONFIG="${CONFIG:-$here/configs/pipeline/demo.yaml}"' in text
+    weights = load_config(ROOT / "configs" / "pipeline" / "demo.yaml").weights
+    for folder in [weights.detector, *weights.embedders, weights.worn]:
+        assert Path(folder).resolve().parent == ROOT / "weights" and (Path(folder) / "model.safetensors").is_file()
+    for name in ("cpu", "cuda"):
+        assert "COPY weights weights" in (ROOT / "docker" / f"Dockerfile.{name}").read_text()
+
+
+def test_run_sh_with_the_reference_pipeline_names_its_missing_weights(sample_root, tmp_path):
+    env = {**os.environ, "INPUT_DIR": str(sample_root), "OUTPUT": str(tmp_path / "result.json"),
+           "WORK_DIR": str(tmp_path / "w"), "LIVEMATCH": f"{sys.executable} -m livematch.cli",
+           "CONFIG": str(ROOT / "configs" / "pipeline" / "reference.yaml")}
     done = subprocess.run(["bash", str(ROOT / "docker" / "run.sh")], env=env, capture_output=True, text=True)
     assert done.returncode != 0 and "configs/pipeline/reference.yaml" in done.stderr
     assert f"{ROOT}/runs/detector_vovnet99_stage3/last: no such checkpoint folder" in done.stderr
