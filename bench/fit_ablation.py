@@ -5,7 +5,10 @@
 Per test root: its crop rows are computed once with the fit's models at the lowest threshold,
 every class and the whole frame (cached under ``--work``); then the fit's chosen setting is
 scored, each setting reverted alone to its starting value (the reference defaults, or the
-``--config`` the fit started from), and the starting setting as a whole. Printed as a table and
+``--config`` the fit started from), and the starting setting as a whole; with ``--oracle`` also
+the chosen setting on the sold garments' boxes alone (the frame crops overlapping an annotated
+box of the clip's sold item at IoU >= 0.5, on annotated frames): the ceiling of a perfect sold /
+other filter for these models. Printed as a table and
 written to ``bench/results/fit_ablation.json`` (contest score, and item / frame / box F1 of the
 chosen setting).
 """
@@ -32,6 +35,21 @@ def variants(chosen: Setting, start: Setting) -> dict[str, Setting]:
     return out
 
 
+def sold_only(store, gt):
+    """``store`` with only the frame crops that overlap (IoU >= 0.5) an annotated box of their
+    clip's sold item on an annotated frame: the oracle sold-garment filter."""
+    import numpy as np
+    from ground.boxes import box_iou
+    from matcher.store import FeatureStore
+    keep = np.zeros(len(store.video), bool)
+    for k in range(len(store.video)):
+        video = gt.videos.get(str(store.video.owner[k]))
+        boxes = [a.box for a in ((video.frames or {}).get(int(store.video.frame[k])) or ())
+                 if video.sold_item and a.item_id == video.sold_item] if video else []
+        keep[k] = bool(boxes) and box_iou(store.video.boxes[k:k + 1], boxes).max() >= 0.5
+    return FeatureStore(store.shop, store.video[keep], store.dropped)
+
+
 def main(argv=None) -> dict:
     from detector.model import class_names
     from livematch.config import load_config
@@ -43,6 +61,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--data", type=Path, action="append", required=True, help="Annotated test root(s).")
     parser.add_argument("--work", type=Path, default=Path("runs/fit_ablation"), help="Cache of the test rows.")
     parser.add_argument("--json", type=Path, default=Path("bench/results/fit_ablation.json"))
+    parser.add_argument("--oracle", action="store_true", help="Also score the sold garments' boxes alone.")
     args = parser.parse_args(argv)
     record = json.loads((args.fit / "fit.json").read_text())
     as_setting = lambda d: Setting(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # noqa: E731
@@ -58,6 +77,10 @@ def main(argv=None) -> dict:
                          gt, cfg.matcher)
         for name, s in variants(chosen, start).items():
             table.setdefault(name, {})[root.name] = cal.score(s)
+        if args.oracle:
+            oracle = Calibrator(sold_only(store, gt), class_names(cfg.detector.model),
+                                {v.video_id: v.size for v in gt.videos.values()}, gt, cfg.matcher)
+            table.setdefault("oracle: sold garments' boxes only", {})[root.name] = oracle.score(chosen)
         levels[root.name] = cal.evaluation(chosen).to_dict()
     roots = [r.name for r in args.data]
     print(f"{'setting':<40}" + "".join(f"{r:>10}" for r in roots) + f"{'mean':>10}")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import time
+from abc import ABC, abstractmethod
+from contextlib import nullcontext
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Iterable
@@ -58,43 +60,64 @@ class TrainResult:
     model: object = None  # the model in memory at the end of training (what OUT/last holds)
 
 
-class Task:
-    """What one model brings to :func:`train_loop`. ``module`` is what DDP wraps and the optimiser
-    trains; ``select`` names the validation metric that chooses OUT/best ("" keeps the last)."""
+class Task(ABC):
+    """What one model brings to :func:`train_loop`, the loop's contract with it.
+
+    Attributes (set by the subclass): ``module``, what DDP wraps and the optimiser trains;
+    ``model``, what :class:`TrainResult` returns (often the same); ``log_fields``, the columns of
+    ``log.csv``; ``select``, the validation metric that chooses ``OUT/best`` ("" keeps every
+    epoch's as best); ``has_val``, whether :meth:`evaluate` reports anything;
+    ``find_unused_parameters``, DDP's flag.
+
+    Per epoch the loop iterates :meth:`batches` (``len(task)`` of them), calls :meth:`step` on
+    each and steps the optimiser every ``accumulate`` batches (and on the last, partial group),
+    calling :meth:`after_update` after each update; then rank 0 calls :meth:`evaluate` and
+    :meth:`save`. ``save(folder, meta)`` writes a checkpoint folder (weights, config, ``meta``);
+    ``save(folder, meta, state)`` also the training state (``state`` holds the optimiser's and
+    scaler's, and :meth:`state`'s own entries) that ``resume(last, meta, state)`` restores after
+    a kill, before the loop loads the optimiser and scaler itself."""
+
     module: torch.nn.Module
-    model: torch.nn.Module  # what TrainResult.model returns
-    log_fields: list[str] = []
+    model: torch.nn.Module
+    log_fields: tuple[str, ...] = ()
     select: str = ""
     has_val: bool = False
     find_unused_parameters: bool = False
 
+    @abstractmethod
     def batches(self, epoch: int) -> Iterable:
-        raise NotImplementedError
+        """The epoch's batches, seeded by ``epoch`` (a resumed run draws the same ones)."""
 
-    def __len__(self) -> int:  # batches per epoch
-        raise NotImplementedError
+    @abstractmethod
+    def __len__(self) -> int:
+        """Batches per epoch."""
 
+    @abstractmethod
     def step(self, module, batch, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         """Forward one batch through ``module`` (DDP-wrapped or not): the loss and its named parts."""
-        raise NotImplementedError
+
+    @abstractmethod
+    def save(self, folder: Path, meta: dict, state: dict | None = None) -> None:
+        """Write a checkpoint folder; with ``state``, the training state to resume from."""
+
+    @abstractmethod
+    def resume(self, last: Path, meta: dict, state: dict) -> None:
+        """Restore the model (and :meth:`state`'s entries) from ``last``."""
 
     def after_update(self, step: int) -> None:
         """Called after each optimiser step (e.g. an EMA update)."""
 
     def evaluate(self) -> dict:
+        """Validation metrics of the current model (rank 0 only); ``{}`` without validation."""
         return {}
 
     def meta(self) -> dict:
+        """Extra entries for the checkpoint's ``meta.json``."""
         return {}
 
     def state(self) -> dict:
+        """Extra entries for the training state (e.g. a loss's memory), restored by :meth:`resume`."""
         return {}
-
-    def save(self, folder: Path, meta: dict, state: dict | None = None) -> None:
-        raise NotImplementedError
-
-    def resume(self, last: Path, meta: dict, state: dict) -> None:
-        raise NotImplementedError
 
 
 DECAYS = ("cosine", "none")
@@ -166,13 +189,23 @@ def epoch_line(row: dict, epochs: int) -> str:
     return f"epoch {row['epoch']}/{epochs} (step {row['step']}): {values}; {row['seconds']:.0f} s"
 
 
+def _rank_mean(values: dict[str, float], world: int, device: torch.device) -> dict[str, float]:
+    """The epoch's mean losses averaged over the ranks (each rank saw its own share of the data)."""
+    if world == 1 or not values:
+        return values
+    import torch.distributed as dist
+    t = torch.tensor(list(values.values()), dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return dict(zip(values, (t / world).tolist()))
+
+
 def train_loop(task: Task, optimizer, loop: Loop, out_dir, rank: int, world: int, device: torch.device,
                progress: bool = True, max_steps: int | None = None) -> TrainResult:
     """Train ``task`` for ``loop.epochs`` or ``loop.steps`` updates (resuming from ``out_dir/last``
     when it holds a training state); ``max_steps`` stops early without changing the schedule
     (tests: a killed run)."""
     out_dir, last = Path(out_dir), Path(out_dir) / "last"
-    per_epoch = max(1, len(task) // loop.accumulate)
+    per_epoch = max(1, -(-len(task) // loop.accumulate))  # a last, partial accumulation is stepped too
     epochs = -(-loop.steps // per_epoch) if loop.steps > 0 else loop.epochs
     total = loop.steps if loop.steps > 0 else epochs * per_epoch
     stops = [n for n in (max_steps, loop.steps) if n]
@@ -198,15 +231,19 @@ def train_loop(task: Task, optimizer, loop: Loop, out_dir, rank: int, world: int
         sums, n, start = {}, 0, time.perf_counter()
         bar = progress_bar(task.batches(epoch), total=len(task), desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
                            show=progress and not rank)
+        n_batches = len(task)
         for i, batch in enumerate(bar):
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                loss, parts = task.step(ddp, batch, step)
-            if not torch.isfinite(loss):
-                raise TrainingError(f"loss is {loss.item()} at epoch {epoch + 1} step {step}; "
-                                    f"last good checkpoint kept at {last}")
-            scaler.scale(loss / loop.accumulate).backward()
+            group = min(loop.accumulate, n_batches - i // loop.accumulate * loop.accumulate)  # this update's batches
+            update = (i + 1) % loop.accumulate == 0 or i + 1 == n_batches
+            with ddp.no_sync() if world > 1 and not update else nullcontext():  # all-reduce once per update
+                with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                    loss, parts = task.step(ddp, batch, step)
+                if not torch.isfinite(loss):
+                    raise TrainingError(f"loss is {loss.item()} at epoch {epoch + 1} step {step}; "
+                                        f"last good checkpoint kept at {last}")
+                scaler.scale(loss / group).backward()
             value = float(loss.detach())
-            if (i + 1) % loop.accumulate == 0:
+            if update:
                 scaler.unscale_(optimizer)
                 if loop.clip_grad > 0:
                     torch.nn.utils.clip_grad_norm_(task.module.parameters(), loop.clip_grad)
@@ -223,8 +260,9 @@ def train_loop(task: Task, optimizer, loop: Loop, out_dir, rank: int, world: int
             bar.set_postfix(loss=f"{sums['loss'] / n:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
             if max_steps is not None and step >= max_steps:
                 break
+        means = _rank_mean({k: v / max(1, n) for k, v in sums.items()}, world, device)
         row = {"epoch": epoch + 1, "step": step, "lr": optimizer.param_groups[0]["lr"],
-               "seconds": round(time.perf_counter() - start, 2), **{k: v / max(1, n) for k, v in sums.items()}}
+               "seconds": round(time.perf_counter() - start, 2), **means}
         if task.has_val and rank == 0:
             row.update(task.evaluate())
         history.append(row)

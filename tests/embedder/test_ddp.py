@@ -37,3 +37,13 @@ def test_torchrun_ranks_train_on_disjoint_crops_and_end_identical(sample_root, t
     assert ranks[0]["seen"][0] != ranks[0]["seen"][1]  # reshuffled per epoch
     assert (tmp_path / "run" / "last" / "model.safetensors").is_file()
     assert len((tmp_path / "run" / "log.csv").read_text().splitlines()) == 3  # two epoch rows, rank 0 only
+
+
+@pytest.mark.timeout(600)
+def test_torchrun_ranks_accumulating_gradients_stay_identical(sample_root, tmp_path):
+    """With accumulation the ranks skip the gradient all-reduce on the batches between updates
+    (DDP's no_sync) and step the last, partial group too: they must still end identical."""
+    ranks = probe("embedder", sample_root, tmp_path, [*OVERRIDES, f"embedder.data.cache_dir={tmp_path / 'crops'}",
+                                                      "embedder.optim.epochs=1", "embedder.optim.accumulate=3",
+                                                      "embedder.data.k_per_identity=0"])
+    assert ranks[0]["digest"] == ranks[1]["digest"]

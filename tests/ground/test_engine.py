@@ -91,6 +91,36 @@ def test_accumulation_steps_once_per_group_of_batches(tmp_path):
     assert not (tmp_path / "tensorboard").exists()
 
 
+def test_a_last_partial_accumulation_is_stepped_with_its_own_mean(tmp_path):
+    """7 batches, accumulate 3: updates after batches 3, 6 and 7; the last one's gradient is the
+    mean over its one batch, so one SGD step equals a plain step on that batch alone."""
+    task = Toy(batches=7)
+    result = train_loop(task, torch.optim.SGD(task.module.parameters(), lr=0.1), Loop(epochs=1, warmup_steps=0,
+                        accumulate=3, tensorboard=False, decay="none"), tmp_path, 0, 1, CPU, progress=False)
+    assert [r["step"] for r in result.history] == [3]
+    first_six = Toy(batches=6)  # the same first two updates, then the seventh batch by hand
+    train_loop(first_six, torch.optim.SGD(first_six.module.parameters(), lr=0.1), Loop(
+        epochs=1, warmup_steps=0, accumulate=3, tensorboard=False, decay="none"), tmp_path / "six", 0, 1, CPU,
+        progress=False)
+    x = Toy(batches=7).batches(0)[6]
+    w = first_six.model.weight.detach().clone()
+    grad = (2 * (w * x - 3 * x) * x).mean()
+    assert torch.allclose(task.model.weight.detach(), w - 0.1 * grad, atol=1e-6)
+
+
+def test_task_is_an_abstract_contract():
+    from ground.engine import Task
+
+    class Half(Task):
+        def __len__(self):
+            return 1
+
+        def batches(self, epoch):
+            return [0]
+    with pytest.raises(TypeError, match="abstract"):
+        Half()
+
+
 def test_a_resumed_loop_ends_where_an_uninterrupted_one_does(tmp_path):
     loop = Loop(epochs=3, warmup_steps=2, tensorboard=False)
     whole = Toy()
