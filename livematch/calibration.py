@@ -457,7 +457,9 @@ def vote_rules(names) -> list[tuple[str, str]]:
     return pairs
 
 
-ALL_RULES = [f"{rule}/{assign}" for rule in RULES for assign in ASSIGN]
+def all_rules() -> list[str]:
+    """Every ``RULE/ASSIGN`` pair the matcher's tables hold."""
+    return [f"{rule}/{assign}" for rule in RULES for assign in ASSIGN]
 
 
 def default_grids(thresholds, classes: list[str], region, rules=None, min_worn=()) -> dict[str, list]:
@@ -475,5 +477,5 @@ def default_grids(thresholds, classes: list[str], region, rules=None, min_worn=(
         grids["region"] = [(), tuple(region)]
     grids["frame_box"] = list(FRAME_BOX)
     grids["item_box"] = list(ITEM_BOX)
-    grids["vote"] = vote_rules(ALL_RULES if rules is None else rules)
+    grids["vote"] = vote_rules(all_rules() if rules is None else rules)
     return grids

@@ -218,7 +218,9 @@ def _check_choices(cfg: LiveMatchConfig, path, overrides=()) -> None:
     a typo never costs a run."""
     from detector.config import CHOICES as DETECTOR
     from embedder.config import CHOICES as EMBEDDER
-    from matcher.config import CHOICES as MATCHER
+    from matcher.config import CHOICES as MATCHER_CONFIG
+    from matcher.voting import CHOICES as VOTING
+    MATCHER = {**MATCHER_CONFIG, **VOTING}
     for section, choices in (("detector", DETECTOR), ("embedder", EMBEDDER), ("matcher", MATCHER),
                              ("fit", FIT_CHOICES)):
         for key, allowed in choices.items():

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ground.errors import ConfigError
-from matcher.config import CHOICES as CONFIG_CHOICES
 from matcher.config import VotingConfig
 from matcher.crops import CropTable
 from matcher.index import pairwise_distance
@@ -239,15 +238,16 @@ def _evidence(claim: Claim, shop: CropTable, video: CropTable, folder_rows: np.n
                  video.boxes[g].tolist(), str(shop.name[q]), shop.boxes[q].tolist())
 
 
-CHOICES = {key.split(".", 1)[1]: allowed for key, allowed in CONFIG_CHOICES.items() if key.startswith("voting.")}
-ITEM_BOX, FRAME_BOX, RULES, ASSIGN = (CHOICES[k] for k in ("item_box", "frame_box", "rule", "assign"))
+ITEM_BOX = ("confidence", "nearest", "paired")  # _evidence's photo-box choices
+FRAME_BOX = ("confidence", "nearest")  # and its frame-box choices
 
 
 def check_voting(cfg: VotingConfig) -> None:
     """Raise :class:`ConfigError` naming the key when a choice is not one the matcher knows."""
     for key, allowed in CHOICES.items():
-        if getattr(cfg, key) not in allowed:
-            raise ConfigError(f"matcher.voting.{key} is {getattr(cfg, key)!r}; choose one of {', '.join(allowed)}")
+        name = key.split(".", 1)[1]
+        if getattr(cfg, name) not in allowed:
+            raise ConfigError(f"matcher.{key} is {getattr(cfg, name)!r}; choose one of {', '.join(allowed)}")
 
 
 def _groups(owner: np.ndarray) -> dict[str, np.ndarray]:
@@ -301,21 +301,36 @@ def _global(options: dict[str, list[Claim]], cfg: VotingConfig) -> tuple[dict[st
     return winners, contenders
 
 
-def _folder_claims(shop: CropTable, video: CropTable, dist: np.ndarray, rows: np.ndarray,
-                   folders: dict[str, np.ndarray], videos: dict[str, np.ndarray],
-                   cfg: VotingConfig) -> dict[str, list[Claim]]:
-    """Each folder's claims under ``cfg.rule``, its pick first; folders without a claim left out."""
-    if cfg.rule == "set":
-        return set_claims(shop, video, folders, videos, cfg)
-    options = {}
-    for item_id, q in folders.items():
-        if cfg.rule == "original":
-            claims = original_claims(item_id, q, dist[q], rows[q], shop, video, cfg)
-        else:
-            claims = written_claims(item_id, q, dist[q], rows[q], video.owner, cfg)
-        if claims:
-            options[item_id] = claims
-    return options
+def per_folder(claims_of):
+    """A rule that claims folder by folder, ``claims_of(item_id, query_rows, dist, rows, shop,
+    video, cfg) -> [Claim]`` (its pick first), as a :data:`RULES` entry over every folder."""
+    def rule(shop, video, dist, rows, folders, videos, cfg) -> dict[str, list[Claim]]:
+        options = {}
+        for item_id, q in folders.items():
+            claims = claims_of(item_id, q, dist[q], rows[q], shop, video, cfg)
+            if claims:
+                options[item_id] = claims
+        return options
+    return rule
+
+
+def _written(item_id, query_rows, dist, rows, shop, video, cfg) -> list[Claim]:
+    return written_claims(item_id, query_rows, dist, rows, video.owner, cfg)
+
+
+def _set(shop, video, dist, rows, folders, videos, cfg) -> dict[str, list[Claim]]:
+    return set_claims(shop, video, folders, videos, cfg)
+
+
+# matcher.voting.rule -> the rule: ``(shop, video, dist, rows, folders, videos, cfg) -> {item_id:
+# [Claim, ...]}``, each folder's claims with its pick first (folders without a claim left out);
+# ``dist`` / ``rows`` are each shop crop's nearest video crop. A new rule is one function and one line.
+RULES = {"written": per_folder(_written), "original": per_folder(original_claims), "set": _set}
+# matcher.voting.assign -> how claims become matches: ``(options, cfg) -> (winners, contenders)``.
+ASSIGN = {"greedy": _greedy, "global": _global}
+# The voting settings that take one of a few words, each from the table that implements it
+# (livematch.config checks them when a config loads).
+CHOICES = {"voting.rule": RULES, "voting.assign": ASSIGN, "voting.item_box": ITEM_BOX, "voting.frame_box": FRAME_BOX}
 
 
 def vote_pairs(shop: CropTable, video: CropTable, dist: np.ndarray, rows: np.ndarray, folder_rows: np.ndarray,
@@ -340,8 +355,8 @@ def match_catalogue(shop: CropTable, video: CropTable, dist: np.ndarray, rows: n
     if dist.ndim == 2:
         dist, rows = dist[:, 0], rows[:, 0]
     folders, videos = _groups(shop.owner), _groups(video.owner)
-    options = _folder_claims(shop, video, dist, rows, folders, videos, cfg)
-    winners, contenders = (_global if cfg.assign == "global" else _greedy)(options, cfg)
+    options = RULES[cfg.rule](shop, video, dist, rows, folders, videos, cfg)
+    winners, contenders = ASSIGN[cfg.assign](options, cfg)
     result = MatchResult()
     won = {c.item_id: c for c in winners.values()}
     result.claims = [won.get(item_id, claims[0]) for item_id, claims in options.items()]

@@ -209,3 +209,28 @@ def test_hub_correction_stops_a_clip_from_drawing_every_folder():
     fixed = match_catalogue(*args, replace(greedy, hub_k=2))
     assert {v: m.item_id for v, m in fixed.matches.items()} == {"A": "000001", "B": "000002", "C": "000003"}
     assert fixed.matches["A"].distance == pytest.approx(1 - 0.25, abs=1e-5)
+
+
+def test_a_new_rule_is_one_function_and_one_table_line(monkeypatch):
+    """A rule added to matcher.voting.RULES alone: the config accepts its name, the calibration's
+    vote grid offers it, and match_catalogue votes with it."""
+    from matcher import voting
+    from matcher.voting import Claim, RULES, per_folder
+    from livematch.calibration import vote_rules
+    from livematch.config import load_config
+
+    def farthest(item_id, query_rows, dist, rows, shop, video, cfg):
+        """Each folder claims the clip of its *farthest* crop pair (to tell it from every real rule)."""
+        k = int(np.argmax(dist))
+        video_id = str(video.owner[rows[k]])
+        return [Claim(item_id, video_id, float(dist[k]), 1, 1, 1, 1, int(query_rows[k]), int(rows[k]))]
+    with pytest.raises(ConfigError, match="matcher.voting.rule is 'farthest'"):
+        load_config(None, ["matcher.voting.rule=farthest"])
+    monkeypatch.setitem(RULES, "farthest", per_folder(farthest))
+    assert load_config(None, ["matcher.voting.rule=farthest"]).matcher.voting.rule == "farthest"
+    assert vote_rules(["farthest/greedy"]) == [("farthest", "greedy")]  # fit.vote_rules may name it
+    cands = {"000001": [("A", 80, 0.1), ("B", 80, 0.3)]}
+    cfg = replace(VotingConfig(), rule="farthest", max_distance=9.0)
+    assert list(match_catalogue(*scenario(cands), cfg).matches) == ["B"]
+    assert list(match_catalogue(*scenario(cands), replace(cfg, rule="written")).matches) == ["A"]
+    assert voting.CHOICES["voting.rule"] is RULES  # the config's choices are the table itself
