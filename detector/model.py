@@ -63,26 +63,39 @@ def class_ids(names: list[str], wanted: list[str], what: str) -> list[int] | Non
     return [names.index(w) + 1 for w in wanted]
 
 
+def _resnet50_fpn_v2(cfg: DetModelConfig, n_anchors: int, _name: str = ""):
+    """torchvision's ResNet-50-FPN v2: four-conv RPN head, conv + fc box head with BatchNorm."""
+    body = resnet50(weights=None)
+    if cfg.weights:
+        load_state(body, resolve_weights(cfg.weights, "resnet50"), cfg.weights, "torchvision resnet50")
+    backbone = _resnet_fpn_extractor(body, 3, norm_layer=nn.BatchNorm2d)
+    box_head = FastRCNNConvFCHead((backbone.out_channels, 7, 7), [256] * 4, [cfg.representation_size],
+                                  norm_layer=nn.BatchNorm2d)
+    return backbone, RPNHead(backbone.out_channels, n_anchors, conv_depth=2), box_head
+
+
+def _timm_fpn(cfg: DetModelConfig, n_anchors: int, name: str):
+    """Any timm ``features_only`` backbone ``name`` through an FPN: one-conv RPN head, two-fc box head."""
+    backbone = TimmFPN(name, cfg.out_indices, cfg.fpn_channels, cfg.weights)
+    return (backbone, RPNHead(backbone.out_channels, n_anchors),
+            TwoMLPHead(backbone.out_channels * 7 * 7, cfg.representation_size))
+
+
+# model.backbone -> ``(cfg, anchors per location, name after the colon) -> (backbone, rpn_head,
+# box_head)``; "timm:<name>" takes the "timm" entry with <name>.
+BACKBONES = {"resnet50_fpn_v2": _resnet50_fpn_v2, "timm": _timm_fpn}
+
+
 def _torchvision(cfg: DetModelConfig) -> FasterRCNN:
     levels = 5
     if len(cfg.anchor_sizes) != levels:
         raise ConfigError(f"model.anchor_sizes needs {levels} sizes (4 FPN levels + pool), got {cfg.anchor_sizes}")
     anchors = AnchorGenerator(tuple((s,) for s in cfg.anchor_sizes), (tuple(cfg.aspect_ratios),) * levels)
-    n_anchors = anchors.num_anchors_per_location()[0]
-    if cfg.backbone == "resnet50_fpn_v2":
-        body = resnet50(weights=None)
-        if cfg.weights:
-            load_state(body, resolve_weights(cfg.weights, "resnet50"), cfg.weights, "torchvision resnet50")
-        backbone = _resnet_fpn_extractor(body, 3, norm_layer=nn.BatchNorm2d)
-        rpn_head = RPNHead(backbone.out_channels, n_anchors, conv_depth=2)
-        box_head = FastRCNNConvFCHead((backbone.out_channels, 7, 7), [256] * 4, [cfg.representation_size],
-                                      norm_layer=nn.BatchNorm2d)
-    elif cfg.backbone.startswith("timm:"):
-        backbone = TimmFPN(cfg.backbone[5:], cfg.out_indices, cfg.fpn_channels, cfg.weights)
-        rpn_head = RPNHead(backbone.out_channels, n_anchors)
-        box_head = TwoMLPHead(backbone.out_channels * 7 * 7, cfg.representation_size)
-    else:
-        raise ConfigError(f"unknown model.backbone {cfg.backbone!r}: resnet50_fpn_v2 or timm:<name>")
+    kind, _, name = cfg.backbone.partition(":")
+    if kind not in BACKBONES or (kind == "timm") != bool(name):
+        raise ConfigError(f"unknown model.backbone {cfg.backbone!r}: "
+                          f"{' or '.join(k if k != 'timm' else 'timm:<name>' for k in BACKBONES)}")
+    backbone, rpn_head, box_head = BACKBONES[kind](cfg, anchors.num_anchors_per_location()[0], name)
     return FasterRCNN(
         backbone, num_classes=None, rpn_anchor_generator=anchors, rpn_head=rpn_head,
         box_head=box_head, box_predictor=FastRCNNPredictor(cfg.representation_size, len(class_names(cfg)) + 1),
@@ -92,13 +105,20 @@ def _torchvision(cfg: DetModelConfig) -> FasterRCNN:
         box_batch_size_per_image=cfg.box_batch_size_per_image, box_score_thresh=0.05)
 
 
+def _detectron2(cfg: DetModelConfig) -> nn.Module:
+    from detector.detectron2_backend import build_detectron2
+    return build_detectron2(cfg)
+
+
+# model.backend -> its builder. detector.config.CHOICES names the same keys so that a config is
+# checked when it loads without importing torch (a test keeps the two equal).
+BACKENDS = {"torchvision": _torchvision, "detectron2": _detectron2}
+
+
 def build_detector(cfg: DetModelConfig) -> nn.Module:
     """The detector for ``cfg``: a torchvision ``FasterRCNN`` (train mode takes images and
     targets and returns losses; eval mode returns boxes in input-image pixels), or the
     detectron2 wrapper with the same calling convention."""
-    if cfg.backend == "detectron2":
-        from detector.detectron2_backend import build_detectron2
-        return build_detectron2(cfg)
-    if cfg.backend != "torchvision":
-        raise ConfigError(f"unknown model.backend {cfg.backend!r}; choose torchvision or detectron2")
-    return _torchvision(cfg)
+    if cfg.backend not in BACKENDS:
+        raise ConfigError(f"unknown model.backend {cfg.backend!r}; choose {' or '.join(BACKENDS)}")
+    return BACKENDS[cfg.backend](cfg)

@@ -40,8 +40,25 @@ def test_per_label_heads_and_bad_options():
     assert class_names(DetModelConfig(class_agnostic=False, labels=["a", "b"])) == ["a", "b"]
     with pytest.raises(ConfigError, match="anchor_sizes"):
         build_detector(DetModelConfig(backbone="timm:resnet18", anchor_sizes=[32, 64]))
-    with pytest.raises(ConfigError, match="model.backbone"):
-        build_detector(DetModelConfig(backbone="vgg16"))
+    for wrong in ("vgg16", "timm:", "resnet50_fpn_v2:x"):
+        with pytest.raises(ConfigError, match="model.backbone .*resnet50_fpn_v2 or timm:<name>"):
+            build_detector(DetModelConfig(backbone=wrong))
+
+
+def test_a_backbone_family_is_one_table_entry(monkeypatch):
+    """detector.model.BACKBONES: a new family is one builder and one line; the backends' table
+    has the names the config checks at load."""
+    from detector import model as det
+    from detector.config import CHOICES
+    assert set(det.BACKENDS) == set(CHOICES["model.backend"])
+    built = []
+
+    def tiny(cfg, n_anchors, name):
+        built.append(name)
+        return det._timm_fpn(cfg, n_anchors, "mobilenetv3_small_050")
+    monkeypatch.setitem(det.BACKBONES, "mine", tiny)
+    model = build_detector(DetModelConfig(backbone="mine", **SMALL))
+    assert built == [""] and model.backbone.out_channels == SMALL["fpn_channels"]
 
 
 def test_predict_resizes_the_short_side_and_maps_boxes_back():
