@@ -157,7 +157,7 @@ class Pipeline:
         """The configured search and vote of ``catalogue``'s folders against ``clips``; the result
         knows the roots this pipeline read (for its report) and can save and score itself."""
         from matcher.store import FeatureStore
-        from livematch.commands.match import search_store
+        from matcher.rerank import search_store
         from livematch.pipeline import vote_cutoff
         result = MatchResult()
         if len(catalogue) and len(clips):

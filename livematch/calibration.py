@@ -28,10 +28,9 @@ from matcher.calibrate import calibrate, distance_grid
 from matcher.config import MatcherConfig
 from matcher.crops import CropTable
 from matcher.result import to_result
-from matcher.voting import ASSIGN, FRAME_BOX, ITEM_BOX, RULES, MatchResult, match_catalogue
+from matcher.voting import ASSIGN, FRAME_BOX, ITEM_BOX, NO_CUT, RULES, MatchResult, match_catalogue
 
 log = logging.getLogger(__name__)
-NO_CUT = 4.0  # beyond any distance between unit vectors: "no distance cut-off"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,13 @@ app = typer.Typer(
 
 
 LEVELS = ("debug", "info", "warning", "error")
+# The --device option of the model commands, and its check (a wrong name fails before any work).
+DEVICE = typer.Option("auto", help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N.")
+
+
+def _device(name: str):
+    from ground.distributed import pick_device
+    return pick_device(name)
 
 
 def _setup_logging(level: str) -> None:
@@ -335,12 +342,11 @@ def detect_eval(
     config: Optional[Path] = typer.Option(None, help="Recipe (detector.infer options; default: the "
                                                      "checkpoint's own)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON."),
-    device: str = typer.Option("auto", help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N."),
+    device: str = DEVICE,
     overrides: List[str] = typer.Argument(None, help="Dotted overrides."),
 ):
     """COCO box AP and AP50 on annotated photos and frames."""
-    from ground.distributed import pick_device
-    dev = pick_device(device)  # a wrong name fails before any work
+    dev = _device(device)
     from livematch.commands.detect import evaluate_detector_on
     from ground.io import write_json
     metrics = evaluate_detector_on(checkpoint, data, _checkpoint_cfg(checkpoint, config, overrides, "detector.infer"),
@@ -360,12 +366,11 @@ def detect_predict(
     out: Path = typer.Option(..., help="Folder for photos/<item>.json and videos/<clip>.json box files."),
     config: Optional[Path] = typer.Option(None, help="Recipe (detector.infer, media.infer_frames; default: "
                                                      "the checkpoint's detector.infer)."),
-    device: str = typer.Option("auto", help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N."),
+    device: str = DEVICE,
     overrides: List[str] = typer.Argument(None, help="Dotted overrides: detector.infer.frame_threshold=0.9"),
 ):
     """Detect garments in every shop photo and in the sampled frames of every clip."""
-    from ground.distributed import pick_device
-    dev = pick_device(device)  # a wrong name fails before any work
+    dev = _device(device)
     from livematch.commands.detect import predict_boxes
     summary = predict_boxes(checkpoint, data, out, _checkpoint_cfg(checkpoint, config, overrides, "detector.infer"),
                             device=dev)
@@ -438,12 +443,11 @@ def embed_eval(
     data: List[Path] = typer.Option(..., help="Annotated root(s) with items the model never saw."),
     config: Optional[Path] = typer.Option(None, help="Recipe (media.train_frames, extract options)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON."),
-    device: str = typer.Option("auto", help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N."),
+    device: str = DEVICE,
     overrides: List[str] = typer.Argument(None, help="Dotted overrides: embedder.extract.hflip_tta=true"),
 ):
     """Shop-crop -> video-crop retrieval: top-1, recall@5, mAP@10."""
-    from ground.distributed import pick_device
-    dev = pick_device(device)  # a wrong name fails before any work
+    dev = _device(device)
     from livematch.commands.embed import evaluate_embedder
     from ground.io import write_json
     metrics = evaluate_embedder(checkpoint, data, _checkpoint_cfg(checkpoint, config, overrides, "embedder.extract"),
@@ -460,12 +464,11 @@ def embed_extract(
     data: List[Path] = typer.Option(..., help="Dataset root(s) with annotations (their boxes are embedded)."),
     out: Path = typer.Option(..., help="Feature store folder to write (shop.npz, video.npz)."),
     config: Optional[Path] = typer.Option(None, help="Recipe (media.infer_frames, extract options)."),
-    device: str = typer.Option("auto", help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N."),
+    device: str = DEVICE,
     overrides: List[str] = typer.Argument(None, help="Dotted overrides."),
 ):
     """Embed the annotated boxes of a dataset into a feature store for `livematch match`."""
-    from ground.distributed import pick_device
-    dev = pick_device(device)  # a wrong name fails before any work
+    dev = _device(device)
     from livematch.commands.embed import extract_store
     store = extract_store(checkpoint, data, out, _checkpoint_cfg(checkpoint[0], config, overrides, "embedder.extract"),
                           device=dev)

@@ -41,7 +41,8 @@ from pathlib import Path
 import yaml
 from omegaconf import OmegaConf
 
-from livematch.calibration import NO_CUT, describe, get_value, holdout_method, uses_train
+from livematch.calibration import describe, get_value, holdout_method, uses_train
+from matcher.voting import NO_CUT
 from livematch.config import FIT_RECIPES, LiveMatchConfig, load_config
 from ground.dataset import annotation_grid, check_root, load_dataset
 from ground.errors import ConfigError, DatasetError

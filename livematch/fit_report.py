@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from livematch.calibration import describe, get_value
+from matcher.voting import NO_CUT
 from ground.io import atomic_write_text
 from livematch.report import STYLE
 from ground.summary import RunSummary
@@ -52,7 +53,7 @@ def _vote_curve(sweep, chosen) -> str:
     rows.sort()
     labels = [describe(d) for d, _ in rows]
     pick = next((i for i, (d, _) in enumerate(rows) if d == chosen.max_distance or
-                 (d >= 4.0 and chosen.max_distance >= 4.0)), None)
+                 (d >= NO_CUT and chosen.max_distance >= NO_CUT)), None)
     return svg_curve(labels, [s for _, s in rows], pick,
                      f"max_distance (rule {chosen.rule}, {chosen.assign} assignment, keep {chosen.keep_fraction:g}, "
                      f"vote {chosen.vote_fraction:g}; chosen "

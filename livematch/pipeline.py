@@ -36,7 +36,7 @@ from ground.dataset import load_dataset, read_clip_frames, read_item_photos
 from ground.errors import ConfigError, LiveMatchError
 from ground.io import atomic_write_text, write_json
 from matcher.store import FeatureStore, save_store
-from livematch.commands.match import search_store
+from matcher.rerank import search_store
 from ground.memory import trim_heap
 from ground.summary import RunSummary
 from matcher.crops import CropTable, clean_features

@@ -103,6 +103,12 @@ def kreciprocal(queries: np.ndarray, gallery: np.ndarray, candidates: np.ndarray
     return out_d, out_r
 
 
+def search_store(store, cfg) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest video crop of every shop crop of a :class:`~matcher.store.FeatureStore`, with the
+    index and re-ranking of ``cfg`` (a :class:`~matcher.config.MatcherConfig`)."""
+    return search(store.shop.features, store.video.features, cfg.index, cfg.rerank)
+
+
 def search(queries: np.ndarray, gallery: np.ndarray, index_cfg: IndexConfig | None = None,
            rerank: RerankConfig | None = None, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Shop -> video search with the configured post-processing; ``(Q, k)`` distances and rows.

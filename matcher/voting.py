@@ -36,6 +36,9 @@ from matcher.index import pairwise_distance
 log = logging.getLogger(__name__)
 
 
+NO_CUT = 4.0  # a max_distance beyond any distance between unit vectors (2): "no distance cut-off"
+
+
 def within(distance: float, cut: float) -> bool:
     """``distance <= cut`` compared in float32, the precision distances are computed in (so a
     cut of 1.12 keeps a pair at float32(1.12))."""

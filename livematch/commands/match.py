@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
-
 from ground.dataset import Dataset
-from matcher import rerank
 from matcher.config import MatcherConfig
-from matcher.store import FeatureStore, load_store
+from matcher.rerank import search_store
+from matcher.store import load_store
 from matcher.result import write_outputs
-from matcher.voting import MatchResult, match_catalogue
+from matcher.voting import NO_CUT, MatchResult, match_catalogue
 
 log = logging.getLogger(__name__)
-
-
-def search_store(store: FeatureStore, cfg: MatcherConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest video crop of every shop crop, with the configured index and re-ranking."""
-    return rerank.search(store.shop.features, store.video.features, cfg.index, cfg.rerank)
 
 
 def run_match(features, out, cfg: MatcherConfig) -> MatchResult:
@@ -43,7 +36,7 @@ def calibrate_store(features, gt: Dataset, cfg: MatcherConfig, out=None) -> list
                       cfg.voting)
     if out is not None:
         best = {k: table[0][k] for k in ("keep_fraction", "vote_fraction", "max_distance")}
-        best["max_distance"] = min(best["max_distance"], 4.0)  # inf -> beyond any unit-vector distance
+        best["max_distance"] = min(best["max_distance"], NO_CUT)
         atomic_write_text(out, f"# livematch calibrate: score {table[0]['score']:.4f} on {len(gt.videos)} "
                                f"clips\n" + yaml.safe_dump({"matcher": {"voting": best}}, sort_keys=False))
     return table
