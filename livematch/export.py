@@ -1,7 +1,7 @@
 """Export a trained checkpoint for shipping: model weights only (no optimiser state, no margin
 head), stored as float16 to halve their size, with the config and meta beside them.
 
-    python -m livematch.export runs/embedder_tiny/best weights/embedder_tiny
+    python -m livematch.export runs/embedder_lite0/best weights/embedder_lite0
 """
 from __future__ import annotations
 

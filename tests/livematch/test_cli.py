@@ -138,8 +138,8 @@ def test_swapped_detector_and_embedder_is_one_line_before_any_work(sample_root, 
     from pathlib import Path
     weights = Path(__file__).resolve().parents[2] / "weights"
     out = tmp_path / "out"
-    assert main(["run", "--data", str(sample_root), "--out", str(out), "--detector", str(weights / "embedder_tiny"),
-                 "--embedder", str(weights / "detector_tiny")]) == 2
+    assert main(["run", "--data", str(sample_root), "--out", str(out), "--detector", str(weights / "embedder_lite0"),
+                 "--embedder", str(weights / "detector_lite0")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "embedder_tiny: not a detector checkpoint" in err[0]
+    assert len(err) == 1 and "embedder_lite0: not a detector checkpoint" in err[0]
     assert not out.exists() or not any(out.rglob("*.npz"))

@@ -410,7 +410,7 @@ def test_init_from_finds_checkpoints_in_a_folder_or_a_pipeline(tmp_path):
     from ground.errors import ConfigError
     from livematch.fit import find_init
     found = find_init("weights")  # the shipped demo models, told apart by their configs
-    assert found == {"detector": Path("weights/detector_tiny"), "embedder": Path("weights/embedder_tiny")}
+    assert found == {"detector": Path("weights/detector_lite0"), "embedder": Path("weights/embedder_lite0")}
     (tmp_path / "pipeline.yaml").write_text("weights:\n  detector: d\n  embedders: [e]\n")
     assert find_init(tmp_path) == {"detector": tmp_path / "d", "embedder": tmp_path / "e"}  # beside the config
     with pytest.raises(ConfigError, match="no checkpoint"):
