@@ -65,8 +65,11 @@ def test_the_result_saves_and_scores_itself_as_the_run_does(pipe, catalogue, sma
     cfg = load_config("configs/pipeline/demo.yaml", SAME)
     run(cfg, [small_root], tmp_path / "run", cfg.weights.detector, cfg.weights.embedders, gt=[small_root],
         progress=False)
-    for name in ("result.json", "match_details.json", "score.json"):
+    for name in ("result.json", "score.json"):
         assert json.loads((out / name).read_text()) == json.loads((tmp_path / "run" / name).read_text()), name
+    rounded = lambda path: json.loads(path.read_text(), parse_float=lambda s: round(float(s), 4))  # noqa: E731
+    # distances: the API embeds one unit per pass, the run several (float32 sums in another order)
+    assert rounded(out / "match_details.json") == rounded(tmp_path / "run" / "match_details.json")
     assert result.score(small_root) == json.loads((out / "score.json").read_text())
     page = (out / "report.html").read_text()
     assert all(vid in page for vid in result.matches) and (out / "report").is_dir()
