@@ -277,7 +277,7 @@ def test_frame_region_keeps_only_frame_boxes_centred_in_it(sample_root, checkpoi
     assert right.summary.counts["video crops"] == len(kept) < every.summary.counts["video crops"]
     pages = {name: (tmp_path / name / "report.html").read_text() for name in ("every", "right")}
     assert "blue: frame_region" not in pages["every"]
-    assert pages["right"].count("blue: frame_region</figcaption>") == pages["right"].count('"matched"') > 0
+    assert pages["right"].count("blue: frame_region</figcaption>") == pages["right"].count('data-verdict="matched"') > 0
     with pytest.raises(LiveMatchError, match="frame_region"):
         _run(sample_root, tmp_path / "bad", checkpoints, ["detector.infer.frame_region=[0.6,0.0,0.4,1.0]"])
 
