@@ -163,8 +163,8 @@ class Pipeline:
         if len(catalogue) and len(clips):
             dist, rows = search_store(FeatureStore(catalogue, clips), self.cfg.matcher)
             result = match_catalogue(catalogue, clips, dist, rows, self.cfg.matcher.voting)
-        return Matched(result.matches, result.claims, result.rejected, self._seen(), self.summary,
-                       vote_cutoff(self.cfg.matcher.voting), self.models.regions["clips"])
+        return Matched(**vars(result), dataset=self._seen(), summary=self.summary,
+                       cutoff=vote_cutoff(self.cfg.matcher.voting), region=self.models.regions["clips"])
 
     def _seen(self) -> Dataset | None:
         """Every root this pipeline has read, as one dataset (``None`` before any)."""

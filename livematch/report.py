@@ -9,7 +9,7 @@ graded as ``right``, ``wrong item``, ``false positive``, ``box failure`` (with t
 predicted boxes (green), the annotated boxes of the sold item (orange, with ground truth), the
 strongest votes behind the match (each shop crop beside the frame crop it retrieved, with their
 distance) and the runner-up item's first photo; an unmatched clip shows an annotated frame (else
-its middle one).
+its middle one) and the votes of the folder that came nearest to claiming it.
 A wrong or missed clip also shows what should have been: the true item's photo with its annotated
 box and an annotated frame of the clip with the sold garment's box. Thumbnails are JPEG files
 under ``report/`` so that a run of thousands of clips stays a small page; each opens at full size
@@ -231,8 +231,9 @@ class _Pictures:
         candidates = showing or sorted(frames)
         return candidates[len(candidates) // 2] if candidates else None
 
-    def votes(self, vid: str, item_id: str, pairs: list[dict]) -> list[tuple[str, str, bool]]:
-        """The strongest votes behind a match: each shop crop beside the frame crop it retrieved."""
+    def votes(self, vid: str, item_id: str, pairs: list[dict], prefix: str = "") -> list[tuple[str, str, bool]]:
+        """The strongest votes of ``item_id``'s folder for clip ``vid`` (behind a match, or behind
+        the nearest claim of an unmatched clip): each shop crop beside the frame crop it retrieved."""
         if not pairs:
             return []
         frames = sample_frames(self.ds.videos[vid].path, sorted({p["frame"] for p in pairs}))
@@ -246,7 +247,8 @@ class _Pictures:
                 continue
             picture = pair_picture(photos[p["img_name"]], p["item_box"], images[p["frame"]], p["frame_box"])
             out.append((self._save(f"{vid}_vote{k}.jpg", picture, height=110),
-                        f"vote {k + 1}: {p['img_name']} -> frame {p['frame']}, distance {p['distance']:.3f}", False))
+                        f"{prefix}vote {k + 1}: {p['img_name']} -> frame {p['frame']}, distance {p['distance']:.3f}",
+                        False))
         return out
 
     def truth(self, vid: str, item_id: str | None, frame: bool = True) -> list[tuple[str, str, bool]]:
@@ -280,6 +282,9 @@ class _Pictures:
                 out.append((self._save(f"{vid}_frame.jpg", frames.images[0], (),
                                        self._frame_truth(vid, index, truth_item), region=self.region),
                             f"clip {vid}, frame {index} (no match)", False))
+                if details.get("nearest_item"):  # what nearly matched: the nearest folder's votes
+                    out += self.votes(vid, details["nearest_item"], details.get("pairs", []),
+                                      f"nearest folder {details['nearest_item']}, ")
             else:
                 r = entry["result"][0]
                 photo = self.ds.items[entry["item_id"]].photo(r["img_name"])

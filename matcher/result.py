@@ -30,6 +30,8 @@ def to_details(result: MatchResult) -> dict:
                        "pairs": m.pairs}
     for vid, reason in result.rejected.items():
         videos[vid] = {"status": "no match", "reason": reason}
+        if vid in result.near_misses:
+            videos[vid]["nearest_item"], videos[vid]["pairs"] = result.near_misses[vid]
     folders = {}
     for c in result.claims:
         m = result.matches.get(c.video_id)

@@ -97,6 +97,8 @@ class MatchResult:
     matches: dict[str, Match] = field(default_factory=dict)
     claims: list[Claim] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
+    # a rejected video's nearest folder and its strongest votes there (vote_pairs): what nearly matched
+    near_misses: dict[str, tuple[str, list[dict]]] = field(default_factory=dict)
 
 
 def written_claims(item_id: str, query_rows: np.ndarray, dist: np.ndarray, rows: np.ndarray,
@@ -367,6 +369,8 @@ def match_catalogue(shop: CropTable, video: CropTable, dist: np.ndarray, rows: n
         best = winners.get(video_id)
         if best is None:
             near = claims[0]
+            result.near_misses[video_id] = (near.item_id, vote_pairs(shop, video, dist, rows, folders[near.item_id],
+                                                                     video_id))
             result.rejected[video_id] = (
                 f"too far: nearest folder {near.item_id} at {near.distance:.3f} > max_distance {cfg.max_distance}"
                 if not accepts(near.distance, cfg) else

@@ -67,6 +67,11 @@ def test_report_grades_every_clip_and_writes_thumbnails_as_files(sample_root, tm
                           for k, v in enumerate(result)}, "folders": {}}
     details["videos"].update({v: {"status": "no match", "reason": "no folder claimed it"}
                               for v in gt.videos if v not in result})
+    if missed:  # the first missed clip nearly matched: the sold item's folder, beyond the cut-off
+        m = oracle[missed[0]]["result"][0]
+        details["videos"][missed[0]].update(nearest_item=truth[missed[0]], pairs=[{
+            "img_name": m["img_name"], "item_box": m["item_box"], "frame_box": m["frame_box"],
+            "frame": oracle[missed[0]]["frame_index"], "distance": 1.5}])
     r = oracle[right]["result"][0]  # the votes behind the right match: its own evidence pair, twice
     details["videos"][right]["pairs"] = [{"img_name": r["img_name"], "item_box": r["item_box"], "frame_box": r["frame_box"],
                                           "frame": oracle[right]["frame_index"], "distance": d} for d in (0.25, 0.5)]
@@ -104,6 +109,9 @@ def test_report_grades_every_clip_and_writes_thumbnails_as_files(sample_root, tm
     assert [s for s in parser.images if s.startswith(f"report/{right}_vote")] == [f"report/{right}_vote0.jpg",
                                                                               f"report/{right}_vote1.jpg"]
     assert f"vote 1: {r['img_name']} -&gt; frame {oracle[right]['frame_index']}, distance 0.250" in page
+    if missed:
+        assert f"report/{missed[0]}_vote0.jpg" in parser.images
+        assert f"nearest folder {truth[missed[0]]}, vote 1: " in page
     if missed:  # an unmatched clip shows an annotated frame (its sold garment boxed), not the middle one
         shown = int(re.search(rf"clip {missed[0]}, frame (\d+) \(no match\)", page)[1])
         assert shown in gt.videos[missed[0]].frames

@@ -189,3 +189,16 @@ def test_a_match_lists_the_strongest_votes_behind_it():
     assert [p["distance"] for p in m.pairs] == pytest.approx([0.2, 0.3, 0.4, 0.5, 0.6])  # v2's vote is not v1's
     assert [p["frame"] for p in m.pairs] == [80, 160, 120, 40, 200]
     assert m.pairs[0]["img_name"] == "1" and m.pairs[0]["frame_box"] == [80, 0, 100, 20]
+
+
+def test_a_rejected_clip_keeps_the_votes_of_the_folder_that_came_nearest():
+    """A clip whose nearest claim is beyond max_distance has no match, but its details say which
+    folder came nearest and with which crop pairs (what a person checks for a missed clip)."""
+    from matcher.result import to_details
+    cands = {"A": [("v1", 40, 0.9), ("v1", 80, 0.8)]}
+    result = match_catalogue(*scenario(cands), replace(REF, keep_fraction=1.0, max_distance=0.5))
+    assert not result.matches and result.rejected["v1"].startswith("too far")
+    item, pairs = result.near_misses["v1"]
+    assert item == "A" and [p["distance"] for p in pairs] == pytest.approx([0.8, 0.9])
+    details = to_details(result)["videos"]["v1"]
+    assert details["nearest_item"] == "A" and [p["frame"] for p in details["pairs"]] == [80, 40]
