@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from detector.config import DetectorConfig
 from detector.model import build_detector, class_names
-from ground.checkpoint import CheckpointError, load_state, load_weights, read_config
+from ground.checkpoint import CheckpointError, check_kind, load_state, load_weights, read_config
 
 log = logging.getLogger(__name__)
 HEAD = "roi_heads.box_predictor."  # the class-dependent layers: new classes, new shapes
@@ -18,6 +18,7 @@ HEAD = "roi_heads.box_predictor."  # the class-dependent layers: new classes, ne
 
 def load_detector(folder, device="cpu"):
     """Rebuild a trained detector from its checkpoint folder (eval mode) and its config."""
+    check_kind(folder, "detector")
     cfg = read_config(folder, DetectorConfig)
     model = build_detector(replace(cfg.model, weights=""))  # its weights are the checkpoint's
     load_weights(model, Path(folder) / "model.safetensors", f"detector ({cfg.model.backbone})")

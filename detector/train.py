@@ -23,6 +23,7 @@ LOG_FIELDS = ["epoch", "step", "lr", "loss", "loss_classifier", "loss_box_reg", 
 
 
 class DetectorTask(Task):
+    kind = "detector"
     log_fields = LOG_FIELDS
     select = "AP50"
 

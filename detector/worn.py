@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from detector.config import WornConfig
-from ground.checkpoint import load_weights, read_config, save_checkpoint
+from ground.checkpoint import check_kind, load_weights, read_config, save_checkpoint
 from ground.engine import Loop, Task, TrainResult, train_loop
 from ground.errors import DatasetError, MediaError
 from ground.pretrained import timm_kwargs
@@ -142,6 +142,7 @@ def worn_samples(ds, cfg: WornConfig, media_backend: str = "pyav", progress: boo
 class WornTask(Task):
     """Binary cross-entropy on context crops; flips and brightness drawn per batch."""
 
+    kind = "worn"
     log_fields = ["epoch", "step", "lr", "loss", "seconds"]
 
     def __init__(self, cfg: WornConfig, model: nn.Module, crops: np.ndarray, targets: np.ndarray):
@@ -196,6 +197,7 @@ def fit_worn(cfg: WornConfig, crops: np.ndarray, targets: np.ndarray, out_dir, p
 
 def load_worn(folder, device="cpu") -> tuple[nn.Module, WornConfig]:
     """A trained worn scorer (eval mode) and its config."""
+    check_kind(folder, "worn")
     cfg = read_config(folder, WornConfig)
     model = build_worn(cfg, pretrained=False)
     load_weights(model, Path(folder) / "model.safetensors", "worn scorer")

@@ -10,7 +10,7 @@ import torch
 
 from embedder.config import EmbedderConfig
 from embedder.model import Embedder, build_embedder
-from ground.checkpoint import CheckpointError, load_weights, read_config
+from ground.checkpoint import CheckpointError, check_kind, load_weights, read_config
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,7 @@ def read_embedder_config(folder) -> EmbedderConfig:
 
 def load_embedder(folder, device: str | torch.device = "cpu") -> tuple[Embedder, EmbedderConfig]:
     """Rebuild the model from the checkpoint's own config and load its weights (eval mode)."""
+    check_kind(folder, "embedder")
     cfg = read_embedder_config(folder)
     model = build_embedder(replace(cfg.model, weights=""))  # its weights are the checkpoint's
     load_weights(model, Path(folder) / "model.safetensors", f"embedder ({cfg.model.backbone})")

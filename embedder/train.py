@@ -55,6 +55,7 @@ def _optimizer(module: _TrainModule, cfg) -> torch.optim.Optimizer:
 
 
 class EmbedderTask(Task):
+    kind = "embedder"
     log_fields = LOG_FIELDS
     # Some timm backbones keep modules that forward_features skips (MobileNetV3's conv_head).
     find_unused_parameters = True

@@ -92,6 +92,21 @@ def read_meta(folder) -> dict:
     return json.loads((Path(folder) / "meta.json").read_text())
 
 
+def checkpoint_kind(folder) -> str | None:
+    """What a checkpoint folder holds (``detector``, ``embedder``, ``worn``), as its
+    ``meta.json`` states it; ``None`` for a checkpoint written before meta.json named its kind."""
+    path = Path(folder) / "meta.json"
+    return json.loads(path.read_text()).get("kind") if path.is_file() else None
+
+
+def check_kind(folder, expected: str) -> None:
+    """A :class:`CheckpointError` naming ``folder`` when its meta.json says it holds another
+    kind of model than ``expected`` (a checkpoint that does not say is let through)."""
+    kind = checkpoint_kind(folder)
+    if kind is not None and kind != expected:
+        raise CheckpointError(f"{folder}: a {kind} checkpoint, not a {expected} one")
+
+
 def read_train_state(folder) -> dict:
     return torch.load(Path(folder) / "train_state.pt", map_location="cpu", weights_only=True)
 

@@ -63,7 +63,9 @@ class TrainResult:
 class Task(ABC):
     """What one model brings to :func:`train_loop`, the loop's contract with it.
 
-    Attributes (set by the subclass): ``module``, what DDP wraps and the optimiser trains;
+    Attributes (set by the subclass): ``kind``, the checkpoint kind written into every
+    ``meta.json`` (``detector``, ``embedder``, ``worn``; :func:`ground.checkpoint.check_kind`);
+    ``module``, what DDP wraps and the optimiser trains;
     ``model``, what :class:`TrainResult` returns (often the same); ``log_fields``, the columns of
     ``log.csv``; ``select``, the validation metric that chooses ``OUT/best`` ("" keeps every
     epoch's as best); ``has_val``, whether :meth:`evaluate` reports anything;
@@ -77,6 +79,7 @@ class Task(ABC):
     scaler's, and :meth:`state`'s own entries) that ``resume(last, meta, state)`` restores after
     a kill, before the loop loads the optimiser and scaler itself."""
 
+    kind: str
     module: torch.nn.Module
     model: torch.nn.Module
     log_fields: tuple[str, ...] = ()
@@ -271,7 +274,8 @@ def train_loop(task: Task, optimizer, loop: Loop, out_dir, rank: int, world: int
                 say(epoch_line(row, epochs))
             append_csv(out_dir / "log.csv", row, task.log_fields)
             board.scalars("epoch", row, step)
-            meta = {"epoch": epoch + 1, "step": step, "select": task.select or "last", "best": best, **task.meta()}
+            meta = {"kind": task.kind, "epoch": epoch + 1, "step": step, "select": task.select or "last", "best": best,
+                    **task.meta()}
             score = row.get(task.select) if task.select else None  # None: every epoch replaces OUT/best
             if task.has_val and (score is None or score > best):
                 best = meta["best"] = best if score is None else score

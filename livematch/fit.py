@@ -116,7 +116,7 @@ def resolve_split(split_by: str, train_roots) -> str:
 
 def find_init(path) -> dict[str, Path]:
     """``--init-from``: a fit output folder or pipeline YAML (its ``weights``), or a folder of
-    checkpoint folders (``weights/``: each told apart by its config). -> ``{"detector": ..,
+    checkpoint folders (``weights/``: each told apart by its meta.json kind). -> ``{"detector": ..,
     "embedder": ..}``."""
     path = Path(path)
     pipeline = path / "pipeline.yaml" if path.is_dir() else path
@@ -126,11 +126,14 @@ def find_init(path) -> dict[str, Path]:
         return {k: Path(v) for k, v in found.items() if v}
     if not path.is_dir():
         raise ConfigError(f"{path}: --init-from takes a fit output folder, a pipeline YAML or a folder of checkpoints")
+    from ground.checkpoint import checkpoint_kind
     found = {}
     for sub in sorted(p for p in [path, *path.iterdir()] if (p / "config.yaml").is_file()):
-        keys = set(yaml.safe_load((sub / "config.yaml").read_text()) or {})
-        kind = "embedder" if "loss" in keys else "detector" if "infer" in keys else None
-        if kind:
+        kind = checkpoint_kind(sub)
+        if kind is None:  # written before meta.json named its kind: told apart by its config's sections
+            keys = set(yaml.safe_load((sub / "config.yaml").read_text()) or {})
+            kind = "embedder" if "loss" in keys else "detector" if "infer" in keys else None
+        if kind in ("detector", "embedder"):
             found.setdefault(kind, sub)
     if not found:
         raise ConfigError(f"{path}: no checkpoint (a folder with config.yaml and model.safetensors) inside")

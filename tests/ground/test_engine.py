@@ -14,6 +14,7 @@ CPU = torch.device("cpu")
 
 class Toy(Task):
     """Fit y = 3x with one weight; ``scores`` are what evaluate() reports per epoch."""
+    kind = "toy"
     log_fields = ["epoch", "step", "lr", "loss", "seconds", "score"]
     select = "score"
 
@@ -191,3 +192,15 @@ def test_each_models_config_section_hands_the_loop_every_setting_it_names():
         assert {n: getattr(loop, n) for n in named} == {n: getattr(section, n) for n in named}
         assert {"epochs", "steps", "warmup_fraction", "decay", "clip_grad", "sync_bn", "tensorboard"} <= set(named)
     assert Loop.of(OptimConfig(accumulate=3)).accumulate == 3 and Loop.of(DetTrainConfig()).accumulate == 1
+
+
+def test_every_checkpoint_states_its_kind_and_loaders_check_it(tmp_path):
+    from ground.checkpoint import CheckpointError, check_kind, checkpoint_kind
+    task = Toy()
+    train_loop(task, _sgd(task), Loop(epochs=1, warmup_steps=0, tensorboard=False), tmp_path, 0, 1, CPU,
+               progress=False)
+    assert checkpoint_kind(tmp_path / "last") == "toy"
+    check_kind(tmp_path / "last", "toy")
+    with pytest.raises(CheckpointError, match="last: a toy checkpoint, not a detector one"):
+        check_kind(tmp_path / "last", "detector")
+    assert checkpoint_kind(tmp_path / "nowhere") is None

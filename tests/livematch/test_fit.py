@@ -411,6 +411,11 @@ def test_init_from_finds_checkpoints_in_a_folder_or_a_pipeline(tmp_path):
     from livematch.fit import find_init
     found = find_init("weights")  # the shipped demo models, told apart by their configs
     assert found == {"detector": Path("weights/detector_lite0"), "embedder": Path("weights/embedder_lite0")}
+    for name, kind in (("a", "worn"), ("b", "embedder"), ("c", "detector")):  # meta.json's kind decides
+        (tmp_path / "ckpts" / name).mkdir(parents=True)
+        (tmp_path / "ckpts" / name / "config.yaml").write_text("model: {}\n")
+        (tmp_path / "ckpts" / name / "meta.json").write_text(json.dumps({"kind": kind}))
+    assert find_init(tmp_path / "ckpts") == {"embedder": tmp_path / "ckpts" / "b", "detector": tmp_path / "ckpts" / "c"}
     (tmp_path / "pipeline.yaml").write_text("weights:\n  detector: d\n  embedders: [e]\n")
     assert find_init(tmp_path) == {"detector": tmp_path / "d", "embedder": tmp_path / "e"}  # beside the config
     with pytest.raises(ConfigError, match="no checkpoint"):
