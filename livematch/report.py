@@ -231,13 +231,20 @@ class _Pictures:
         candidates = showing or sorted(frames)
         return candidates[len(candidates) // 2] if candidates else None
 
-    def votes(self, vid: str, item_id: str, pairs: list[dict], prefix: str = "") -> list[tuple[str, str, bool]]:
+    def _frames(self, vid: str, indices) -> dict[int, tuple[int, np.ndarray]]:
+        """Requested frame -> ``(frame decoded, RGB image)`` of clip ``vid``, every picture's frame
+        decoded in one pass over the clip."""
+        wanted = sorted(set(indices))
+        frames = sample_frames(self.ds.videos[vid].path, wanted)
+        if len(frames.indices) == len(wanted):
+            return {w: (i, image) for w, i, image in zip(wanted, frames.indices, frames.images)}
+        return {i: (i, image) for i, image in zip(frames.indices, frames.images)}  # some could not be decoded
+
+    def votes(self, vid: str, item_id: str, pairs: list[dict], images: dict,
+              prefix: str = "") -> list[tuple[str, str, bool]]:
         """The strongest votes of ``item_id``'s folder for clip ``vid`` (behind a match, or behind
-        the nearest claim of an unmatched clip): each shop crop beside the frame crop it retrieved."""
-        if not pairs:
-            return []
-        frames = sample_frames(self.ds.videos[vid].path, sorted({p["frame"] for p in pairs}))
-        images = dict(zip(frames.indices, frames.images))
+        the nearest claim of an unmatched clip): each shop crop beside the frame crop it retrieved
+        (``images``: :meth:`_frames` holding the pairs' frames)."""
         photos = {}
         out = []
         for k, p in enumerate(pairs):
@@ -245,15 +252,15 @@ class _Pictures:
                 photos[p["img_name"]] = read_photo(self.ds.items[item_id].photo(p["img_name"]).path)
             if p["frame"] not in images:
                 continue
-            picture = pair_picture(photos[p["img_name"]], p["item_box"], images[p["frame"]], p["frame_box"])
+            picture = pair_picture(photos[p["img_name"]], p["item_box"], images[p["frame"]][1], p["frame_box"])
             out.append((self._save(f"{vid}_vote{k}.jpg", picture, height=110),
                         f"{prefix}vote {k + 1}: {p['img_name']} -> frame {p['frame']}, distance {p['distance']:.3f}",
                         False))
         return out
 
-    def truth(self, vid: str, item_id: str | None, frame: bool = True) -> list[tuple[str, str, bool]]:
+    def truth(self, vid: str, item_id: str | None, images: dict, index: int | None) -> list[tuple[str, str, bool]]:
         """What should have been, for a wrong or missed clip: the true item's photo with its
-        annotated box and (``frame``) an annotated frame with the sold garment's box."""
+        annotated box and (``index``, held in ``images``) an annotated frame with the sold garment's box."""
         out = []
         item = self.gt.items.get(item_id) if (self.gt and item_id) else None
         photo = next((p for p in (item.photos if item else ()) if self._photo_truth(item_id, p.name)), None)
@@ -261,29 +268,33 @@ class _Pictures:
             out.append((self._save(f"{vid}_true_photo.jpg", read_photo(photo.path), (),
                                    self._photo_truth(item_id, photo.name)),
                         f"truth: item {item_id}, photo {photo.name}", True))
-        index = self._annotated_frame(vid, item_id) if frame else None
-        if index is not None:
-            frames = sample_frames(self.ds.videos[vid].path, [index])
-            out.append((self._save(f"{vid}_true_frame.jpg", frames.images[0], (),
-                                   self._frame_truth(vid, frames.indices[0], item_id), region=self.region),
-                        f"truth: clip {vid}, annotated frame {frames.indices[0]}", True))
+        if index in images:
+            shown, image = images[index]
+            out.append((self._save(f"{vid}_true_frame.jpg", image, (), self._frame_truth(vid, shown, item_id),
+                                   region=self.region), f"truth: clip {vid}, annotated frame {shown}", True))
         return out
 
     def clip(self, vid: str, entry: dict | None, details: dict, truth_item: str | None,
              wrong: bool = False) -> list[tuple[str, str, bool]]:
         """``(src, caption, is_truth)`` of each picture of one clip; ``wrong``: also the truth."""
-        out = []
+        out, images = [], {}
+        pairs = details.get("pairs", [])
+        # the truth's annotated frame, for a wrong clip (an unmatched clip's own frame is one already)
+        true_index = self._annotated_frame(vid, truth_item) if wrong and truth_item and entry is not None else None
         try:
             if entry is None:
-                video = self.ds.videos[vid]
                 index = self._annotated_frame(vid, truth_item)
-                frames = sample_frames(video.path, [index if index is not None else (video.num_frames or 1) // 2])
-                index = frames.indices[0]
-                out.append((self._save(f"{vid}_frame.jpg", frames.images[0], (),
-                                       self._frame_truth(vid, index, truth_item), region=self.region),
-                            f"clip {vid}, frame {index} (no match)", False))
+                shown = index if index is not None else (self.ds.videos[vid].num_frames or 1) // 2
+            else:
+                shown = entry["frame_index"]
+            images = self._frames(vid, [shown, *(p["frame"] for p in pairs),
+                                        *([true_index] if true_index is not None else [])])
+            if entry is None:
+                index, image = images[shown]
+                out.append((self._save(f"{vid}_frame.jpg", image, (), self._frame_truth(vid, index, truth_item),
+                                       region=self.region), f"clip {vid}, frame {index} (no match)", False))
                 if details.get("nearest_item"):  # what nearly matched: the nearest folder's votes
-                    out += self.votes(vid, details["nearest_item"], details.get("pairs", []),
+                    out += self.votes(vid, details["nearest_item"], pairs, images,
                                       f"nearest folder {details['nearest_item']}, ")
             else:
                 r = entry["result"][0]
@@ -291,12 +302,12 @@ class _Pictures:
                 out.append((self._save(f"{vid}_photo.jpg", read_photo(photo.path), [r["item_box"]],
                                        self._photo_truth(entry["item_id"], r["img_name"])),
                             f"item {entry['item_id']}, photo {r['img_name']}", False))
-                frames = sample_frames(self.ds.videos[vid].path, [entry["frame_index"]])
+                index, image = images[shown]
                 staged = ", blue: frame_region" if self.region is not None else ""
-                out.append((self._save(f"{vid}_frame.jpg", frames.images[0], [r["frame_box"]],
-                                       self._frame_truth(vid, frames.indices[0], truth_item), region=self.region),
-                            f"clip {vid}, frame {frames.indices[0]}{staged}", False))
-                out += self.votes(vid, entry["item_id"], details.get("pairs", []))
+                out.append((self._save(f"{vid}_frame.jpg", image, [r["frame_box"]],
+                                       self._frame_truth(vid, index, truth_item), region=self.region),
+                            f"clip {vid}, frame {index}{staged}", False))
+                out += self.votes(vid, entry["item_id"], pairs, images)
                 runner = details.get("runner_up_item")
                 if runner and runner in self.ds.items and self.ds.items[runner].photos:
                     first = self.ds.items[runner].photos[0]
@@ -307,7 +318,7 @@ class _Pictures:
             log.warning("report: pictures missing for clip %s (%s)", vid, e)
         try:  # the truth's pictures do not depend on the prediction's
             if wrong and truth_item:
-                out += self.truth(vid, truth_item, frame=entry is not None)  # unmatched: its frame is shown
+                out += self.truth(vid, truth_item, images, true_index)
         except (MediaError, KeyError, AttributeError, OSError) as e:
             log.warning("report: truth pictures missing for clip %s (%s)", vid, e)
         return out
