@@ -17,6 +17,7 @@ asked about). Checkpoints follow :mod:`ground.checkpoint` (``model.safetensors``
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -67,12 +68,11 @@ class TimmWorn(nn.Module):
         return self.net((x - self.mean) / self.std)[:, 0]
 
 
-def build_worn(cfg: WornConfig, pretrained: bool = True) -> nn.Module:
-    """The worn scorer of ``cfg``: ``(B, 4, size, size)`` in [0, 1] -> ``(B,)`` logits.
-    ``pretrained=False`` skips ``cfg.weights`` (a checkpoint's own weights follow)."""
+def build_worn(cfg: WornConfig) -> nn.Module:
+    """The worn scorer of ``cfg``: ``(B, 4, size, size)`` in [0, 1] -> ``(B,)`` logits."""
     if not cfg.backbone:
         return WornNet(cfg.widths)
-    return TimmWorn(cfg.backbone, cfg.weights if pretrained else "")
+    return TimmWorn(cfg.backbone, cfg.weights)
 
 
 def context_crop(image: np.ndarray, box, size: int, context: float) -> np.ndarray:
@@ -199,6 +199,6 @@ def load_worn(folder, device="cpu") -> tuple[nn.Module, WornConfig]:
     """A trained worn scorer (eval mode) and its config."""
     check_kind(folder, "worn")
     cfg = read_config(folder, WornConfig)
-    model = build_worn(cfg, pretrained=False)
+    model = build_worn(replace(cfg, weights=""))  # its weights are the checkpoint's
     load_weights(model, Path(folder) / "model.safetensors", "worn scorer")
     return model.to(device).eval(), cfg

@@ -44,9 +44,12 @@ class Matched(MatchResult):
     def score(self, gt) -> dict:
         """The contest score (item / frame / box precision, recall, F1 and the score) against
         annotated root(s) ``gt``."""
+        return self._score(load_dataset(gt, probe_media=False))
+
+    def _score(self, gt_ds: Dataset) -> dict:
         from ground.metric import evaluate
         from matcher.result import to_result
-        return evaluate(to_result(self), load_dataset(gt, probe_media=False)).to_dict()
+        return evaluate(to_result(self), gt_ds).to_dict()
 
     def save(self, out, gt=None) -> Path:
         """Write ``result.json``, ``match_details.json``, ``summary.json`` and ``report.html`` under
@@ -59,7 +62,7 @@ class Matched(MatchResult):
         gt_ds = load_dataset(gt, probe_media=False) if gt else None
         out = check_output_dir(out)
         write_outputs(out, self)
-        score = self.score(gt) if gt else None
+        score = self._score(gt_ds) if gt_ds is not None else None
         if score:
             write_json(out / "score.json", score)
         summary = {**self.summary.to_dict(), "matched videos": len(self.matches),

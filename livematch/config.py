@@ -181,10 +181,10 @@ FIT_CHOICES = {"recipe": tuple(FIT_RECIPES), "split_by": ("auto", "", *SPLITS),
 def _override(cfg, item: str):
     """``cfg`` with one dotted override ``key=value`` merged; a bad one is a ``ConfigError`` that
     quotes it, says it came from the command line and what the key takes."""
+    if "=" not in item:
+        raise ConfigError(f"invalid override {item!r} on the command line: write key=value, e.g. media.backend=pyav")
     key = item.split("=", 1)[0].strip()
     try:
-        if "=" not in item:
-            raise ConfigError(f"invalid override {item!r} on the command line: write key=value, e.g. media.backend=pyav")
         return OmegaConf.merge(cfg, OmegaConf.from_dotlist([item]))
     except OmegaConfBaseException as e:
         try:

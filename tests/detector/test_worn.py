@@ -64,3 +64,25 @@ def test_samples_follow_the_display_field_and_need_both_kinds(sample_root, tmp_p
     root = all_worn(sample_root, tmp_path / "worn_only")
     with pytest.raises(DatasetError, match=f"{root}.*both worn"):
         worn_samples(load_dataset(root, probe_media=False), cfg)
+
+
+def test_a_pretrained_backbone_scorer_starts_from_imagenet_and_reloads_without_the_package(tmp_path, monkeypatch):
+    """detector.worn.backbone / weights: a timm backbone with a 4-channel stem adapted from the
+    packaged ImageNet file; its checkpoint reloads from its own weights, never the package's."""
+    import torch
+    from detector.worn import TimmWorn, build_worn
+    from ground import pretrained
+    from ground.checkpoint import save_checkpoint
+    cfg = WornConfig(backbone="tf_efficientnet_lite0", weights="imagenet")
+    model = build_worn(cfg).eval()
+    stem = pretrained.resolve_weights("imagenet", "tf_efficientnet_lite0")["conv_stem.weight"]
+    assert isinstance(model, TimmWorn) and model.net.conv_stem.weight.shape[1] == 4
+    assert torch.allclose(model.net.conv_stem.weight[:, :3] * 4 / 3, stem)  # timm's channel adaptation
+    save_checkpoint(tmp_path / "worn", {"model": model}, cfg, {"kind": "worn", "epoch": 1})
+
+    def offline(source, arch):
+        assert not source, "a checkpoint must not read the packaged weights"
+    monkeypatch.setattr(pretrained, "resolve_weights", offline)
+    loaded, _ = load_worn(tmp_path / "worn")
+    x = torch.rand(2, 4, 64, 64)
+    assert torch.allclose(loaded(x), model(x), atol=1e-5)
