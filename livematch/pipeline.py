@@ -282,11 +282,13 @@ def _process(units: list[_Unit], models: Models, cfg: LiveMatchConfig, cache: Re
 
 
 def check_output_dir(out) -> Path:
-    """Create ``out`` and make sure it is writable, before any work is done."""
+    """Create ``out`` and make sure it is writable, before any work is done. The probe file is
+    the process's own: torchrun ranks check the same folder at the same time."""
+    import os
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
+        probe = out / f".write-test-{os.getpid()}"
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:

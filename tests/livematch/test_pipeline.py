@@ -113,6 +113,27 @@ def test_unwritable_output_fails_at_start(sample_root, checkpoints, tmp_path):
             [checkpoints[1]], progress=False)
 
 
+def test_ranks_checking_one_output_folder_at_once_do_not_trip_each_other(tmp_path, monkeypatch):
+    """torchrun ranks check the shared output folder at the same time: a rank that writes and
+    removes its probe between another's write and removal must not make that one fail."""
+    import os
+    from pathlib import Path
+    from livematch.pipeline import check_output_dir
+    pids, write = iter([101, 202]), Path.write_text
+    monkeypatch.setattr(os, "getpid", lambda: next(pids))
+    state = {"inside": False}
+
+    def interleaved(self, text, *args, **kwargs):
+        out = write(self, text, *args, **kwargs)
+        if not state["inside"]:  # the other rank runs its whole check right after this write
+            state["inside"] = True
+            check_output_dir(self.parent)
+        return out
+    monkeypatch.setattr(Path, "write_text", interleaved)
+    assert check_output_dir(tmp_path / "out") == tmp_path / "out"
+    assert not list((tmp_path / "out").iterdir())  # both probes removed
+
+
 def test_cli_run_and_missing_weights(sample_root, checkpoints, tmp_path, capsys):
     assert main(["run", "--data", str(sample_root), "--out", str(tmp_path / "o"), "--detector", str(checkpoints[0]),
                  "--embedder", str(checkpoints[1]), "--gt", str(sample_root), *DET, *EMB, *FAST]) == 0
