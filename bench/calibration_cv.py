@@ -30,12 +30,12 @@ DEFAULT_STRATEGIES = ["written=written/greedy", "set=written/greedy,set/greedy,s
 
 def main(argv=None) -> dict:
     from detector.model import class_names
-    from livematch.calibration import (Calibrator, Setting, Splits, _vote_step, coordinate_ascent, default_grids,
-                                       vote_rules)
+    from livematch.calibration import (PROCEDURE, Calibrator, Setting, Splits, _vote_step, coordinate_ascent,
+                                       default_grids, vote_rules)
     from livematch.config import load_config
     from ground.dataset import load_dataset
     from ground.regions import learn_frame_region
-    from livematch.fit import use_checkpoint_settings
+    from livematch.config import use_checkpoints
     from ground.io import write_json
     from matcher.store import load_store
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -53,7 +53,7 @@ def main(argv=None) -> dict:
     as_setting = lambda d: Setting(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # noqa: E731
     start, chosen = as_setting(record["start"]), as_setting(record["setting"])
     cfg = load_config(args.fit / "pipeline.yaml")
-    use_checkpoint_settings(cfg, cfg.weights.detector, cfg.weights.embedders[0])
+    use_checkpoints(cfg, cfg.weights.detector, cfg.weights.embedders[0])
     classes = class_names(cfg.detector.model)
     cals = {}
     for spec in args.root:
@@ -64,7 +64,7 @@ def main(argv=None) -> dict:
                                            gt, cfg.matcher)
     region = None
     if args.train:
-        region = tuple(learn_frame_region(args.train, cfg.fit.region_coverage)["region"])
+        region = tuple(learn_frame_region(args.train, PROCEDURE.region_coverage)["region"])
     strategies = dict(s.split("=", 1) for s in (args.strategy or DEFAULT_STRATEGIES))
     names, rng = list(cals), random.Random(args.seed)
     table = {k: [] for k in strategies}
@@ -73,7 +73,7 @@ def main(argv=None) -> dict:
         val, test = Splits([cals[n] for n in val_names]), [cals[n] for n in names if n not in val_names]
         for name, rules in strategies.items():
             grids = default_grids(cfg.fit.thresholds, classes, region, rules.split(","))
-            s, _ = coordinate_ascent(val, start, grids, cfg.fit.rounds)
+            s, _ = coordinate_ascent(val, start, grids, PROCEDURE.rounds)
             score = float(np.mean([c.score(s) for c in test]))
             table[name].append({"val": val_names, "val_score": val.score(s), "test_score": score,
                                 "rule": s.rule, "assign": s.assign})

@@ -55,7 +55,8 @@ def main(argv=None) -> dict:
     from ground.dataset import load_dataset
     from ground.io import write_json
     from livematch.config import load_config
-    from livematch.fit import use_checkpoint_settings, validation_rows
+    from livematch.config import use_checkpoints
+    from livematch.fit import validation_rows
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fit", type=Path, required=True, help="A livematch fit output folder.")
     parser.add_argument("--data", type=Path, action="append", required=True, help="Annotated test root(s).")
@@ -67,7 +68,7 @@ def main(argv=None) -> dict:
     chosen = Setting(**{k: tuple(v) if isinstance(v, list) else v for k, v in record["setting"].items()})
     cfg = load_config(args.fit / "pipeline.yaml")
     detector, embedder = cfg.weights.detector, cfg.weights.embedders[0]
-    use_checkpoint_settings(cfg, detector, embedder)
+    use_checkpoints(cfg, detector, embedder)
     classes = class_names(cfg.detector.model)
     if args.penalised not in classes:
         raise SystemExit(f"--penalised {args.penalised!r}: the detector's classes are {classes}")

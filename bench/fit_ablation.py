@@ -54,7 +54,8 @@ def main(argv=None) -> dict:
     from detector.model import class_names
     from livematch.config import load_config
     from ground.dataset import load_dataset
-    from livematch.fit import use_checkpoint_settings, validation_rows
+    from livematch.config import use_checkpoints
+    from livematch.fit import validation_rows
     from ground.io import write_json
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fit", type=Path, required=True, help="A livematch fit output folder.")
@@ -68,7 +69,7 @@ def main(argv=None) -> dict:
     chosen, start = as_setting(record["setting"]), as_setting(record["start"])
     cfg = load_config(args.fit / "pipeline.yaml")
     detector, embedder = cfg.weights.detector, cfg.weights.embedders[0]
-    use_checkpoint_settings(cfg, detector, embedder)
+    use_checkpoints(cfg, detector, embedder)
     table, levels = {}, {}
     for root in args.data:
         gt = load_dataset([root])

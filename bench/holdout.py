@@ -8,7 +8,7 @@ Each ``DATA=RUN`` is an annotated root and a folder of its crop rows detected wi
 models at the lowest threshold, every class, the whole frame (fit's ``calibration/val_run*``, or
 ``bench.fit_ablation``'s ``--work`` folders for unseen roots). For each ``--val`` root alone, as a
 user with one VAL root would run fit: the in-sample score of the settings calibrated on it, the
-parts estimate (:func:`livematch.calibration.parts_estimate`) and the score of those settings on
+held-out estimate over its parts (:func:`livematch.calibration.holdout_estimate`) and the score of those settings on
 the ``--test`` roots; then the same for all ``--val`` roots together with the leave-one-root-out
 estimate; with ``--train``, TRAIN's parts join each calibration as ``fit.train_calibration`` says
 (``-o fit.train_calibration=always`` etc. to try the others); with ``--baseline``,
@@ -31,10 +31,11 @@ def main(argv=None) -> dict:
     from detector.model import class_names
     from ground.dataset import load_dataset
     from ground.io import write_json
-    from livematch.calibration import (Calibrator, Setting, Splits, coordinate_ascent, default_grids, fit_estimate,
+    from bench import procedure
+    from livematch.calibration import (Calibrator, Setting, Splits, coordinate_ascent, default_grids, holdout_estimate,
                                        setting_of, train_splits, uses_train)
     from livematch.config import load_config
-    from livematch.fit import use_checkpoint_settings
+    from livematch.config import use_checkpoints
     from matcher.store import load_store
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fit", type=Path, required=True, help="A livematch fit output folder.")
@@ -53,13 +54,16 @@ def main(argv=None) -> dict:
                         "(e.g. configs/pipeline/demo.yaml): what calibrating is measured against.")
     parser.add_argument("-o", "--override", action="append", default=[], help="KEY=VALUE over the fit's "
                         "pipeline.yaml, e.g. fit.train_calibration=always.")
+    parser.add_argument("-p", "--procedure", action="append", default=[], help="KEY=VALUE of fit's search "
+                        "(livematch.calibration.Procedure), e.g. min_gain=0.01, rounds=1, cuts=5.")
     parser.add_argument("--json", type=Path, default=Path("bench/results/holdout.json"))
     args = parser.parse_args(argv)
+    proc = procedure(args.procedure)
     logging.getLogger().setLevel(logging.ERROR)
     record = json.loads((args.fit / "fit.json").read_text())
     start = Setting(**{k: tuple(v) if isinstance(v, list) else v for k, v in record["start"].items()})
     cfg = load_config(args.fit / "pipeline.yaml", args.override)
-    use_checkpoint_settings(cfg, cfg.weights.detector, cfg.weights.embedders[0])
+    use_checkpoints(cfg, cfg.weights.detector, cfg.weights.embedders[0])
     classes = class_names(cfg.detector.model)
 
     def calibrator(spec: str) -> tuple[str, Calibrator]:
@@ -69,14 +73,14 @@ def main(argv=None) -> dict:
         return Path(data).name, Calibrator(load_store(Path(run) / "features"), classes, sizes, gt, cfg.matcher)
 
     vals, test = dict(map(calibrator, args.val)), Splits([calibrator(s)[1] for s in args.test])
-    parts = train_splits([calibrator(s)[1] for s in args.train], cfg.fit.train_parts)
-    grids = default_grids(cfg.fit.thresholds, classes, record.get("region_learned"), cfg.fit.vote_rules,
+    parts = train_splits([calibrator(s)[1] for s in args.train], cfg.fit.parts)
+    grids = default_grids(cfg.fit.thresholds, classes, record.get("region_learned"), proc.vote_rules,
                           cfg.fit.worn_cutoffs if cfg.weights.worn else ())
     f = cfg.fit
     base = setting_of(load_config(args.baseline)) if args.baseline else None
     if args.rotate:
         k, _, n = args.shard.partition("/")
-        result = rotation(vals, test.calibrators, parts, start, grids, f, base, args.rotate, (int(k), int(n or 1)))
+        result = rotation(vals, test.calibrators, parts, start, grids, proc, base, args.rotate, (int(k), int(n or 1)))
         write_json(args.json, {"fit": str(args.fit), "train": args.train, **result})
         return result
     if not test.calibrators:
@@ -84,11 +88,12 @@ def main(argv=None) -> dict:
     rows = []
     together = [("all", Splits(list(vals.values())))] if len(vals) > 1 else []
     for name, cal in [*((n, Splits([c])) for n, c in vals.items()), *together]:
-        train = parts if uses_train(f, len(cal.calibrators)) else []  # as fit calibrates and estimates
-        chosen, _ = coordinate_ascent(Splits(cal.calibrators + train), start, grids, f.rounds, margin=f.min_gain)
-        held = fit_estimate(cal, start, grids, f, train)
-        row = {"val": name, "train_parts": len(train), "in_sample": cal.score(chosen), "estimate": held["score"] if held else None,
-               "by": held["by"] if held else None, "per_split": held["per_split"] if held else [],
+        train = parts if uses_train(f, len(cal.calibrators), proc) else []  # as fit calibrates and estimates
+        chosen, _ = coordinate_ascent(Splits(cal.calibrators + train), start, grids, proc.rounds, margin=proc.min_gain)
+        held = holdout_estimate(cal.calibrators, start, grids, f.parts, train, proc) if f.holdout else None
+        row = {"val": name, "train_parts": len(train), "in_sample": cal.score(chosen),
+               "estimate": held.score if held else None,
+               "by": held.by if held else None, "per_split": held.per_split if held else [],
                "unseen": test.score(chosen)}
         rows.append(row)
         print(f"VAL {name:<8}{' + TRAIN' if train else ''} in-sample {row['in_sample']:.4f}  estimate "
@@ -106,7 +111,7 @@ def main(argv=None) -> dict:
     return result
 
 
-def rotation(vals: dict, extra: list, parts: list, start, grids, f, base=None, size: int = 1,
+def rotation(vals: dict, extra: list, parts: list, start, grids, proc, base=None, size: int = 1,
              shard: tuple[int, int] = (0, 1)) -> dict:
     """Each combination of ``size`` VAL roots calibrates (alone, and with TRAIN's ``parts``); scored
     on the other roots and ``extra``. With ``base`` (a baseline setting) also that setting as it
@@ -125,7 +130,7 @@ def rotation(vals: dict, extra: list, parts: list, start, grids, f, base=None, s
             if tag == "with_train" and not parts:  # no TRAIN: the same calibration as alone
                 row[tag] = row["alone"]
                 continue
-            chosen, _ = coordinate_ascent(Splits(cals + train), begin, grids, f.rounds, margin=f.min_gain)
+            chosen, _ = coordinate_ascent(Splits(cals + train), begin, grids, proc.rounds, margin=proc.min_gain)
             row[tag] = unseen.score(chosen)
         if base is not None:
             row["baseline"] = unseen.score(base)

@@ -32,7 +32,7 @@ def main(argv=None) -> dict:
     from livematch.calibration import Calibrator, setting_of
     from livematch.commands.embed import crops_of
     from livematch.config import load_config
-    from livematch.fit import use_checkpoint_settings
+    from livematch.config import use_checkpoints
     from matcher.store import FeatureStore, load_store, save_store
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fit", type=Path, required=True, help="A livematch fit output folder (its embedder).")
@@ -44,7 +44,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--scales", type=int, nargs="*", default=[], help="Extra short sides averaged in.")
     args = parser.parse_args(argv)
     cfg = load_config(args.fit / "pipeline.yaml")
-    use_checkpoint_settings(cfg, cfg.weights.detector, cfg.weights.embedders[0])
+    use_checkpoints(cfg, cfg.weights.detector, cfg.weights.embedders[0])
     extract = replace(cfg.embedder.extract, hflip_tta=args.hflip, scales_tta=list(args.scales),
                       scale=args.scale or cfg.embedder.extract.scale)
     model, _ = load_embedder(cfg.weights.embedders[0], "cpu")

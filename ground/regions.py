@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ground.boxes import in_region
-from ground.dataset import load_dataset
+from ground.dataset import Dataset, load_dataset
 from ground.errors import ConfigError, DatasetError
 
 
@@ -31,13 +31,14 @@ def _centres(ds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def learn_frame_region(roots, coverage: float = 0.98) -> dict:
-    """``detector.infer.frame_region`` learned from annotated frames: per axis, the central
+    """``detector.infer.frame_region`` learned from the annotated frames of ``roots`` (or of a
+    :class:`~ground.dataset.Dataset` loaded with its media probed): per axis, the central
     ``coverage`` of the sold garments' centres, widened outward to 2 decimals. Also returns the
     centres and the share of sold garments, of other garments and of other garments shown alone
     (racks) whose centre falls inside it."""
     if not 0.0 < coverage <= 1.0:
         raise ConfigError(f"coverage is {coverage}; give a share of the sold garments in (0, 1]")
-    ds = load_dataset(roots, probe_media=True)
+    ds = roots if isinstance(roots, Dataset) else load_dataset(roots, probe_media=True)
     sold, other, alone = _centres(ds)
     if not len(sold):
         raise DatasetError(f"{', '.join(map(str, ds.roots))}: no annotated frame with a sold garment "

@@ -34,6 +34,52 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Procedure:
+    """How fit searches and estimates, beyond what ``fit.*`` sets: fixed for users, varied by the
+    benchmarks (bench/holdout.py, bench/calibration_cv.py; what each measured is in docs/RESULTS.md)."""
+
+    rounds: int = 2  # coordinate-ascent rounds (stops early when a round changes nothing)
+    min_gain: float = 0.0  # a setting leaves its held value only when the score rises by more than this
+    vote_rules: tuple[str, ...] = ("written/greedy",)  # RULE/ASSIGN pairs the vote coordinate tries
+    cuts: int = 3  # one VAL root: cut into fit.parts parts this many ways for the held-out estimate
+    min_clips: int = 4  # ... when each part keeps at least this many clips that sell a listed item
+    train_max_val_roots: int = 2  # fit.train_calibration=auto adds TRAIN with at most this many VAL roots
+    train_max_clips: int = 100  # at most this many clips of each TRAIN root calibrate (a seeded draw)
+    region_coverage: float = 0.98  # share of TRAIN's sold garments the learned frame region keeps
+
+
+PROCEDURE = Procedure()  # what fit uses (read at each call)
+
+
+@dataclass
+class Estimate:
+    """The held-out estimate: each held-out split's score at the settings calibrated without it
+    (``per_split``, those ``settings``), their mean ``score``; ``by`` ``roots`` (VAL roots left out
+    one at a time) or ``parts`` (one VAL root cut ``cuts`` ways into ``parts`` parts);
+    ``train_parts``: TRAIN's parts, in every calibration and never held out."""
+
+    score: float
+    per_split: list[float]
+    settings: list[dict]
+    by: str = "roots"
+    train_parts: int = 0
+    parts: int = 0
+    cuts: int = 0
+
+    def method(self) -> str:
+        """One sentence on how it was made."""
+        if self.by == "parts":
+            return (f"VAL cut {self.cuts} times into {self.parts} parts, each catalogue item with the clips that "
+                    "sell it, each part scored at the settings calibrated on the other parts; the parts share "
+                    "VAL's conditions, so on an unusual VAL root it can still be well above the unseen score: "
+                    "more --val roots give a better one")
+        if self.train_parts:
+            return (f"each VAL root scored at the settings calibrated on TRAIN's clips ({self.train_parts} parts)"
+                    + (" and the other VAL roots" if len(self.per_split) > 1 else ""))
+        return "each VAL root scored at the settings calibrated on the other roots"
+
+
+@dataclass(frozen=True)
 class Setting:
     """Every inference choice that calibration makes; ``frame_classes`` / ``region`` empty mean
     every class / the whole frame."""
@@ -226,6 +272,21 @@ class Sweep:
     chosen: object
 
 
+@dataclass
+class Calibration:
+    """What the calibration stage found: the ``start`` and ``chosen`` settings, every coordinate's
+    curve (``sweeps``), the VAL roots' :class:`Splits` (``val``), the frame region learned from
+    TRAIN (``None``: none), the held-out ``estimate`` and TRAIN's parts that calibrated beside VAL."""
+
+    start: Setting
+    chosen: Setting
+    sweeps: list[Sweep]
+    val: Splits
+    region: list | None
+    estimate: Estimate | None
+    train_parts: list
+
+
 def describe(value, name: str = "") -> str:
     """A setting's value for people: ``all`` for no class filter, ``whole frame`` for no
     region, ``none`` for no cut-off, ``off`` for no worn cut-off."""
@@ -322,29 +383,6 @@ def coordinate_ascent(cal: Calibrator, start: Setting, grids: dict[str, list], r
     return current, sweeps
 
 
-def holdout_estimate(splits: Splits, start: Setting, grids: dict[str, list], rounds: int = 2,
-                     vote_grid: dict | None = None, margin: float = 0.0, always=()) -> dict | None:
-    """What the calibration is worth on data it did not choose on: each split scored at the
-    settings calibrated (from ``start``, as :func:`coordinate_ascent`) on the other splits alone;
-    ``None`` with fewer than two splits. The score a calibration reaches on its own splits is
-    optimistic (it picked the best of many noisy points); this leave-one-split-out mean is the
-    number to expect on new data of the same kind (docs/RESULTS.md: within 0.04 on average of the
-    unseen score over four fits, where the in-sample score was 0.13 above it). ``always``: splits
-    in every calibration and never held out (TRAIN's parts, :func:`train_splits`); with them one
-    split is enough."""
-    always = list(always)
-    if len(splits.calibrators) < (1 if always else 2):
-        return None
-    per_split, settings = [], []
-    for k, held in enumerate(splits.calibrators):
-        rest = Splits([c for j, c in enumerate(splits.calibrators) if j != k] + always)
-        chosen, _ = coordinate_ascent(rest, start, grids, rounds, vote_grid, margin=margin)
-        per_split.append(held.score(chosen))
-        settings.append(asdict(chosen))
-    return {"score": float(np.mean(per_split)), "per_split": per_split, "settings": settings, "by": "roots",
-            "train_parts": len(always)}
-
-
 def deal(truth: dict[str, str], items, clips, k: int, seed: int = 0) -> list[tuple[list[str], list[str]]]:
     """``items`` and ``clips`` dealt into ``k`` parts ``(items, clips)``: an item goes with the
     clips that sell it (``truth``: clip -> item); the rest (items no clip sells, clips that sell
@@ -374,12 +412,12 @@ def folds(cal: Calibrator, k: int, seed: int = 0) -> list[Calibrator]:
     return [cal.part(items, clips) for items, clips in deal(cal.truth, cal.gt.items, cal.gt.videos, k, seed)]
 
 
-def uses_train(fit: FitConfig, val_roots: int) -> bool:
+def uses_train(fit: FitConfig, val_roots: int, procedure: Procedure = PROCEDURE) -> bool:
     """Whether TRAIN's clips join the calibration (``fit.train_calibration``; ``auto``: with at most
-    ``fit.train_max_val_roots`` VAL roots, where the roots alone chose worse settings than with
+    ``procedure.train_max_val_roots`` VAL roots, where the roots alone chose worse settings than with
     TRAIN's parts beside them: docs/RESULTS.md)."""
     return fit.train_calibration == "always" or (fit.train_calibration == "auto"
-                                                 and val_roots <= fit.train_max_val_roots)
+                                                 and val_roots <= procedure.train_max_val_roots)
 
 
 def pick_clips(ds: Dataset, max_clips: int, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -398,59 +436,45 @@ def train_splits(cals: list[Calibrator], parts: int) -> list[Calibrator]:
     return [p for cal in cals for p in (folds(cal, parts) if parts > 1 else [cal]) if p.truth]
 
 
-def parts_estimate(cal: Calibrator, start: Setting, grids: dict[str, list], rounds: int = 2,
-                   vote_grid: dict | None = None, margin: float = 0.0, parts: int = 2, cuts: int = 3,
-                   min_clips: int = 4) -> dict | None:
-    """:func:`holdout_estimate` for one validation split: the split cut ``cuts`` times into
-    ``parts`` (:func:`folds`), each part scored at the settings calibrated on the others, the mean
-    over every part of every cut. ``None`` when a part would hold fewer than ``min_clips`` selling
-    clips, or for ``parts`` < 2. The parts share the split's conditions (its lighting, its twins),
-    so this stays somewhat optimistic (docs/RESULTS.md: +0.08 on average against the unseen score
-    over twelve one-root fits, where the in-sample score was +0.20; +0.15 on one unusual root), and
-    it calibrates on half the clips; several roots give the better estimate."""
-    if parts < 2 or cuts < 1 or len(cal.truth) < parts * min_clips:
+def holdout_estimate(val: list[Calibrator], start: Setting, grids: dict[str, list], parts: int = 2,
+                     always=(), procedure: Procedure = PROCEDURE) -> Estimate | None:
+    """What the calibration is worth on data it did not choose on, the one procedure fit uses:
+    leave one split out, over the splits there are. With two or more VAL roots ``val``, or with
+    TRAIN's parts ``always`` (in every calibration, never held out), the splits are the VAL roots;
+    with one root and no TRAIN, its ``parts`` parts (:func:`folds`), cut ``procedure.cuts`` ways.
+    Each held-out split is scored at the settings :func:`coordinate_ascent` chooses (from
+    ``start``) on the others; the estimate is the mean. ``None`` when nothing can be held out (one
+    root, too few selling clips to cut: ``procedure.min_clips`` per part). The score a calibration
+    reaches on its own splits is optimistic (it picked the best of many noisy points); this is
+    the number to expect on new data of the same kind (docs/RESULTS.md measures both)."""
+    always, cuts = list(always), []
+    if len(val) > 1 or always:
+        cuts = [val]
+    elif val and parts >= 2 and procedure.cuts >= 1 and len(val[0].truth) >= parts * procedure.min_clips:
+        cuts = [folds(val[0], parts, seed) for seed in range(procedure.cuts)]
+    if not cuts:
         return None
-    runs = [holdout_estimate(Splits(folds(cal, parts, seed)), start, grids, rounds, vote_grid, margin)
-            for seed in range(cuts)]
-    return {"score": float(np.mean([r["score"] for r in runs])), "per_split": [r["score"] for r in runs],
-            "settings": [s for r in runs for s in r["settings"]], "by": "parts", "parts": parts, "cuts": cuts}
-
-
-def fit_estimate(splits: Splits, start: Setting, grids: dict[str, list], fit: FitConfig, train=()) -> dict | None:
-    """The held-out estimate ``livematch fit`` reports, by its ``fit.*`` settings: leave one VAL
-    root out (:func:`holdout_estimate`; TRAIN's parts ``train``, when they calibrate too, stay in
-    every calibration) with several roots or with TRAIN's parts, else parts of the one root
-    (:func:`parts_estimate`); ``None`` with ``fit.holdout`` off."""
-    if not fit.holdout:
-        return None
-    if len(splits.calibrators) > 1 or train:
-        return holdout_estimate(splits, start, grids, fit.rounds, margin=fit.min_gain, always=train)
-    return parts_estimate(splits.calibrators[0], start, grids, fit.rounds, margin=fit.min_gain,
-                          parts=fit.holdout_parts, cuts=fit.holdout_cuts, min_clips=fit.holdout_min_clips)
-
-
-def holdout_method(held: dict) -> str:
-    """One sentence on how an estimate of :func:`holdout_estimate` / :func:`parts_estimate` was made."""
-    if held.get("by") == "parts":
-        return (f"VAL cut {held['cuts']} times into {held['parts']} parts, each catalogue item with the clips that "
-                "sell it, each part scored at the settings calibrated on the other parts; the parts share VAL's "
-                "conditions, so on an unusual VAL root it can still be 0.1-0.2 too high: more --val roots give a "
-                "better one")
-    if held.get("train_parts"):
-        return (f"each VAL root scored at the settings calibrated on TRAIN's clips ({held['train_parts']} parts)"
-                + (" and the other VAL roots" if len(held["per_split"]) > 1 else ""))
-    return "each VAL root scored at the settings calibrated on the other roots"
+    per_split, settings = [], []
+    for splits in cuts:
+        for k, held in enumerate(splits):
+            rest = Splits([c for j, c in enumerate(splits) if j != k] + always)
+            chosen, _ = coordinate_ascent(rest, start, grids, procedure.rounds, margin=procedure.min_gain)
+            per_split.append(held.score(chosen))
+            settings.append(asdict(chosen))
+    by_parts = cuts[0] is not val
+    return Estimate(float(np.mean(per_split)), per_split, settings, "parts" if by_parts else "roots", len(always),
+                    parts if by_parts else 0, len(cuts) if by_parts else 0)
 
 
 def vote_rules(names) -> list[tuple[str, str]]:
-    """``["written/greedy", "set/global", ...]`` (``fit.vote_rules``) as ``(rule, assign)`` pairs;
+    """``["written/greedy", "set/global", ...]`` (``Procedure.vote_rules``) as ``(rule, assign)`` pairs;
     an unknown rule or assignment is a :class:`~ground.errors.ConfigError` naming it."""
     from ground.errors import ConfigError
     pairs = []
     for name in names:
         rule, _, assign = str(name).partition("/")
         if rule not in RULES or assign not in ASSIGN:
-            raise ConfigError(f"fit.vote_rules: {name!r} is not RULE/ASSIGN with RULE one of {', '.join(RULES)} "
+            raise ConfigError(f"vote rule {name!r} is not RULE/ASSIGN with RULE one of {', '.join(RULES)} "
                               f"and ASSIGN one of {', '.join(ASSIGN)}")
         pairs.append((rule, assign))
     return pairs

@@ -280,12 +280,11 @@ def fit(
         typer.echo(f"fit.tta_scales {report.tta['scales']}: held-out estimate {est['tta']} with, {est['none']} without: "
                    + ("kept" if report.tta["kept"] else "not kept (the training scale only)"))
     if report.holdout is not None:
-        from livematch.calibration import holdout_method
-        typer.echo(f"held-out estimate {report.holdout['score']:.4f} ({holdout_method(report.holdout)}): expect "
+        typer.echo(f"held-out estimate {report.holdout.score:.4f} ({report.holdout.method()}): expect "
                    "about this on new data, not the validation score")
     else:
         typer.echo("no held-out estimate (fit.holdout is off, or one --val root with too few selling clips to "
-                   "cut into fit.holdout_parts parts of fit.holdout_min_clips): the score above is optimistic (it "
+                   "cut into fit.parts parts): the score above is optimistic (it "
                    "was chosen on those clips); give two or more --val roots, or score a third split with run --gt")
     typer.echo(f"wrote {report.pipeline} and {report.pipeline.parent / 'fit.html'}; run it with\n"
                f"  livematch run --config {report.pipeline} --data ROOT --out RUN")
@@ -317,22 +316,12 @@ def detect_train(
     typer.echo(f"checkpoint: {result.checkpoint}")
 
 
-def _checkpoint_cfg(checkpoint: Path, config: Optional[Path], overrides, section: str):
-    """The run config for a model command. Without ``--config``, ``section`` (``detector.infer``
-    or ``embedder.extract``: input sizes, thresholds) is the checkpoint's own, the settings it was
-    trained and validated at; explicit ``section.*`` overrides still win."""
-    from ground.checkpoint import read_config
-    from livematch.config import load_config
+def _checkpoint_cfg(checkpoint: Path, config: Optional[Path], overrides, package: str):
+    """The config of a model command: ``--config`` and the overrides, then what the ``package``
+    (``detector`` / ``embedder``) checkpoint supplies (:func:`livematch.config.use_checkpoints`)."""
+    from livematch.config import given_keys, load_config, use_checkpoints
     cfg = load_config(config, overrides or [])
-    if config is None:
-        package, part = section.split(".")
-        target = getattr(getattr(cfg, package), part)
-        saved = getattr(read_config(checkpoint, type(getattr(cfg, package))), part)
-        given = {o.split("=", 1)[0][len(section) + 1:] for o in overrides or [] if o.startswith(section + ".")}
-        for name, value in vars(saved).items():
-            if name not in given:
-                setattr(target, name, value)
-    return cfg
+    return use_checkpoints(cfg, **{package: checkpoint}, given=given_keys(config, overrides))
 
 
 @detect_app.command("eval")
@@ -349,7 +338,7 @@ def detect_eval(
     dev = _device(device)
     from livematch.commands.detect import evaluate_detector_on
     from ground.io import write_json
-    metrics = evaluate_detector_on(checkpoint, data, _checkpoint_cfg(checkpoint, config, overrides, "detector.infer"),
+    metrics = evaluate_detector_on(checkpoint, data, _checkpoint_cfg(checkpoint, config, overrides, "detector"),
                                    dev)
     typer.echo(f"AP {metrics['AP']:.4f}  AP50 {metrics['AP50']:.4f}  ({metrics['images']} images)")
     if "AP50_by_class" in metrics:
@@ -372,7 +361,7 @@ def detect_predict(
     """Detect garments in every shop photo and in the sampled frames of every clip."""
     dev = _device(device)
     from livematch.commands.detect import predict_boxes
-    summary = predict_boxes(checkpoint, data, out, _checkpoint_cfg(checkpoint, config, overrides, "detector.infer"),
+    summary = predict_boxes(checkpoint, data, out, _checkpoint_cfg(checkpoint, config, overrides, "detector"),
                             device=dev)
     typer.echo(summary.format(f"wrote {out}"))
 
@@ -450,7 +439,7 @@ def embed_eval(
     dev = _device(device)
     from livematch.commands.embed import evaluate_embedder
     from ground.io import write_json
-    metrics = evaluate_embedder(checkpoint, data, _checkpoint_cfg(checkpoint, config, overrides, "embedder.extract"),
+    metrics = evaluate_embedder(checkpoint, data, _checkpoint_cfg(checkpoint, config, overrides, "embedder"),
                                 dev)
     typer.echo(f"top-1 {metrics['top1']:.4f}  recall@5 {metrics['recall5']:.4f}  "
                f"mAP@10 {metrics['map10']:.4f}  ({metrics['queries']} shop crops)")
@@ -470,7 +459,7 @@ def embed_extract(
     """Embed the annotated boxes of a dataset into a feature store for `livematch match`."""
     dev = _device(device)
     from livematch.commands.embed import extract_store
-    store = extract_store(checkpoint, data, out, _checkpoint_cfg(checkpoint[0], config, overrides, "embedder.extract"),
+    store = extract_store(checkpoint, data, out, _checkpoint_cfg(checkpoint[0], config, overrides, "embedder"),
                           device=dev)
     typer.echo(f"wrote {out}: {len(store.shop)} shop crops, {len(store.video)} video crops, "
                f"{store.shop.dim}-d from {len(checkpoint)} model(s)")
@@ -481,9 +470,9 @@ def show_config(
     config: Optional[Path] = typer.Option(None, help="YAML recipe, e.g. configs/pipeline/default.yaml."),
     overrides: List[str] = typer.Argument(None, help="Dotted overrides: media.backend=pyav ..."),
 ):
-    """Print the resolved config (defaults, then the recipe, then overrides)."""
-    from livematch.config import load_config, to_yaml
-    typer.echo(to_yaml(load_config(config, overrides or [])), nl=False)
+    """Print the resolved config (defaults, then the recipe, then overrides), each key with its meaning."""
+    from livematch.config import annotated_yaml, load_config
+    typer.echo(annotated_yaml(load_config(config, overrides or [])))
 
 
 def _usage_line(e) -> str:

@@ -86,48 +86,65 @@ class RunConfig:
 class FinetuneConfig:
     """``livematch fit --init-from``: how long and how fast the shipped models are adapted."""
 
-    embedder_epochs: int = 10  # 0 (either model): keep the --init-from model as it is
-    embedder_lr: float = 5.0e-4
-    detector_epochs: int = 2
-    detector_lr: float = 0.01
-    warmup_steps: int = 50
+    embedder_epochs: int = 10  # embedder fine-tuning epochs (0: keep the --init-from embedder as it is)
+    embedder_lr: float = 5.0e-4  # embedder fine-tuning learning rate
+    detector_epochs: int = 2  # detector fine-tuning epochs (0: keep the --init-from detector as it is)
+    detector_lr: float = 0.01  # detector fine-tuning learning rate
+
+
+_THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+_CUTOFFS = (0.1, 0.3, 0.5, 0.7, 0.9)
 
 
 @dataclass
 class FitConfig:
-    """What ``livematch fit`` trains and which settings it calibrates on the validation split."""
+    """What ``livematch fit`` trains and how it calibrates the inference settings on VAL
+    (docs/FIT.md). How the calibration searches (rounds, vote rules, cuts of a root) is
+    :class:`livematch.calibration.Procedure`, which only the benchmarks vary."""
 
-    recipe: str = "lite0"  # what fit trains without --init-from (FIT_RECIPES): lite0 (CPU, from ImageNet weights)
-    # | tiny (random init, for tests) | reference (GPU)
-    split_by: str = "auto"  # detector classes: auto (display when TRAIN has worn and shown-alone garments, else
-    # instance) | display (worn / alone) | instance (product / other) | "" (one class); see docs/RESULTS.md
-    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-    thresholds: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
-    region_coverage: float = 0.98  # share of the training clips' sold garments the candidate region keeps
-    rounds: int = 2  # coordinate-ascent rounds (stops early when a round changes nothing)
-    min_gain: float = 0.0  # a setting leaves its held value only when the VAL score rises by more than this
-    vote_rules: list[str] = field(default_factory=lambda: ["written/greedy"])
-    # matcher.voting rule/assign pairs the vote coordinate tries, e.g. [written/greedy, set/global, original/greedy]
-    # (docs/METHOD.md); more pairs measured no gain on unseen data (docs/RESULTS.md), so the reference reading only
-    max_val_images: int = 200  # detector AP after each training epoch, on this many validation images
-    worn: bool = True  # train the worn scorer (detector.worn) where TRAIN's frames annotate worn and alone garments
-    worn_cutoffs: list[float] = field(default_factory=lambda: [0.1, 0.3, 0.5, 0.7, 0.9])  # frame_min_worn tried (and 0)
-    holdout: bool = True  # also calibrate on all VAL roots but one and score the one left out (parts of the root
-    # with one root): the held-out estimate of the unseen score (the VAL score of the chosen settings is optimistic)
-    holdout_parts: int = 2  # with one VAL root: cut it into this many parts (items with their clips), each scored
-    # at the settings calibrated on the others (0 or 1: no estimate with one root)
-    holdout_cuts: int = 3  # ... over this many different cuts (the estimate's mean; one cut is noisy)
-    holdout_min_clips: int = 4  # ... when each part keeps at least this many clips that sell a listed item
-    train_calibration: str = "auto"  # TRAIN's clips also calibrate (detected and embedded like VAL, cut into
-    # parts): auto = with at most train_max_val_roots --val roots (one or two roots alone chose worse: docs/RESULTS.md)
-    # | always | never
-    train_max_val_roots: int = 2  # ... auto adds TRAIN's parts while VAL has at most this many roots
-    train_parts: int = 2  # ... each TRAIN root cut into this many parts (items with the clips that sell them),
-    # each matched on its own as a VAL root is
-    train_max_clips: int = 100  # ... at most this many clips of each TRAIN root (a seeded draw, with their items)
-    tta_scales: list[float] = field(default_factory=list)  # a candidate embedder.extract.scales_tta: extra crop
-    # sizes averaged in at inference, as multiples of the embedder's training scale (e.g. [1.333]: 96 -> 128); fit
-    # calibrates with and without them and keeps them only when the held-out estimate is higher ([]: not tried)
+    recipe: str = "lite0"  # models trained without --init-from: lite0 (CPU, ImageNet start) | tiny | reference (GPU)
+    split_by: str = "auto"  # detector classes: auto | display (worn / alone) | instance (product / other) | "" (one)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # with --init-from: epochs and lr
+    thresholds: list[float] = field(default_factory=lambda: list(_THRESHOLDS))  # detection thresholds tried (photo, frame)
+    worn: bool = True  # train the worn scorer where TRAIN's frames annotate worn and alone garments
+    worn_cutoffs: list[float] = field(default_factory=lambda: list(_CUTOFFS))  # worn cut-offs tried (and 0: off)
+    holdout: bool = True  # print the held-out estimate: each VAL split scored at settings calibrated without it
+    parts: int = 2  # a root that is cut (one VAL root for the estimate, TRAIN's roots) is cut into this many parts
+    train_calibration: str = "auto"  # TRAIN's clips calibrate too: auto (with one or two --val roots) | always | never
+    tta_scales: list[float] = field(default_factory=list)  # candidate test-time crop sizes (x train scale), kept if better
+
+
+# fit.* keys that are gone, and what to do instead: a config or override naming one fails with this.
+RETIRED = {
+    "fit.min_gain": "fit moves a setting on any VAL gain (bench/holdout.py varies the margin)",
+    "fit.vote_rules": "fit calibrates the written/greedy vote (bench/calibration_cv.py compares the others)",
+    "fit.rounds": "fit runs two rounds of coordinate ascent, stopping early when a round changes nothing",
+    "fit.region_coverage": "the frame region keeps 98% of TRAIN's sold garments",
+    "fit.max_val_images": "set detector.train.max_val_images",
+    "fit.holdout_parts": "use fit.parts",
+    "fit.train_parts": "use fit.parts",
+    "fit.holdout_cuts": "one VAL root is cut three ways",
+    "fit.holdout_min_clips": "a part needs 4 clips that sell a listed item",
+    "fit.train_max_val_roots": "fit.train_calibration=auto adds TRAIN with one or two --val roots",
+    "fit.train_max_clips": "at most 100 clips of each TRAIN root calibrate",
+    "fit.finetune.warmup_steps": "set embedder.optim.warmup_steps / detector.train.warmup_steps",
+}
+
+
+def _retired(key: str, where: str) -> None:
+    if key in RETIRED:
+        raise ConfigError(f"invalid config{where}: {key} was removed on 2026-12-04: {RETIRED[key]}")
+
+
+def _check_retired(data: dict, where: str) -> None:
+    """A YAML mapping naming a :data:`RETIRED` key fails with what to do instead."""
+    def walk(node, prefix):
+        for k, v in node.items():
+            key = f"{prefix}{k}"
+            _retired(key, where)
+            if isinstance(v, dict):
+                walk(v, key + ".")
+    walk(data, "")
 
 
 @dataclass
@@ -156,7 +173,9 @@ def load_config(path=None, overrides=(), schema: type = LiveMatchConfig, layers=
         for layer in layers:
             cfg = OmegaConf.merge(cfg, layer)
         if path is not None:
-            cfg = OmegaConf.merge(cfg, _read_yaml(Path(path)))
+            data = _read_yaml(Path(path))
+            _check_retired(data, f" in {path}")
+            cfg = OmegaConf.merge(cfg, data)
     except OmegaConfBaseException as e:
         where = f" in {path}" if path is not None else ""
         raise ConfigError(f"invalid config{where}: key {getattr(e, 'full_key', None)!r}: {_reason(e)}") from None
@@ -184,6 +203,7 @@ def _override(cfg, item: str):
     if "=" not in item:
         raise ConfigError(f"invalid override {item!r} on the command line: write key=value, e.g. media.backend=pyav")
     key = item.split("=", 1)[0].strip()
+    _retired(key, f" on the command line ({item!r})")
     try:
         return OmegaConf.merge(cfg, OmegaConf.from_dotlist([item]))
     except OmegaConfBaseException as e:
@@ -269,27 +289,86 @@ def to_yaml(cfg) -> str:
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
 
 
-# What a checkpoint knows best about running it: the sizes it was trained at. A run takes these from
-# its checkpoints unless its config file or an override sets them.
+# What a checkpoint supplies, the one rule for every command: its ``model`` section always (the
+# weights are that model: architecture, classes, input normalisation), and the sizes it was trained
+# at unless the config file or a command-line override sets them.
 CHECKPOINT_SETTINGS = {"detector": {"infer": ("photo_short_side", "frame_short_side")},
                        "embedder": {"extract": ("scale",), "data": ("crop_margin",)}}
 
 
-def run_config(path=None, overrides=(), detector=None, embedders=()) -> LiveMatchConfig:
-    """The config ``livematch run`` and the Python API run with: defaults <- each model
-    checkpoint's own input sizes and crop settings (``CHECKPOINT_SETTINGS``; the first embedder's
-    for an ensemble) <- the file at ``path`` <- ``overrides``. ``detector`` / ``embedders``
-    (else the config's ``weights``) name the checkpoints."""
+def given_keys(path=None, overrides=()) -> set[str]:
+    """The dotted keys that the YAML file at ``path`` and the ``overrides`` set (a section set
+    whole counts for every key under it)."""
+    keys = {o.split("=", 1)[0].strip() for o in overrides or ()}
+    if path is not None:
+        def walk(node, prefix):
+            for k, v in node.items():
+                keys.add(prefix + str(k))
+                if isinstance(v, dict):
+                    walk(v, f"{prefix}{k}.")
+        walk(_read_yaml(Path(path)), "")
+    return keys
+
+
+def use_checkpoints(cfg: LiveMatchConfig, detector=None, embedder=None, given=frozenset()) -> LiveMatchConfig:
+    """Set in ``cfg`` what the checkpoint folders ``detector`` / ``embedder`` supply
+    (:data:`CHECKPOINT_SETTINGS`): their model sections, and their trained sizes except the keys
+    in ``given`` (:func:`given_keys`). Returns ``cfg``."""
     from ground.checkpoint import read_config
-    first = load_config(path, overrides)
-    found = {"detector": detector or first.weights.detector,
-             "embedder": (list(embedders or ()) or first.weights.embedders or [""])[0]}
     schemas = {"detector": DetectorConfig, "embedder": EmbedderConfig}
-    layers = []
-    for package, folder in found.items():
+    for package, folder in (("detector", detector), ("embedder", embedder)):
         if not folder:
             continue
-        saved = read_config(folder, schemas[package])
-        layers.append({package: {part: {name: getattr(getattr(saved, part), name) for name in names}
-                                 for part, names in CHECKPOINT_SETTINGS[package].items()}})
-    return load_config(path, overrides, layers=layers) if layers else first
+        saved, target = read_config(folder, schemas[package]), getattr(cfg, package)
+        target.model = saved.model
+        for part, names in CHECKPOINT_SETTINGS[package].items():
+            for name in names:
+                if not {f"{package}.{part}.{name}", f"{package}.{part}", package} & set(given):
+                    setattr(getattr(target, part), name, getattr(getattr(saved, part), name))
+    return cfg
+
+
+def run_config(path=None, overrides=(), detector=None, embedders=()) -> LiveMatchConfig:
+    """The config ``livematch run`` and the Python API run with: ``path`` and ``overrides`` over
+    the defaults, then what the checkpoints supply (:func:`use_checkpoints`; the first embedder's
+    for an ensemble). ``detector`` / ``embedders`` (else the config's ``weights``) name them."""
+    cfg = load_config(path, overrides)
+    embedder = (list(embedders or ()) or cfg.weights.embedders or [""])[0]
+    return use_checkpoints(cfg, detector or cfg.weights.detector, embedder, given_keys(path, overrides))
+
+
+def field_notes(schema: type) -> dict[str, str]:
+    """The one-line meaning of each field of dataclass ``schema``: the comment on its line in
+    the source (a comment continued on the next lines is cut at the first line)."""
+    import inspect
+    import re
+    try:
+        source = inspect.getsource(schema)
+    except (OSError, TypeError):
+        return {}
+    notes = {}
+    for line in source.splitlines():
+        m = re.match(r"\s+(\w+): [^#]*#\s*(.+)$", line)
+        if m:
+            notes[m.group(1)] = m.group(2).strip()
+    return notes
+
+
+def annotated_yaml(cfg, indent: int = 0) -> str:
+    """A config (dataclass instance) as YAML with each key's meaning (:func:`field_notes`) as an
+    end-of-line comment: what ``livematch config`` prints."""
+    from dataclasses import fields, is_dataclass
+    notes, lines, pad = field_notes(type(cfg)), [], "  " * indent
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        note = f"  # {notes[f.name]}" if f.name in notes else ""
+        if is_dataclass(value):
+            lines.append(f"{pad}{f.name}:{note}")
+            lines.append(annotated_yaml(value, indent + 1))
+            continue
+        plain = OmegaConf.to_container(OmegaConf.create({"v": value}))["v"] if isinstance(value, (list, dict)) else (
+            value.value if isinstance(value, Enum) else value)
+        text = yaml.safe_dump(plain, default_flow_style=True, width=10**6).strip()
+        text = text[:-4].rstrip() if text.endswith("\n...") else text.removesuffix("...").strip()
+        lines.append(f"{pad}{f.name}: {text}{note}")
+    return "\n".join(lines)

@@ -17,13 +17,11 @@ Stages, each skipped when its output exists (a killed training resumes from its 
    thresholds, the worn cut-off, the frame classes, the frame region (learned from TRAIN's clips,
    kept only when it raises VAL's score), the evidence rules and the vote's cut-offs by the
    contest score on VAL; with one or two VAL roots (``fit.train_calibration``), TRAIN's clips calibrate
-   too: detected and embedded the same way (``OUT/calibration/train_run*``), cut into parts of
-   about VAL's size, each matched on its own (one or two small roots alone chose settings that
-   transferred worse; docs/RESULTS.md); then the held-out estimate
-   (:func:`livematch.calibration.holdout_estimate`: each VAL root scored at the settings calibrated
-   on the others and TRAIN's parts; with one root and no TRAIN parts,
-   :func:`~livematch.calibration.parts_estimate` does the same on parts of it): what to expect on
-   new data, where the VAL score itself is optimistic;
+   too: detected and embedded the same way (``OUT/calibration/train_run*``), cut into ``fit.parts``
+   parts of about VAL's size, each matched on its own (one or two small roots alone chose settings
+   that transferred worse; docs/RESULTS.md); then the held-out estimate
+   (:func:`livematch.calibration.holdout_estimate`: each VAL split scored at the settings calibrated
+   without it): what to expect on new data, where the VAL score itself is optimistic;
 5. writes ``OUT/pipeline.yaml`` (weights relative to it, every chosen setting, the VAL score of
    each choice) for ``livematch run --config OUT/pipeline.yaml``, ``OUT/fit.json`` and
    ``OUT/fit.html`` (the calibration curves, the region on VAL frames).
@@ -41,16 +39,18 @@ from pathlib import Path
 import yaml
 from omegaconf import OmegaConf
 
-from livematch.calibration import describe, get_value, holdout_method, uses_train
+from livematch import calibration
+from livematch.calibration import Calibration, Estimate, describe, get_value
 from matcher.voting import NO_CUT
-from livematch.config import FIT_RECIPES, LiveMatchConfig, load_config
-from ground.dataset import annotation_grid, check_root, load_dataset
+from livematch.config import FIT_RECIPES, LiveMatchConfig, given_keys, load_config, use_checkpoints
+from ground.dataset import Dataset, annotation_grid, check_root, load_dataset
 from ground.errors import ConfigError, DatasetError
 from ground.io import atomic_write_text, write_json
 from detector.data import split_counts
 
 log = logging.getLogger(__name__)
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+FINETUNE_WARMUP_STEPS = 50  # --init-from: the warm-up of both models' fine-tuning
 
 
 @dataclass
@@ -63,32 +63,36 @@ class FitReport:
     start_score: float
     seconds: dict[str, float] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
-    holdout: dict | None = None  # the held-out estimate (calibration.fit_estimate): what to expect on new data
+    holdout: Estimate | None = None  # the held-out estimate: what to expect on new data
     train_parts: int = 0  # parts of TRAIN's clips that calibrated beside VAL (fit.train_calibration)
     tta: dict | None = None  # fit.tta_scales tried: each candidate's held-out estimate and the one kept
 
 
-def check_inputs(train_roots, val_roots, need_train: bool, split_by: str = "") -> list:
-    """Load TRAIN and VAL before any work: TRAIN must have annotated boxes (when models are
-    trained) and, with a class split, frame garments of both classes; each VAL root annotated
-    clips that sell its items. Raises a ``DatasetError`` naming the root. Returns each VAL
-    root's dataset."""
+def _in_root(path: Path, root: Path) -> bool:
+    return Path(path).resolve().is_relative_to(Path(root).resolve())
+
+
+def check_inputs(train: Dataset | None, train_roots, val_roots, split_by: str = "") -> list:
+    """Check TRAIN and VAL before any work: TRAIN (``train``, loaded once; ``None`` when no model
+    is trained) must have annotated boxes in each root and, with a class split, frame garments of
+    both classes; each VAL root annotated clips that sell its items. Raises a ``DatasetError``
+    naming the root. Returns each VAL root's dataset."""
     for root in [*train_roots, *val_roots]:
         check_root(root)
-    if need_train:
+    if train is not None:
         for root in train_roots:
-            ds = load_dataset([root], probe_media=False)
-            boxes = sum(len(p.annotations or ()) for p in ds.photos())
-            boxes += sum(len(a) for v in ds.videos.values() for a in (v.frames or {}).values())
+            boxes = sum(len(p.annotations or ()) for p in train.photos() if _in_root(p.path, root))
+            boxes += sum(len(a) for v in train.videos.values() if _in_root(v.path, root)
+                         for a in (v.frames or {}).values())
             if not boxes:
                 raise DatasetError(f"{root}: TRAIN has no annotated boxes (image_annotation/, video_annotation/); "
                                    "fit trains on annotated data")
-            if split_by:
-                counts = split_counts(ds, split_by)
-                if not all(counts.values()):
-                    raise DatasetError(f"{root}: fit.split_by={split_by} needs frame garments of both classes, "
-                                       f"TRAIN has {counts}; choose another split (fit.split_by=instance, "
-                                       "display, or '' for one class)")
+        if split_by:
+            counts = split_counts(train, split_by)
+            if not all(counts.values()):
+                raise DatasetError(f"{', '.join(map(str, train_roots))}: fit.split_by={split_by} needs frame "
+                                   f"garments of both classes, TRAIN has {counts}; choose another split "
+                                   "(fit.split_by=instance, display, or '' for one class)")
     splits = []
     for root in val_roots:
         val = load_dataset([root], probe_media=True)
@@ -102,14 +106,13 @@ def check_inputs(train_roots, val_roots, need_train: bool, split_by: str = "") -
     return splits
 
 
-def resolve_split(split_by: str, train_roots) -> str:
+def resolve_split(split_by: str, train: Dataset) -> str:
     """``fit.split_by``; ``auto``: ``display`` (worn / shown alone) when TRAIN's frame garments
     are of both kinds, else ``instance`` (product / other) when they are, else one class."""
     if split_by != "auto":
         return split_by
-    ds = load_dataset(train_roots, probe_media=False)
     for split in ("display", "instance"):
-        if all(split_counts(ds, split).values()):
+        if all(split_counts(train, split).values()):
             return split
     return ""
 
@@ -145,31 +148,30 @@ def _section(folder: Path) -> dict:
     return config_dict(folder)
 
 
-def fit_config(train_roots, val_roots, out: Path, init: dict, config=None, overrides=(), recipe=None) -> LiveMatchConfig:
-    """Defaults <- the recipe (or the ``--init-from`` checkpoints' own sections) <- ``config`` <-
-    ``overrides``; data roots, run folders and caches under ``out``; fine-tuning epochs and lr."""
-    first = load_config(config, overrides)
+def fit_config(train_roots, val_roots, out: Path, init: dict, config=None, overrides=(), recipe=None,
+               train: Dataset | None = None) -> LiveMatchConfig:
+    """Defaults <- the recipe (or the ``--init-from`` checkpoints' own sections, and their
+    fine-tuning epochs and lr: ``fit.finetune``) <- ``config`` <- ``overrides``; data roots, run
+    folders and caches under ``out``.
+    ``train``: TRAIN's annotations, for ``fit.split_by=auto`` (loaded here when not given)."""
+    first = load_config(config, overrides)  # which recipe, which split
     recipe = recipe or first.fit.recipe
     if recipe not in FIT_RECIPES:
         raise ConfigError(f"fit recipe {recipe!r}; choose one of {', '.join(FIT_RECIPES)}")
     layers = [OmegaConf.to_container(OmegaConf.load(CONFIGS / r)) for r in FIT_RECIPES[recipe]]
     layers += [{kind: _section(folder)} for kind, folder in init.items()]
-    split = resolve_split(first.fit.split_by, train_roots)
+    ft = first.fit.finetune
+    for kind, epochs, lr, section in (("embedder", ft.embedder_epochs, ft.embedder_lr, "optim"),
+                                      ("detector", ft.detector_epochs, ft.detector_lr, "train")):
+        if kind in init:  # under the config and the overrides, like every layer
+            layers.append({kind: {section: {"epochs": epochs, "lr": lr, "warmup_steps": FINETUNE_WARMUP_STEPS}}})
+    split = resolve_split(first.fit.split_by, train or load_dataset(train_roots, probe_media=False))
     layers.append({"detector": {"model": {"split_by": split}}})  # also over --init-from's classes
     cfg = load_config(config, overrides, layers=layers)
-    ft = cfg.fit.finetune
-    if "embedder" in init:
-        cfg.embedder.optim = replace(cfg.embedder.optim, epochs=ft.embedder_epochs, lr=ft.embedder_lr,
-                                     warmup_steps=ft.warmup_steps)
-    if "detector" in init:
-        cfg.detector.train = replace(cfg.detector.train, epochs=ft.detector_epochs, lr=ft.detector_lr,
-                                     warmup_steps=ft.warmup_steps)
-    cfg = load_config(None, overrides, layers=[OmegaConf.structured(cfg)])  # explicit overrides still win
     cfg.fit.split_by = split  # auto resolved
     cfg.embedder.data.roots, cfg.embedder.data.val_roots = list(map(str, train_roots)), list(map(str, val_roots))
     cfg.embedder.data.cache_dir = str(out / "cache" / "crops")
     cfg.detector.train.cache_dir = str(out / "cache" / "frames")
-    cfg.detector.train.max_val_images = cfg.fit.max_val_images
     return cfg
 
 
@@ -246,23 +248,6 @@ def tta_sizes(scale: int, multiples) -> list[int]:
     return [round(scale * m) for m in multiples]
 
 
-def use_checkpoint_settings(cfg: LiveMatchConfig, detector: Path, embedder: Path) -> None:
-    """Run the models at the settings they were trained at: the detector's input sizes and
-    classes, the embedder's extraction scale and crop margin. The extra test-time sizes stay as
-    ``cfg`` has them (a fit's ``pipeline.yaml`` wrote its own; fit sets them from ``fit.tta_scales``
-    with :func:`tta_sizes`)."""
-    from ground.checkpoint import read_config
-    from detector.config import DetectorConfig
-    from embedder.config import EmbedderConfig
-    det, emb = read_config(detector, DetectorConfig), read_config(embedder, EmbedderConfig)
-    cfg.detector.model = det.model
-    cfg.detector.infer.photo_short_side, cfg.detector.infer.frame_short_side = (det.infer.photo_short_side,
-                                                                                det.infer.frame_short_side)
-    cfg.embedder.model = emb.model
-    cfg.embedder.extract = replace(emb.extract, scales_tta=cfg.embedder.extract.scales_tta)
-    cfg.embedder.data.crop_margin = emb.data.crop_margin
-
-
 def validation_rows(cfg: LiveMatchConfig, val_roots, detector, embedder, out: Path, progress: bool):
     """VAL's crop rows at the lowest threshold, every class, the whole frame (cached: a re-run
     detects nothing again). Returns the cleaned feature store with labels."""
@@ -277,81 +262,89 @@ def validation_rows(cfg: LiveMatchConfig, val_roots, detector, embedder, out: Pa
     return load_store(out / "features")
 
 
-def train_rows(cfg: LiveMatchConfig, train_roots, detector, embedder, runs: Path, progress: bool):
+def train_rows(cfg: LiveMatchConfig, train_roots, detector, embedder, runs: Path, progress: bool,
+               procedure=None):
     """TRAIN's crop rows for the calibration (``fit.train_calibration``): each root, or a seeded
-    draw of at most ``fit.train_max_clips`` of its clips with their items (linked under
+    draw of at most ``procedure.train_max_clips`` of its clips with their items (linked under
     ``runs/train_view{k}``), detected and embedded as VAL is (:func:`validation_rows`, cached in
     ``runs/train_run{k}``). Returns ``[(store, dataset)]``; ``None`` on torchrun ranks other than 0."""
     from ground.dataset import subset_root
     from livematch.calibration import pick_clips
+    procedure = procedure or calibration.PROCEDURE
     out = []
     for k, root in enumerate(train_roots):
         ds = load_dataset([root], probe_media=False)  # the draw needs annotations only
-        items, clips = pick_clips(ds, cfg.fit.train_max_clips)
+        items, clips = pick_clips(ds, procedure.train_max_clips)
         if len(clips) < len(ds.videos):
-            log.warning("%s: %d of its %d clips also calibrate (fit.train_max_clips)", root, len(clips), len(ds.videos))
+            log.warning("%s: %d of its %d clips also calibrate (at most %d)", root, len(clips), len(ds.videos),
+                        procedure.train_max_clips)
             root = subset_root(root, items, clips, runs / f"train_view{k}")
         ds = load_dataset([root], probe_media=True)  # probed (frame sizes) for the clips that calibrate only
         out.append((validation_rows(cfg, [root], detector, embedder, runs / f"train_run{k}", progress), ds))
     return None if any(store is None for store, _ in out) else out  # every rank runs every root
 
 
-def calibrate_on(cfg: LiveMatchConfig, stores, train_roots, splits, progress: bool, train=()):
-    """Stage 3 on each VAL root's crop rows ``stores`` (and TRAIN's, ``train``: :func:`train_rows`,
-    cut into ``fit.train_parts`` parts): returns ``(start setting, chosen setting, sweeps, VAL's
-    calibrator, learned region, held-out estimate, TRAIN's parts' calibrators)`` (the estimate:
-    the leave-one-VAL-root-out score, with TRAIN's parts in every calibration, or with one root and
-    no TRAIN the parts estimate, of :func:`~livematch.calibration.fit_estimate`; ``None`` with
-    ``fit.holdout=false`` or a root too small to cut)."""
+def choose_settings(cfg: LiveMatchConfig, stores, train_ds: Dataset, splits, progress: bool, train=(),
+                    procedure=None) -> Calibration:
+    """Calibration on each VAL root's crop rows ``stores`` (and TRAIN's, ``train``:
+    :func:`train_rows`, cut into ``fit.parts`` parts): the frame region learned from TRAIN's
+    annotations ``train_ds``, the settings :func:`~livematch.calibration.coordinate_ascent`
+    chooses, and the held-out estimate (:func:`~livematch.calibration.holdout_estimate`; ``None``
+    with ``fit.holdout=false`` or a root too small to cut)."""
     from detector.model import class_names
-    from livematch.calibration import (Calibrator, Splits, coordinate_ascent, default_grids, fit_estimate,
-                                       setting_of, train_splits)
+    from livematch.calibration import Calibrator, Splits, coordinate_ascent, default_grids, holdout_estimate, setting_of
+    from livematch.calibration import train_splits
     from ground.regions import learn_frame_region
+    procedure = procedure or calibration.PROCEDURE
     classes = class_names(cfg.detector.model)
 
     def calibrator(store, ds):
         return Calibrator(store, classes, {v.video_id: v.size for v in ds.videos.values() if v.size}, ds, cfg.matcher)
     val = Splits([calibrator(store, ds) for store, ds in zip(stores, splits)])
-    parts = train_splits([calibrator(store, ds) for store, ds in train], cfg.fit.train_parts)
-    cal = Splits(val.calibrators + parts)
+    parts = train_splits([calibrator(store, ds) for store, ds in train], cfg.fit.parts)
     region = None
     try:
-        region = learn_frame_region(train_roots, cfg.fit.region_coverage)["region"]
+        region = learn_frame_region(train_ds, procedure.region_coverage)["region"]
     except DatasetError as e:
         log.warning("no frame region learned: %s", e)
     start = setting_of(cfg)
-    grids = default_grids(cfg.fit.thresholds, classes, region, cfg.fit.vote_rules,
+    grids = default_grids(cfg.fit.thresholds, classes, region, procedure.vote_rules,
                           cfg.fit.worn_cutoffs if cfg.weights.worn else ())
-    chosen, sweeps = coordinate_ascent(cal, start, grids, cfg.fit.rounds, progress=progress, margin=cfg.fit.min_gain)
-    return start, chosen, sweeps, val, region, fit_estimate(val, start, grids, cfg.fit, parts), parts
+    chosen, sweeps = coordinate_ascent(Splits(val.calibrators + parts), start, grids, procedure.rounds,
+                                       progress=progress, margin=procedure.min_gain)
+    held = (holdout_estimate(val.calibrators, start, grids, cfg.fit.parts, parts, procedure)
+            if cfg.fit.holdout else None)
+    return Calibration(start, chosen, sweeps, val, region, held, parts)
 
 
-def calibrate(cfg: LiveMatchConfig, train_roots, val_roots, splits, detector, embedder, runs: Path, progress: bool):
-    """VAL's (and, by ``fit.train_calibration``, TRAIN's) crop rows under ``runs``, then
-    :func:`calibrate_on` them; ``None`` on torchrun ranks other than 0."""
+def calibrate(cfg: LiveMatchConfig, train_ds: Dataset, train_roots, val_roots, splits, detector, embedder,
+              runs: Path, progress: bool) -> Calibration | None:
+    """The calibration stage: VAL's (and, by ``fit.train_calibration``, TRAIN's) crop rows under
+    ``runs``, then :func:`choose_settings` on them; ``None`` on torchrun ranks other than 0."""
     stores = [validation_rows(cfg, [root], detector, embedder, runs / (f"val_run{k}" if k else "val_run"), progress)
               for k, root in enumerate(val_roots)]
     train = []
-    if uses_train(cfg.fit, len(val_roots)):
+    if calibration.uses_train(cfg.fit, len(val_roots), calibration.PROCEDURE):
         train = train_rows(cfg, train_roots, detector, embedder, runs, progress)
     if train is None or any(store is None for store in stores):
         return None
-    return calibrate_on(cfg, stores, train_roots, splits, progress, train)
+    return choose_settings(cfg, stores, train_ds, splits, progress, train)
 
 
-def choose_tta(cfg: LiveMatchConfig, plain, train_roots, val_roots, splits, detector, embedder, runs: Path,
-               progress: bool):
+def choose_tta(cfg: LiveMatchConfig, plain: Calibration, train_ds, train_roots, val_roots, splits, detector,
+               embedder, runs: Path, progress: bool):
     """``fit.tta_scales`` as a candidate: the rows embedded again with the extra test-time sizes
     (under ``runs/tta``) and calibrated; they are kept only when their held-out estimate is higher
     than that of ``plain`` (:func:`calibrate` at the training scale alone): a default adopted on
-    a tie cost 0.16 on data built differently (docs/RESULTS.md). Returns ``(cfg, calibration,
+    a tie cost much on data built differently (docs/RESULTS.md). Returns ``(cfg, calibration,
     record)``; the calibration is ``None`` on torchrun ranks other than 0."""
     other = load_config(None, layers=[OmegaConf.structured(cfg)])
     other.embedder.extract.scales_tta = tta_sizes(cfg.embedder.extract.scale, cfg.fit.tta_scales)
-    found = calibrate(other, train_roots, val_roots, splits, detector, embedder, runs / "tta", progress)
+    found = calibrate(other, train_ds, train_roots, val_roots, splits, detector, embedder, runs / "tta", progress)
     if found is None:
         return cfg, None, None
-    estimates = {"none": plain[5]["score"] if plain[5] else None, "tta": found[5]["score"] if found[5] else None}
+    estimates = {"none": plain.estimate.score if plain.estimate else None,
+                 "tta": found.estimate.score if found.estimate else None}
     keep = estimates["none"] is not None and estimates["tta"] is not None and estimates["tta"] > estimates["none"]
     record = {"scales": list(cfg.fit.tta_scales), "sizes": other.embedder.extract.scales_tta,
               "estimates": estimates, "kept": keep}
@@ -390,7 +383,7 @@ def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, scores: dict, detect
              f"{', '.join(map(str, val_roots))}" + (f" and {parts} parts of TRAIN's clips (fit.train_calibration)"
                                                    if parts else "") + " by the contest score.",
              f"# VAL score: {scores['start']:.4f} at the starting settings -> {scores['chosen']:.4f} chosen.",
-             *([f"# Held-out estimate {scores['holdout']['score']:.4f}: {holdout_method(scores['holdout'])} "
+             *([f"# Held-out estimate {scores['holdout'].score:.4f}: {scores['holdout'].method()} "
                 "(the VAL score above is optimistic: it was chosen on that data)."]
                if scores.get("holdout") else []),
              ("# Calibration score (mean over the VAL roots and TRAIN's parts) of each choice" if parts else
@@ -429,27 +422,36 @@ def _choice_rows(sweeps, chosen) -> list[tuple]:
     return rows
 
 
-def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, init_from=None,
-        detector=None, embedder=None, progress: bool = True) -> FitReport | None:
-    """The whole fit (module docstring). Returns ``None`` on torchrun ranks other than 0."""
-    from livematch.pipeline import check_output_dir
-    out = Path(out)
-    train_roots, val_roots = [Path(r) for r in train_roots], [Path(r) for r in val_roots]
-    if bool(detector) != bool(embedder):
-        raise ConfigError("give both --detector and --embedder to skip training, or neither")
-    init = find_init(init_from) if init_from else {}
-    cfg = fit_config(train_roots, val_roots, out, init, config, overrides, recipe)
-    splits = check_inputs(train_roots, val_roots, need_train=not detector, split_by=cfg.fit.split_by)
-    check_output_dir(out)  # only once the inputs check out
-    train_ds = load_dataset(train_roots, probe_media=False)  # annotations only: the grid and the worn stage
-    use_annotation_grid(cfg, annotation_grid([train_ds, *splits]))
-    from livematch.calibration import vote_rules
-    vote_rules(cfg.fit.vote_rules)  # a typo fails before training, not after
-    tta_sizes(1, cfg.fit.tta_scales)  # ... and so does a bad multiple
+def write_outputs(out: Path, cfg: LiveMatchConfig, found: Calibration, train_roots, val_roots, splits,
+                  detector, embedder, seconds: dict, skipped: list, tta: dict | None) -> FitReport:
+    """``OUT/pipeline.yaml``, ``OUT/fit.json`` and ``OUT/fit.html`` from the calibration ``found``."""
+    from livematch.fit_report import write_fit_report
+    start, chosen, cal, held, parts = found.start, found.chosen, found.val, found.estimate, found.train_parts
+    scores = {"start": cal.score(start), "chosen": cal.score(chosen), "rows": _choice_rows(found.sweeps, chosen),
+              "holdout": held, "train_parts": len(parts), "tta": tta}
+    path = write_pipeline(out, cfg, chosen, scores, detector, embedder, val_roots)
+    levels = [e.to_dict() for e in cal.evaluation(chosen)]
+    write_json(out / "fit.json", {"train_roots": [str(r) for r in train_roots],
+                                  "val_roots": [str(r) for r in val_roots],
+                                  "setting": asdict(chosen), "start": asdict(start), "val_score": scores["chosen"],
+                                  "start_score": scores["start"], "holdout": asdict(held) if held else None,
+                                  "val": levels, "train_parts": len(parts), "tta": tta,
+                                  "region_learned": found.region,
+                                  "annotation_step": cfg.matcher.voting.annotation_step,
+                                  "seconds": seconds, "skipped": skipped,
+                                  "evaluations": cal.evaluations + sum(p.evaluations for p in parts),
+                                  "sweeps": [asdict(s) for s in found.sweeps]})
+    write_fit_report(out / "fit.html", chosen, start, scores, found.sweeps, splits[0], found.region, levels, val_roots)
+    return FitReport(path, asdict(chosen), scores["chosen"], scores["start"], seconds, skipped, held, len(parts), tta)
+
+
+def _train_models(cfg, train_roots, val_roots, out: Path, init: dict, given: dict, progress: bool) -> tuple:
+    """Stages 1-2: each model trained (or fine-tuned, or kept) unless ``given`` names its checkpoint
+    or it was trained already. Returns ``(seconds, skipped)``."""
     seconds, skipped = {}, []
-    for stage, given, train in (("embedder", embedder, _train_embedder), ("detector", detector, _train_detector)):
+    for stage, train in (("embedder", _train_embedder), ("detector", _train_detector)):
         target = out / "weights" / stage
-        if given:
+        if given.get(stage):
             continue
         if (target / "model.safetensors").is_file():
             skipped.append(stage)
@@ -462,9 +464,32 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
         else:
             train(cfg, train_roots, val_roots, out, init.get(stage), progress)
         seconds[stage] = time.perf_counter() - t0
+    return seconds, skipped
+
+
+def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, init_from=None,
+        detector=None, embedder=None, progress: bool = True) -> FitReport | None:
+    """The whole fit (module docstring). Returns ``None`` on torchrun ranks other than 0."""
+    from livematch.pipeline import check_output_dir
+    out = Path(out)
+    train_roots, val_roots = [Path(r) for r in train_roots], [Path(r) for r in val_roots]
+    if bool(detector) != bool(embedder):
+        raise ConfigError("give both --detector and --embedder to skip training, or neither")
+    init = find_init(init_from) if init_from else {}
+    for root in train_roots:
+        check_root(root)
+    train_ds = load_dataset(train_roots, probe_media=True)  # TRAIN, loaded once: checks, split, grid, worn, region
+    cfg = fit_config(train_roots, val_roots, out, init, config, overrides, recipe, train_ds)
+    splits = check_inputs(None if detector else train_ds, train_roots, val_roots, cfg.fit.split_by)
+    check_output_dir(out)  # only once the inputs check out
+    use_annotation_grid(cfg, annotation_grid([train_ds, *splits]))
+    calibration.vote_rules(calibration.PROCEDURE.vote_rules)  # a bad rule fails before training, not after
+    tta_sizes(1, cfg.fit.tta_scales)  # ... and so does a bad multiple
+    seconds, skipped = _train_models(cfg, train_roots, val_roots, out, init,
+                                     {"detector": detector, "embedder": embedder}, progress)
     detector = Path(detector or out / "weights" / "detector")
     embedder = Path(embedder or out / "weights" / "embedder")
-    use_checkpoint_settings(cfg, detector, embedder)
+    use_checkpoints(cfg, detector, embedder, given_keys(config, overrides))
     cfg.embedder.extract.scales_tta = []  # fit.tta_scales are a candidate, tried in choose_tta
     worn = out / "weights" / "worn" if cfg.fit.worn else None
     if worn is not None and (worn / "model.safetensors").is_file():
@@ -477,30 +502,14 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     cfg.weights.worn = str(worn) if worn is not None else ""
     t0 = time.perf_counter()
     runs = out / "calibration"
-    found = calibrate(cfg, train_roots, val_roots, splits, detector, embedder, runs, progress)
+    found = calibrate(cfg, train_ds, train_roots, val_roots, splits, detector, embedder, runs, progress)
     if found is None:  # the ranks shared the detection; rank 0 calibrates
         return None
     tta = None
     if cfg.fit.tta_scales:
-        cfg, found, tta = choose_tta(cfg, found, train_roots, val_roots, splits, detector, embedder, runs, progress)
+        cfg, found, tta = choose_tta(cfg, found, train_ds, train_roots, val_roots, splits, detector, embedder, runs,
+                                     progress)
         if found is None:
             return None
-    start, chosen, sweeps, cal, region, held, parts = found
     seconds["calibrate"] = time.perf_counter() - t0
-    scores = {"start": cal.score(start), "chosen": cal.score(chosen), "rows": _choice_rows(sweeps, chosen),
-              "holdout": held, "train_parts": len(parts), "tta": tta}
-    path = write_pipeline(out, cfg, chosen, scores, detector, embedder, val_roots)
-    levels = [e.to_dict() for e in cal.evaluation(chosen)]
-    write_json(out / "fit.json", {"train_roots": [str(r) for r in train_roots], "val_roots": [str(r) for r in val_roots],
-                                  "setting": asdict(chosen), "start": asdict(start), "val_score": scores["chosen"],
-                                  "start_score": scores["start"], "holdout": held, "val": levels,
-                                  "train_parts": scores["train_parts"], "tta": tta,
-                                  "region_learned": region,
-                                  "annotation_step": cfg.matcher.voting.annotation_step,
-                                  "seconds": seconds, "skipped": skipped,
-                                  "evaluations": cal.evaluations + sum(p.evaluations for p in parts),
-                                  "sweeps": [asdict(s) for s in sweeps]})
-    from livematch.fit_report import write_fit_report
-    write_fit_report(out / "fit.html", chosen, start, scores, sweeps, splits[0], region, levels, val_roots)
-    return FitReport(path, asdict(chosen), scores["chosen"], scores["start"], seconds, skipped, held,
-                     scores["train_parts"], tta)
+    return write_outputs(out, cfg, found, train_roots, val_roots, splits, detector, embedder, seconds, skipped, tta)

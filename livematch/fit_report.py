@@ -102,14 +102,15 @@ def _frames_with_region(val, region, count: int = 3) -> str:
     return "".join(out)
 
 
-def _holdout_text(held: dict | None, roots) -> str:
-    """The held-out estimate's paragraph (empty without one)."""
+def _holdout_text(held, roots) -> str:
+    """The held-out estimate's paragraph (empty without one; ``held``: a
+    :class:`~livematch.calibration.Estimate`)."""
     if not held:
         return ""
-    from livematch.calibration import holdout_method
-    names = roots if held["by"] == "roots" else [f"cut {k + 1}" for k in range(len(held["per_split"]))]
-    each = ", ".join(f"{name} {score:.4f}" for name, score in zip(names, held["per_split"]))
-    return (f"<p>Held-out estimate <b>{held['score']:.4f}</b>: {html.escape(holdout_method(held))} "
+    names = (roots if held.by == "roots" else
+             [f"cut {k // held.parts + 1} part {k % held.parts + 1}" for k in range(len(held.per_split))])
+    each = ", ".join(f"{name} {score:.4f}" for name, score in zip(names, held.per_split))
+    return (f"<p>Held-out estimate <b>{held.score:.4f}</b>: {html.escape(held.method())} "
             f"({html.escape(each)}). Expect about this on new data of the same kind; the "
             f"validation score above is optimistic, since it was chosen on the very clips it scores.</p>")
 

@@ -91,3 +91,26 @@ def test_a_choice_field_with_an_unknown_word_fails_at_load(override, says):
 def test_every_shipped_recipe_passes_the_choice_checks():
     for path in Path("configs").glob("*/*.yaml"):
         load_config(path)
+
+
+def test_config_lists_each_fit_key_with_its_meaning(capsys):
+    """About a dozen fit.* keys, each printed with a one-line meaning by `livematch config`."""
+    import yaml
+    from livematch.cli import main
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    fit = out[out.index("\nfit:") + 1:].splitlines()[1:]
+    leaves = [line for line in fit if not line.rstrip().split("#")[0].rstrip().endswith(":")]
+    assert 8 <= len(leaves) <= 14 and all("  # " in line for line in fit)
+    assert yaml.safe_load(out)["fit"]["parts"] == 2  # still YAML a recipe can start from
+
+
+@pytest.mark.parametrize("key", ["fit.min_gain", "fit.holdout_cuts", "fit.train_max_clips"])
+def test_a_removed_fit_key_says_what_to_do_instead(key, tmp_path):
+    from livematch.config import RETIRED
+    with pytest.raises(ConfigError, match=f"{key} was removed.*{RETIRED[key][:20]}"):
+        load_config(None, [f"{key}=1"])
+    section, name = key.split(".")
+    (tmp_path / "old.yaml").write_text(f"{section}:\n  {name}: 1\n")
+    with pytest.raises(ConfigError, match=f"in {tmp_path / 'old.yaml'}: {key} was removed"):
+        load_config(tmp_path / "old.yaml")

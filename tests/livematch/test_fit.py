@@ -24,7 +24,16 @@ from tests.embedder.test_train import OVERRIDES as EMB
 
 FAST = ["fit.recipe=tiny", "detector.train.epochs=1", "embedder.optim.epochs=1", "detector.infer.photo_short_side=128",
         "detector.infer.frame_short_side=128", "media.infer_frames.step=100", "fit.thresholds=[0.0,0.05,0.5]",
-        "fit.max_val_images=20", "fit.rounds=1", "detector.worn.epochs=1", "detector.worn.copies=1"]
+        "detector.train.max_val_images=20", "detector.worn.epochs=1", "detector.worn.copies=1"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_round():
+    """One coordinate-ascent round (calibration.Procedure, which users do not set) keeps these fits short."""
+    from livematch import calibration
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(calibration, "PROCEDURE", replace(calibration.PROCEDURE, rounds=1))
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +83,7 @@ def test_fit_writes_a_pipeline_that_run_accepts_from_anywhere(fitted, val_root, 
     assert page.count("<svg") >= 5 and "Frame region" in page  # one curve per swept setting
     held = record["holdout"]  # two VAL roots: each scored at the settings calibrated on the other
     assert len(held["per_split"]) == 2 and held["score"] == pytest.approx(np.mean(held["per_split"]))
-    # two VAL roots are at most fit.train_max_val_roots: TRAIN's parts calibrate too, never held out
+    # two VAL roots are at most Procedure.train_max_val_roots: TRAIN's parts calibrate too, never held out
     assert record["train_parts"] >= 1 and held["train_parts"] == record["train_parts"]
     assert (fitted / "calibration" / "train_run0" / "features").is_dir()
     assert f"Held-out estimate {held['score']:.4f}" in text and "Held-out estimate" in page
@@ -85,13 +94,14 @@ def test_fit_writes_a_pipeline_that_run_accepts_from_anywhere(fitted, val_root, 
 
 
 def test_a_fit_pipeline_keeps_its_own_test_time_sizes_under_the_checkpoint_settings(fitted):
-    """The benches re-embed a fit's roots with use_checkpoint_settings: the sizes are the
-    pipeline's own (what ``run`` embeds with), not fit.tta_scales' default."""
-    from livematch.fit import use_checkpoint_settings
+    """The benches re-embed a fit's roots with use_checkpoints: the sizes are the pipeline's own
+    (what ``run`` embeds with), not fit.tta_scales' default; the models are the checkpoints'."""
+    from livematch.config import use_checkpoints
     for sizes in ([], [150]):
         cfg = load_config(fitted / "pipeline.yaml", [f"embedder.extract.scales_tta={sizes}", "fit.tta_scales=[2.0]"])
-        use_checkpoint_settings(cfg, Path(cfg.weights.detector), Path(cfg.weights.embedders[0]))
-        assert cfg.embedder.extract.scales_tta == sizes
+        cfg.embedder.model.backbone = "resnet50"
+        use_checkpoints(cfg, Path(cfg.weights.detector), Path(cfg.weights.embedders[0]))
+        assert cfg.embedder.extract.scales_tta == sizes and cfg.embedder.model.backbone != "resnet50"
 
 
 def test_rerunning_fit_skips_finished_stages(fitted, sample_root, val_root, val_root2, capsys):
@@ -121,25 +131,30 @@ def test_fit_learns_the_annotated_grid_of_the_data(fitted, tmp_path, capsys):
     assert "every 30 frames" in (out / "pipeline.yaml").read_text()
     assert "no held-out estimate" in capsys.readouterr().out  # 3 clips: too few to cut, no number to trust
     assert json.loads((out / "fit.json").read_text())["holdout"] is None
-    assert main(["fit", "--data", str(root), "--val", str(root), "--out", str(out), "--detector",  # cached rows
-                 str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder"),
-                 *FAST, "fit.worn=false", "fit.holdout_min_clips=1", "fit.holdout_cuts=2",
-                 "fit.train_calibration=never"]) == 0
+    from livematch import calibration
+    with pytest.MonkeyPatch.context() as mp:  # a root of 3 clips cut into parts of one selling clip, two ways
+        mp.setattr(calibration, "PROCEDURE", replace(calibration.PROCEDURE, rounds=1, min_clips=1, cuts=2))
+        assert main(["fit", "--data", str(root), "--val", str(root), "--out", str(out), "--detector",  # cached rows
+                     str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder"),
+                     *FAST, "fit.worn=false", "fit.train_calibration=never"]) == 0
     held = json.loads((out / "fit.json").read_text())["holdout"]  # one root, cut into parts
-    assert held["by"] == "parts" and len(held["per_split"]) == 2 and len(held["settings"]) == 4
+    assert held["by"] == "parts" and len(held["per_split"]) == 4 and len(held["settings"]) == 4
     assert "VAL cut 2 times into 2 parts" in capsys.readouterr().out
     assert f"Held-out estimate {held['score']:.4f}: VAL cut 2 times" in (out / "pipeline.yaml").read_text()
     assert "cut 1 " in (out / "fit.html").read_text()
 
 
 def test_with_one_val_root_train_clips_calibrate_too(fitted, sample_root, val_root, tmp_path, capsys):
-    """fit.train_calibration=auto and one --val root: a draw of TRAIN's clips (fit.train_max_clips)
+    """fit.train_calibration=auto and one --val root: a draw of TRAIN's clips (Procedure.train_max_clips)
     is detected like VAL, cut into parts that calibrate beside VAL, and the estimate scores VAL at
     the settings calibrated on those parts alone."""
     out = tmp_path / "fit"
     models = ["--detector", str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder")]
-    assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--out", str(out), *models, *FAST,
-                 "fit.worn=false", "fit.train_max_clips=5"]) == 0
+    from livematch import calibration
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(calibration, "PROCEDURE", replace(calibration.PROCEDURE, rounds=1, train_max_clips=5))
+        assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--out", str(out), *models, *FAST,
+                     "fit.worn=false"]) == 0
     record = json.loads((out / "fit.json").read_text())
     drawn = {p.stem for p in (out / "calibration" / "train_view0" / "video").iterdir()}
     assert 0 < len(drawn) <= 5 < len(load_dataset(sample_root, probe_media=False).videos)
@@ -229,8 +244,9 @@ def test_a_split_train_cannot_learn_fails_before_training(sample_root, val_root,
     assert len(err) == 1 and str(worn) in err[0] and "fit.split_by=display" in err[0] and "'alone': 0" in err[0]
     assert not (out / "embedder").exists() and not (out / "weights").exists()
     # auto takes the split TRAIN can learn: worn / alone where both are annotated, else product / other
-    assert resolve_split("auto", [sample_root]) == "display" and resolve_split("auto", [worn]) == "instance"
-    assert resolve_split("instance", [sample_root]) == "instance"
+    train, worn_only = load_dataset(sample_root, probe_media=False), load_dataset(worn, probe_media=False)
+    assert resolve_split("auto", train) == "display" and resolve_split("auto", worn_only) == "instance"
+    assert resolve_split("instance", train) == "instance"
 
 
 def test_a_bad_tta_multiple_fails_before_training(sample_root, val_root, tmp_path, capsys):
@@ -249,14 +265,13 @@ def test_fit_keeps_the_test_time_scales_only_when_their_held_out_estimate_is_hig
     estimate above (or below) the one at the training scale; fit keeps the higher one and says so
     in the CLI, pipeline.yaml, fit.json and fit.html."""
     import livematch.fit as fit_module
-    real = fit_module.calibrate_on
+    real = fit_module.choose_settings
 
     def rigged(cfg, *args, **kwargs):
-        start, chosen, sweeps, cal, region, held, parts = real(cfg, *args, **kwargs)
+        found = real(cfg, *args, **kwargs)
         with_tta = bool(cfg.embedder.extract.scales_tta)
-        held = {**held, "score": 0.9 if with_tta == (better == "tta") else 0.4}
-        return start, chosen, sweeps, cal, region, held, parts
-    monkeypatch.setattr(fit_module, "calibrate_on", rigged)
+        return replace(found, estimate=replace(found.estimate, score=0.9 if with_tta == (better == "tta") else 0.4))
+    monkeypatch.setattr(fit_module, "choose_settings", rigged)
     out = tmp_path / "fit"
     assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--val", str(val_root2), "--out", str(out),
                  "--detector", str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder"),
@@ -384,7 +399,7 @@ def test_default_grids_offer_only_what_the_models_support():
     assert "frame_classes" not in plain and "region" not in plain and list(plain)[-1] == "vote"
     assert plain["vote"][0] == ("written", "greedy")
     assert default_grids([0.1], ["garment"], None, ["set/global"])["vote"] == [("set", "global")]
-    with pytest.raises(ConfigError, match="fit.vote_rules.*'set/hungarian'"):
+    with pytest.raises(ConfigError, match="vote rule 'set/hungarian'"):
         default_grids([0.1], ["garment"], None, ["set/hungarian"])
     split = default_grids([0.1, 0.5], ["product", "other"], [0.1, 0.1, 0.9, 0.9])
     assert split["frame_classes"] == [(), ("product",), ("other",)] and split["region"][1] == (0.1, 0.1, 0.9, 0.9)
@@ -456,27 +471,29 @@ def test_splits_average_their_scores_and_vote_tables(hijacked):
 def test_the_held_out_estimate_scores_each_split_at_the_settings_of_the_others(hijacked):
     """Split a has distractors that only a threshold of 0.4 drops; split b has none, so alone it
     keeps the start (0.0). In sample both choose 0.4; held out, a is scored at b's choice."""
-    from livematch.calibration import Splits, holdout_estimate
+    from livematch.calibration import PROCEDURE, Splits, holdout_estimate
     ds, store, sizes = hijacked
     clean = FeatureStore(store.shop, store.video[store.video.scores > 0.5])
     a = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
     b = Calibrator(clean, ["product", "other"], sizes, ds, MatcherConfig())
     grids = {"frame_threshold": [0.0, 0.4, 0.7]}
-    both = Splits([a, b])
-    joint, _ = coordinate_ascent(both, START, grids, rounds=1)
+    one = replace(PROCEDURE, rounds=1)
+    joint, _ = coordinate_ascent(Splits([a, b]), START, grids, rounds=1)
     assert joint.frame_threshold == 0.4
-    held = holdout_estimate(both, START, grids, rounds=1)
-    assert held["settings"][0]["frame_threshold"] == 0.0 and held["settings"][1]["frame_threshold"] == 0.4
-    assert held["per_split"] == [a.score(START), b.score(joint)]
-    assert held["score"] == pytest.approx((a.score(START) + b.score(joint)) / 2)
-    assert held["score"] < both.score(joint) - 0.1  # the in-sample score is optimistic here
-    assert holdout_estimate(Splits([a]), START, grids) is None  # one split: nothing to hold out
-    with_train = holdout_estimate(Splits([a]), START, grids, rounds=1, always=[b])  # b: TRAIN's part, never held out
-    assert with_train["per_split"] == [a.score(START)] and with_train["train_parts"] == 1
-    with_train = holdout_estimate(Splits([b]), START, grids, rounds=1, always=[a])
-    assert with_train["settings"][0]["frame_threshold"] == 0.4 and with_train["per_split"] == [b.score(joint)]
-    with_train = holdout_estimate(Splits([b, b]), START, grids, rounds=1, always=[a])  # a in each calibration
-    assert [s["frame_threshold"] for s in with_train["settings"]] == [0.4, 0.4]  # b alone would keep 0.0
+    held = holdout_estimate([a, b], START, grids, procedure=one)
+    assert held.by == "roots" and held.train_parts == 0
+    assert held.settings[0]["frame_threshold"] == 0.0 and held.settings[1]["frame_threshold"] == 0.4
+    assert held.per_split == [a.score(START), b.score(joint)]
+    assert held.score == pytest.approx((a.score(START) + b.score(joint)) / 2)
+    assert held.score < Splits([a, b]).score(joint) - 0.1  # the in-sample score is optimistic here
+    too_few = replace(one, min_clips=len(a.truth))
+    assert holdout_estimate([a], START, grids, procedure=too_few) is None  # one split, too small to cut
+    with_train = holdout_estimate([a], START, grids, always=[b], procedure=one)  # b: TRAIN's part, never held out
+    assert with_train.per_split == [a.score(START)] and with_train.train_parts == 1 and with_train.by == "roots"
+    with_train = holdout_estimate([b], START, grids, always=[a], procedure=one)
+    assert with_train.settings[0]["frame_threshold"] == 0.4 and with_train.per_split == [b.score(joint)]
+    with_train = holdout_estimate([b, b], START, grids, always=[a], procedure=one)  # a in each calibration
+    assert [s["frame_threshold"] for s in with_train.settings] == [0.4, 0.4]  # b alone would keep 0.0
 
 
 def test_folds_cut_one_split_into_catalogues_with_their_own_clips(hijacked):
@@ -496,22 +513,26 @@ def test_folds_cut_one_split_into_catalogues_with_their_own_clips(hijacked):
     assert len({frozenset(folds(cal, 2, seed=s)[0].gt.videos) for s in range(8)}) > 1  # other seeds, other cuts
 
 
-def test_the_parts_estimate_scores_each_part_at_the_settings_of_the_other(hijacked):
-    from livematch.calibration import Splits, folds, parts_estimate
+def test_one_root_is_held_out_part_by_part_over_several_cuts(hijacked):
+    """The same procedure with one VAL root and no TRAIN: the splits are its parts, cut
+    ``Procedure.cuts`` ways; each part is scored at the settings calibrated on the other."""
+    from livematch.calibration import PROCEDURE, Splits, folds, holdout_estimate
     ds, store, sizes = hijacked
     cal = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
     grids = {"frame_threshold": [0.0, 0.4, 0.7]}
-    held = parts_estimate(cal, START, grids, rounds=1, parts=2, cuts=2, min_clips=1)
-    assert held["by"] == "parts" and len(held["per_split"]) == 2 and len(held["settings"]) == 4
+    two = replace(PROCEDURE, rounds=1, cuts=2, min_clips=1)
+    held = holdout_estimate([cal], START, grids, parts=2, procedure=two)
+    assert held.by == "parts" and (held.parts, held.cuts) == (2, 2) and len(held.per_split) == len(held.settings) == 4
+    assert "VAL cut 2 times into 2 parts" in held.method()
     for cut in range(2):
         a, b = folds(cal, 2, seed=cut)
         on_b, _ = coordinate_ascent(Splits([b]), START, grids, rounds=1)
         on_a, _ = coordinate_ascent(Splits([a]), START, grids, rounds=1)
-        assert held["settings"][2 * cut]["frame_threshold"] == on_b.frame_threshold
-        assert held["per_split"][cut] == pytest.approx((a.score(on_b) + b.score(on_a)) / 2)
-    assert held["score"] == pytest.approx(np.mean(held["per_split"]))
-    assert parts_estimate(cal, START, grids, parts=2, min_clips=len(cal.truth)) is None  # too few to cut
-    assert parts_estimate(cal, START, grids, parts=1, min_clips=1) is None
+        assert held.settings[2 * cut]["frame_threshold"] == on_b.frame_threshold
+        assert held.per_split[2 * cut:2 * cut + 2] == pytest.approx([a.score(on_b), b.score(on_a)])
+    assert held.score == pytest.approx(np.mean(held.per_split))
+    assert holdout_estimate([cal], START, grids, parts=2, procedure=replace(two, min_clips=len(cal.truth))) is None
+    assert holdout_estimate([cal], START, grids, parts=1, procedure=two) is None
 
 
 @pytest.mark.timeout(900)

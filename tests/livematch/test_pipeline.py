@@ -93,6 +93,13 @@ def test_a_run_takes_input_sizes_from_its_checkpoints_unless_its_config_sets_the
     from_file = run_config(recipe)
     assert from_file.embedder.extract.scale == 80  # the file wins over the checkpoint
     assert from_file.detector.infer.frame_short_side == trained.detector.infer.frame_short_side
+    # the model sections are always the checkpoints' (the weights are that model), whatever the file says
+    recipe.write_text(f"weights: {{detector: {det}, embedders: [{emb}]}}\nembedder: {{model: {{backbone: resnet50}}}}\n")
+    assert run_config(recipe).embedder.model.backbone == trained.embedder.model.backbone != "resnet50"
+    # the model commands follow the same rule (livematch.config.use_checkpoints)
+    from livematch.cli import _checkpoint_cfg
+    assert _checkpoint_cfg(emb, None, [], "embedder").embedder.extract.scale == trained.embedder.extract.scale
+    assert _checkpoint_cfg(emb, None, ["embedder.extract.scale=72"], "embedder").embedder.extract.scale == 72
 
 
 def test_an_ensemble_member_runs_at_its_own_checkpoint_scale(checkpoints, tmp_path):
