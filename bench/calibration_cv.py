@@ -30,7 +30,7 @@ DEFAULT_STRATEGIES = ["written=written/greedy", "set=written/greedy,set/greedy,s
 
 def main(argv=None) -> dict:
     from detector.model import class_names
-    from livematch.calibration import (PROCEDURE, Calibrator, Setting, Splits, _vote_step, coordinate_ascent,
+    from livematch.calibration import (PROCEDURE, SplitScorer, Setting, Splits, _vote_step, coordinate_ascent,
                                        default_grids, vote_rules)
     from livematch.config import load_config
     from ground.dataset import load_dataset
@@ -60,7 +60,7 @@ def main(argv=None) -> dict:
         data, _, run = spec.partition("=")
         gt = load_dataset([data])  # probed: the region test needs each clip's frame size
         store = load_store(Path(run) / "features")
-        cals[Path(data).name] = Calibrator(store, classes, {v.video_id: v.size for v in gt.videos.values()},
+        cals[Path(data).name] = SplitScorer(store, classes, {v.video_id: v.size for v in gt.videos.values()},
                                            gt, cfg.matcher)
     region = None
     if args.train:

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from livematch.calibration import Calibrator, Setting
+from livematch.calibration import SplitScorer, Setting
 
 LAMBDAS = (0.0, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 10.0)
 CUTOFFS = tuple(np.round(np.linspace(0.5, 1.2, 15), 3))
 
 
-class PenalisedCalibrator(Calibrator):
+class PenalisedCalibrator(SplitScorer):
     """A calibrator whose nearest-crop search adds ``penalty`` to crops of label ``label``."""
 
     penalty, label = 0.0, 0

@@ -19,7 +19,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from livematch.calibration import Calibrator, Setting, describe
+from livematch.calibration import SplitScorer, Setting, describe
 
 
 def variants(chosen: Setting, start: Setting) -> dict[str, Setting]:
@@ -74,12 +74,12 @@ def main(argv=None) -> dict:
     for root in args.data:
         gt = load_dataset([root])
         store = validation_rows(cfg, [root], detector, embedder, args.work / root.name, progress=False)
-        cal = Calibrator(store, class_names(cfg.detector.model), {v.video_id: v.size for v in gt.videos.values()},
+        cal = SplitScorer(store, class_names(cfg.detector.model), {v.video_id: v.size for v in gt.videos.values()},
                          gt, cfg.matcher)
         for name, s in variants(chosen, start).items():
             table.setdefault(name, {})[root.name] = cal.score(s)
         if args.oracle:
-            oracle = Calibrator(sold_only(store, gt), class_names(cfg.detector.model),
+            oracle = SplitScorer(sold_only(store, gt), class_names(cfg.detector.model),
                                 {v.video_id: v.size for v in gt.videos.values()}, gt, cfg.matcher)
             table.setdefault("oracle: sold garments' boxes only", {})[root.name] = oracle.score(chosen)
         levels[root.name] = cal.evaluation(chosen).to_dict()

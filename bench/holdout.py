@@ -32,7 +32,7 @@ def main(argv=None) -> dict:
     from ground.dataset import load_dataset
     from ground.io import write_json
     from bench import procedure
-    from livematch.calibration import (Calibrator, Setting, Splits, coordinate_ascent, default_grids, holdout_estimate,
+    from livematch.calibration import (SplitScorer, Setting, Splits, coordinate_ascent, default_grids, holdout_estimate,
                                        setting_of, train_splits, uses_train)
     from livematch.config import load_config
     from livematch.config import use_checkpoints
@@ -66,11 +66,11 @@ def main(argv=None) -> dict:
     use_checkpoints(cfg, cfg.weights.detector, cfg.weights.embedders[0])
     classes = class_names(cfg.detector.model)
 
-    def calibrator(spec: str) -> tuple[str, Calibrator]:
+    def calibrator(spec: str) -> tuple[str, SplitScorer]:
         data, _, run = spec.partition("=")
         gt = load_dataset([data])  # probed: the region test needs each clip's frame size
         sizes = {v.video_id: v.size for v in gt.videos.values() if v.size}
-        return Path(data).name, Calibrator(load_store(Path(run) / "features"), classes, sizes, gt, cfg.matcher)
+        return Path(data).name, SplitScorer(load_store(Path(run) / "features"), classes, sizes, gt, cfg.matcher)
 
     vals, test = dict(map(calibrator, args.val)), Splits([calibrator(s)[1] for s in args.test])
     parts = train_splits([calibrator(s)[1] for s in args.train], cfg.fit.parts)

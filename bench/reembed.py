@@ -29,7 +29,7 @@ def main(argv=None) -> dict:
     from embedder.extract import embed_images
     from ground.dataset import load_dataset
     from ground.summary import RunSummary
-    from livematch.calibration import Calibrator, setting_of
+    from livematch.calibration import SplitScorer, setting_of
     from livematch.commands.embed import crops_of
     from livematch.config import load_config
     from livematch.config import use_checkpoints
@@ -57,7 +57,7 @@ def main(argv=None) -> dict:
         store = load_store(Path(run) / "features")
         if keep is not None:
             sizes = {v.video_id: v.size for v in gt.videos.values() if v.size}
-            cal = Calibrator(store, class_names(cfg.detector.model), sizes, gt, cfg.matcher)
+            cal = SplitScorer(store, class_names(cfg.detector.model), sizes, gt, cfg.matcher)
             store = FeatureStore(*cal.tables(keep))
         tables = []
         for table in (store.shop, store.video):  # row index as the owner, so the crops can be put back in order

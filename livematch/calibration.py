@@ -3,7 +3,7 @@
 The validation split is detected and embedded once, at the lowest detection threshold under
 consideration, with every class and the whole frame (:func:`livematch.fit.validation_rows`); a
 setting then only re-filters those crop rows, searches and re-votes, which takes a fraction of a
-second. :class:`Calibrator` scores a :class:`Setting`; :func:`coordinate_ascent` moves one
+second. :class:`SplitScorer` scores a :class:`Setting`; :func:`coordinate_ascent` moves one
 setting at a time to its best value on the grid, in a fixed order, for a few rounds.
 
 Why one setting at a time rather than the full grid: the grid is about 10 x 10 x 2 x 2 x 2 x 3
@@ -11,7 +11,7 @@ detection and evidence settings times 28 x 13 voting cut-offs (over 300,000 scor
 validation split of a few dozen clips cannot tell that many settings apart; a coordinate ascent
 scores about 400, and each choice it makes can be read off one curve in ``fit.html``. The vote's
 three cut-offs (kept fraction, vote fraction, distance) interact, so they move together as one
-coordinate (:func:`matcher.calibrate.calibrate`, itself a small grid).
+coordinate (:func:`matcher.sweep.sweep_votes`, itself a small grid).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from ground.dataset import Dataset
 from livematch.config import FitConfig
 from matcher.store import FeatureStore
 from matcher import rerank
-from matcher.calibrate import calibrate, distance_grid
+from matcher.sweep import distance_grid, sweep_votes
 from matcher.config import MatcherConfig
 from matcher.crops import CropTable
 from matcher.result import to_result
@@ -131,7 +131,7 @@ def _centred_in(table: CropTable, sizes: dict[str, tuple[int, int]], region) -> 
     return in_region(cx, cy, region)
 
 
-class Calibrator:
+class SplitScorer:
     """Scores settings on one validation split's crop rows (detected at the lowest threshold).
 
     ``store``: shop and video crops with detector scores and labels; ``classes``: the detector's
@@ -200,7 +200,7 @@ class Calibrator:
                        keep_fraction=s.keep_fraction, vote_fraction=s.vote_fraction, max_distance=s.max_distance,
                        rule=s.rule, assign=s.assign)
 
-    def part(self, items, clips) -> Calibrator:
+    def part(self, items, clips) -> SplitScorer:
         """The same split cut down to catalogue ``items`` and clips ``clips`` (their crop rows and
         annotations), matched on its own."""
         items, clips = set(items), set(clips)
@@ -208,14 +208,14 @@ class Calibrator:
                              self.store.video[np.isin(self.store.video.owner, list(clips))])
         gt = replace(self.gt, items={k: v for k, v in self.gt.items.items() if k in items},
                      videos={k: v for k, v in self.gt.videos.items() if k in clips})
-        return Calibrator(store, self.classes, self.sizes, gt, self.matcher)
+        return SplitScorer(store, self.classes, self.sizes, gt, self.matcher)
 
     def vote_table(self, s: Setting, grid: dict | None = None) -> list[dict]:
         """Every (keep, vote, max_distance) on the grid at the other settings of ``s``, best first."""
         shop, video, dist, rows = self.search(s)
         if not len(shop) or not len(video):
             return []
-        return calibrate(shop, video, dist, rows, self._score_result, self.voting(s), grid)
+        return sweep_votes(shop, video, dist, rows, self._score_result, self.voting(s), grid)
 
 
 class Splits:
@@ -224,7 +224,7 @@ class Splits:
     steady the choice without making one larger catalogue, whose folders would compete for
     clips that a test set of the usual size never shows them."""
 
-    def __init__(self, calibrators: list[Calibrator]):
+    def __init__(self, calibrators: list[SplitScorer]):
         self.calibrators = calibrators
 
     @property
@@ -238,7 +238,7 @@ class Splits:
         return [c.evaluation(s) for c in self.calibrators]
 
     def vote_table(self, s: Setting, grid: dict | None = None) -> list[dict]:
-        """:meth:`Calibrator.vote_table` averaged over the splits, on one distance grid: the
+        """:meth:`SplitScorer.vote_table` averaged over the splits, on one distance grid: the
         quantiles of every split's pair distances at ``s``'s vote without a cut."""
         if len(self.calibrators) == 1:
             return self.calibrators[0].vote_table(s, grid)
@@ -344,7 +344,7 @@ def _vote_step(cal, current: Setting, rules: list, vote_grid: dict | None):
     return replace(current, **{k: table[0][k] for k in VOTE_KEYS}), table[0]["score"], table
 
 
-def coordinate_ascent(cal: Calibrator, start: Setting, grids: dict[str, list], rounds: int = 2,
+def coordinate_ascent(cal: SplitScorer, start: Setting, grids: dict[str, list], rounds: int = 2,
                       vote_grid: dict | None = None, progress: bool = False,
                       margin: float = 0.0) -> tuple[Setting, list[Sweep]]:
     """Move one setting at a time to its best value (``grids``: name -> values, in the order
@@ -405,7 +405,7 @@ def deal(truth: dict[str, str], items, clips, k: int, seed: int = 0) -> list[tup
     return parts
 
 
-def folds(cal: Calibrator, k: int, seed: int = 0) -> list[Calibrator]:
+def folds(cal: SplitScorer, k: int, seed: int = 0) -> list[SplitScorer]:
     """One validation split cut into ``k`` smaller ones (:func:`deal`), each a catalogue with its
     own clips, matched on its own. Parts of a split let :func:`holdout_estimate` work with one VAL
     root, and cut TRAIN's clips into VAL-sized splits (:func:`train_splits`)."""
@@ -430,13 +430,13 @@ def pick_clips(ds: Dataset, max_clips: int, seed: int = 0) -> tuple[list[str], l
     return parts[0]
 
 
-def train_splits(cals: list[Calibrator], parts: int) -> list[Calibrator]:
+def train_splits(cals: list[SplitScorer], parts: int) -> list[SplitScorer]:
     """TRAIN roots' calibrators, each cut into ``parts`` parts (:func:`folds`, seed 0) matched on
     their own: splits of about a VAL root's size rather than one larger catalogue."""
     return [p for cal in cals for p in (folds(cal, parts) if parts > 1 else [cal]) if p.truth]
 
 
-def holdout_estimate(val: list[Calibrator], start: Setting, grids: dict[str, list], parts: int = 2,
+def holdout_estimate(val: list[SplitScorer], start: Setting, grids: dict[str, list], parts: int = 2,
                      always=(), procedure: Procedure = PROCEDURE) -> Estimate | None:
     """What the calibration is worth on data it did not choose on, the one procedure fit uses:
     leave one split out, over the splits there are. With two or more VAL roots ``val``, or with

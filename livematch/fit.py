@@ -292,14 +292,14 @@ def choose_settings(cfg: LiveMatchConfig, stores, train_ds: Dataset, splits, pro
     chooses, and the held-out estimate (:func:`~livematch.calibration.holdout_estimate`; ``None``
     with ``fit.holdout=false`` or a root too small to cut)."""
     from detector.model import class_names
-    from livematch.calibration import Calibrator, Splits, coordinate_ascent, default_grids, holdout_estimate, setting_of
+    from livematch.calibration import SplitScorer, Splits, coordinate_ascent, default_grids, holdout_estimate, setting_of
     from livematch.calibration import train_splits
     from ground.regions import learn_frame_region
     procedure = procedure or calibration.PROCEDURE
     classes = class_names(cfg.detector.model)
 
     def calibrator(store, ds):
-        return Calibrator(store, classes, {v.video_id: v.size for v in ds.videos.values() if v.size}, ds, cfg.matcher)
+        return SplitScorer(store, classes, {v.video_id: v.size for v in ds.videos.values() if v.size}, ds, cfg.matcher)
     val = Splits([calibrator(store, ds) for store, ds in zip(stores, splits)])
     parts = train_splits([calibrator(store, ds) for store, ds in train], cfg.fit.parts)
     region = None

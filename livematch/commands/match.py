@@ -28,11 +28,11 @@ def calibrate_store(features, gt: Dataset, cfg: MatcherConfig, out=None) -> list
     write the best as a YAML override (``matcher.voting.*``). Returns the table, best first."""
     from ground.io import atomic_write_text
     from ground.metric import evaluate
-    from matcher.calibrate import calibrate
+    from matcher.sweep import sweep_votes
     import yaml
     store = load_store(features)
     dist, rows = search_store(store, cfg)
-    table = calibrate(store.shop, store.video, dist, rows, lambda pred: evaluate(pred, gt).score,
+    table = sweep_votes(store.shop, store.video, dist, rows, lambda pred: evaluate(pred, gt).score,
                       cfg.voting)
     if out is not None:
         best = {k: table[0][k] for k in ("keep_fraction", "vote_fraction", "max_distance")}

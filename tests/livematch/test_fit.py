@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from livematch.calibration import Calibrator, Setting, coordinate_ascent, default_grids
+from livematch.calibration import SplitScorer, Setting, coordinate_ascent, default_grids
 from ground.errors import ConfigError
 from livematch.cli import main
 from livematch.config import load_config
@@ -319,7 +319,7 @@ START = Setting(0.0, 0.0, (), (), "confidence", "confidence", 1.0, 1.0, 4.0)
 
 def test_calibration_picks_the_threshold_that_drops_the_distractors(hijacked):
     ds, store, sizes = hijacked
-    cal = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
+    cal = SplitScorer(store, ["product", "other"], sizes, ds, MatcherConfig())
     grid = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
     scores = {t: cal.score(replace(START, frame_threshold=t)) for t in grid}
     assert scores[0.4] > scores[0.3] + 0.2 and scores[0.7] == 0.0  # the built case has one best band
@@ -330,7 +330,7 @@ def test_calibration_picks_the_threshold_that_drops_the_distractors(hijacked):
 
 def test_calibration_keeps_a_region_only_when_it_helps(hijacked):
     ds, store, sizes = hijacked
-    cal = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
+    cal = SplitScorer(store, ["product", "other"], sizes, ds, MatcherConfig())
     useless = (0.0, 0.0, 0.05, 0.05)  # holds only the distractors' corner: drops every garment
     helpful = (0.1, 0.1, 1.0, 1.0)  # drops the corner
     chosen, _ = coordinate_ascent(cal, START, {"region": [(), useless]}, rounds=1)
@@ -346,21 +346,21 @@ def test_calibration_keeps_a_worn_cutoff_only_when_it_drops_the_distractors(hija
     extra = store.video.scores == np.float32(0.3)  # the thieves
     video = store.video[np.arange(len(store.video))]
     video.worn = np.where(extra, 0.2, 0.8).astype(np.float32)
-    cal = Calibrator(FeatureStore(store.shop, video), ["product", "other"], sizes, ds, MatcherConfig())
+    cal = SplitScorer(FeatureStore(store.shop, video), ["product", "other"], sizes, ds, MatcherConfig())
     grid = default_grids([0.0], ["garment"], None, min_worn=[0.5, 0.9])["min_worn"]
     assert grid == [0.0, 0.5, 0.9]
     chosen, sweeps = coordinate_ascent(cal, START, {"min_worn": grid}, rounds=1)
     assert chosen.min_worn == 0.5 and sweeps[0].scores[2] == 0.0 and cal.score(chosen) > cal.score(START) + 0.2
     assert chosen.overrides()["detector"]["infer"]["frame_min_worn"] == 0.5
     video.worn = np.where(extra, 0.8, 0.2).astype(np.float32)  # the scorer gets it backwards: nothing gained
-    cal = Calibrator(FeatureStore(store.shop, video), ["product", "other"], sizes, ds, MatcherConfig())
+    cal = SplitScorer(FeatureStore(store.shop, video), ["product", "other"], sizes, ds, MatcherConfig())
     assert coordinate_ascent(cal, START, {"min_worn": grid}, rounds=1)[0].min_worn == 0.0
     assert "min_worn" not in default_grids([0.0], ["garment"], None)  # no scorer, no coordinate
 
 
 def test_a_gain_below_min_gain_keeps_the_held_value(hijacked):
     ds, store, sizes = hijacked
-    cal = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
+    cal = SplitScorer(store, ["product", "other"], sizes, ds, MatcherConfig())
     helpful = (0.1, 0.1, 1.0, 1.0)
     gain = cal.score(replace(START, region=helpful)) - cal.score(START)
     assert gain > 0.05
@@ -378,7 +378,7 @@ def test_a_gain_below_min_gain_keeps_the_held_value(hijacked):
 
 def test_the_vote_coordinate_chooses_the_rule_and_assignment(hijacked):
     ds, store, sizes = hijacked
-    cal = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
+    cal = SplitScorer(store, ["product", "other"], sizes, ds, MatcherConfig())
     rules = default_grids([0.1], ["product", "other"], None)["vote"]
     assert set(rules) == {(r, a) for r in ("written", "original", "set") for a in ("greedy", "global")}
     grid = {"keep_fraction": [0.28, 1.0], "vote_fraction": [0.5], "max_distance": [4.0]}
@@ -441,7 +441,7 @@ def test_thresholds_move_together_from_a_start_that_detects_nothing(hijacked):
     """At the reference 0.9 / 0.95 nothing of the built frames survives: one threshold at a time
     would see a flat zero curve; the joint sweep finds the band."""
     ds, store, sizes = hijacked
-    cal = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
+    cal = SplitScorer(store, ["product", "other"], sizes, ds, MatcherConfig())
     start = replace(START, photo_threshold=0.95, frame_threshold=0.95)
     assert cal.score(start) == 0.0
     grid = default_grids([0.0, 0.3, 0.4, 0.95], ["product", "other"], None)
@@ -454,8 +454,8 @@ def test_splits_average_their_scores_and_vote_tables(hijacked):
     from livematch.calibration import Splits
     ds, store, sizes = hijacked
     clean = FeatureStore(store.shop, store.video[store.video.scores > 0.5])
-    a = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
-    b = Calibrator(clean, ["product", "other"], sizes, ds, MatcherConfig())
+    a = SplitScorer(store, ["product", "other"], sizes, ds, MatcherConfig())
+    b = SplitScorer(clean, ["product", "other"], sizes, ds, MatcherConfig())
     both = Splits([a, b])
     s = replace(START, keep_fraction=0.28, vote_fraction=0.5)
     assert a.score(s) < b.score(s)
@@ -474,8 +474,8 @@ def test_the_held_out_estimate_scores_each_split_at_the_settings_of_the_others(h
     from livematch.calibration import PROCEDURE, Splits, holdout_estimate
     ds, store, sizes = hijacked
     clean = FeatureStore(store.shop, store.video[store.video.scores > 0.5])
-    a = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
-    b = Calibrator(clean, ["product", "other"], sizes, ds, MatcherConfig())
+    a = SplitScorer(store, ["product", "other"], sizes, ds, MatcherConfig())
+    b = SplitScorer(clean, ["product", "other"], sizes, ds, MatcherConfig())
     grids = {"frame_threshold": [0.0, 0.4, 0.7]}
     one = replace(PROCEDURE, rounds=1)
     joint, _ = coordinate_ascent(Splits([a, b]), START, grids, rounds=1)
@@ -499,7 +499,7 @@ def test_the_held_out_estimate_scores_each_split_at_the_settings_of_the_others(h
 def test_folds_cut_one_split_into_catalogues_with_their_own_clips(hijacked):
     from livematch.calibration import folds
     ds, store, sizes = hijacked
-    cal = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
+    cal = SplitScorer(store, ["product", "other"], sizes, ds, MatcherConfig())
     parts = folds(cal, 2, seed=0)
     items, clips = [set(p.gt.items) for p in parts], [set(p.gt.videos) for p in parts]
     assert items[0] | items[1] == set(ds.items) and not items[0] & items[1]
@@ -518,7 +518,7 @@ def test_one_root_is_held_out_part_by_part_over_several_cuts(hijacked):
     ``Procedure.cuts`` ways; each part is scored at the settings calibrated on the other."""
     from livematch.calibration import PROCEDURE, Splits, folds, holdout_estimate
     ds, store, sizes = hijacked
-    cal = Calibrator(store, ["product", "other"], sizes, ds, MatcherConfig())
+    cal = SplitScorer(store, ["product", "other"], sizes, ds, MatcherConfig())
     grids = {"frame_threshold": [0.0, 0.4, 0.7]}
     two = replace(PROCEDURE, rounds=1, cuts=2, min_clips=1)
     held = holdout_estimate([cal], START, grids, parts=2, procedure=two)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ground.errors import ConfigError
-from matcher.calibrate import calibrate
+from matcher.sweep import sweep_votes
 from matcher.config import VotingConfig
 from matcher.voting import match_catalogue
 from tests.matcher.test_voting import scenario, with_scores
@@ -128,7 +128,7 @@ def test_calibrating_a_global_assignment_re_solves_at_each_cut():
         return sum(truth.get(v) == e["item_id"] for v, e in pred.items()) / len(truth)
 
     grid = {"keep_fraction": [1.0], "vote_fraction": [1.0], "max_distance": [0.26, 1.0]}
-    table = calibrate(*scenario(cands), accuracy, GLOBAL, grid)
+    table = sweep_votes(*scenario(cands), accuracy, GLOBAL, grid)
     assert (table[0]["max_distance"], table[0]["score"]) == (1.0, 1.0)
     assert [r["score"] for r in table if r["max_distance"] == 0.26] == [0.0]
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from matcher.calibrate import calibrate, distance_grid
+from matcher.sweep import distance_grid, sweep_votes
 from matcher.voting import match_catalogue
 from tests.matcher.test_voting import scenario
 
@@ -16,7 +16,7 @@ def test_calibration_finds_the_known_best_cut():
         p, r = correct / max(1, len(pred)), correct / len(truth)
         return 2 * p * r / (p + r) if p + r else 0.0
 
-    table = calibrate(*scenario(cands), f1, grid={"max_distance": [0.2, 0.45, 0.6, 0.85, 1.12]})
+    table = sweep_votes(*scenario(cands), f1, grid={"max_distance": [0.2, 0.45, 0.6, 0.85, 1.12]})
     best = table[0]
     assert best["max_distance"] == 0.6 and best["score"] == 1.0 and best["matches"] == 3
     assert [r["score"] for r in table] == sorted((r["score"] for r in table), reverse=True)

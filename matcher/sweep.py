@@ -1,4 +1,4 @@
-"""Grid search of the voting constants on a validation split, maximising a score function
+"""The vote swept: every value of a grid of the voting constants scored on a validation split, maximising a score function
 (the contest score, supplied by the caller: the matcher itself knows no ground truth)."""
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def distance_grid(result: MatchResult, steps: int = 12) -> list[float]:
     return [float(q) for q in qs] + [float("inf")]
 
 
-def calibrate(shop: CropTable, video: CropTable, dist: np.ndarray, rows: np.ndarray, score_fn,
+def sweep_votes(shop: CropTable, video: CropTable, dist: np.ndarray, rows: np.ndarray, score_fn,
               base: VotingConfig | None = None, grid: dict | None = None) -> list[dict]:
     """Score every (keep_fraction, vote_fraction, max_distance) combination; returns the table
     rows ``{keep_fraction, vote_fraction, max_distance, score, matches}``, best first (ties:
