@@ -165,7 +165,9 @@ def fit_config(train_roots, val_roots, out: Path, init: dict, config=None, overr
                                       ("detector", ft.detector_epochs, ft.detector_lr, "train")):
         if kind in init:  # under the config and the overrides, like every layer
             layers.append({kind: {section: {"epochs": epochs, "lr": lr, "warmup_steps": FINETUNE_WARMUP_STEPS}}})
-    split = resolve_split(first.fit.split_by, train or load_dataset(train_roots, probe_media=False))
+    if train is None:
+        train = load_dataset(train_roots, probe_media=False)
+    split = resolve_split(first.fit.split_by, train)
     layers.append({"detector": {"model": {"split_by": split}}})  # also over --init-from's classes
     cfg = load_config(config, overrides, layers=layers)
     cfg.fit.split_by = split  # auto resolved

@@ -103,14 +103,16 @@ def test_model_commands_default_to_the_checkpoints_inference_settings(tmp_path):
     saved = DetectorConfig()
     saved.infer.frame_short_side, saved.infer.photo_short_side, saved.infer.photo_threshold = 320, 288, 0.7
     save_checkpoint(tmp_path / "ckpt", {}, saved, {})
-    cfg = _checkpoint_cfg(tmp_path / "ckpt", None, ["detector.infer.photo_threshold=0.5"], "detector.infer")
+    cfg = _checkpoint_cfg(tmp_path / "ckpt", None, ["detector.infer.photo_threshold=0.5"], "detector")
     assert (cfg.detector.infer.frame_short_side, cfg.detector.infer.photo_short_side) == (320, 288)
     assert cfg.detector.infer.photo_threshold == 0.5  # an explicit override wins
+    # the checkpoint supplies its sizes, not its thresholds (livematch.config.CHECKPOINT_SETTINGS: one rule)
+    assert _checkpoint_cfg(tmp_path / "ckpt", None, [], "detector").detector.infer.photo_threshold == 0.9
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("detector:\n  infer:\n    frame_short_side: 608\n")
-    assert _checkpoint_cfg(tmp_path / "ckpt", recipe, [], "detector.infer").detector.infer.frame_short_side == 608
+    assert _checkpoint_cfg(tmp_path / "ckpt", recipe, [], "detector").detector.infer.frame_short_side == 608
     from embedder.config import EmbedderConfig
     emb = EmbedderConfig()
     emb.extract.scale = 96
     save_checkpoint(tmp_path / "emb", {}, emb, {})
-    assert _checkpoint_cfg(tmp_path / "emb", None, [], "embedder.extract").embedder.extract.scale == 96
+    assert _checkpoint_cfg(tmp_path / "emb", None, [], "embedder").embedder.extract.scale == 96
