@@ -147,10 +147,11 @@ MUTATIONS = [
      "    tta_sizes(1, cfg.fit.tta_scales)  # ... and so does a bad multiple\n", "",
      ["tests/livematch/test_fit.py::test_a_bad_tta_multiple_fails_before_training"]),
     ("fit: the test-time sizes are left as the config had them", "livematch/fit.py",
-     "    cfg.embedder.extract.scales_tta = tta_sizes(cfg.embedder.extract.scale, cfg.fit.tta_scales)\n", "",
-     ["tests/livematch/test_fit.py::test_fit_writes_a_pipeline_that_run_accepts_from_anywhere"]),
-    ("benches: a fit's pipeline re-embeds at fit.tta_scales' sizes, not its own", "livematch/fit.py",
-     "scales_tta=cfg.embedder.extract.scales_tta)", "scales_tta=tta_sizes(emb.extract.scale, cfg.fit.tta_scales))",
+     "    other.embedder.extract.scales_tta = tta_sizes(cfg.embedder.extract.scale, cfg.fit.tta_scales)\n", "",
+     ["tests/livematch/test_fit.py::test_fit_keeps_the_test_time_scales_only_when_their_held_out_estimate_is_higher"]),
+    ("the checkpoint rule: an embedder checkpoint overwrites its whole extract section (the test-time sizes too)",
+     "livematch/config.py", "        target.model = saved.model\n",
+     "        target.model = saved.model\n        if package == 'embedder':\n            target.extract = saved.extract\n",
      ["tests/livematch/test_fit.py::test_a_fit_pipeline_keeps_its_own_test_time_sizes_under_the_checkpoint_settings"]),
 ]
 
