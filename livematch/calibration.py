@@ -447,11 +447,11 @@ def holdout_estimate(val: list[SplitScorer], start: Setting, grids: dict[str, li
     root, too few selling clips to cut: ``procedure.min_clips`` per part). The score a calibration
     reaches on its own splits is optimistic (it picked the best of many noisy points); this is
     the number to expect on new data of the same kind (docs/RESULTS.md measures both)."""
-    always, cuts = list(always), []
+    always, cuts, by_parts = list(always), [], False
     if len(val) > 1 or always:
         cuts = [val]
     elif val and parts >= 2 and procedure.cuts >= 1 and len(val[0].truth) >= parts * procedure.min_clips:
-        cuts = [folds(val[0], parts, seed) for seed in range(procedure.cuts)]
+        cuts, by_parts = [folds(val[0], parts, seed) for seed in range(procedure.cuts)], True
     if not cuts:
         return None
     per_split, settings = [], []
@@ -461,7 +461,6 @@ def holdout_estimate(val: list[SplitScorer], start: Setting, grids: dict[str, li
             chosen, _ = coordinate_ascent(rest, start, grids, procedure.rounds, margin=procedure.min_gain)
             per_split.append(held.score(chosen))
             settings.append(asdict(chosen))
-    by_parts = cuts[0] is not val
     return Estimate(float(np.mean(per_split)), per_split, settings, "parts" if by_parts else "roots", len(always),
                     parts if by_parts else 0, len(cuts) if by_parts else 0)
 

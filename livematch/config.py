@@ -105,13 +105,13 @@ class FitConfig:
     recipe: str = "lite0"  # models trained without --init-from: lite0 (CPU, ImageNet start) | tiny | reference (GPU)
     split_by: str = "auto"  # detector classes: auto | display (worn / alone) | instance (product / other) | "" (one)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # with --init-from: epochs and lr
-    thresholds: list[float] = field(default_factory=lambda: list(_THRESHOLDS))  # detection thresholds tried (photo, frame)
+    thresholds: list[float] = field(default_factory=lambda: list(_THRESHOLDS))  # photo / frame thresholds tried
     worn: bool = True  # train the worn scorer where TRAIN's frames annotate worn and alone garments
     worn_cutoffs: list[float] = field(default_factory=lambda: list(_CUTOFFS))  # worn cut-offs tried (and 0: off)
     holdout: bool = True  # print the held-out estimate: each VAL split scored at settings calibrated without it
     parts: int = 2  # a root that is cut (one VAL root for the estimate, TRAIN's roots) is cut into this many parts
     train_calibration: str = "auto"  # TRAIN's clips calibrate too: auto (with one or two --val roots) | always | never
-    tta_scales: list[float] = field(default_factory=list)  # candidate test-time crop sizes (x train scale), kept if better
+    tta_scales: list[float] = field(default_factory=list)  # test-time crop sizes tried (x train scale), kept if better
 
 
 # fit.* keys that are gone, and what to do instead: a config or override naming one fails with this.
@@ -136,15 +136,20 @@ def _retired(key: str, where: str) -> None:
         raise ConfigError(f"invalid config{where}: {key} was removed on 2026-12-04: {RETIRED[key]}")
 
 
+def _dotted_keys(data: dict, prefix: str = "") -> list[str]:
+    """Every key of a nested YAML mapping, dotted (``fit``, ``fit.parts``, ...)."""
+    keys = []
+    for k, v in data.items():
+        keys.append(f"{prefix}{k}")
+        if isinstance(v, dict):
+            keys += _dotted_keys(v, f"{prefix}{k}.")
+    return keys
+
+
 def _check_retired(data: dict, where: str) -> None:
     """A YAML mapping naming a :data:`RETIRED` key fails with what to do instead."""
-    def walk(node, prefix):
-        for k, v in node.items():
-            key = f"{prefix}{k}"
-            _retired(key, where)
-            if isinstance(v, dict):
-                walk(v, key + ".")
-    walk(data, "")
+    for key in _dotted_keys(data):
+        _retired(key, where)
 
 
 @dataclass
@@ -300,14 +305,7 @@ def given_keys(path=None, overrides=()) -> set[str]:
     """The dotted keys that the YAML file at ``path`` and the ``overrides`` set (a section set
     whole counts for every key under it)."""
     keys = {o.split("=", 1)[0].strip() for o in overrides or ()}
-    if path is not None:
-        def walk(node, prefix):
-            for k, v in node.items():
-                keys.add(prefix + str(k))
-                if isinstance(v, dict):
-                    walk(v, f"{prefix}{k}.")
-        walk(_read_yaml(Path(path)), "")
-    return keys
+    return keys | set(_dotted_keys(_read_yaml(Path(path)))) if path is not None else keys
 
 
 def use_checkpoints(cfg: LiveMatchConfig, detector=None, embedder=None, given=frozenset()) -> LiveMatchConfig:

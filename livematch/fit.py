@@ -265,14 +265,13 @@ def validation_rows(cfg: LiveMatchConfig, val_roots, detector, embedder, out: Pa
 
 
 def train_rows(cfg: LiveMatchConfig, train_roots, detector, embedder, runs: Path, progress: bool,
-               procedure=None):
+               procedure: calibration.Procedure):
     """TRAIN's crop rows for the calibration (``fit.train_calibration``): each root, or a seeded
     draw of at most ``procedure.train_max_clips`` of its clips with their items (linked under
     ``runs/train_view{k}``), detected and embedded as VAL is (:func:`validation_rows`, cached in
     ``runs/train_run{k}``). Returns ``[(store, dataset)]``; ``None`` on torchrun ranks other than 0."""
     from ground.dataset import subset_root
     from livematch.calibration import pick_clips
-    procedure = procedure or calibration.PROCEDURE
     out = []
     for k, root in enumerate(train_roots):
         ds = load_dataset([root], probe_media=False)  # the draw needs annotations only
@@ -286,18 +285,17 @@ def train_rows(cfg: LiveMatchConfig, train_roots, detector, embedder, runs: Path
     return None if any(store is None for store, _ in out) else out  # every rank runs every root
 
 
-def choose_settings(cfg: LiveMatchConfig, stores, train_ds: Dataset, splits, progress: bool, train=(),
-                    procedure=None) -> Calibration:
+def choose_settings(cfg: LiveMatchConfig, stores, train_ds: Dataset, splits, progress: bool, train,
+                    procedure: calibration.Procedure) -> Calibration:
     """Calibration on each VAL root's crop rows ``stores`` (and TRAIN's, ``train``:
     :func:`train_rows`, cut into ``fit.parts`` parts): the frame region learned from TRAIN's
     annotations ``train_ds``, the settings :func:`~livematch.calibration.coordinate_ascent`
     chooses, and the held-out estimate (:func:`~livematch.calibration.holdout_estimate`; ``None``
     with ``fit.holdout=false`` or a root too small to cut)."""
     from detector.model import class_names
-    from livematch.calibration import SplitScorer, Splits, coordinate_ascent, default_grids, holdout_estimate, setting_of
-    from livematch.calibration import train_splits
+    from livematch.calibration import (SplitScorer, Splits, coordinate_ascent, default_grids, holdout_estimate,
+                                       setting_of, train_splits)
     from ground.regions import learn_frame_region
-    procedure = procedure or calibration.PROCEDURE
     classes = class_names(cfg.detector.model)
 
     def calibrator(store, ds):
@@ -325,12 +323,12 @@ def calibrate(cfg: LiveMatchConfig, train_ds: Dataset, train_roots, val_roots, s
     ``runs``, then :func:`choose_settings` on them; ``None`` on torchrun ranks other than 0."""
     stores = [validation_rows(cfg, [root], detector, embedder, runs / (f"val_run{k}" if k else "val_run"), progress)
               for k, root in enumerate(val_roots)]
-    train = []
-    if calibration.uses_train(cfg.fit, len(val_roots), calibration.PROCEDURE):
-        train = train_rows(cfg, train_roots, detector, embedder, runs, progress)
+    procedure, train = calibration.PROCEDURE, []  # read once: the benches and tests may replace it
+    if calibration.uses_train(cfg.fit, len(val_roots), procedure):
+        train = train_rows(cfg, train_roots, detector, embedder, runs, progress, procedure)
     if train is None or any(store is None for store in stores):
         return None
-    return choose_settings(cfg, stores, train_ds, splits, progress, train)
+    return choose_settings(cfg, stores, train_ds, splits, progress, train, procedure)
 
 
 def choose_tta(cfg: LiveMatchConfig, plain: Calibration, train_ds, train_roots, val_roots, splits, detector,

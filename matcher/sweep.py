@@ -1,5 +1,6 @@
-"""The vote swept: every value of a grid of the voting constants scored on a validation split, maximising a score function
-(the contest score, supplied by the caller: the matcher itself knows no ground truth)."""
+"""The vote swept: every point of a grid of the voting constants scored on a validation split by
+a score function (the contest score, supplied by the caller: the matcher itself knows no ground
+truth)."""
 from __future__ import annotations
 
 import itertools
@@ -35,7 +36,7 @@ def distance_grid(result: MatchResult, steps: int = 12) -> list[float]:
 
 
 def sweep_votes(shop: CropTable, video: CropTable, dist: np.ndarray, rows: np.ndarray, score_fn,
-              base: VotingConfig | None = None, grid: dict | None = None) -> list[dict]:
+                base: VotingConfig | None = None, grid: dict | None = None) -> list[dict]:
     """Score every (keep_fraction, vote_fraction, max_distance) combination; returns the table
     rows ``{keep_fraction, vote_fraction, max_distance, score, matches}``, best first (ties:
     the grid's earlier values, i.e. the more conservative setting). ``base`` gives every other
