@@ -1,12 +1,15 @@
 """Embedder benchmarks, each comparison measured side by side in one run.
 
     python -m bench.embedder --checkpoint runs/embedder_tiny/best --val data/val        # speed + top-1
+    python -m bench.embedder --frozen tf_efficientnet_lite0@160 tf_efficientnet_lite2@224 --val data/val21
     python -m bench.embedder --ablation --train data/train --val data/val --epochs 10     # training ablation
 
 1. extraction: crops per second with aspect-ratio buckets vs padding every crop to a square
    (ratio), and with fit's multi-scale test-time augmentation (``fit.tta_scales``) vs without
    (ratio); shop -> video retrieval top-1 of each on held-out items;
-2. ablation (``--ablation``): the tiny recipe trained with and without cross-batch memory, with
+2. frozen ImageNet backbones (``--frozen NAME@SIZE ...``): each backbone's GeM-pooled features
+   without training (no neck), side by side on the same crops: top-1, mAP@10, crops per second;
+3. ablation (``--ablation``): the tiny recipe trained with and without cross-batch memory, with
    and without aspect-ratio bucketing (one square bucket), ArcFace vs sub-center ArcFace; top-1,
    recall@5 and mAP@10 on held-out items, and training seconds.
 """
@@ -79,6 +82,33 @@ def bench_extraction(checkpoint: Path, val_roots, cfg) -> dict:
     return row
 
 
+def bench_frozen(specs, val_roots, cfg) -> dict:
+    """Retrieval of ImageNet backbones as they are: ``NAME@SIZE`` each, GeM over the last map
+    (p = 3), no projection; the same crops and buckets for all."""
+    from torch import nn
+
+    from embedder.config import ExtractConfig, ModelConfig
+    from embedder.model import Embedder
+    crops = labelled_crops(val_roots, cfg, RunSummary(), progress=False)
+    images = [cv2.imread(c.path)[..., ::-1] for c in crops]
+    shop = np.array([c.is_shop for c in crops])
+    ids = np.array([c.instance_id for c in crops])
+    rows = {}
+    for spec in specs:
+        name, _, size = spec.partition("@")
+        model = Embedder(ModelConfig(backbone=name, weights="imagenet"))
+        model.fc, model.bn = nn.Identity(), nn.Identity()
+        model.cfg.embedding_dim = model.backbone.num_features
+        model.eval()
+        start = time.perf_counter()
+        feats = embed_images(model, images, ExtractConfig(scale=int(size or 128))).astype(np.float32)
+        rows[spec] = {**retrieval_metrics(feats[shop], ids[shop], feats[~shop], ids[~shop]),
+                      "crops_per_s": len(images) / (time.perf_counter() - start)}
+        r = rows[spec]
+        print(f"{spec:<32} top-1 {r['top1']:.4f}  mAP@10 {r['map10']:.4f}  {r['crops_per_s']:.1f} crops/s")
+    return rows
+
+
 def bench_ablation(train_roots, val_roots, epochs: int, out_root: Path) -> dict:
     rows = {}
     for name, overrides in VARIANTS.items():
@@ -99,6 +129,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--val", type=Path, nargs="+", required=True)
     parser.add_argument("--train", type=Path, nargs="+")
+    parser.add_argument("--frozen", nargs="+", metavar="NAME@SIZE", help="ImageNet backbones compared frozen.")
     parser.add_argument("--ablation", action="store_true")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("bench/results/embedder.json"))
@@ -112,6 +143,8 @@ def main() -> None:
               f"x{e['throughput_buckets_vs_pad']:.2f}")
         print(f"with test-time scales {e['tta_scales']}: {e['buckets_tta_crops_per_s']:.1f}/s (top-1 "
               f"{e['buckets_tta_top1']:.4f}): x{e['throughput_tta_vs_buckets']:.2f} the throughput without")
+    if args.frozen:
+        results["frozen"] = bench_frozen(args.frozen, args.val, cfg)
     if args.ablation:
         if not args.train:
             parser.error("--ablation needs --train")

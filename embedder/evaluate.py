@@ -27,15 +27,19 @@ def retrieval_metrics(query: np.ndarray, query_ids, gallery: np.ndarray, gallery
             f"map{k}": float(ap.mean()), "queries": int(len(q))}
 
 
-def evaluate_crops(model, crops, cfg) -> dict:
-    """Shop -> video retrieval metrics of ``model`` (an ``Embedder``) on (held-out) crops
-    (``embedder.data.Crop``), embedded with ``cfg`` (an ``EmbedderConfig``)'s extraction settings."""
+def evaluate_crops(model, crops, cfg, scales=None) -> dict:
+    """Shop -> video retrieval metrics of ``model`` (an ``Embedder``, or a list of them: an
+    ensemble, ``scales`` their short sides) on (held-out) crops (``embedder.data.Crop``), embedded
+    with ``cfg`` (an ``EmbedderConfig``)'s extraction settings."""
     import cv2
 
     from embedder.extract import embed_images
-    model.eval()
+    models = model if isinstance(model, (list, tuple)) else [model]
+    for m in models:
+        m.eval()
     images = [cv2.imread(c.path)[..., ::-1] for c in crops]
-    feats = embed_images(model, images, cfg.extract, buckets=cfg.data.aspect_buckets).astype(np.float32)
+    feats = embed_images(models, images, cfg.extract, buckets=cfg.data.aspect_buckets,
+                         scales=scales).astype(np.float32)
     shop = np.array([c.is_shop for c in crops])
     ids = np.array([c.instance_id for c in crops])
     return retrieval_metrics(feats[shop], ids[shop], feats[~shop], ids[~shop])

@@ -428,18 +428,20 @@ def embed_train(
 
 @embed_app.command("eval")
 def embed_eval(
-    checkpoint: Path = typer.Option(..., help="Checkpoint folder (OUT/best or OUT/last)."),
+    checkpoint: List[Path] = typer.Option(..., help="Checkpoint folder (OUT/best or OUT/last); repeat for an "
+                                                    "ensemble."),
     data: List[Path] = typer.Option(..., help="Annotated root(s) with items the model never saw."),
     config: Optional[Path] = typer.Option(None, help="Recipe (media.train_frames, extract options)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON."),
     device: str = DEVICE,
     overrides: List[str] = typer.Argument(None, help="Dotted overrides: embedder.extract.hflip_tta=true"),
 ):
-    """Shop-crop -> video-crop retrieval: top-1, recall@5, mAP@10."""
+    """Shop-crop -> video-crop retrieval: top-1, recall@5, mAP@10 (of an ensemble's features with
+    several checkpoints)."""
     dev = _device(device)
     from livematch.commands.embed import evaluate_embedder
     from ground.io import write_json
-    metrics = evaluate_embedder(checkpoint, data, _checkpoint_cfg(checkpoint, config, overrides, "embedder"),
+    metrics = evaluate_embedder(checkpoint, data, _checkpoint_cfg(checkpoint[0], config, overrides, "embedder"),
                                 dev)
     typer.echo(f"top-1 {metrics['top1']:.4f}  recall@5 {metrics['recall5']:.4f}  "
                f"mAP@10 {metrics['map10']:.4f}  ({metrics['queries']} shop crops)")

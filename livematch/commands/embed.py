@@ -44,14 +44,18 @@ def train_embedder(cfg: LiveMatchConfig, out_dir=None, init_from=None, progress:
     return result, summary
 
 
-def evaluate_embedder(checkpoint, roots, cfg: LiveMatchConfig, device="cpu") -> dict:
-    """Shop -> video retrieval metrics of a checkpoint on annotated ``roots``."""
+def evaluate_embedder(checkpoints, roots, cfg: LiveMatchConfig, device="cpu") -> dict:
+    """Shop -> video retrieval metrics of a checkpoint (or a list of them: their ensemble's
+    features, each member at its own recipe's scale after the first) on annotated ``roots``."""
     from embedder.checkpoint import load_embedder
     from embedder.evaluate import evaluate_crops
-    model, model_cfg = load_embedder(checkpoint, device)
+    checkpoints = checkpoints if isinstance(checkpoints, (list, tuple)) else [checkpoints]
+    loaded = [load_embedder(c, device) for c in checkpoints]
+    model_cfg = loaded[0][1]
     model_cfg.extract = cfg.embedder.extract
+    scales = [cfg.embedder.extract.scale] + [c.extract.scale for _, c in loaded[1:]] if len(loaded) > 1 else None
     crops = labelled_crops(roots, cfg, RunSummary(), progress=False)
-    return evaluate_crops(model, crops, model_cfg)
+    return evaluate_crops([m for m, _ in loaded], crops, model_cfg, scales)
 
 
 def annotated_boxes(ds: Dataset, frames):

@@ -74,7 +74,7 @@ def test_detect_fine_tune_into_two_classes(sample_root, runs, capsys):
     assert labels == {2}
 
 
-def test_embed_train_eval_extract_then_match(sample_root, runs, capsys):
+def test_embed_train_eval_extract_then_match(sample_root, runs, capsys, monkeypatch):
     cache = f"embedder.data.cache_dir={runs / 'crops'}"
     common = [*EMB, cache, "embedder.optim.epochs=1"]
     assert main(["embed", "train", "--out", str(runs / "emb"), *common]) == 2  # no roots: a usage error
@@ -87,6 +87,13 @@ def test_embed_train_eval_extract_then_match(sample_root, runs, capsys):
     # the saved best/ re-evaluated through the command reproduces the top-1 its epoch logged
     assert json.loads((runs / "top1.json").read_text())["top1"] == pytest.approx(logged, abs=1e-4)
     ckpt = str(runs / "emb" / "best")
+    # a repeated --checkpoint evaluates the ensemble (it used to keep the last one silently)
+    import embedder.evaluate
+    seen, evaluate_crops = [], embedder.evaluate.evaluate_crops
+    monkeypatch.setattr(embedder.evaluate, "evaluate_crops", lambda m, *a: seen.append(m) or evaluate_crops(m, *a))
+    assert main(["embed", "eval", "--checkpoint", ckpt, "--checkpoint", str(runs / "emb" / "last"),
+                 "--data", str(sample_root), "--json", str(runs / "pair.json"), *common]) == 0
+    assert len(seen[0]) == 2 and 0 <= json.loads((runs / "pair.json").read_text())["top1"] <= 1
     assert main(["embed", "extract", "--checkpoint", ckpt, "--checkpoint", ckpt, "--data", str(sample_root),
                  "--out", str(runs / "features"), *common]) == 0
     store = load_store(runs / "features")
