@@ -30,7 +30,7 @@ DEFAULT_STRATEGIES = ["written=written/greedy", "set=written/greedy,set/greedy,s
 
 def main(argv=None) -> dict:
     from detector.model import class_names
-    from livematch.calibration import (PROCEDURE, SplitScorer, Setting, Splits, _vote_step, coordinate_ascent,
+    from livematch.calibration import (PROCEDURE, SplitScorer, Splits, _vote_step, coordinate_ascent,
                                        default_grids, vote_rules)
     from livematch.config import load_config
     from ground.dataset import load_dataset
@@ -50,7 +50,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     logging.getLogger().setLevel(logging.ERROR)
     record = json.loads((args.fit / "fit.json").read_text())
-    as_setting = lambda d: Setting(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # noqa: E731
+    from bench.fit_ablation import as_setting
     start, chosen = as_setting(record["start"]), as_setting(record["setting"])
     cfg = load_config(args.fit / "pipeline.yaml")
     use_checkpoints(cfg, cfg.weights.detector, cfg.weights.embedders[0])

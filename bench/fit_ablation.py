@@ -22,6 +22,11 @@ from pathlib import Path
 from livematch.calibration import SplitScorer, Setting, describe
 
 
+def as_setting(record: dict) -> Setting:
+    """A setting as fit.json records it (lists back to tuples)."""
+    return Setting(**{k: tuple(v) if isinstance(v, list) else v for k, v in record.items()})
+
+
 def variants(chosen: Setting, start: Setting) -> dict[str, Setting]:
     """The chosen setting, each calibrated coordinate reverted alone, and the start."""
     out = {"chosen": chosen}
@@ -65,7 +70,6 @@ def main(argv=None) -> dict:
     parser.add_argument("--oracle", action="store_true", help="Also score the sold garments' boxes alone.")
     args = parser.parse_args(argv)
     record = json.loads((args.fit / "fit.json").read_text())
-    as_setting = lambda d: Setting(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # noqa: E731
     chosen, start = as_setting(record["setting"]), as_setting(record["start"])
     cfg = load_config(args.fit / "pipeline.yaml")
     detector, embedder = cfg.weights.detector, cfg.weights.embedders[0]

@@ -1,0 +1,93 @@
+"""Why each clip that sells a listed item is missed or wrong, at a fit's chosen setting.
+
+    python -m bench.misses --fit runs/fit_demo --work runs/abl_lite30 --data data/seed31 --data data/seed32
+
+``--work`` holds the roots' crop rows (``bench.fit_ablation``'s folders; computed there when
+absent). Each clip is counted under one reason: right; missed or wrong because the true item's
+folder had no shop crop left by the photo threshold, claimed nothing, picked another clip (won
+or lost there; with the rank of the true clip among the clips its shop crops reach first, 0 when
+none of them does), or picked it and lost it to a nearer folder / the distance cut-off; and, for
+clips that sell nothing, whether they got an entry. Prints the counts, writes JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+
+def reasons(cal, setting) -> Counter:
+    """One reason per clip of ``cal``'s split (a :class:`livematch.calibration.SplitScorer`)."""
+    from ground.metric import sold_items
+    from matcher.voting import match_catalogue
+    shop, video, dist, rows = cal.search(setting)
+    res = match_catalogue(shop, video, dist, rows, cal.voting(setting))
+    truth, picks = sold_items(cal.gt), {}
+    for claim in res.claims:
+        picks.setdefault(claim.item_id, claim)  # a folder's pick comes first
+    counts = Counter()
+    for clip in cal.gt.videos:
+        item, match = truth.get(clip), res.matches.get(clip)
+        if item is None:
+            counts["sells nothing: " + ("an entry" if match else "no entry")] += 1
+            continue
+        if match and match.item_id == item:
+            counts["right"] += 1
+            continue
+        pick = picks.get(item)
+        if item not in set(shop.owner):
+            why = "no shop crop of its folder above the photo threshold"
+        elif pick is None:
+            why = "its folder claimed nothing"
+        elif pick.video_id != clip:
+            won = pick.video_id in res.matches and res.matches[pick.video_id].item_id == item
+            q = np.flatnonzero(shop.owner == item)
+            nearest: dict[str, float] = {}
+            for owner, d in zip(video.owner[rows[q, 0]], dist[q, 0]):
+                nearest[str(owner)] = min(nearest.get(str(owner), np.inf), float(d))
+            rank = sorted(nearest, key=nearest.get).index(clip) + 1 if clip in nearest else 0
+            why = f"its folder picked another clip ({'won' if won else 'lost'} it), true clip's rank {rank}"
+        else:
+            why = "its folder picked it, a nearer folder or the distance cut-off took it away"
+        counts[("wrong: " if match else "missed: ") + why] += 1
+    return counts
+
+
+def main(argv=None) -> dict:
+    from detector.model import class_names
+    from ground.dataset import load_dataset
+    from ground.io import write_json
+    from bench.fit_ablation import as_setting
+    from livematch.calibration import SplitScorer
+    from livematch.config import load_config, use_checkpoints
+    from livematch.fit import validation_rows
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fit", type=Path, required=True, help="A livematch fit output folder.")
+    parser.add_argument("--data", type=Path, action="append", required=True, help="Annotated root(s).")
+    parser.add_argument("--work", type=Path, default=Path("runs/fit_ablation"), help="Cache of the roots' rows.")
+    parser.add_argument("--json", type=Path, default=Path("bench/results/misses.json"))
+    args = parser.parse_args(argv)
+    setting = as_setting(json.loads((args.fit / "fit.json").read_text())["setting"])
+    cfg = load_config(args.fit / "pipeline.yaml")
+    detector, embedder = cfg.weights.detector, cfg.weights.embedders[0]
+    use_checkpoints(cfg, detector, embedder)
+    total, per_root = Counter(), {}
+    for root in args.data:
+        gt = load_dataset([root])
+        store = validation_rows(cfg, [root], detector, embedder, args.work / root.name, progress=False)
+        cal = SplitScorer(store, class_names(cfg.detector.model), {v.video_id: v.size for v in gt.videos.values()},
+                          gt, cfg.matcher)
+        per_root[root.name] = dict(reasons(cal, setting))
+        total.update(per_root[root.name])
+    for reason, n in sorted(total.items()):
+        print(f"{n:5d}  {reason}")
+    result = {"fit": str(args.fit), "total": dict(total), "roots": per_root}
+    write_json(args.json, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
