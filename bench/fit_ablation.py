@@ -27,6 +27,34 @@ def as_setting(record: dict) -> Setting:
     return Setting(**{k: tuple(v) if isinstance(v, list) else v for k, v in record.items()})
 
 
+def root_arguments(description: str, json_default: str) -> argparse.ArgumentParser:
+    """The options of the benches that score a fit on annotated roots: --fit, --data, --work, --json."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--fit", type=Path, required=True, help="A livematch fit output folder.")
+    parser.add_argument("--data", type=Path, action="append", required=True, help="Annotated test root(s).")
+    parser.add_argument("--work", type=Path, default=Path("runs/fit_ablation"), help="Cache of the roots' crop rows.")
+    parser.add_argument("--json", type=Path, default=Path(json_default))
+    return parser
+
+
+def root_scorers(fit: Path, roots, work: Path):
+    """Per annotated root, ``(root, its crop rows, a SplitScorer on them)``: the rows computed once
+    with the fit's models (its checkpoints' settings applied) at the lowest threshold, every
+    class, the whole frame, and cached under ``work``."""
+    from detector.model import class_names
+    from ground.dataset import load_dataset
+    from livematch.config import load_config, use_checkpoints
+    from livematch.fit import validation_rows
+    cfg = load_config(fit / "pipeline.yaml")
+    detector, embedder = cfg.weights.detector, cfg.weights.embedders[0]
+    use_checkpoints(cfg, detector, embedder)
+    for root in roots:
+        gt = load_dataset([root])
+        store = validation_rows(cfg, [root], detector, embedder, work / root.name, progress=False)
+        yield root, store, SplitScorer(store, class_names(cfg.detector.model),
+                                       {v.video_id: v.size for v in gt.videos.values()}, gt, cfg.matcher)
+
+
 def variants(chosen: Setting, start: Setting) -> dict[str, Setting]:
     """The chosen setting, each calibrated coordinate reverted alone, and the start."""
     out = {"chosen": chosen}
@@ -56,35 +84,19 @@ def sold_only(store, gt):
 
 
 def main(argv=None) -> dict:
-    from detector.model import class_names
-    from livematch.config import load_config
-    from ground.dataset import load_dataset
-    from livematch.config import use_checkpoints
-    from livematch.fit import validation_rows
     from ground.io import write_json
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fit", type=Path, required=True, help="A livematch fit output folder.")
-    parser.add_argument("--data", type=Path, action="append", required=True, help="Annotated test root(s).")
-    parser.add_argument("--work", type=Path, default=Path("runs/fit_ablation"), help="Cache of the test rows.")
-    parser.add_argument("--json", type=Path, default=Path("bench/results/fit_ablation.json"))
+    parser = root_arguments(__doc__.splitlines()[0], "bench/results/fit_ablation.json")
     parser.add_argument("--oracle", action="store_true", help="Also score the sold garments' boxes alone.")
     args = parser.parse_args(argv)
     record = json.loads((args.fit / "fit.json").read_text())
     chosen, start = as_setting(record["setting"]), as_setting(record["start"])
-    cfg = load_config(args.fit / "pipeline.yaml")
-    detector, embedder = cfg.weights.detector, cfg.weights.embedders[0]
-    use_checkpoints(cfg, detector, embedder)
     table, levels = {}, {}
-    for root in args.data:
-        gt = load_dataset([root])
-        store = validation_rows(cfg, [root], detector, embedder, args.work / root.name, progress=False)
-        cal = SplitScorer(store, class_names(cfg.detector.model), {v.video_id: v.size for v in gt.videos.values()},
-                         gt, cfg.matcher)
+    for root, store, cal in root_scorers(args.fit, args.data, args.work):
+        gt = cal.gt
         for name, s in variants(chosen, start).items():
             table.setdefault(name, {})[root.name] = cal.score(s)
         if args.oracle:
-            oracle = SplitScorer(sold_only(store, gt), class_names(cfg.detector.model),
-                                {v.video_id: v.size for v in gt.videos.values()}, gt, cfg.matcher)
+            oracle = SplitScorer(sold_only(store, gt), cal.classes, cal.sizes, gt, cal.matcher)
             table.setdefault("oracle: sold garments' boxes only", {})[root.name] = oracle.score(chosen)
         levels[root.name] = cal.evaluation(chosen).to_dict()
     roots = [r.name for r in args.data]

@@ -11,11 +11,8 @@ clips that sell nothing, whether they got an entry. Prints the counts, writes JS
 """
 from __future__ import annotations
 
-import argparse
 import json
 from collections import Counter
-from pathlib import Path
-
 import numpy as np
 
 
@@ -57,29 +54,12 @@ def reasons(cal, setting) -> Counter:
 
 
 def main(argv=None) -> dict:
-    from detector.model import class_names
-    from ground.dataset import load_dataset
     from ground.io import write_json
-    from bench.fit_ablation import as_setting
-    from livematch.calibration import SplitScorer
-    from livematch.config import load_config, use_checkpoints
-    from livematch.fit import validation_rows
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fit", type=Path, required=True, help="A livematch fit output folder.")
-    parser.add_argument("--data", type=Path, action="append", required=True, help="Annotated root(s).")
-    parser.add_argument("--work", type=Path, default=Path("runs/fit_ablation"), help="Cache of the roots' rows.")
-    parser.add_argument("--json", type=Path, default=Path("bench/results/misses.json"))
-    args = parser.parse_args(argv)
+    from bench.fit_ablation import as_setting, root_arguments, root_scorers
+    args = root_arguments(__doc__.splitlines()[0], "bench/results/misses.json").parse_args(argv)
     setting = as_setting(json.loads((args.fit / "fit.json").read_text())["setting"])
-    cfg = load_config(args.fit / "pipeline.yaml")
-    detector, embedder = cfg.weights.detector, cfg.weights.embedders[0]
-    use_checkpoints(cfg, detector, embedder)
     total, per_root = Counter(), {}
-    for root in args.data:
-        gt = load_dataset([root])
-        store = validation_rows(cfg, [root], detector, embedder, args.work / root.name, progress=False)
-        cal = SplitScorer(store, class_names(cfg.detector.model), {v.video_id: v.size for v in gt.videos.values()},
-                          gt, cfg.matcher)
+    for root, _, cal in root_scorers(args.fit, args.data, args.work):
         per_root[root.name] = dict(reasons(cal, setting))
         total.update(per_root[root.name])
     for reason, n in sorted(total.items()):
