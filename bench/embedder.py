@@ -58,12 +58,16 @@ def embed_padded(model, images, size: int, batch: int = 64) -> np.ndarray:
     return np.concatenate(out)
 
 
-def bench_extraction(checkpoint: Path, val_roots, cfg) -> dict:
-    model, model_cfg = load_embedder(checkpoint)
+def held_out_crops(val_roots, cfg):
+    """The annotated crops of ``val_roots`` as RGB images, which are shop crops, and their identities."""
     crops = labelled_crops(val_roots, cfg, RunSummary(), progress=False)
     images = [cv2.imread(c.path)[..., ::-1] for c in crops]
-    shop = np.array([c.is_shop for c in crops])
-    ids = np.array([c.instance_id for c in crops])
+    return images, np.array([c.is_shop for c in crops]), np.array([c.instance_id for c in crops])
+
+
+def bench_extraction(checkpoint: Path, val_roots, cfg) -> dict:
+    model, model_cfg = load_embedder(checkpoint)
+    images, shop, ids = held_out_crops(val_roots, cfg)
     extract = cfg.embedder.extract
     extract.scale = model_cfg.extract.scale
     row = {"crops": len(images), "scale": extract.scale}
@@ -89,10 +93,7 @@ def bench_frozen(specs, val_roots, cfg) -> dict:
 
     from embedder.config import ExtractConfig, ModelConfig
     from embedder.model import Embedder
-    crops = labelled_crops(val_roots, cfg, RunSummary(), progress=False)
-    images = [cv2.imread(c.path)[..., ::-1] for c in crops]
-    shop = np.array([c.is_shop for c in crops])
-    ids = np.array([c.instance_id for c in crops])
+    images, shop, ids = held_out_crops(val_roots, cfg)
     rows = {}
     for spec in specs:
         name, _, size = spec.partition("@")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+
 import numpy as np
 
 
@@ -22,7 +23,7 @@ def reasons(cal, setting) -> Counter:
     from matcher.voting import match_catalogue
     shop, video, dist, rows = cal.search(setting)
     res = match_catalogue(shop, video, dist, rows, cal.voting(setting))
-    truth, picks = sold_items(cal.gt), {}
+    truth, picks, listed = sold_items(cal.gt), {}, set(shop.owner)
     for claim in res.claims:
         picks.setdefault(claim.item_id, claim)  # a folder's pick comes first
     counts = Counter()
@@ -35,7 +36,7 @@ def reasons(cal, setting) -> Counter:
             counts["right"] += 1
             continue
         pick = picks.get(item)
-        if item not in set(shop.owner):
+        if item not in listed:
             why = "no shop crop of its folder above the photo threshold"
         elif pick is None:
             why = "its folder claimed nothing"

@@ -77,13 +77,13 @@ class Models:
         from detector.infer import frame_region, kept_labels
         from detector.checkpoint import load_detector
         from embedder.checkpoint import load_embedder
+        from embedder.extract import ensemble_scales
         self.detector, det_cfg = load_detector(detector_ckpt, device)
         self.labels = dict(zip(("items", "clips"), kept_labels(det_cfg.model, cfg.detector.infer)))
         self.regions = {"items": None, "clips": frame_region(cfg.detector.infer)}
         loaded = [load_embedder(c, device) for c in embedder_ckpts]
         self.embedders = [model for model, _ in loaded]
-        # an ensemble's members beyond the first each run at their own recipe's scale (the first at the config's)
-        self.scales = [cfg.embedder.extract.scale] + [own.extract.scale for _, own in loaded[1:]]
+        self.scales = ensemble_scales(cfg.embedder.extract.scale, [own for _, own in loaded])
         self.worn = None  # the worn scorer (frames only), when the config names one
         if cfg.detector.infer.frame_min_worn > 0 and not cfg.weights.worn:
             raise ConfigError(f"detector.infer.frame_min_worn is {cfg.detector.infer.frame_min_worn} but the config "

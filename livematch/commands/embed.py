@@ -45,15 +45,16 @@ def train_embedder(cfg: LiveMatchConfig, out_dir=None, init_from=None, progress:
 
 
 def evaluate_embedder(checkpoints, roots, cfg: LiveMatchConfig, device="cpu") -> dict:
-    """Shop -> video retrieval metrics of a checkpoint (or a list of them: their ensemble's
-    features, each member at its own recipe's scale after the first) on annotated ``roots``."""
+    """Shop -> video retrieval metrics of checkpoints (one, or several: their ensemble's features,
+    scaled as ``livematch run`` scales them, :func:`embedder.extract.ensemble_scales`) on
+    annotated ``roots``."""
     from embedder.checkpoint import load_embedder
     from embedder.evaluate import evaluate_crops
-    checkpoints = checkpoints if isinstance(checkpoints, (list, tuple)) else [checkpoints]
+    from embedder.extract import ensemble_scales
     loaded = [load_embedder(c, device) for c in checkpoints]
+    scales = ensemble_scales(cfg.embedder.extract.scale, [own for _, own in loaded])
     model_cfg = loaded[0][1]
     model_cfg.extract = cfg.embedder.extract
-    scales = [cfg.embedder.extract.scale] + [c.extract.scale for _, c in loaded[1:]] if len(loaded) > 1 else None
     crops = labelled_crops(roots, cfg, RunSummary(), progress=False)
     return evaluate_crops([m for m, _ in loaded], crops, model_cfg, scales)
 
