@@ -58,7 +58,8 @@ def root_scorers(fit: Path, roots, work: Path):
 def variants(chosen: Setting, start: Setting) -> dict[str, Setting]:
     """The chosen setting, each calibrated coordinate reverted alone, and the start."""
     out = {"chosen": chosen}
-    for name in ("photo_threshold", "frame_threshold", "min_worn", "frame_classes", "region", "frame_box", "item_box"):
+    for name in ("photo_threshold", "frame_threshold", "min_worn", "trust_worn", "frame_classes", "region", "frame_box",
+                 "item_box"):
         if getattr(chosen, name) != getattr(start, name):
             out[f"{name} -> {describe(getattr(start, name), name)}"] = replace(chosen, **{name: getattr(start, name)})
     vote = ("keep_fraction", "vote_fraction", "max_distance")

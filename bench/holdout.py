@@ -32,7 +32,7 @@ def main(argv=None) -> dict:
     from ground.dataset import load_dataset
     from ground.io import write_json
     from bench import procedure
-    from livematch.calibration import (SplitScorer, Setting, Splits, coordinate_ascent, default_grids, holdout_estimate,
+    from livematch.calibration import (SplitScorer, Setting, Splits, coordinate_ascent, fit_grids, holdout_estimate,
                                        setting_of, train_splits, uses_train)
     from livematch.config import load_config
     from livematch.config import use_checkpoints
@@ -74,8 +74,7 @@ def main(argv=None) -> dict:
 
     vals, test = dict(map(calibrator, args.val)), Splits([calibrator(s)[1] for s in args.test])
     parts = train_splits([calibrator(s)[1] for s in args.train], cfg.fit.parts)
-    grids = default_grids(cfg.fit.thresholds, classes, record.get("region_learned"), proc.vote_rules,
-                          cfg.fit.worn_cutoffs if cfg.weights.worn else ())
+    grids = fit_grids(cfg, classes, record.get("region_learned"), proc.vote_rules)
     f = cfg.fit
     base = setting_of(load_config(args.baseline)) if args.baseline else None
     if args.rotate:

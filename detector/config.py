@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 # instance: garments linked to a catalogue item (instance_id > 0) / every other garment;
 # display: garments worn by a presenter (display 0) / garments shown alone (display 1).
 SPLITS = {"instance": ("product", "other"), "display": ("worn", "alone")}
+WORN = SPLITS["display"][0]  # the class of worn garments (detector.infer.frame_trust_worn)
 
 
 @dataclass
@@ -81,6 +82,10 @@ class DetInferConfig:
     # frame crops whose worn probability (the worn scorer, weights.worn) is below this are dropped
     # before embedding; 0: off. ``livematch fit`` chooses it on validation data.
     frame_min_worn: float = 0.0
+    # frame crops the detector labels `worn` with at least this score are kept whatever the worn
+    # scorer says (two opinions on one box: the class head sees the garment, the scorer its
+    # surroundings; either may miss a worn one); 0: the scorer decides alone. Chosen by fit.
+    frame_trust_worn: float = 0.0
     batch_size: int = 4
     channels_last: bool = True  # CUDA only
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from detector.config import WORN
 from ground.errors import ConfigError
 from ground.boxes import in_region
 
@@ -40,6 +41,20 @@ def kept_labels(model_cfg, infer_cfg) -> tuple[list[int] | None, list[int] | Non
     names = class_names(model_cfg)
     return (class_ids(names, infer_cfg.photo_classes, "detector.infer.photo_classes"),
             class_ids(names, infer_cfg.frame_classes, "detector.infer.frame_classes"))
+
+
+def trusted_worn(model_cfg, trust: float) -> tuple[int, float] | None:
+    """``(label, score)``: frame boxes the detector labels ``worn`` with at least
+    ``infer.frame_trust_worn`` keep whatever the worn scorer says; ``None`` when it is 0. A
+    detector without a ``worn`` class is a ``ConfigError`` naming the key."""
+    from detector.model import class_names
+    if not trust:
+        return None
+    names = class_names(model_cfg)
+    if WORN not in names:
+        raise ConfigError(f"detector.infer.frame_trust_worn is {trust} but the detector's classes are {names}, "
+                          f"without {WORN!r}: set it to 0 or use a detector split by display")
+    return names.index(WORN) + 1, float(trust)
 
 
 def frame_region(infer_cfg) -> tuple[float, float, float, float] | None:

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from detector.config import WORN
 from ground.dataset import Dataset
 from livematch.config import FitConfig
 from matcher.store import FeatureStore
@@ -96,6 +97,7 @@ class Setting:
     rule: str = "written"
     assign: str = "greedy"
     min_worn: float = 0.0  # frame crops of lower worn probability dropped (the worn scorer); 0: off
+    trust_worn: float = 0.0  # but kept when the detector labels them worn with at least this score; 0: off
 
     def overrides(self) -> dict:
         """The setting as the nested config sections it sets."""
@@ -103,7 +105,7 @@ class Setting:
                                        "frame_threshold": self.frame_threshold,
                                        "frame_classes": list(self.frame_classes),
                                        "frame_region": list(self.region or (0.0, 0.0, 1.0, 1.0)),
-                                       "frame_min_worn": self.min_worn}},
+                                       "frame_min_worn": self.min_worn, "frame_trust_worn": self.trust_worn}},
                 "matcher": {"voting": {"frame_box": self.frame_box, "item_box": self.item_box,
                                        "keep_fraction": self.keep_fraction, "vote_fraction": self.vote_fraction,
                                        "max_distance": min(self.max_distance, NO_CUT),
@@ -117,7 +119,7 @@ def setting_of(cfg) -> Setting:
     return Setting(float(inf.photo_threshold), float(inf.frame_threshold), tuple(inf.frame_classes),
                    () if region == (0.0, 0.0, 1.0, 1.0) else region, vote.frame_box, vote.item_box,
                    float(vote.keep_fraction), float(vote.vote_fraction), float(vote.max_distance),
-                   vote.rule, vote.assign, float(inf.frame_min_worn))
+                   vote.rule, vote.assign, float(inf.frame_min_worn), float(inf.frame_trust_worn))
 
 
 def _centred_in(table: CropTable, sizes: dict[str, tuple[int, int]], region) -> np.ndarray:
@@ -151,13 +153,15 @@ class SplitScorer:
     @staticmethod
     def filter_key(s: Setting) -> tuple:
         """What :meth:`tables` filters by: searches are cached per key."""
-        return s.photo_threshold, s.frame_threshold, s.frame_classes, s.region, s.min_worn
+        return s.photo_threshold, s.frame_threshold, s.frame_classes, s.region, s.min_worn, s.trust_worn
 
     def tables(self, s: Setting) -> tuple[CropTable, CropTable]:
         """The shop and video crops that setting ``s``'s detection would have kept."""
         shop, video = self.store.shop, self.store.video
-        keep_video = ((video.scores >= s.frame_threshold) & _centred_in(video, self.sizes, s.region)
-                      & (video.worn >= s.min_worn))
+        worn = video.worn >= s.min_worn
+        if s.trust_worn and WORN in self.classes:
+            worn |= (video.labels == self.classes.index(WORN) + 1) & (video.scores >= s.trust_worn)
+        keep_video = (video.scores >= s.frame_threshold) & _centred_in(video, self.sizes, s.region) & worn
         if s.frame_classes:
             keep_video &= np.isin(video.labels, self._label_ids(s.frame_classes))
         return shop[shop.scores >= s.photo_threshold], video[keep_video]
@@ -292,7 +296,7 @@ def describe(value, name: str = "") -> str:
     region, ``none`` for no cut-off, ``off`` for no worn cut-off."""
     if name == "region" and not value:
         return "whole frame"
-    if name == "min_worn" and not value:
+    if name in ("min_worn", "trust_worn") and not value:
         return "off"
     if isinstance(value, float):
         return "none" if value >= NO_CUT else f"{value:g}"
@@ -479,20 +483,32 @@ def vote_rules(names) -> list[tuple[str, str]]:
     return pairs
 
 
+def fit_grids(cfg, classes: list[str], region, rules=None) -> dict[str, list]:
+    """:func:`default_grids` for config ``cfg`` (its ``fit`` section); the worn coordinates only
+    when it names a worn scorer."""
+    worn = bool(cfg.weights.worn)
+    return default_grids(cfg.fit.thresholds, classes, region, rules, cfg.fit.worn_cutoffs if worn else (),
+                         cfg.fit.worn_trust if worn else ())
+
+
 def all_rules() -> list[str]:
     """Every ``RULE/ASSIGN`` pair the matcher's tables hold."""
     return [f"{rule}/{assign}" for rule in RULES for assign in ASSIGN]
 
 
-def default_grids(thresholds, classes: list[str], region, rules=None, min_worn=()) -> dict[str, list]:
+def default_grids(thresholds, classes: list[str], region, rules=None, min_worn=(), trust_worn=()) -> dict[str, list]:
     """What fit sweeps, in order: detection thresholds (photo x frame), the worn scorer's cut-off
-    (when there is a scorer: ``min_worn`` lists the values, 0 = off), frame classes (every class,
+    (when there is a scorer: ``min_worn`` lists the values, 0 = off) and the detector score at
+    which a box it labels ``worn`` keeps past that cut-off (``trust_worn``, 0 = off; when the
+    detector has a ``worn`` class and there is a scorer), frame classes (every class,
     or one class alone, when the detector has several: ``product`` / ``other``, ``worn`` /
     ``alone``), the frame region (when one was learned), evidence rules, the vote (its cut-offs
     under each voting rule and assignment in ``rules``: every one when None)."""
     grids = {"thresholds": [(p, f) for p in thresholds for f in thresholds]}
     if len(min_worn):
         grids["min_worn"] = [0.0, *(float(v) for v in min_worn if v > 0)]
+        if WORN in classes and len(trust_worn):
+            grids["trust_worn"] = [0.0, *(float(v) for v in trust_worn if v > 0)]
     if len(classes) > 1:
         grids["frame_classes"] = [(), *((c,) for c in classes)]
     if region:

@@ -94,6 +94,7 @@ class FinetuneConfig:
 
 _THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 _CUTOFFS = (0.1, 0.3, 0.5, 0.7, 0.9)
+_TRUST = (0.5, 0.7, 0.8, 0.9, 0.95)
 
 
 @dataclass
@@ -108,6 +109,7 @@ class FitConfig:
     thresholds: list[float] = field(default_factory=lambda: list(_THRESHOLDS))  # photo / frame thresholds tried
     worn: bool = True  # train the worn scorer where TRAIN's frames annotate worn and alone garments
     worn_cutoffs: list[float] = field(default_factory=lambda: list(_CUTOFFS))  # worn cut-offs tried (and 0: off)
+    worn_trust: list[float] = field(default_factory=lambda: list(_TRUST))  # worn-labelled boxes pass the cut-off from these scores
     holdout: bool = True  # print the held-out estimate: each VAL split scored at settings calibrated without it
     parts: int = 2  # a root that is cut (one VAL root for the estimate, TRAIN's roots) is cut into this many parts
     train_calibration: str = "auto"  # TRAIN's clips calibrate too: auto (with one or two --val roots) | always | never

@@ -258,7 +258,8 @@ def validation_rows(cfg: LiveMatchConfig, val_roots, detector, embedder, out: Pa
     low = min(cfg.fit.thresholds + [cfg.detector.infer.photo_threshold, cfg.detector.infer.frame_threshold])
     c = load_config(None, layers=[OmegaConf.structured(cfg)])
     c.detector.infer = replace(c.detector.infer, photo_threshold=low, frame_threshold=low, photo_classes=[],
-                               frame_classes=[], frame_region=[0.0, 0.0, 1.0, 1.0], frame_min_worn=0.0)
+                               frame_classes=[], frame_region=[0.0, 0.0, 1.0, 1.0], frame_min_worn=0.0,
+                               frame_trust_worn=0.0)
     if run(c, val_roots, out, detector, [embedder], progress=progress).result is None:
         return None  # a torchrun rank other than 0
     return load_store(out / "features")
@@ -293,7 +294,7 @@ def choose_settings(cfg: LiveMatchConfig, stores, train_ds: Dataset, splits, pro
     chooses, and the held-out estimate (:func:`~livematch.calibration.holdout_estimate`; ``None``
     with ``fit.holdout=false`` or a root too small to cut)."""
     from detector.model import class_names
-    from livematch.calibration import (SplitScorer, Splits, coordinate_ascent, default_grids, holdout_estimate,
+    from livematch.calibration import (SplitScorer, Splits, coordinate_ascent, fit_grids, holdout_estimate,
                                        setting_of, train_splits)
     from ground.regions import learn_frame_region
     classes = class_names(cfg.detector.model)
@@ -308,8 +309,7 @@ def choose_settings(cfg: LiveMatchConfig, stores, train_ds: Dataset, splits, pro
     except DatasetError as e:
         log.warning("no frame region learned: %s", e)
     start = setting_of(cfg)
-    grids = default_grids(cfg.fit.thresholds, classes, region, procedure.vote_rules,
-                          cfg.fit.worn_cutoffs if cfg.weights.worn else ())
+    grids = fit_grids(cfg, classes, region, procedure.vote_rules)
     chosen, sweeps = coordinate_ascent(Splits(val.calibrators + parts), start, grids, procedure.rounds,
                                        progress=progress, margin=procedure.min_gain)
     held = (holdout_estimate(val.calibrators, start, grids, cfg.fit.parts, parts, procedure)

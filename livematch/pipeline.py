@@ -74,12 +74,13 @@ class Models:
     (:meth:`crops`); ``livematch run`` and the Python API (:mod:`livematch.api`) share it."""
 
     def __init__(self, detector_ckpt, embedder_ckpts, cfg: LiveMatchConfig, clock: Stopwatch, device):
-        from detector.infer import frame_region, kept_labels
+        from detector.infer import frame_region, kept_labels, trusted_worn
         from detector.checkpoint import load_detector
         from embedder.checkpoint import load_embedder
         from embedder.extract import ensemble_scales
         self.detector, det_cfg = load_detector(detector_ckpt, device)
         self.labels = dict(zip(("items", "clips"), kept_labels(det_cfg.model, cfg.detector.infer)))
+        self.trusted = trusted_worn(det_cfg.model, cfg.detector.infer.frame_trust_worn)
         self.regions = {"items": None, "clips": frame_region(cfg.detector.infer)}
         loaded = [load_embedder(c, device) for c in embedder_ckpts]
         self.embedders = [model for model, _ in loaded]
@@ -111,15 +112,16 @@ class Models:
         short, threshold = ((inf.photo_short_side, inf.photo_threshold) if kind == "items"
                             else (inf.frame_short_side, inf.frame_threshold))
         worn = self.worn if kind == "clips" else None
-        return (self.rows(images, short, threshold, self.labels[kind], self.regions[kind], worn, inf.frame_min_worn)
-                if images else ([], []))
+        return (self.rows(images, short, threshold, self.labels[kind], self.regions[kind], worn, inf.frame_min_worn,
+                          self.trusted) if images else ([], []))
 
     def rows(self, images, short_side: int, threshold: float, labels=None, region=None, worn=None,
-             min_worn: float = 0.0):
+             min_worn: float = 0.0, trusted: tuple[int, float] | None = None):
         """Detections of each image (of model ``labels`` only, and centred in ``region``, when
         given; with the worn scorer ``worn`` = ``(model, config)``, of worn probability at least
-        ``min_worn``) and the features of their crops: ``[(image k, box, score, label, worn)]``
-        (worn 1.0 without a scorer) and ``(N, D)`` features."""
+        ``min_worn`` unless ``trusted`` = ``(label, score)`` and the detector gave the box that
+        label with at least that score) and the features of their crops: ``[(image k, box,
+        score, label, worn)]`` (worn 1.0 without a scorer) and ``(N, D)`` features."""
         from detector.infer import predict
         from embedder.data import cut_crop
         from embedder.extract import embed_images
@@ -136,7 +138,7 @@ class Models:
                 with self.clock("worn"):
                     probs = score_worn(*worn, image, d.boxes)
             for box, score, label, p in zip(d.boxes, d.scores, d.labels, probs):
-                if p < min_worn:
+                if p < min_worn and not (trusted and label == trusted[0] and score >= trusted[1]):
                     continue
                 crop = cut_crop(image, box, self.cfg.embedder.data.crop_margin)
                 if crop is not None:

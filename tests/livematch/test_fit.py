@@ -358,6 +358,26 @@ def test_calibration_keeps_a_worn_cutoff_only_when_it_drops_the_distractors(hija
     assert "min_worn" not in default_grids([0.0], ["garment"], None)  # no scorer, no coordinate
 
 
+def test_calibration_trusts_the_detectors_worn_label_where_the_worn_scorer_misses(hijacked):
+    ds, store, sizes = hijacked
+    thieves = store.video.scores == np.float32(0.3)  # labelled alone (2), garments worn (1) at 0.6
+    video = store.video[np.arange(len(store.video))]
+    clips = sorted(set(video.owner))
+    missed = np.isin(video.owner, clips[::2]) & ~thieves  # the scorer misses every other clip's garments
+    video.worn = np.where(thieves | missed, 0.2, 0.8).astype(np.float32)
+    cal = SplitScorer(FeatureStore(store.shop, video), ["worn", "alone"], sizes, ds, MatcherConfig())
+    held = replace(START, min_worn=0.5)
+    grid = default_grids([0.0], ["worn", "alone"], None, min_worn=[0.5], trust_worn=[0.5, 0.7])["trust_worn"]
+    assert grid == [0.0, 0.5, 0.7]
+    chosen, sweeps = coordinate_ascent(cal, held, {"trust_worn": grid}, rounds=1)
+    assert chosen.trust_worn == 0.5 and cal.score(chosen) > cal.score(held) + 0.2  # the garments are back
+    assert sweeps[0].scores[2] == sweeps[0].scores[0]  # 0.7 is above their 0.6: nothing comes back
+    assert len(cal.tables(chosen)[1]) == len(video) - thieves.sum()  # the alone-labelled thieves stay out
+    assert chosen.overrides()["detector"]["infer"]["frame_trust_worn"] == 0.5
+    assert "trust_worn" not in default_grids([0.0], ["product", "other"], None, min_worn=[0.5], trust_worn=[0.5])
+    assert "trust_worn" not in default_grids([0.0], ["worn", "alone"], None, trust_worn=[0.5])  # no scorer
+
+
 def test_a_gain_below_min_gain_keeps_the_held_value(hijacked):
     ds, store, sizes = hijacked
     cal = SplitScorer(store, ["product", "other"], sizes, ds, MatcherConfig())

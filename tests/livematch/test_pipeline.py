@@ -291,6 +291,34 @@ def test_the_worn_scorer_scores_frame_crops_and_its_cutoff_drops_the_low_ones(sa
     assert not (tmp_path / "none" / "result.json").exists()
 
 
+def test_a_box_the_detector_labels_worn_confidently_keeps_past_the_worn_cutoff(sample_root, checkpoints, tmp_path):
+    from detector.config import WornConfig
+    from detector.worn import WornNet
+    split = ["detector.model.class_agnostic=true", "detector.model.split_by=display"]  # classes worn / alone
+    cfg = load_config(None, DET + split)
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "det", {"model": build_detector(cfg.detector.model)}, cfg.detector, {"epoch": 0})
+    save_checkpoint(tmp_path / "emb", {"model": build_embedder(load_config(None, EMB).embedder.model)},
+                    load_config(None, EMB).embedder, {"epoch": 0})
+    worn = WornConfig(size=32, widths=[8, 16])
+    save_checkpoint(tmp_path / "worn", {"model": WornNet(worn.widths)}, worn, {"epoch": 0})
+    ckpts = (tmp_path / "det", tmp_path / "emb")
+    scorer = [f"weights.worn={tmp_path / 'worn'}"] + split
+    _run(sample_root, tmp_path / "every", ckpts, scorer)
+    every = CropTable.load(tmp_path / "every" / "features" / "video.npz")
+    assert set(every.labels) == {1, 2}  # both classes among the untrained detector's boxes
+    cut, trust = float(np.median(every.worn)), float(np.median(every.scores[every.labels == 1]))
+    _run(sample_root, tmp_path / "trust", ckpts, scorer + [f"detector.infer.frame_min_worn={cut}",
+                                                           f"detector.infer.frame_trust_worn={trust}"])
+    kept = CropTable.load(tmp_path / "trust" / "features" / "video.npz")
+    want = (every.worn >= cut) | ((every.labels == 1) & (every.scores >= trust))
+    assert 0 < (want & (every.worn < cut)).sum()  # some boxes kept only by the detector's word
+    np.testing.assert_allclose(kept.boxes, every.boxes[want])
+    with pytest.raises(LiveMatchError, match="frame_trust_worn is 0.5 but the detector's classes"):
+        _run(sample_root, tmp_path / "one", checkpoints, scorer[:1] + ["detector.infer.frame_min_worn=0.5",
+                                                                       "detector.infer.frame_trust_worn=0.5"])
+
+
 def test_frame_region_keeps_only_frame_boxes_centred_in_it(sample_root, checkpoints, tmp_path):
     every = _run(sample_root, tmp_path / "every", checkpoints)
     right = _run(sample_root, tmp_path / "right", checkpoints, ["detector.infer.frame_region=[0.5,0.0,1.0,1.0]"])
