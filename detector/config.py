@@ -70,6 +70,10 @@ class DetTrainConfig:
 @dataclass
 class DetInferConfig:
     photo_threshold: float = 0.9
+    # each item folder keeps at least this many boxes of its photos, its most confident ones, when
+    # fewer clear photo_threshold (a folder without a box cannot match; livematch fit writes 1);
+    # 0: the threshold alone, as the reference
+    photo_min_boxes: int = 0
     frame_threshold: float = 0.95
     photo_short_side: int = 800
     frame_short_side: int = 608  # video frames are resized so their short side is this

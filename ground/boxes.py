@@ -50,3 +50,21 @@ def in_region(cx, cy, region):
     """Which points ``(cx, cy)`` (tensors or arrays, fractions of the image) lie inside ``region``
     ``(x1, y1, x2, y2)``, edges included."""
     return (cx >= region[0]) & (cx <= region[2]) & (cy >= region[1]) & (cy <= region[3])
+
+
+def kept_with_floor(scores, owners, threshold: float, at_least: int) -> np.ndarray:
+    """Which boxes to keep: those scoring ``>= threshold`` and, for each owner (an item folder)
+    with fewer than ``at_least`` of them, its most confident others up to that many (ties: the
+    earlier box). ``at_least`` 0: the threshold alone."""
+    scores = np.asarray(scores, np.float64)
+    keep = scores >= threshold
+    if at_least <= 0 or not len(scores):
+        return keep
+    owners = np.asarray(owners)
+    for owner in np.unique(owners):
+        rows = np.flatnonzero(owners == owner)
+        short = at_least - int(keep[rows].sum())
+        if short > 0:
+            rest = rows[~keep[rows]]
+            keep[rest[np.argsort(-scores[rest], kind="stable")[:short]]] = True
+    return keep

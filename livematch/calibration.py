@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from detector.config import WORN
+from ground.boxes import kept_with_floor
 from ground.dataset import Dataset
 from livematch.config import FitConfig
 from matcher.store import FeatureStore
@@ -98,10 +99,11 @@ class Setting:
     assign: str = "greedy"
     min_worn: float = 0.0  # frame crops of lower worn probability dropped (the worn scorer); 0: off
     trust_worn: float = 0.0  # but kept when the detector labels them worn with at least this score; 0: off
+    photo_min_boxes: int = 0  # each folder keeps at least this many of its most confident boxes; 0: threshold alone
 
     def overrides(self) -> dict:
         """The setting as the nested config sections it sets."""
-        return {"detector": {"infer": {"photo_threshold": self.photo_threshold,
+        return {"detector": {"infer": {"photo_threshold": self.photo_threshold, "photo_min_boxes": self.photo_min_boxes,
                                        "frame_threshold": self.frame_threshold,
                                        "frame_classes": list(self.frame_classes),
                                        "frame_region": list(self.region or (0.0, 0.0, 1.0, 1.0)),
@@ -119,7 +121,8 @@ def setting_of(cfg) -> Setting:
     return Setting(float(inf.photo_threshold), float(inf.frame_threshold), tuple(inf.frame_classes),
                    () if region == (0.0, 0.0, 1.0, 1.0) else region, vote.frame_box, vote.item_box,
                    float(vote.keep_fraction), float(vote.vote_fraction), float(vote.max_distance),
-                   vote.rule, vote.assign, float(inf.frame_min_worn), float(inf.frame_trust_worn))
+                   vote.rule, vote.assign, float(inf.frame_min_worn), float(inf.frame_trust_worn),
+                   int(inf.photo_min_boxes))
 
 
 def _centred_in(table: CropTable, sizes: dict[str, tuple[int, int]], region) -> np.ndarray:
@@ -153,7 +156,8 @@ class SplitScorer:
     @staticmethod
     def filter_key(s: Setting) -> tuple:
         """What :meth:`tables` filters by: searches are cached per key."""
-        return s.photo_threshold, s.frame_threshold, s.frame_classes, s.region, s.min_worn, s.trust_worn
+        return (s.photo_threshold, s.photo_min_boxes, s.frame_threshold, s.frame_classes, s.region, s.min_worn,
+                s.trust_worn)
 
     def tables(self, s: Setting) -> tuple[CropTable, CropTable]:
         """The shop and video crops that setting ``s``'s detection would have kept."""
@@ -164,7 +168,7 @@ class SplitScorer:
         keep_video = (video.scores >= s.frame_threshold) & _centred_in(video, self.sizes, s.region) & worn
         if s.frame_classes:
             keep_video &= np.isin(video.labels, self._label_ids(s.frame_classes))
-        return shop[shop.scores >= s.photo_threshold], video[keep_video]
+        return shop[kept_with_floor(shop.scores, shop.owner, s.photo_threshold, s.photo_min_boxes)], video[keep_video]
 
     def search(self, s: Setting):
         """Filtered tables and the nearest video crop of each shop crop (cached per filter)."""

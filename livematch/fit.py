@@ -259,7 +259,7 @@ def validation_rows(cfg: LiveMatchConfig, val_roots, detector, embedder, out: Pa
     c = load_config(None, layers=[OmegaConf.structured(cfg)])
     c.detector.infer = replace(c.detector.infer, photo_threshold=low, frame_threshold=low, photo_classes=[],
                                frame_classes=[], frame_region=[0.0, 0.0, 1.0, 1.0], frame_min_worn=0.0,
-                               frame_trust_worn=0.0)
+                               frame_trust_worn=0.0, photo_min_boxes=0)
     if run(c, val_roots, out, detector, [embedder], progress=progress).result is None:
         return None  # a torchrun rank other than 0
     return load_store(out / "features")
@@ -308,7 +308,8 @@ def choose_settings(cfg: LiveMatchConfig, stores, train_ds: Dataset, splits, pro
         region = learn_frame_region(train_ds, procedure.region_coverage)["region"]
     except DatasetError as e:
         log.warning("no frame region learned: %s", e)
-    start = setting_of(cfg)
+    # every folder keeps its best box: one with none cannot match (docs/FIT.md)
+    start = replace(setting_of(cfg), photo_min_boxes=max(1, int(cfg.detector.infer.photo_min_boxes)))
     grids = fit_grids(cfg, classes, region, procedure.vote_rules)
     chosen, sweeps = coordinate_ascent(Splits(val.calibrators + parts), start, grids, procedure.rounds,
                                        progress=progress, margin=procedure.min_gain)

@@ -35,6 +35,7 @@ from livematch.cache import ResultCache, file_digest, model_key
 from ground.dataset import load_dataset, read_clip_frames, read_item_photos
 from ground.errors import ConfigError, LiveMatchError
 from ground.io import atomic_write_text, write_json
+from ground.boxes import kept_with_floor
 from matcher.store import FeatureStore, save_store
 from matcher.rerank import search_store
 from ground.memory import trim_heap
@@ -106,9 +107,14 @@ class Models:
                                         "frame_rule": media.SCHEDULE_RULE,
                                         "backend": c.media.backend.value})
 
-    def crops(self, images, kind: str):
-        """:meth:`rows` at the settings of ``kind``: ``"items"`` (shop photos) or ``"clips"`` (frames)."""
+    def crops(self, images, kind: str, owners=None):
+        """:meth:`rows` at the settings of ``kind``: ``"items"`` (shop photos) or ``"clips"`` (frames);
+        ``owners``: the item folder of each photo (default: all one folder), for
+        ``detector.infer.photo_min_boxes``."""
         inf = self.cfg.detector.infer
+        if kind == "items" and inf.photo_min_boxes > 0 and images:
+            return self.rows(images, inf.photo_short_side, inf.photo_threshold, self.labels[kind],
+                             floor=(list(owners) if owners is not None else [0] * len(images), inf.photo_min_boxes))
         short, threshold = ((inf.photo_short_side, inf.photo_threshold) if kind == "items"
                             else (inf.frame_short_side, inf.frame_threshold))
         worn = self.worn if kind == "clips" else None
@@ -116,19 +122,27 @@ class Models:
                           self.trusted) if images else ([], []))
 
     def rows(self, images, short_side: int, threshold: float, labels=None, region=None, worn=None,
-             min_worn: float = 0.0, trusted: tuple[int, float] | None = None):
+             min_worn: float = 0.0, trusted: tuple[int, float] | None = None, floor=None):
         """Detections of each image (of model ``labels`` only, and centred in ``region``, when
         given; with the worn scorer ``worn`` = ``(model, config)``, of worn probability at least
         ``min_worn`` unless ``trusted`` = ``(label, score)`` and the detector gave the box that
-        label with at least that score) and the features of their crops: ``[(image k, box,
-        score, label, worn)]`` (worn 1.0 without a scorer) and ``(N, D)`` features."""
+        label with at least that score; with ``floor`` = ``(owner of each image, n)``, each owner
+        keeps its ``n`` most confident boxes when fewer clear ``threshold``) and the features of
+        their crops: ``[(image k, box, score, label, worn)]`` (worn 1.0 without a scorer) and
+        ``(N, D)`` features."""
         from detector.infer import predict
         from embedder.data import cut_crop
         from embedder.extract import embed_images
         inf = self.cfg.detector.infer
         with self.clock("detect"):
-            dets = predict(self.detector, images, short_side, threshold, inf.batch_size,
+            dets = predict(self.detector, images, short_side, 0.0 if floor else threshold, inf.batch_size,
                            channels_last=inf.channels_last, labels=labels, region=region)
+        if floor:
+            owners, n = floor
+            keep = np.split(kept_with_floor(np.concatenate([d.scores for d in dets] or [[]]),
+                                            [owners[k] for k, d in enumerate(dets) for _ in d.scores], threshold, n),
+                            np.cumsum([len(d.scores) for d in dets])[:-1])
+            dets = [d[m] for d, m in zip(dets, keep)]
         if worn is not None:
             from detector.worn import score_worn
         crops, rows = [], []
@@ -248,7 +262,7 @@ def _process(units: list[_Unit], models: Models, cfg: LiveMatchConfig, cache: Re
     def flush(group: list[_Decoded]) -> None:
         images = [im for d in group for im in d.images]
         owner_of = [(d, k) for d in group for k in range(len(d.images))]
-        rows, feats = models.crops(images, kind)
+        rows, feats = models.crops(images, kind, [d.unit for d, _ in owner_of])
         entries = defaultdict(list)
         for (k, box, score, label, worn), f in zip(rows, feats):
             d, local = owner_of[k]

@@ -378,6 +378,20 @@ def test_calibration_trusts_the_detectors_worn_label_where_the_worn_scorer_misse
     assert "trust_worn" not in default_grids([0.0], ["worn", "alone"], None, trust_worn=[0.5])  # no scorer
 
 
+def test_a_folder_without_a_box_above_the_photo_threshold_keeps_its_best(hijacked):
+    ds, store, sizes = hijacked
+    shop = store.shop[np.arange(len(store.shop))]
+    folders = sorted(set(shop.owner))
+    shop.scores = np.where(np.isin(shop.owner, folders[::2]), 0.5, 0.95).astype(np.float32)
+    cal = SplitScorer(FeatureStore(shop, store.video), ["product", "other"], sizes, ds, MatcherConfig())
+    cut = replace(START, photo_threshold=0.9, frame_threshold=0.4)  # the thieves dropped
+    assert set(cal.tables(cut)[0].owner) == set(folders[1::2])
+    floor = replace(cut, photo_min_boxes=1)
+    kept = cal.tables(floor)[0]
+    assert set(kept.owner) == set(folders) and len(kept) == len(folders[::2]) + np.isin(shop.owner, folders[1::2]).sum()
+    assert cal.score(floor) > cal.score(cut) and floor.overrides()["detector"]["infer"]["photo_min_boxes"] == 1
+
+
 def test_a_gain_below_min_gain_keeps_the_held_value(hijacked):
     ds, store, sizes = hijacked
     cal = SplitScorer(store, ["product", "other"], sizes, ds, MatcherConfig())

@@ -319,6 +319,24 @@ def test_a_box_the_detector_labels_worn_confidently_keeps_past_the_worn_cutoff(s
                                                                        "detector.infer.frame_trust_worn=0.5"])
 
 
+def test_each_folder_keeps_its_most_confident_photo_box_below_the_threshold(sample_root, checkpoints, tmp_path):
+    low = _run(sample_root, tmp_path / "low", checkpoints, ["detector.infer.photo_threshold=0.0"])
+    every = CropTable.load(tmp_path / "low" / "features" / "shop.npz")
+    cut = float(np.quantile(every.scores, 0.9))  # most folders keep nothing at this threshold
+    folders = sorted(set(every.owner))
+    bare = [f for f in folders if not (every.scores[every.owner == f] >= cut).any()]
+    assert bare and low.summary.counts["items processed"] == len(folders)
+    _run(sample_root, tmp_path / "cut", checkpoints, [f"detector.infer.photo_threshold={cut}"])
+    assert set(CropTable.load(tmp_path / "cut" / "features" / "shop.npz").owner) == set(folders) - set(bare)
+    _run(sample_root, tmp_path / "floor", checkpoints, [f"detector.infer.photo_threshold={cut}",
+                                                         "detector.infer.photo_min_boxes=1"])
+    kept = CropTable.load(tmp_path / "floor" / "features" / "shop.npz")
+    assert set(kept.owner) == set(folders)  # every folder has a box to match with
+    for f in bare:
+        mine = every.scores[every.owner == f]
+        np.testing.assert_allclose(kept.scores[kept.owner == f], [mine.max()], rtol=1e-5)
+
+
 def test_frame_region_keeps_only_frame_boxes_centred_in_it(sample_root, checkpoints, tmp_path):
     every = _run(sample_root, tmp_path / "every", checkpoints)
     right = _run(sample_root, tmp_path / "right", checkpoints, ["detector.infer.frame_region=[0.5,0.0,1.0,1.0]"])
