@@ -109,7 +109,7 @@ class FitConfig:
     thresholds: list[float] = field(default_factory=lambda: list(_THRESHOLDS))  # photo / frame thresholds tried
     worn: bool = True  # train the worn scorer where TRAIN's frames annotate worn and alone garments
     worn_cutoffs: list[float] = field(default_factory=lambda: list(_CUTOFFS))  # worn cut-offs tried (and 0: off)
-    worn_trust: list[float] = field(default_factory=lambda: list(_TRUST))  # worn-labelled boxes pass the cut-off from these scores
+    worn_trust: list[float] = field(default_factory=lambda: list(_TRUST))  # detector scores tried for frame_trust_worn
     holdout: bool = True  # print the held-out estimate: each VAL split scored at settings calibrated without it
     parts: int = 2  # a root that is cut (one VAL root for the estimate, TRAIN's roots) is cut into this many parts
     train_calibration: str = "auto"  # TRAIN's clips calibrate too: auto (with one or two --val roots) | always | never
