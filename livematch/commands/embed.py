@@ -96,16 +96,18 @@ def crops_of(rows, margin: float, summary: RunSummary):
 def extract_store(checkpoints, roots, out, cfg: LiveMatchConfig, progress: bool = True,
                   device="cpu") -> FeatureStore:
     """Embed every annotated box of ``roots`` (shop photos, and the annotated frames among
-    ``media.infer_frames``) with one checkpoint or an ensemble; write a feature store."""
+    ``media.infer_frames``) with one checkpoint or an ensemble (each member at the scale ``livematch
+    run`` gives it, :func:`embedder.extract.ensemble_scales`); write a feature store."""
     from embedder.checkpoint import load_embedder
-    from embedder.extract import embed_images
+    from embedder.extract import embed_images, ensemble_scales
     summary = RunSummary()
-    models = [load_embedder(c, device)[0] for c in checkpoints]
+    loaded = [load_embedder(c, device) for c in checkpoints]
+    models, scales = [m for m, _ in loaded], ensemble_scales(cfg.embedder.extract.scale, [own for _, own in loaded])
     ds = load_dataset(roots, probe_media=False)
     tables = []
     for rows in annotated_boxes(ds, cfg.media.infer_frames.indices()):
         images, kept = crops_of(rows, cfg.embedder.data.crop_margin, summary)
-        feats = embed_images(models, images, cfg.embedder.extract, progress, cfg.embedder.data.aspect_buckets)
+        feats = embed_images(models, images, cfg.embedder.extract, progress, cfg.embedder.data.aspect_buckets, scales)
         owner, name, frame, _, boxes = zip(*kept) if kept else ([], [], [], [], np.empty((0, 4)))
         tables.append(CropTable(owner, name, frame, boxes, np.ones(len(kept)), feats))
     store = FeatureStore(*tables)

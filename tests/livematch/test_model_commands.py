@@ -94,10 +94,16 @@ def test_embed_train_eval_extract_then_match(sample_root, runs, capsys, monkeypa
     assert main(["embed", "eval", "--checkpoint", ckpt, "--checkpoint", str(runs / "emb" / "last"),
                  "--data", str(sample_root), "--json", str(runs / "pair.json"), *common]) == 0
     assert len(seen[0]) == 2 and 0 <= json.loads((runs / "pair.json").read_text())["top1"] <= 1
+    import embedder.extract
+    scaled, embed_images = [], embedder.extract.embed_images
+    monkeypatch.setattr(embedder.extract, "embed_images", lambda *a: scaled.append(a[5]) or embed_images(*a))
     assert main(["embed", "extract", "--checkpoint", ckpt, "--checkpoint", ckpt, "--data", str(sample_root),
                  "--out", str(runs / "features"), *common]) == 0
     store = load_store(runs / "features")
     assert store.shop.dim == 64 and len(store.video) > 0  # two 32-d models ensembled
+    from embedder.checkpoint import load_embedder
+    own = load_embedder(ckpt, "cpu")[1].extract.scale
+    assert scaled and all(s == [own, own] for s in scaled)  # each member at its scale, as `livematch run`
     assert main(["match", "--features", str(runs / "features"), "--out", str(runs / "match"),
                  "--gt", str(sample_root)]) == 0
     assert (runs / "match" / "result.json").exists() and "score" in capsys.readouterr().out
