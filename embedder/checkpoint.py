@@ -28,6 +28,15 @@ def load_embedder(folder, device: str | torch.device = "cpu") -> tuple[Embedder,
     return model.to(device).eval(), cfg
 
 
+def load_ensemble(folders, scale: int, device: str | torch.device = "cpu"):
+    """Checkpoints ``folders`` as one ensemble: ``(models, their configs, scales)``, the short
+    side each embeds at being ``scale`` (the run's ``embedder.extract.scale``) for the first and
+    its own recipe's for the others; ``livematch run``, ``embed eval`` and ``embed extract`` agree."""
+    loaded = [load_embedder(f, device) for f in folders]
+    models, cfgs = [m for m, _ in loaded], [c for _, c in loaded]
+    return models, cfgs, [int(scale)] + [int(c.extract.scale) for c in cfgs[1:]]
+
+
 def check_architecture(folder, cfg: EmbedderConfig) -> None:
     """Fail with a message naming both backbones when a checkpoint is of another architecture."""
     saved = read_embedder_config(folder).model

@@ -36,12 +36,6 @@ def _embed_batch(model: Embedder, images: list[np.ndarray], aspect: float, cfg: 
     return F.normalize(torch.stack(views).float().mean(0), dim=1)
 
 
-def ensemble_scales(scale: int, member_cfgs) -> list[int]:
-    """The short side each member of an ensemble embeds at: the first at ``scale`` (the config's),
-    the others at their own recipe's (``member_cfgs``: their ``EmbedderConfig``, in order)."""
-    return [int(scale)] + [int(c.extract.scale) for c in list(member_cfgs)[1:]]
-
-
 def embed_images(models, images: list[np.ndarray], cfg: ExtractConfig | None = None,
                  progress: bool = False, buckets=BUCKETS, scales=None) -> np.ndarray:
     """``(N, D)`` unit features of RGB ``uint8`` crops (any sizes), each resized to the shape of

@@ -52,6 +52,16 @@ def in_region(cx, cy, region):
     return (cx >= region[0]) & (cx <= region[2]) & (cy >= region[1]) & (cy <= region[3])
 
 
+def kept_worn(worn, labels, scores, min_worn: float, trusted: tuple[int, float] | None = None) -> np.ndarray:
+    """Which frame boxes pass the worn scorer's cut-off: worn probability ``>= min_worn``, or, with
+    ``trusted`` = ``(label, score)``, the detector gave the box that label with at least that score
+    (``detector.infer.frame_trust_worn``). ``livematch run`` and calibration's filter share it."""
+    keep = np.asarray(worn) >= min_worn
+    if trusted:
+        keep |= (np.asarray(labels) == trusted[0]) & (np.asarray(scores) >= trusted[1])
+    return keep
+
+
 def kept_with_floor(scores, owners, threshold: float, at_least: int) -> np.ndarray:
     """Which boxes to keep: those scoring ``>= threshold`` and, for each owner (an item folder)
     with fewer than ``at_least`` of them, its most confident others up to that many (ties: the

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from detector.config import WORN
-from ground.boxes import kept_with_floor
+from ground.boxes import kept_with_floor, kept_worn
 from ground.dataset import Dataset
 from livematch.config import FitConfig
 from matcher.store import FeatureStore
@@ -162,10 +162,9 @@ class SplitScorer:
     def tables(self, s: Setting) -> tuple[CropTable, CropTable]:
         """The shop and video crops that setting ``s``'s detection would have kept."""
         shop, video = self.store.shop, self.store.video
-        worn = video.worn >= s.min_worn
-        if s.trust_worn and WORN in self.classes:
-            worn |= (video.labels == self.classes.index(WORN) + 1) & (video.scores >= s.trust_worn)
-        keep_video = (video.scores >= s.frame_threshold) & _centred_in(video, self.sizes, s.region) & worn
+        trusted = (self.classes.index(WORN) + 1, s.trust_worn) if s.trust_worn and WORN in self.classes else None
+        keep_video = ((video.scores >= s.frame_threshold) & _centred_in(video, self.sizes, s.region)
+                      & kept_worn(video.worn, video.labels, video.scores, s.min_worn, trusted))
         if s.frame_classes:
             keep_video &= np.isin(video.labels, self._label_ids(s.frame_classes))
         return shop[kept_with_floor(shop.scores, shop.owner, s.photo_threshold, s.photo_min_boxes)], video[keep_video]

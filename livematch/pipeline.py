@@ -35,7 +35,7 @@ from livematch.cache import ResultCache, file_digest, model_key
 from ground.dataset import load_dataset, read_clip_frames, read_item_photos
 from ground.errors import ConfigError, LiveMatchError
 from ground.io import atomic_write_text, write_json
-from ground.boxes import kept_with_floor
+from ground.boxes import kept_with_floor, kept_worn
 from matcher.store import FeatureStore, save_store
 from matcher.rerank import search_store
 from ground.memory import trim_heap
@@ -77,15 +77,12 @@ class Models:
     def __init__(self, detector_ckpt, embedder_ckpts, cfg: LiveMatchConfig, clock: Stopwatch, device):
         from detector.infer import frame_region, kept_labels, trusted_worn
         from detector.checkpoint import load_detector
-        from embedder.checkpoint import load_embedder
-        from embedder.extract import ensemble_scales
+        from embedder.checkpoint import load_ensemble
         self.detector, det_cfg = load_detector(detector_ckpt, device)
         self.labels = dict(zip(("items", "clips"), kept_labels(det_cfg.model, cfg.detector.infer)))
         self.trusted = trusted_worn(det_cfg.model, cfg.detector.infer.frame_trust_worn)
         self.regions = {"items": None, "clips": frame_region(cfg.detector.infer)}
-        loaded = [load_embedder(c, device) for c in embedder_ckpts]
-        self.embedders = [model for model, _ in loaded]
-        self.scales = ensemble_scales(cfg.embedder.extract.scale, [own for _, own in loaded])
+        self.embedders, _, self.scales = load_ensemble(embedder_ckpts, cfg.embedder.extract.scale, device)
         self.worn = None  # the worn scorer (frames only), when the config names one
         if cfg.detector.infer.frame_min_worn > 0 and not cfg.weights.worn:
             raise ConfigError(f"detector.infer.frame_min_worn is {cfg.detector.infer.frame_min_worn} but the config "
@@ -112,14 +109,14 @@ class Models:
         ``owners``: the item folder of each photo (default: all one folder), for
         ``detector.infer.photo_min_boxes``."""
         inf = self.cfg.detector.infer
-        if kind == "items" and inf.photo_min_boxes > 0 and images:
-            return self.rows(images, inf.photo_short_side, inf.photo_threshold, self.labels[kind],
-                             floor=(list(owners) if owners is not None else [0] * len(images), inf.photo_min_boxes))
         short, threshold = ((inf.photo_short_side, inf.photo_threshold) if kind == "items"
                             else (inf.frame_short_side, inf.frame_threshold))
         worn = self.worn if kind == "clips" else None
+        floor = None
+        if kind == "items" and inf.photo_min_boxes > 0:
+            floor = (list(owners) if owners is not None else [0] * len(images), inf.photo_min_boxes)
         return (self.rows(images, short, threshold, self.labels[kind], self.regions[kind], worn, inf.frame_min_worn,
-                          self.trusted) if images else ([], []))
+                          self.trusted, floor) if images else ([], []))
 
     def rows(self, images, short_side: int, threshold: float, labels=None, region=None, worn=None,
              min_worn: float = 0.0, trusted: tuple[int, float] | None = None, floor=None):
@@ -139,9 +136,9 @@ class Models:
                            channels_last=inf.channels_last, labels=labels, region=region)
         if floor:
             owners, n = floor
-            keep = np.split(kept_with_floor(np.concatenate([d.scores for d in dets] or [[]]),
-                                            [owners[k] for k, d in enumerate(dets) for _ in d.scores], threshold, n),
-                            np.cumsum([len(d.scores) for d in dets])[:-1])
+            counts = [len(d) for d in dets]
+            keep = np.split(kept_with_floor(np.concatenate([d.scores for d in dets]), np.repeat(owners, counts),
+                                            threshold, n), np.cumsum(counts)[:-1])
             dets = [d[m] for d, m in zip(dets, keep)]
         if worn is not None:
             from detector.worn import score_worn
@@ -151,8 +148,9 @@ class Models:
             if worn is not None:
                 with self.clock("worn"):
                     probs = score_worn(*worn, image, d.boxes)
-            for box, score, label, p in zip(d.boxes, d.scores, d.labels, probs):
-                if p < min_worn and not (trusted and label == trusted[0] and score >= trusted[1]):
+            passed = kept_worn(probs, d.labels, d.scores, min_worn, trusted)
+            for box, score, label, p, ok in zip(d.boxes, d.scores, d.labels, probs, passed):
+                if not ok:
                     continue
                 crop = cut_crop(image, box, self.cfg.embedder.data.crop_margin)
                 if crop is not None:

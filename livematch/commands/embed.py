@@ -46,17 +46,15 @@ def train_embedder(cfg: LiveMatchConfig, out_dir=None, init_from=None, progress:
 
 def evaluate_embedder(checkpoints, roots, cfg: LiveMatchConfig, device="cpu") -> dict:
     """Shop -> video retrieval metrics of checkpoints (one, or several: their ensemble's features,
-    scaled as ``livematch run`` scales them, :func:`embedder.extract.ensemble_scales`) on
+    scaled as ``livematch run`` scales them, :func:`embedder.checkpoint.load_ensemble`) on
     annotated ``roots``."""
-    from embedder.checkpoint import load_embedder
+    from embedder.checkpoint import load_ensemble
     from embedder.evaluate import evaluate_crops
-    from embedder.extract import ensemble_scales
-    loaded = [load_embedder(c, device) for c in checkpoints]
-    scales = ensemble_scales(cfg.embedder.extract.scale, [own for _, own in loaded])
-    model_cfg = loaded[0][1]
+    models, cfgs, scales = load_ensemble(checkpoints, cfg.embedder.extract.scale, device)
+    model_cfg = cfgs[0]
     model_cfg.extract = cfg.embedder.extract
     crops = labelled_crops(roots, cfg, RunSummary(), progress=False)
-    return evaluate_crops([m for m, _ in loaded], crops, model_cfg, scales)
+    return evaluate_crops(models, crops, model_cfg, scales)
 
 
 def annotated_boxes(ds: Dataset, frames):
@@ -97,12 +95,11 @@ def extract_store(checkpoints, roots, out, cfg: LiveMatchConfig, progress: bool 
                   device="cpu") -> FeatureStore:
     """Embed every annotated box of ``roots`` (shop photos, and the annotated frames among
     ``media.infer_frames``) with one checkpoint or an ensemble (each member at the scale ``livematch
-    run`` gives it, :func:`embedder.extract.ensemble_scales`); write a feature store."""
-    from embedder.checkpoint import load_embedder
-    from embedder.extract import embed_images, ensemble_scales
+    run`` gives it, :func:`embedder.checkpoint.load_ensemble`); write a feature store."""
+    from embedder.checkpoint import load_ensemble
+    from embedder.extract import embed_images
     summary = RunSummary()
-    loaded = [load_embedder(c, device) for c in checkpoints]
-    models, scales = [m for m, _ in loaded], ensemble_scales(cfg.embedder.extract.scale, [own for _, own in loaded])
+    models, _, scales = load_ensemble(checkpoints, cfg.embedder.extract.scale, device)
     ds = load_dataset(roots, probe_media=False)
     tables = []
     for rows in annotated_boxes(ds, cfg.media.infer_frames.indices()):
