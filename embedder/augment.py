@@ -3,6 +3,8 @@ colour and lighting, sharpness and compression, viewpoint, framing, occlusion. E
 transform's probability is a config field; 0 switches it off."""
 from __future__ import annotations
 
+import random
+
 import albumentations as A
 import cv2
 import numpy as np
@@ -29,6 +31,15 @@ def build_augment(cfg: AugmentConfig) -> A.Compose:
                         hole_width_range=(0.08, 0.25), p=cfg.coarse_dropout),
     ]
     return A.Compose([s for s in steps if s.p > 0])
+
+
+def augment(transform: A.Compose, image: np.ndarray, draw: int | None) -> np.ndarray:
+    """``transform`` applied to ``image`` with its random state seeded by ``draw`` (one generator
+    shared by every step: ``Compose(seed=...)`` would give each step the same seed, so their
+    draws would agree); ``None`` keeps the transform's own state."""
+    if draw is not None:
+        transform.set_random_state(np.random.default_rng(draw), random.Random(draw))
+    return transform(image=image)["image"]
 
 
 def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

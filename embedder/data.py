@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ground.progress import progress_bar
-from embedder.augment import resize
+from embedder.augment import augment, resize
 from ground.boxes import clip_box
 from ground.dataset import Dataset, read_images
 from ground.errors import MediaError
@@ -148,8 +148,10 @@ def assign_labels(crops: list[Crop], min_crops: int = 2, summary: RunSummary | N
 
 
 class CropDataset(torch.utils.data.Dataset):
-    """Reads cached crops; indexed by ``(index, (height, width))`` from the bucket sampler (or a
-    plain index, keeping the crop's size). Returns ``uint8 (3, H, W)`` RGB and the label."""
+    """Reads cached crops; indexed by ``(index, (height, width), draw)`` from the bucket sampler
+    (or a plain index, keeping the crop's size). ``draw`` seeds the augmentation of this one item
+    (:func:`embedder.augment.augment`), so the same item draws the same augmentation in any worker.
+    Returns ``uint8 (3, H, W)`` RGB and the label."""
 
     def __init__(self, crops: list[Crop], transform=None):
         self.crops, self.transform = crops, transform
@@ -158,14 +160,14 @@ class CropDataset(torch.utils.data.Dataset):
         return len(self.crops)
 
     def __getitem__(self, item):
-        index, shape = item if isinstance(item, tuple) else (item, None)
+        index, shape, draw = item if isinstance(item, tuple) else (item, None, None)
         crop = self.crops[index]
         image = cv2.imread(crop.path, cv2.IMREAD_COLOR)
         if image is None:
             raise MediaError(crop.path, "cached crop is unreadable; delete the cache folder to rebuild")
         image = image[..., ::-1]
         if self.transform is not None:
-            image = self.transform(image=np.ascontiguousarray(image))["image"]
+            image = augment(self.transform, np.ascontiguousarray(image), draw)
         if shape is not None:
             image = resize(image, shape)
         return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), crop.label

@@ -3,7 +3,9 @@
 Each crop goes to the bucket whose aspect ratio (width / height) is nearest in log space; a
 batch holds crops of one bucket only and is resized to that bucket's shape at a short side
 drawn from ``scales``, so garments keep their proportions without padding. The sampler yields
-lists of ``(index, (height, width))`` that the dataset resizes to.
+lists of ``(index, (height, width), draw)``: the dataset resizes to the shape and seeds the crop's
+augmentation with ``draw``, so a training run's random draws depend on the seed and the epoch
+alone (not on the number of loader workers, nor on where a resumed run started).
 """
 from __future__ import annotations
 
@@ -62,7 +64,7 @@ class AspectRatioBatchSampler:
                                            for i in chosen]))
         return batches
 
-    def _epoch_batches(self) -> list[tuple[np.ndarray, tuple[int, int]]]:
+    def _epoch_batches(self) -> list[tuple[np.ndarray, tuple[int, int], np.ndarray]]:
         rng = np.random.default_rng([self.seed, self.epoch])
         batches = []
         for b, aspect in enumerate(self.buckets):
@@ -70,11 +72,15 @@ class AspectRatioBatchSampler:
                 batches.append((rows, bucket_shape(aspect, int(rng.choice(self.scales)))))
         order = rng.permutation(len(batches))
         usable = len(batches) - len(batches) % self.world_size if self.world_size > 1 else len(batches)
-        return [batches[i] for i in order[:usable]][self.rank::self.world_size]
+        batches = [batches[i] for i in order[:usable]]
+        draws = rng.integers(0, 2 ** 63, size=sum(len(rows) for rows, _ in batches), dtype=np.int64)
+        starts = np.cumsum([0] + [len(rows) for rows, _ in batches])
+        return [(rows, shape, draws[starts[i]:starts[i + 1]])
+                for i, (rows, shape) in enumerate(batches)][self.rank::self.world_size]
 
     def __iter__(self):
-        for rows, shape in self._epoch_batches():
-            yield [(int(r), shape) for r in rows]
+        for rows, shape, draws in self._epoch_batches():
+            yield [(int(r), shape, int(d)) for r, d in zip(rows, draws)]
 
     def __len__(self) -> int:
         return len(self._epoch_batches())

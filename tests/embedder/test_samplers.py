@@ -33,8 +33,8 @@ def test_every_batch_is_one_bucket_and_the_epoch_covers_each_crop_once():
     buckets = assign_buckets(aspects, BUCKETS)
     seen = []
     for batch in s:
-        rows = [r for r, _ in batch]
-        shapes = {shape for _, shape in batch}
+        rows = [r for r, *_ in batch]
+        shapes = {shape for _, shape, _ in batch}
         assert len(shapes) == 1 and len(set(buckets[rows])) == 1
         (h, w), = shapes
         assert min(h, w) in (64, 96)
@@ -45,15 +45,15 @@ def test_every_batch_is_one_bucket_and_the_epoch_covers_each_crop_once():
 
 def test_epochs_differ_but_are_reproducible():
     s, *_ = sampler()
-    first = [r for b in s for r, _ in b]
+    first = [r for b in s for r, *_ in b]
     s.set_epoch(1)
-    second = [r for b in s for r, _ in b]
+    second = [r for b in s for r, *_ in b]
     s.set_epoch(0)
-    assert [r for b in s for r, _ in b] == first != second
+    assert [r for b in s for r, *_ in b] == first != second
 
 
 def test_ranks_split_without_duplicates():
-    parts = [[r for b in sampler(rank=k, world_size=3)[0] for r, _ in b] for k in range(3)]
+    parts = [[r for b in sampler(rank=k, world_size=3)[0] for r, *_ in b] for k in range(3)]
     counts = [len(list(sampler(rank=k, world_size=3)[0])) for k in range(3)]
     assert len(set(counts)) == 1  # equal number of steps on every rank
     flat = [r for p in parts for r in p]
@@ -64,5 +64,19 @@ def test_ranks_split_without_duplicates():
 def test_pk_batches_hold_p_identities_with_k_crops():
     s, _, labels = sampler(n=400, batch_size=16, p_identities=4, k_per_identity=4)
     for batch in s:
-        per_label = Counter(labels[[r for r, _ in batch]])
+        per_label = Counter(labels[[r for r, *_ in batch]])
         assert len(per_label) <= 4 and all(n % 4 == 0 for n in per_label.values())
+
+
+def test_each_item_carries_its_own_augmentation_draw():
+    draws = lambda s: [d for b in s for *_, d in b]  # noqa: E731
+    s, *_ = sampler()
+    first = draws(s)
+    assert len(set(first)) == len(first) == 103  # no two items of an epoch augmented alike
+    s.set_epoch(1)
+    second = draws(s)
+    s.set_epoch(0)
+    assert draws(s) == first and not set(first) & set(second)
+    parts = [draws(sampler(rank=k, world_size=3)[0]) for k in range(3)]
+    flat = [d for p in parts for d in p]
+    assert len(flat) == len(set(flat))  # ranks draw apart

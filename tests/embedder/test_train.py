@@ -1,10 +1,14 @@
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from embedder.checkpoint import load_embedder
 from ground.checkpoint import CheckpointError
-from embedder.config import EmbedderConfig
+from embedder.augment import build_augment
+from embedder.config import AugmentConfig, EmbedderConfig
+from embedder.data import CropDataset
 from embedder.evaluate import evaluate_crops
 from embedder.train import TrainingError, train
 from livematch.config import load_config
@@ -75,7 +79,7 @@ def test_checkpoint_round_trip_and_resume(setup, tmp_path):
 
 def test_a_resumed_training_ends_where_an_uninterrupted_one_does(setup, tmp_path):
     cfg, crops, _ = setup
-    cfg = no_augment(cfg)
+    cfg = replace(cfg, augment=AugmentConfig())  # with every augmentation: its draws are seeded too
     cfg.optim.epochs = 2
     whole = train(cfg, crops, tmp_path / "whole", progress=False)
     steps = whole.history[0]["step"]
@@ -85,6 +89,15 @@ def test_a_resumed_training_ends_where_an_uninterrupted_one_does(setup, tmp_path
     for name in a:
         torch.testing.assert_close(a[name].float(), b[name].float(), rtol=1e-4, atol=1e-5, msg=name)
     assert whole.history[-1]["loss"] == pytest.approx(resumed.history[-1]["loss"], rel=1e-4)
+
+
+def test_a_crops_augmentation_depends_on_its_draw_alone(setup):
+    cfg, crops, _ = setup
+    first, second = (CropDataset(crops, build_augment(AugmentConfig())) for _ in range(2))  # two pipelines
+    item = (0, (64, 64), 12345)
+    image = first[item][0]
+    assert torch.equal(second[item][0], image) and torch.equal(first[item][0], image)
+    assert not all(torch.equal(first[(0, (64, 64), draw)][0], image) for draw in range(1, 6))
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(setup, tmp_path, monkeypatch):
