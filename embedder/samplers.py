@@ -72,11 +72,8 @@ class AspectRatioBatchSampler:
                 batches.append((rows, bucket_shape(aspect, int(rng.choice(self.scales)))))
         order = rng.permutation(len(batches))
         usable = len(batches) - len(batches) % self.world_size if self.world_size > 1 else len(batches)
-        batches = [batches[i] for i in order[:usable]]
-        draws = rng.integers(0, 2 ** 63, size=sum(len(rows) for rows, _ in batches), dtype=np.int64)
-        starts = np.cumsum([0] + [len(rows) for rows, _ in batches])
-        return [(rows, shape, draws[starts[i]:starts[i + 1]])
-                for i, (rows, shape) in enumerate(batches)][self.rank::self.world_size]
+        return [(rows, shape, rng.integers(0, 2 ** 63, size=len(rows), dtype=np.int64))  # every rank draws all
+                for rows, shape in (batches[i] for i in order[:usable])][self.rank::self.world_size]
 
     def __iter__(self):
         for rows, shape, draws in self._epoch_batches():

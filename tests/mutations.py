@@ -165,7 +165,8 @@ MUTATIONS = [
     ("the checkpoint rule: an embedder checkpoint overwrites its whole extract section (the test-time sizes too)",
      "livematch/config.py", "        target.model = saved.model\n",
      "        target.model = saved.model\n        if package == 'embedder':\n            target.extract = saved.extract\n",
-     ["tests/livematch/test_fit.py::test_a_fit_pipeline_keeps_its_own_test_time_sizes_under_the_checkpoint_settings"]),    ("embedder: the augmentation draws from its own unseeded state (two runs train different models)",
+     ["tests/livematch/test_fit.py::test_a_fit_pipeline_keeps_its_own_test_time_sizes_under_the_checkpoint_settings"]),
+    ("embedder: the augmentation draws from its own unseeded state (two runs train different models)",
      "embedder/augment.py", "    if draw is not None:\n", "    if False:\n",
      ["tests/embedder/test_train.py::test_a_resumed_training_ends_where_an_uninterrupted_one_does"]),
 ]

@@ -92,7 +92,7 @@ def test_a_resumed_training_ends_where_an_uninterrupted_one_does(setup, tmp_path
 
 
 def test_a_crops_augmentation_depends_on_its_draw_alone(setup):
-    cfg, crops, _ = setup
+    _, crops, _ = setup
     first, second = (CropDataset(crops, build_augment(AugmentConfig())) for _ in range(2))  # two pipelines
     item = (0, (64, 64), 12345)
     image = first[item][0]
