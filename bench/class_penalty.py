@@ -67,8 +67,8 @@ def main(argv=None) -> dict:
     record = json.loads((args.fit / "fit.json").read_text())
     chosen = Setting(**{k: tuple(v) if isinstance(v, list) else v for k, v in record["setting"].items()})
     cfg = load_config(args.fit / "pipeline.yaml")
-    detector, embedder = cfg.weights.detector, cfg.weights.embedders[0]
-    use_checkpoints(cfg, detector, embedder)
+    detector, embedders = cfg.weights.detector, cfg.weights.embedders  # several: an ensemble
+    use_checkpoints(cfg, detector, embedders[0])
     classes = class_names(cfg.detector.model)
     if args.penalised not in classes:
         raise SystemExit(f"--penalised {args.penalised!r}: the detector's classes are {classes}")
@@ -78,7 +78,7 @@ def main(argv=None) -> dict:
         out = []
         for root, folder in zip(roots, folders):
             gt = load_dataset([root])
-            store = validation_rows(cfg, [root], detector, embedder, folder, progress=False)
+            store = validation_rows(cfg, [root], detector, embedders, folder, progress=False)
             out.append(PenalisedCalibrator(store, classes, {v.video_id: v.size for v in gt.videos.values()}, gt,
                                            cfg.matcher))
         return out

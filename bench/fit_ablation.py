@@ -46,11 +46,11 @@ def root_scorers(fit: Path, roots, work: Path):
     from livematch.config import load_config, use_checkpoints
     from livematch.fit import validation_rows
     cfg = load_config(fit / "pipeline.yaml")
-    detector, embedder = cfg.weights.detector, cfg.weights.embedders[0]
-    use_checkpoints(cfg, detector, embedder)
+    detector, embedders = cfg.weights.detector, cfg.weights.embedders  # several: an ensemble
+    use_checkpoints(cfg, detector, embedders[0])
     for root in roots:
         gt = load_dataset([root])
-        store = validation_rows(cfg, [root], detector, embedder, work / root.name, progress=False)
+        store = validation_rows(cfg, [root], detector, embedders, work / root.name, progress=False)
         yield root, store, SplitScorer(store, class_names(cfg.detector.model),
                                        {v.video_id: v.size for v in gt.videos.values()}, gt, cfg.matcher)
 

@@ -94,6 +94,7 @@ class OptimConfig:
     tensorboard: bool = True  # scalars under OUT/tensorboard beside OUT/log.csv
     freeze_backbone: bool = False  # fine-tune only GeM / neck / head
     select: str = "top1"  # OUT/best is the epoch with the best validation top1 | map10, or the last one
+    val_every: int = 1  # validate after every this many epochs and after the last (best among those)
     seed: int = 0
     dist_timeout_min: float = 120.0  # torchrun: how long ranks wait in a collective (rank 0 validates alone)
 

@@ -45,6 +45,7 @@ class Loop:
     amp: bool = True  # CUDA only
     sync_bn: bool = False  # torchrun on GPUs: BatchNorm statistics over every rank's batch (SyncBatchNorm)
     tensorboard: bool = True  # scalars under OUT/tensorboard beside OUT/log.csv
+    val_every: int = 1  # validate after every this many epochs, and after the last
 
     @classmethod
     def of(cls, section) -> Loop:
@@ -266,7 +267,8 @@ def train_loop(task: Task, optimizer, loop: Loop, out_dir, rank: int, world: int
         means = _rank_mean({k: v / max(1, n) for k, v in sums.items()}, world, device)
         row = {"epoch": epoch + 1, "step": step, "lr": optimizer.param_groups[0]["lr"],
                "seconds": round(time.perf_counter() - start, 2), **means}
-        if task.has_val and rank == 0:
+        validated = task.has_val and ((epoch + 1) % max(1, loop.val_every) == 0 or epoch + 1 == epochs)
+        if validated and rank == 0:
             row.update(task.evaluate())
         history.append(row)
         if rank == 0:
@@ -277,7 +279,7 @@ def train_loop(task: Task, optimizer, loop: Loop, out_dir, rank: int, world: int
             meta = {"kind": task.kind, "epoch": epoch + 1, "step": step, "select": task.select or "last", "best": best,
                     **task.meta()}
             score = row.get(task.select) if task.select else None  # None: every epoch replaces OUT/best
-            if task.has_val and (score is None or score > best):
+            if validated and (score is None or score > best):
                 best = meta["best"] = best if score is None else score
                 task.save(out_dir / "best", meta)
             state = {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), **task.state()}

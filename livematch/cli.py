@@ -257,7 +257,8 @@ def fit(
                                                         "YAML, or a folder of checkpoints (e.g. weights/)."),
     detector: Optional[Path] = typer.Option(None, help="Use this detector checkpoint as is (with --embedder: "
                                                        "no model training; the worn scorer still trains)."),
-    embedder: Optional[Path] = typer.Option(None, help="Use this embedder checkpoint as is (with --detector)."),
+    embedder: Optional[List[Path]] = typer.Option(None, help="Use this embedder checkpoint as is (with "
+                                                             "--detector); repeat for an ensemble."),
     config: Optional[Path] = typer.Option(None, help="YAML applied over the recipe (fit.*, detector.*, ...)."),
     overrides: List[str] = typer.Argument(None, help="Dotted overrides: fit.finetune.embedder_epochs=5 ..."),
 ):

@@ -250,9 +250,10 @@ def tta_sizes(scale: int, multiples) -> list[int]:
     return [round(scale * m) for m in multiples]
 
 
-def validation_rows(cfg: LiveMatchConfig, val_roots, detector, embedder, out: Path, progress: bool):
+def validation_rows(cfg: LiveMatchConfig, val_roots, detector, embedders, out: Path, progress: bool):
     """VAL's crop rows at the lowest threshold, every class, the whole frame (cached: a re-run
-    detects nothing again). Returns the cleaned feature store with labels."""
+    detects nothing again), embedded by ``embedders`` (one checkpoint folder, or several: an
+    ensemble). Returns the cleaned feature store with labels."""
     from matcher.store import load_store
     from livematch.pipeline import run
     low = min(cfg.fit.thresholds + [cfg.detector.infer.photo_threshold, cfg.detector.infer.frame_threshold])
@@ -260,12 +261,12 @@ def validation_rows(cfg: LiveMatchConfig, val_roots, detector, embedder, out: Pa
     c.detector.infer = replace(c.detector.infer, photo_threshold=low, frame_threshold=low, photo_classes=[],
                                frame_classes=[], frame_region=[0.0, 0.0, 1.0, 1.0], frame_min_worn=0.0,
                                frame_trust_worn=0.0, photo_min_boxes=0)
-    if run(c, val_roots, out, detector, [embedder], progress=progress).result is None:
+    if run(c, val_roots, out, detector, list(embedders), progress=progress).result is None:
         return None  # a torchrun rank other than 0
     return load_store(out / "features")
 
 
-def train_rows(cfg: LiveMatchConfig, train_roots, detector, embedder, runs: Path, progress: bool,
+def train_rows(cfg: LiveMatchConfig, train_roots, detector, embedders, runs: Path, progress: bool,
                procedure: calibration.Procedure):
     """TRAIN's crop rows for the calibration (``fit.train_calibration``): each root, or a seeded
     draw of at most ``procedure.train_max_clips`` of its clips with their items (linked under
@@ -282,7 +283,7 @@ def train_rows(cfg: LiveMatchConfig, train_roots, detector, embedder, runs: Path
                         procedure.train_max_clips)
             root = subset_root(root, items, clips, runs / f"train_view{k}")
         ds = load_dataset([root], probe_media=True)  # probed (frame sizes) for the clips that calibrate only
-        out.append((validation_rows(cfg, [root], detector, embedder, runs / f"train_run{k}", progress), ds))
+        out.append((validation_rows(cfg, [root], detector, embedders, runs / f"train_run{k}", progress), ds))
     return None if any(store is None for store, _ in out) else out  # every rank runs every root
 
 
@@ -318,22 +319,22 @@ def choose_settings(cfg: LiveMatchConfig, stores, train_ds: Dataset, splits, pro
     return Calibration(start, chosen, sweeps, val, region, held, parts)
 
 
-def calibrate(cfg: LiveMatchConfig, train_ds: Dataset, train_roots, val_roots, splits, detector, embedder,
+def calibrate(cfg: LiveMatchConfig, train_ds: Dataset, train_roots, val_roots, splits, detector, embedders,
               runs: Path, progress: bool) -> Calibration | None:
     """The calibration stage: VAL's (and, by ``fit.train_calibration``, TRAIN's) crop rows under
     ``runs``, then :func:`choose_settings` on them; ``None`` on torchrun ranks other than 0."""
-    stores = [validation_rows(cfg, [root], detector, embedder, runs / (f"val_run{k}" if k else "val_run"), progress)
+    stores = [validation_rows(cfg, [root], detector, embedders, runs / (f"val_run{k}" if k else "val_run"), progress)
               for k, root in enumerate(val_roots)]
     procedure, train = calibration.PROCEDURE, []  # read once: the benches and tests may replace it
     if calibration.uses_train(cfg.fit, len(val_roots), procedure):
-        train = train_rows(cfg, train_roots, detector, embedder, runs, progress, procedure)
+        train = train_rows(cfg, train_roots, detector, embedders, runs, progress, procedure)
     if train is None or any(store is None for store in stores):
         return None
     return choose_settings(cfg, stores, train_ds, splits, progress, train, procedure)
 
 
 def choose_tta(cfg: LiveMatchConfig, plain: Calibration, train_ds, train_roots, val_roots, splits, detector,
-               embedder, runs: Path, progress: bool):
+               embedders, runs: Path, progress: bool):
     """``fit.tta_scales`` as a candidate: the rows embedded again with the extra test-time sizes
     (under ``runs/tta``) and calibrated; they are kept only when their held-out estimate is higher
     than that of ``plain`` (:func:`calibrate` at the training scale alone): a default adopted on
@@ -341,7 +342,7 @@ def choose_tta(cfg: LiveMatchConfig, plain: Calibration, train_ds, train_roots, 
     record)``; the calibration is ``None`` on torchrun ranks other than 0."""
     other = load_config(None, layers=[OmegaConf.structured(cfg)])
     other.embedder.extract.scales_tta = tta_sizes(cfg.embedder.extract.scale, cfg.fit.tta_scales)
-    found = calibrate(other, train_ds, train_roots, val_roots, splits, detector, embedder, runs / "tta", progress)
+    found = calibrate(other, train_ds, train_roots, val_roots, splits, detector, embedders, runs / "tta", progress)
     if found is None:
         return cfg, None, None
     estimates = {"none": plain.estimate.score if plain.estimate else None,
@@ -363,10 +364,10 @@ def _relative(path: Path, base: Path) -> str:
         return str(Path(path).resolve())
 
 
-def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, scores: dict, detector, embedder, val_roots) -> Path:
+def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, scores: dict, detector, embedders, val_roots) -> Path:
     """``OUT/pipeline.yaml``: the weights (relative to it), the models' inference settings and
     every calibrated setting, with the validation score of each choice in comments."""
-    body = {"weights": {"detector": _relative(detector, out), "embedders": [_relative(embedder, out)],
+    body = {"weights": {"detector": _relative(detector, out), "embedders": [_relative(e, out) for e in embedders],
                         **({"worn": _relative(cfg.weights.worn, out)} if cfg.weights.worn else {})},
             "detector": {"infer": {"photo_short_side": cfg.detector.infer.photo_short_side,
                                    "frame_short_side": cfg.detector.infer.frame_short_side}},
@@ -424,13 +425,13 @@ def _choice_rows(sweeps, chosen) -> list[tuple]:
 
 
 def write_outputs(out: Path, cfg: LiveMatchConfig, found: Calibration, train_roots, val_roots, splits,
-                  detector, embedder, seconds: dict, skipped: list, tta: dict | None) -> FitReport:
+                  detector, embedders, seconds: dict, skipped: list, tta: dict | None) -> FitReport:
     """``OUT/pipeline.yaml``, ``OUT/fit.json`` and ``OUT/fit.html`` from the calibration ``found``."""
     from livematch.fit_report import write_fit_report
     start, chosen, cal, held, parts = found.start, found.chosen, found.val, found.estimate, found.train_parts
     scores = {"start": cal.score(start), "chosen": cal.score(chosen), "rows": _choice_rows(found.sweeps, chosen),
               "holdout": held, "train_parts": len(parts), "tta": tta}
-    path = write_pipeline(out, cfg, chosen, scores, detector, embedder, val_roots)
+    path = write_pipeline(out, cfg, chosen, scores, detector, embedders, val_roots)
     levels = [e.to_dict() for e in cal.evaluation(chosen)]
     write_json(out / "fit.json", {"train_roots": [str(r) for r in train_roots],
                                   "val_roots": [str(r) for r in val_roots],
@@ -470,7 +471,8 @@ def _train_models(cfg, train_roots, val_roots, out: Path, init: dict, given: dic
 
 def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, init_from=None,
         detector=None, embedder=None, progress: bool = True) -> FitReport | None:
-    """The whole fit (module docstring). Returns ``None`` on torchrun ranks other than 0."""
+    """The whole fit (module docstring). ``embedder``: one checkpoint folder or several (an
+    ensemble, embedded as ``livematch run`` embeds it). Returns ``None`` on torchrun ranks other than 0."""
     from livematch.pipeline import check_output_dir
     out = Path(out)
     train_roots, val_roots = [Path(r) for r in train_roots], [Path(r) for r in val_roots]
@@ -489,8 +491,9 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     seconds, skipped = _train_models(cfg, train_roots, val_roots, out, init,
                                      {"detector": detector, "embedder": embedder}, progress)
     detector = Path(detector or out / "weights" / "detector")
-    embedder = Path(embedder or out / "weights" / "embedder")
-    use_checkpoints(cfg, detector, embedder, given_keys(config, overrides))
+    embedders = [Path(e) for e in ([embedder] if isinstance(embedder, (str, Path)) else embedder or [])] or [
+        out / "weights" / "embedder"]
+    use_checkpoints(cfg, detector, embedders[0], given_keys(config, overrides))
     cfg.embedder.extract.scales_tta = []  # fit.tta_scales are a candidate, tried in choose_tta
     worn = out / "weights" / "worn" if cfg.fit.worn else None
     if worn is not None and (worn / "model.safetensors").is_file():
@@ -503,14 +506,14 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     cfg.weights.worn = str(worn) if worn is not None else ""
     t0 = time.perf_counter()
     runs = out / "calibration"
-    found = calibrate(cfg, train_ds, train_roots, val_roots, splits, detector, embedder, runs, progress)
+    found = calibrate(cfg, train_ds, train_roots, val_roots, splits, detector, embedders, runs, progress)
     if found is None:  # the ranks shared the detection; rank 0 calibrates
         return None
     tta = None
     if cfg.fit.tta_scales:
-        cfg, found, tta = choose_tta(cfg, found, train_ds, train_roots, val_roots, splits, detector, embedder, runs,
+        cfg, found, tta = choose_tta(cfg, found, train_ds, train_roots, val_roots, splits, detector, embedders, runs,
                                      progress)
         if found is None:
             return None
     seconds["calibrate"] = time.perf_counter() - t0
-    return write_outputs(out, cfg, found, train_roots, val_roots, splits, detector, embedder, seconds, skipped, tta)
+    return write_outputs(out, cfg, found, train_roots, val_roots, splits, detector, embedders, seconds, skipped, tta)

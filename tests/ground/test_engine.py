@@ -1,5 +1,6 @@
 """The one training loop (ground.engine) on a toy regression task: the schedule, accumulation,
 best / last checkpoints, resume and the logs."""
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,19 @@ def test_the_loop_learns_logs_and_keeps_the_best_epoch(tmp_path):
     assert ("best", 2) in task.saved and ("best", 3) not in task.saved  # epoch 3 scored lower
     assert (tmp_path / "log.csv").read_text().count("\n") == 4
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_validation_every_few_epochs_and_after_the_last_chooses_best_among_those(tmp_path):
+    """val_every=2 over 5 epochs: validated after epochs 2, 4 and 5 only; the best of those is kept
+    (epoch 4), the weights trained are those of validation every epoch."""
+    task = Toy(scores=[0.2, 0.9, 0.5])
+    loop = Loop(epochs=5, warmup_steps=0, val_every=2, tensorboard=False)
+    result = train_loop(task, _sgd(task), loop, tmp_path / "few", 0, 1, CPU, progress=False)
+    assert [r.get("score") for r in result.history] == [None, 0.2, None, 0.9, 0.5]
+    assert [e for name, e in task.saved if name == "best"] == [2, 4]
+    every = Toy(scores=[0.1] * 5)
+    train_loop(every, _sgd(every), replace(loop, val_every=1), tmp_path / "every", 0, 1, CPU, progress=False)
+    torch.testing.assert_close(task.model.weight, every.model.weight)
 
 
 def test_accumulation_steps_once_per_group_of_batches(tmp_path):

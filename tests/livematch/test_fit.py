@@ -222,6 +222,22 @@ def test_zero_finetune_epochs_keep_the_init_models_as_they_are(fitted, sample_ro
     assert (out / "pipeline.yaml").is_file()
 
 
+def test_fit_calibrates_an_ensemble_of_given_embedders_and_writes_them_all(fitted, sample_root, val_root, tmp_path):
+    """--embedder twice: VAL is embedded by both (features concatenated, as livematch run does) and
+    pipeline.yaml names both, in order."""
+    from matcher.store import load_store
+    out, weights = tmp_path / "ensemble", fitted / "weights"
+    shutil.copytree(weights / "worn", out / "weights" / "worn")  # trained already: not again
+    assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--out", str(out), "--detector",
+                 str(weights / "detector"), "--embedder", str(weights / "embedder"), "--embedder",
+                 str(fitted / "embedder" / "last"), *FAST]) == 0
+    cfg = load_config(out / "pipeline.yaml")
+    assert [Path(e).resolve() for e in cfg.weights.embedders] == [(weights / "embedder").resolve(),
+                                                                  (fitted / "embedder" / "last").resolve()]
+    dim = load_store(fitted / "calibration" / "val_run" / "features").shop.dim
+    assert load_store(out / "calibration" / "val_run" / "features").shop.dim == 2 * dim
+
+
 @pytest.mark.parametrize("broken", ["val", "train"])
 def test_bad_inputs_fail_before_training_naming_the_root(broken, sample_root, val_root, tmp_path, capsys):
     bare = tmp_path / "bare"
