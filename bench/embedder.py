@@ -3,6 +3,7 @@
     python -m bench.embedder --checkpoint runs/embedder_tiny/best --val data/val        # speed + top-1
     python -m bench.embedder --frozen tf_efficientnet_lite0@160 tf_efficientnet_lite2@224 --val data/val21
     python -m bench.embedder --ablation --train data/train --val data/val --epochs 10     # training ablation
+    python -m bench.embedder --val-every 10 --epochs 10 --train data/fit_train --val data/val21 data/val22
 
 1. extraction: crops per second with aspect-ratio buckets vs padding every crop to a square
    (ratio), and with fit's multi-scale test-time augmentation (``fit.tta_scales``) vs without
@@ -11,7 +12,10 @@
    without training (no neck), side by side on the same crops: top-1, mAP@10, crops per second;
 3. ablation (``--ablation``): the tiny recipe trained with and without cross-batch memory, with
    and without aspect-ratio bucketing (one square bucket), ArcFace vs sub-center ArcFace; top-1,
-   recall@5 and mAP@10 on held-out items, and training seconds.
+   recall@5 and mAP@10 on held-out items, and training seconds;
+4. validation every N epochs (``--val-every N``): the lite0 recipe (``select: last``) trained
+   ``--epochs`` epochs validating after each and after every N (and the last), side by side: the
+   seconds of each, their ratio, and whether the two trained the same weights.
 """
 from __future__ import annotations
 
@@ -125,6 +129,27 @@ def bench_ablation(train_roots, val_roots, epochs: int, out_root: Path) -> dict:
     return rows
 
 
+def bench_val_every(train_roots, val_roots, epochs: int, every: int, out_root: Path) -> dict:
+    from safetensors.torch import load_file
+    rows, weights = {}, {}
+    for n in (1, every):
+        cfg = load_config(Path("configs/embedder/lite0.yaml"), [
+            f"embedder.data.roots={list(map(str, train_roots))}", f"embedder.data.val_roots={list(map(str, val_roots))}",
+            f"embedder.optim.epochs={epochs}", f"embedder.optim.val_every={n}",
+            f"embedder.data.cache_dir={out_root / 'crops'}"])
+        labelled_crops(cfg.embedder.data.roots + cfg.embedder.data.val_roots, cfg, RunSummary(), False)  # cached first
+        start = time.perf_counter()
+        result, _ = train_embedder(cfg, out_root / f"every{n}", progress=False)
+        rows[f"every {n}"] = {"seconds": time.perf_counter() - start,
+                              "validations": sum("top1" in r for r in result.history)}
+        weights[n] = load_file(str(result.checkpoint / "model.safetensors"))
+    ratio = rows["every 1"]["seconds"] / rows[f"every {every}"]["seconds"]
+    same = weights[1].keys() == weights[every].keys() and all(weights[1][k].equal(weights[every][k]) for k in weights[1])
+    print(f"{epochs} epochs: validated after each {rows['every 1']['seconds']:.0f} s, after every {every} "
+          f"{rows[f'every {every}']['seconds']:.0f} s: x{ratio:.2f} the speed; the same weights: {same}")
+    return {**rows, "speedup": ratio, "same_weights": same}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path)
@@ -132,6 +157,7 @@ def main() -> None:
     parser.add_argument("--train", type=Path, nargs="+")
     parser.add_argument("--frozen", nargs="+", metavar="NAME@SIZE", help="ImageNet backbones compared frozen.")
     parser.add_argument("--ablation", action="store_true")
+    parser.add_argument("--val-every", type=int, metavar="N", help="Time the lite0 recipe validated every N epochs.")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("bench/results/embedder.json"))
     args = parser.parse_args()
@@ -150,6 +176,10 @@ def main() -> None:
         if not args.train:
             parser.error("--ablation needs --train")
         results["ablation"] = bench_ablation(args.train, args.val, args.epochs, Path("runs/ablation"))
+    if args.val_every:
+        if not args.train:
+            parser.error("--val-every needs --train")
+        results["val_every"] = bench_val_every(args.train, args.val, args.epochs, args.val_every, Path("runs/val_every"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}")

@@ -476,7 +476,8 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     from livematch.pipeline import check_output_dir
     out = Path(out)
     train_roots, val_roots = [Path(r) for r in train_roots], [Path(r) for r in val_roots]
-    if bool(detector) != bool(embedder):
+    embedders = [Path(e) for e in ([embedder] if isinstance(embedder, (str, Path)) else embedder or [])]
+    if bool(detector) != bool(embedders):
         raise ConfigError("give both --detector and --embedder to skip training, or neither")
     init = find_init(init_from) if init_from else {}
     for root in train_roots:
@@ -489,10 +490,9 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     calibration.vote_rules(calibration.PROCEDURE.vote_rules)  # a bad rule fails before training, not after
     tta_sizes(1, cfg.fit.tta_scales)  # ... and so does a bad multiple
     seconds, skipped = _train_models(cfg, train_roots, val_roots, out, init,
-                                     {"detector": detector, "embedder": embedder}, progress)
+                                     {"detector": detector, "embedder": embedders}, progress)
     detector = Path(detector or out / "weights" / "detector")
-    embedders = [Path(e) for e in ([embedder] if isinstance(embedder, (str, Path)) else embedder or [])] or [
-        out / "weights" / "embedder"]
+    embedders = embedders or [out / "weights" / "embedder"]
     use_checkpoints(cfg, detector, embedders[0], given_keys(config, overrides))
     cfg.embedder.extract.scales_tta = []  # fit.tta_scales are a candidate, tried in choose_tta
     worn = out / "weights" / "worn" if cfg.fit.worn else None
