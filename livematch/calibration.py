@@ -148,6 +148,7 @@ class SplitScorer:
         self.store, self.classes, self.sizes, self.gt, self.matcher = store, classes, sizes, gt, matcher
         self.truth = sold_items(gt)
         self._searches: dict[tuple, tuple] = {}
+        self._lists = None  # neighbour lists of the video crops, for database-side augmentation
         self.evaluations = 0
 
     def _label_ids(self, names) -> np.ndarray:
@@ -159,15 +160,33 @@ class SplitScorer:
         return (s.photo_threshold, s.photo_min_boxes, s.frame_threshold, s.frame_classes, s.region, s.min_worn,
                 s.trust_worn)
 
-    def tables(self, s: Setting) -> tuple[CropTable, CropTable]:
-        """The shop and video crops that setting ``s``'s detection would have kept."""
-        shop, video = self.store.shop, self.store.video
+    def _kept_video(self, s: Setting) -> np.ndarray:
+        """Which video crops setting ``s``'s detection would have kept."""
+        video = self.store.video
         trusted = (self.classes.index(WORN) + 1, s.trust_worn) if s.trust_worn and WORN in self.classes else None
         keep_video = ((video.scores >= s.frame_threshold) & _centred_in(video, self.sizes, s.region)
                       & kept_worn(video.worn, video.labels, video.scores, s.min_worn, trusted))
         if s.frame_classes:
             keep_video &= np.isin(video.labels, self._label_ids(s.frame_classes))
-        return shop[kept_with_floor(shop.scores, shop.owner, s.photo_threshold, s.photo_min_boxes)], video[keep_video]
+        return keep_video
+
+    def tables(self, s: Setting) -> tuple[CropTable, CropTable]:
+        """The shop and video crops that setting ``s``'s detection would have kept."""
+        shop = self.store.shop
+        return (shop[kept_with_floor(shop.scores, shop.owner, s.photo_threshold, s.photo_min_boxes)],
+                self.store.video[self._kept_video(s)])
+
+    def _gallery(self, s: Setting, video: CropTable):
+        """The video crops' features as the search sees them, and the re-ranking left to it:
+        database-side augmentation (``rerank.dba_k``) of the kept crops comes from neighbour lists
+        of all the rows, searched once (:class:`matcher.rerank.NeighbourLists`, exact: a flat
+        index), not from a new search of each filter's gallery."""
+        rr = self.matcher.rerank
+        if rr.dba_k <= 1 or self.matcher.index.kind != "flat":
+            return video.features, rr
+        if self._lists is None:
+            self._lists = rerank.NeighbourLists(self.store.video.features)
+        return self._lists.augment(self._kept_video(s), rr.dba_k, rr.alpha), replace(rr, dba_k=0)
 
     def search(self, s: Setting):
         """Filtered tables and the nearest video crop of each shop crop (cached per filter)."""
@@ -175,7 +194,8 @@ class SplitScorer:
         if key not in self._searches:
             shop, video = self.tables(s)
             if len(shop) and len(video):
-                dist, rows = rerank.search(shop.features, video.features, self.matcher.index, self.matcher.rerank)
+                gallery, left = self._gallery(s, video)
+                dist, rows = rerank.search(shop.features, gallery, self.matcher.index, left)
             else:
                 dist, rows = np.empty((len(shop), 1), np.float32), np.full((len(shop), 1), -1)
             self._searches = {key: (shop, video, dist, rows)}  # sweeps move one filter at a time

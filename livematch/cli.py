@@ -280,6 +280,9 @@ def fit(
         est = report.tta["estimates"]
         typer.echo(f"fit.tta_scales {report.tta['scales']}: held-out estimate {est['tta']} with, {est['none']} without: "
                    + ("kept" if report.tta["kept"] else "not kept (the training scale only)"))
+    if report.dba:
+        from livematch.fit_report import dba_text
+        typer.echo(dba_text(report.dba))
     if report.holdout is not None:
         typer.echo(f"held-out estimate {report.holdout.score:.4f} ({report.holdout.method()}): expect "
                    "about this on new data, not the validation score")

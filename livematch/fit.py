@@ -66,6 +66,7 @@ class FitReport:
     holdout: Estimate | None = None  # the held-out estimate: what to expect on new data
     train_parts: int = 0  # parts of TRAIN's clips that calibrated beside VAL (fit.train_calibration)
     tta: dict | None = None  # fit.tta_scales tried: each candidate's held-out estimate and the one kept
+    dba: dict | None = None  # fit.dba_k tried: each k's held-out estimate (0: none) and the one kept (0: none)
 
 
 def _in_root(path: Path, root: Path) -> bool:
@@ -319,10 +320,9 @@ def choose_settings(cfg: LiveMatchConfig, stores, train_ds: Dataset, splits, pro
     return Calibration(start, chosen, sweeps, val, region, held, parts)
 
 
-def calibrate(cfg: LiveMatchConfig, train_ds: Dataset, train_roots, val_roots, splits, detector, embedders,
-              runs: Path, progress: bool) -> Calibration | None:
-    """The calibration stage: VAL's (and, by ``fit.train_calibration``, TRAIN's) crop rows under
-    ``runs``, then :func:`choose_settings` on them; ``None`` on torchrun ranks other than 0."""
+def calibration_rows(cfg: LiveMatchConfig, train_roots, val_roots, detector, embedders, runs: Path, progress: bool):
+    """VAL's (and, by ``fit.train_calibration``, TRAIN's) crop rows under ``runs``: ``(stores,
+    train, procedure)``; ``None`` on torchrun ranks other than 0."""
     stores = [validation_rows(cfg, [root], detector, embedders, runs / (f"val_run{k}" if k else "val_run"), progress)
               for k, root in enumerate(val_roots)]
     procedure, train = calibration.PROCEDURE, []  # read once: the benches and tests may replace it
@@ -330,7 +330,52 @@ def calibrate(cfg: LiveMatchConfig, train_ds: Dataset, train_roots, val_roots, s
         train = train_rows(cfg, train_roots, detector, embedders, runs, progress, procedure)
     if train is None or any(store is None for store in stores):
         return None
+    return stores, train, procedure
+
+
+def calibrate(cfg: LiveMatchConfig, train_ds: Dataset, train_roots, val_roots, splits, detector, embedders,
+              runs: Path, progress: bool, rows=None) -> Calibration | None:
+    """The calibration stage: :func:`calibration_rows` (or ``rows`` already made), then
+    :func:`choose_settings` on them; ``None`` on torchrun ranks other than 0."""
+    rows = rows or calibration_rows(cfg, train_roots, val_roots, detector, embedders, runs, progress)
+    if rows is None:
+        return None
+    stores, train, procedure = rows
     return choose_settings(cfg, stores, train_ds, splits, progress, train, procedure)
+
+
+def _higher(candidate: Calibration, held: Calibration) -> bool:
+    """Whether a candidate's held-out estimate beats the held calibration's: ties, and a missing
+    estimate on either side, keep what is held (a default adopted on a tie cost much on data built
+    differently: docs/RESULTS.md)."""
+    return (held.estimate is not None and candidate.estimate is not None
+            and candidate.estimate.score > held.estimate.score)
+
+
+def choose_dba(cfg: LiveMatchConfig, plain: Calibration, rows, train_ds, splits, progress: bool):
+    """``fit.dba_k`` as candidates: each ``k`` (``matcher.rerank.dba_k``, database-side
+    augmentation) calibrated on the same crop rows ``rows`` (it changes the search, not the
+    features fit embedded), kept only when its held-out estimate is higher than the best so far,
+    starting from ``plain`` (no augmentation). Returns ``(cfg, calibration, record)``."""
+    held = int(cfg.matcher.rerank.dba_k) if cfg.matcher.rerank.dba_k > 1 else 0  # as configured (0: none)
+    best_cfg, best, estimates = cfg, plain, {held: plain.estimate.score if plain.estimate else None}
+    stores, train, procedure = rows
+    for k in dict.fromkeys(int(k) for k in cfg.fit.dba_k if int(k) > 1 and int(k) != held):
+        other = load_config(None, layers=[OmegaConf.structured(cfg)])
+        other.matcher.rerank.dba_k = k
+        found = choose_settings(other, stores, train_ds, splits, progress, train, procedure)
+        estimates[k] = found.estimate.score if found.estimate else None
+        log.info("fit.dba_k %d: held-out estimate %s (best so far %s)", k, _maybe(estimates[k]), _maybe(
+            best.estimate.score if best.estimate else None))
+        if _higher(found, best):
+            best_cfg, best = other, found
+    if any(v is None for v in estimates.values()):
+        log.warning("fit.dba_k: no held-out estimate to compare them by (fit.holdout); no augmentation")
+    kept = int(best_cfg.matcher.rerank.dba_k) if best_cfg.matcher.rerank.dba_k > 1 else 0
+    log.info("fit.dba_k %s: held-out estimates %s; %s", list(cfg.fit.dba_k),
+             {k: _maybe(v) for k, v in estimates.items()}, f"k = {kept} kept" if kept else "none kept")
+    return best_cfg, best, {"candidates": [int(k) for k in cfg.fit.dba_k],
+                            "estimates": {str(k): v for k, v in estimates.items()}, "kept": kept}
 
 
 def choose_tta(cfg: LiveMatchConfig, plain: Calibration, train_ds, train_roots, val_roots, splits, detector,
@@ -347,7 +392,7 @@ def choose_tta(cfg: LiveMatchConfig, plain: Calibration, train_ds, train_roots, 
         return cfg, None, None
     estimates = {"none": plain.estimate.score if plain.estimate else None,
                  "tta": found.estimate.score if found.estimate else None}
-    keep = estimates["none"] is not None and estimates["tta"] is not None and estimates["tta"] > estimates["none"]
+    keep = _higher(found, plain)
     record = {"scales": list(cfg.fit.tta_scales), "sizes": other.embedder.extract.scales_tta,
               "estimates": estimates, "kept": keep}
     if estimates["none"] is None or estimates["tta"] is None:
@@ -376,7 +421,9 @@ def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, scores: dict, detect
                                      **({"scales_tta": list(cfg.embedder.extract.scales_tta)}
                                         if cfg.embedder.extract.scales_tta else {})}},
             "media": {"backend": cfg.media.backend.value, "infer_frames": asdict(cfg.media.infer_frames)},
-            "matcher": {"voting": {"annotation_step": cfg.matcher.voting.annotation_step}}}
+            "matcher": {"voting": {"annotation_step": cfg.matcher.voting.annotation_step},
+                        **({"rerank": {"dba_k": int(cfg.matcher.rerank.dba_k), "alpha": float(cfg.matcher.rerank.alpha)}}
+                           if cfg.matcher.rerank.dba_k > 1 else {})}}
     for section, part in chosen.overrides().items():
         for name, values in part.items():
             body.setdefault(section, {}).setdefault(name, {}).update(values)
@@ -397,6 +444,9 @@ def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, scores: dict, detect
         lines.append(f"# fit.tta_scales {tta['scales']} (crops also at {tta['sizes']} px): held-out estimate "
                      f"{_maybe(tta['estimates']['tta'])} with, {_maybe(tta['estimates']['none'])} without: "
                      + ("kept." if tta["kept"] else "not kept (the training scale only)."))
+    if scores.get("dba"):
+        from livematch.fit_report import dba_text
+        lines.append(f"# {dba_text(scores['dba'])}.")
     lines.append(f"# Annotated frames every {cfg.matcher.voting.annotation_step} frames (learned from TRAIN and VAL): "
                  "evidence frames are moved onto that grid.")
     lines.append("# Use: livematch run --config <this file> --data ROOT --out RUN")
@@ -425,26 +475,28 @@ def _choice_rows(sweeps, chosen) -> list[tuple]:
 
 
 def write_outputs(out: Path, cfg: LiveMatchConfig, found: Calibration, train_roots, val_roots, splits,
-                  detector, embedders, seconds: dict, skipped: list, tta: dict | None) -> FitReport:
+                  detector, embedders, seconds: dict, skipped: list, tta: dict | None,
+                  dba: dict | None = None) -> FitReport:
     """``OUT/pipeline.yaml``, ``OUT/fit.json`` and ``OUT/fit.html`` from the calibration ``found``."""
     from livematch.fit_report import write_fit_report
     start, chosen, cal, held, parts = found.start, found.chosen, found.val, found.estimate, found.train_parts
     scores = {"start": cal.score(start), "chosen": cal.score(chosen), "rows": _choice_rows(found.sweeps, chosen),
-              "holdout": held, "train_parts": len(parts), "tta": tta}
+              "holdout": held, "train_parts": len(parts), "tta": tta, "dba": dba}
     path = write_pipeline(out, cfg, chosen, scores, detector, embedders, val_roots)
     levels = [e.to_dict() for e in cal.evaluation(chosen)]
     write_json(out / "fit.json", {"train_roots": [str(r) for r in train_roots],
                                   "val_roots": [str(r) for r in val_roots],
                                   "setting": asdict(chosen), "start": asdict(start), "val_score": scores["chosen"],
                                   "start_score": scores["start"], "holdout": asdict(held) if held else None,
-                                  "val": levels, "train_parts": len(parts), "tta": tta,
+                                  "val": levels, "train_parts": len(parts), "tta": tta, "dba": dba,
                                   "region_learned": found.region,
                                   "annotation_step": cfg.matcher.voting.annotation_step,
                                   "seconds": seconds, "skipped": skipped,
                                   "evaluations": cal.evaluations + sum(p.evaluations for p in parts),
                                   "sweeps": [asdict(s) for s in found.sweeps]})
     write_fit_report(out / "fit.html", chosen, start, scores, found.sweeps, splits[0], found.region, levels, val_roots)
-    return FitReport(path, asdict(chosen), scores["chosen"], scores["start"], seconds, skipped, held, len(parts), tta)
+    return FitReport(path, asdict(chosen), scores["chosen"], scores["start"], seconds, skipped, held, len(parts), tta,
+                     dba)
 
 
 def _train_models(cfg, train_roots, val_roots, out: Path, init: dict, given: dict, progress: bool) -> tuple:
@@ -506,9 +558,13 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     cfg.weights.worn = str(worn) if worn is not None else ""
     t0 = time.perf_counter()
     runs = out / "calibration"
-    found = calibrate(cfg, train_ds, train_roots, val_roots, splits, detector, embedders, runs, progress)
-    if found is None:  # the ranks shared the detection; rank 0 calibrates
+    rows = calibration_rows(cfg, train_roots, val_roots, detector, embedders, runs, progress)
+    if rows is None:  # the ranks shared the detection; rank 0 calibrates
         return None
+    found = calibrate(cfg, train_ds, train_roots, val_roots, splits, detector, embedders, runs, progress, rows)
+    dba = None
+    if cfg.fit.dba_k:
+        cfg, found, dba = choose_dba(cfg, found, rows, train_ds, splits, progress)
     tta = None
     if cfg.fit.tta_scales:
         cfg, found, tta = choose_tta(cfg, found, train_ds, train_roots, val_roots, splits, detector, embedders, runs,
@@ -516,4 +572,5 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
         if found is None:
             return None
     seconds["calibrate"] = time.perf_counter() - t0
-    return write_outputs(out, cfg, found, train_roots, val_roots, splits, detector, embedders, seconds, skipped, tta)
+    return write_outputs(out, cfg, found, train_roots, val_roots, splits, detector, embedders, seconds, skipped, tta,
+                         dba)

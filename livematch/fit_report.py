@@ -125,6 +125,17 @@ def _tta_text(tta: dict | None) -> str:
             f"without; <b>{'kept' if tta['kept'] else 'not kept'}</b>.</p>")
 
 
+def dba_text(dba: dict | None) -> str:
+    """One sentence on ``fit.dba_k`` (empty when none was tried): each candidate's held-out
+    estimate and the one kept; the CLI, ``pipeline.yaml`` and the page say the same."""
+    if not dba:
+        return ""
+    said = ", ".join(f"{'none' if v is None else f'{v:.4f}'} " + (f"with k = {k}" if k != "0" else "without")
+                     for k, v in dba["estimates"].items())
+    return (f"fit.dba_k {dba['candidates']} (database-side augmentation): held-out estimate {said}: "
+            + (f"k = {dba['kept']} kept" if dba["kept"] else "none kept (the features as embedded)"))
+
+
 def _train_text(parts: int) -> str:
     return (f" TRAIN's clips calibrated too, cut into {parts} parts each matched on its own "
             "(<code>fit.train_calibration</code>): the table and the charts score each setting on the VAL roots "
@@ -161,6 +172,7 @@ def write_fit_report(path, chosen, start, scores: dict, sweeps, val, region, lev
             f"on its own) {scores['start']:.4f} at the starting settings, <b>{scores['chosen']:.4f}</b> as "
             f"calibrated.{_train_text(scores.get('train_parts', 0))}</p>{_holdout_text(scores.get('holdout'), roots)}"
             f"{_tta_text(scores.get('tta'))}"
+            + (f"<p>{html.escape(dba_text(scores.get('dba')))}.</p>" if scores.get("dba") else "") +
             f"<p>{html.escape(f1)}</p>"
             f"<table><tr><th style='text-align:left'>setting</th><th>chosen</th><th>score</th>"
             f"<th style='text-align:left'>best alternative</th></tr>{rows}</table>"

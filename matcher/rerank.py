@@ -24,6 +24,15 @@ def expand(x: np.ndarray, neighbours: np.ndarray, dist: np.ndarray, alpha: float
     return _normalize(x + np.einsum("qk,qkd->qd", w, neighbours))
 
 
+def _augmented(gallery: np.ndarray, dist: np.ndarray, rows: np.ndarray, alpha: float) -> np.ndarray:
+    """Each row of ``(N, k)`` neighbours ``rows`` (distances ``dist``; ``-1`` / ``inf``: none) as
+    their mean, weighted by ``cos ** alpha`` (``alpha`` 0: equal weights), normalised."""
+    weights = np.where(np.isfinite(dist), 1.0, 0.0)
+    if alpha:
+        weights *= np.maximum(1.0 - np.where(np.isfinite(dist), dist, 0) ** 2 / 2.0, 0.0) ** alpha
+    return _normalize(np.einsum("nk,nkd->nd", weights, gallery[np.maximum(rows, 0)]))
+
+
 def database_augmentation(gallery: np.ndarray, k: int, alpha: float = 0.0,
                           cfg: IndexConfig | None = None) -> np.ndarray:
     """DBA: each gallery row becomes the (weighted) mean of itself and its ``k - 1`` nearest rows."""
@@ -31,10 +40,42 @@ def database_augmentation(gallery: np.ndarray, k: int, alpha: float = 0.0,
         return gallery
     index = build_index(gallery, cfg or IndexConfig())
     dist, rows = index.search(gallery, min(k, len(gallery)))
-    weights = np.where(np.isfinite(dist), 1.0, 0.0)
-    if alpha:
-        weights *= np.maximum(1.0 - np.where(np.isfinite(dist), dist, 0) ** 2 / 2.0, 0.0) ** alpha
-    return _normalize(np.einsum("nk,nkd->nd", weights, gallery[np.maximum(rows, 0)]))
+    return _augmented(gallery, dist, rows, alpha)
+
+
+class NeighbourLists:
+    """Every gallery row's ``m`` nearest rows (itself first), searched once, so that database-side
+    augmentation of any subset of the rows needs no new search: within a subset, a row's ``k``
+    nearest rows are the first ``k`` of its list that the subset keeps. Rows with fewer than ``k``
+    of them on the list are searched exactly. Calibration filters one root's video crops hundreds
+    of ways (thresholds, classes, region); each filter's :func:`database_augmentation` would search
+    the whole filtered gallery again."""
+
+    def __init__(self, gallery: np.ndarray, m: int = 64):
+        self.gallery = np.asarray(gallery, np.float32)
+        self.dist, self.rows = (build_index(self.gallery, IndexConfig()).search(self.gallery, min(m, len(self.gallery)))
+                                if len(self.gallery) else (np.empty((0, 0), np.float32), np.empty((0, 0), np.int64)))
+
+    def augment(self, keep: np.ndarray, k: int, alpha: float = 0.0) -> np.ndarray:
+        """``database_augmentation(gallery[keep], k, alpha)`` (an exact flat search) from the lists."""
+        idx = np.flatnonzero(keep)
+        subset = self.gallery[idx]
+        if k <= 1 or len(idx) < 2:
+            return subset
+        k = min(k, len(idx))
+        rows, dist = self.rows[idx], self.dist[idx]
+        kept = (rows >= 0) & keep[np.maximum(rows, 0)]
+        order = np.argsort(~kept, axis=1, kind="stable")[:, :k]  # the first k kept, in distance order
+        enough = kept.sum(axis=1) >= k
+        near_rows = np.take_along_axis(rows, order, axis=1)
+        near_dist = np.take_along_axis(dist, order, axis=1)
+        out = np.empty_like(subset)
+        if enough.any():
+            out[enough] = _augmented(self.gallery, near_dist[enough], near_rows[enough], alpha)
+        if not enough.all():  # too few kept rows on their lists: search the subset itself
+            d, r = build_index(subset, IndexConfig()).search(subset[~enough], k)
+            out[~enough] = _augmented(subset, d, r, alpha)
+        return out
 
 
 def _reciprocal(rank: np.ndarray, i: int, k: int) -> np.ndarray:

@@ -91,6 +91,9 @@ def test_fit_writes_a_pipeline_that_run_accepts_from_anywhere(fitted, val_root, 
     assert load_config().fit.tta_scales == [] and cfg.embedder.extract.scales_tta == []
     assert load_config(fitted / "calibration" / "val_run" / "config.yaml").embedder.extract.scales_tta == []
     assert not (fitted / "calibration" / "tta").exists() and record["tta"] is None
+    # fit.dba_k tries database-side augmentation with k = 2 by default, on the same rows
+    assert load_config().fit.dba_k == [2] and record["dba"]["candidates"] == [2]
+    assert set(record["dba"]["estimates"]) == {"0", "2"} and cfg.matcher.rerank.dba_k == record["dba"]["kept"]
 
 
 def test_a_fit_pipeline_keeps_its_own_test_time_sizes_under_the_checkpoint_settings(fitted):
@@ -307,6 +310,56 @@ def test_fit_keeps_the_test_time_scales_only_when_their_held_out_estimate_is_hig
     assert load_config(out / "calibration" / "val_run" / "config.yaml").embedder.extract.scales_tta == []
 
 
+
+@pytest.mark.parametrize("better", ["dba", "none"])
+def test_fit_keeps_database_side_augmentation_only_when_its_held_out_estimate_is_higher(
+        better, fitted, sample_root, val_root, val_root2, tmp_path, monkeypatch, capsys):
+    """A built case: the calibration with fit.dba_k's k = 2 (on the same crop rows) gets a held-out
+    estimate above (or below) the one without; fit keeps the higher one, writes it for ``run``
+    (matcher.rerank.dba_k) and says so in the CLI, pipeline.yaml, fit.json and fit.html."""
+    import livematch.fit as fit_module
+    real, seen = fit_module.choose_settings, []
+
+    def rigged(cfg, *args, **kwargs):
+        found = real(cfg, *args, **kwargs)
+        seen.append((cfg.matcher.rerank.dba_k, [id(store) for store in args[0]]))
+        with_dba = cfg.matcher.rerank.dba_k == 2
+        return replace(found, estimate=replace(found.estimate, score=0.9 if with_dba == (better == "dba") else 0.4))
+    monkeypatch.setattr(fit_module, "choose_settings", rigged)
+    out = tmp_path / "fit"
+    assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--val", str(val_root2), "--out", str(out),
+                 "--detector", str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder"),
+                 *FAST, "fit.worn=false", "fit.dba_k=[2]"]) == 0
+    said = capsys.readouterr().out
+    kept = better == "dba"
+    assert [k for k, _ in seen] == [0, 2] and seen[0][1] == seen[1][1]  # one set of rows, calibrated twice
+    assert sorted(p.name for p in (out / "calibration").iterdir()) == ["train_run0", "val_run", "val_run1"]
+    assert load_config(out / "pipeline.yaml").matcher.rerank.dba_k == (2 if kept else 0)
+    record = json.loads((out / "fit.json").read_text())
+    assert record["dba"] == {"candidates": [2], "estimates": {"0": 0.4, "2": 0.9} if kept else {"0": 0.9, "2": 0.4},
+                             "kept": 2 if kept else 0}
+    assert record["holdout"]["score"] == 0.9
+    line = next(x for x in said.splitlines() if x.startswith("fit.dba_k [2]"))
+    assert ("k = 2 kept" if kept else "none kept") in line
+    assert line in (out / "pipeline.yaml").read_text() and "fit.dba_k [2]" in (out / "fit.html").read_text()
+    if kept:  # run searches with it: the shop crops' nearest video crops are those of the augmented gallery
+        assert main(["run", "--config", str(out / "pipeline.yaml"), "--data", str(val_root), "--out",
+                     str(tmp_path / "run"), "data.probe_media=false"]) == 0
+        assert "dba_k: 2" in (tmp_path / "run" / "config.yaml").read_text()
+
+
+def test_fit_tries_no_augmentation_with_an_empty_dba_list(fitted, sample_root, val_root, tmp_path, monkeypatch):
+    import livematch.fit as fit_module
+    called = []
+    monkeypatch.setattr(fit_module, "choose_dba", lambda *a, **k: called.append(1))
+    out = tmp_path / "fit"
+    assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--out", str(out), "--detector",
+                 str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder"),
+                 *FAST, "fit.worn=false", "fit.dba_k=[]"]) == 0
+    assert not called and json.loads((out / "fit.json").read_text())["dba"] is None
+    assert load_config(out / "pipeline.yaml").matcher.rerank.dba_k == 0
+
+
 # ---- calibration on built cases (no models) ----
 
 @pytest.fixture(scope="module")
@@ -342,6 +395,22 @@ def test_calibration_picks_the_threshold_that_drops_the_distractors(hijacked):
     chosen, sweeps = coordinate_ascent(cal, START, {"frame_threshold": grid}, rounds=1)
     assert chosen.frame_threshold == 0.4  # the lowest of the tied best: the value nearest the start
     assert sweeps[0].scores == [scores[t] for t in grid]
+
+
+def test_the_scorer_searches_with_the_configured_augmentation(hijacked):
+    """With matcher.rerank.dba_k set, each shop crop's nearest video crop is searched in the
+    augmented gallery of the kept crops, as ``run`` searches."""
+    from matcher.rerank import database_augmentation
+    ds, store, sizes = hijacked
+    augmented = MatcherConfig()
+    augmented.rerank.dba_k = 2
+    plain = SplitScorer(store, ["product", "other"], sizes, ds, MatcherConfig()).search(START)
+    shop, video, dist, rows = SplitScorer(store, ["product", "other"], sizes, ds, augmented).search(START)
+    gallery = database_augmentation(video.features, 2, augmented.rerank.alpha)
+    expected = np.linalg.norm(shop.features[:, None] - gallery[None], axis=2)
+    assert np.array_equal(rows[:, 0], expected.argmin(axis=1))
+    assert np.allclose(dist[:, 0], expected.min(axis=1), atol=1e-2)
+    assert np.abs(dist[:, 0] - plain[2][:, 0]).max() > 0.05
 
 
 def test_calibration_keeps_a_region_only_when_it_helps(hijacked):

@@ -63,3 +63,23 @@ def test_every_method_runs_through_search(method):
     assert (rows[:, 0] // 8 == np.arange(10)).mean() >= 0.9
     with pytest.raises(ConfigError, match="unknown rerank.method"):
         search(q, g, rerank=RerankConfig(method="magic"))
+
+
+@pytest.mark.parametrize("alpha", [0.0, 3.0])
+def test_neighbour_lists_augment_any_subset_as_a_new_search_would(alpha):
+    """Calibration's filters: database-side augmentation of a subset from lists searched once over
+    all rows equals a search of the subset itself, also where a row's short list keeps too few
+    of the subset's rows (those are searched exactly)."""
+    from matcher.rerank import NeighbourLists, database_augmentation
+    rng = np.random.default_rng(0)
+    gallery = rng.normal(size=(300, 16)).astype(np.float32)
+    gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
+    lists = NeighbourLists(gallery, m=8)
+    for share in (1.0, 0.5, 0.05):
+        keep = rng.random(len(gallery)) < share
+        for k in (2, 3):
+            expected = database_augmentation(gallery[keep], k, alpha)
+            assert np.allclose(lists.augment(keep, k, alpha), expected, atol=1e-5)
+    keep = np.zeros(len(gallery), bool)
+    keep[:1] = True
+    assert np.array_equal(lists.augment(keep, 2, alpha), gallery[:1])  # one row: nothing to average
