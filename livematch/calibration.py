@@ -48,6 +48,9 @@ class Procedure:
     train_max_val_roots: int = 2  # fit.train_calibration=auto adds TRAIN with at most this many VAL roots
     train_max_clips: int = 100  # at most this many clips of each TRAIN root calibrate (a seeded draw)
     region_coverage: float = 0.98  # share of TRAIN's sold garments the learned frame region keeps
+    # matcher.rerank.dba_k values fit tries (database-side augmentation), each kept only when its held-out
+    # estimate beats the best so far; () tries none
+    dba_k: tuple[int, ...] = (2,)
 
 
 PROCEDURE = Procedure()  # what fit uses (read at each call)

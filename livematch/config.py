@@ -114,9 +114,6 @@ class FitConfig:
     parts: int = 2  # a root that is cut (one VAL root for the estimate, TRAIN's roots) is cut into this many parts
     train_calibration: str = "auto"  # TRAIN's clips calibrate too: auto (with one or two --val roots) | always | never
     tta_scales: list[float] = field(default_factory=list)  # test-time crop sizes tried (x train scale), kept if better
-    # database-side augmentation tried (matcher.rerank.dba_k: each video crop averaged with its k - 1 nearest),
-    # each kept only when its held-out estimate beats the best so far; [] tries none
-    dba_k: list[int] = field(default_factory=lambda: [2])
 
 
 # fit.* keys that are gone, and what to do instead: a config or override naming one fails with this.

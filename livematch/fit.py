@@ -66,7 +66,7 @@ class FitReport:
     holdout: Estimate | None = None  # the held-out estimate: what to expect on new data
     train_parts: int = 0  # parts of TRAIN's clips that calibrated beside VAL (fit.train_calibration)
     tta: dict | None = None  # fit.tta_scales tried: each candidate's held-out estimate and the one kept
-    dba: dict | None = None  # fit.dba_k tried: each k's held-out estimate (0: none) and the one kept (0: none)
+    dba: dict | None = None  # DBA tried (Procedure.dba_k): each k's held-out estimate (0: none) and the one kept
 
 
 def _in_root(path: Path, root: Path) -> bool:
@@ -352,29 +352,36 @@ def _higher(candidate: Calibration, held: Calibration) -> bool:
             and candidate.estimate.score > held.estimate.score)
 
 
+def dba_candidates(procedure: calibration.Procedure) -> list[int]:
+    """The ``matcher.rerank.dba_k`` values that ``procedure.dba_k`` lists (1 and less: none)."""
+    return [int(k) for k in dict.fromkeys(procedure.dba_k) if str(k).strip() and int(k) > 1]
+
+
 def choose_dba(cfg: LiveMatchConfig, plain: Calibration, rows, train_ds, splits, progress: bool):
-    """``fit.dba_k`` as candidates: each ``k`` (``matcher.rerank.dba_k``, database-side
-    augmentation) calibrated on the same crop rows ``rows`` (it changes the search, not the
-    features fit embedded), kept only when its held-out estimate is higher than the best so far,
-    starting from ``plain`` (no augmentation). Returns ``(cfg, calibration, record)``."""
+    """Database-side augmentation as candidates: each ``k`` of :func:`dba_candidates`
+    (``matcher.rerank.dba_k``) calibrated on the same crop rows ``rows`` (it changes the search,
+    not the features fit embedded), kept only when its held-out estimate is higher than the best
+    so far, starting from ``plain`` (as configured: no augmentation by default). Returns ``(cfg,
+    calibration, record)``."""
     held = int(cfg.matcher.rerank.dba_k) if cfg.matcher.rerank.dba_k > 1 else 0  # as configured (0: none)
     best_cfg, best, estimates = cfg, plain, {held: plain.estimate.score if plain.estimate else None}
     stores, train, procedure = rows
-    for k in dict.fromkeys(int(k) for k in cfg.fit.dba_k if int(k) > 1 and int(k) != held):
+    candidates = dba_candidates(procedure)
+    for k in (k for k in candidates if k != held):
         other = load_config(None, layers=[OmegaConf.structured(cfg)])
         other.matcher.rerank.dba_k = k
         found = choose_settings(other, stores, train_ds, splits, progress, train, procedure)
         estimates[k] = found.estimate.score if found.estimate else None
-        log.info("fit.dba_k %d: held-out estimate %s (best so far %s)", k, _maybe(estimates[k]), _maybe(
+        log.info("matcher.rerank.dba_k %d: held-out estimate %s (best so far %s)", k, _maybe(estimates[k]), _maybe(
             best.estimate.score if best.estimate else None))
         if _higher(found, best):
             best_cfg, best = other, found
     if any(v is None for v in estimates.values()):
-        log.warning("fit.dba_k: no held-out estimate to compare them by (fit.holdout); no augmentation")
+        log.warning("database-side augmentation: no held-out estimate to compare by (fit.holdout); none kept")
     kept = int(best_cfg.matcher.rerank.dba_k) if best_cfg.matcher.rerank.dba_k > 1 else 0
-    log.info("fit.dba_k %s: held-out estimates %s; %s", list(cfg.fit.dba_k),
+    log.info("matcher.rerank.dba_k %s tried: held-out estimates %s; %s", candidates,
              {k: _maybe(v) for k, v in estimates.items()}, f"k = {kept} kept" if kept else "none kept")
-    return best_cfg, best, {"candidates": [int(k) for k in cfg.fit.dba_k],
+    return best_cfg, best, {"candidates": candidates,
                             "estimates": {str(k): v for k, v in estimates.items()}, "kept": kept}
 
 
@@ -563,7 +570,7 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
         return None
     found = calibrate(cfg, train_ds, train_roots, val_roots, splits, detector, embedders, runs, progress, rows)
     dba = None
-    if cfg.fit.dba_k:
+    if dba_candidates(rows[2]):
         cfg, found, dba = choose_dba(cfg, found, rows, train_ds, splits, progress)
     tta = None
     if cfg.fit.tta_scales:

@@ -126,13 +126,15 @@ def _tta_text(tta: dict | None) -> str:
 
 
 def dba_text(dba: dict | None) -> str:
-    """One sentence on ``fit.dba_k`` (empty when none was tried): each candidate's held-out
-    estimate and the one kept; the CLI, ``pipeline.yaml`` and the page say the same."""
+    """One sentence on the database-side augmentation fit tried (empty when none): each
+    candidate's held-out estimate and the one kept; the CLI, ``pipeline.yaml`` and the page say
+    the same."""
     if not dba:
         return ""
     said = ", ".join(f"{'none' if v is None else f'{v:.4f}'} " + (f"with k = {k}" if k != "0" else "without")
                      for k, v in dba["estimates"].items())
-    return (f"fit.dba_k {dba['candidates']} (database-side augmentation): held-out estimate {said}: "
+    return (f"database-side augmentation (matcher.rerank.dba_k) tried with k in {dba['candidates']}: "
+            f"held-out estimate {said}: "
             + (f"k = {dba['kept']} kept" if dba["kept"] else "none kept (the features as embedded)"))
 
 

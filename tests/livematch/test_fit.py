@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from livematch import calibration
 from livematch.calibration import SplitScorer, Setting, coordinate_ascent, default_grids
 from ground.errors import ConfigError
 from livematch.cli import main
@@ -91,8 +92,8 @@ def test_fit_writes_a_pipeline_that_run_accepts_from_anywhere(fitted, val_root, 
     assert load_config().fit.tta_scales == [] and cfg.embedder.extract.scales_tta == []
     assert load_config(fitted / "calibration" / "val_run" / "config.yaml").embedder.extract.scales_tta == []
     assert not (fitted / "calibration" / "tta").exists() and record["tta"] is None
-    # fit.dba_k tries database-side augmentation with k = 2 by default, on the same rows
-    assert load_config().fit.dba_k == [2] and record["dba"]["candidates"] == [2]
+    # fit tries database-side augmentation with k = 2 by default, on the same rows
+    assert calibration.Procedure().dba_k == (2,) and record["dba"]["candidates"] == [2]
     assert set(record["dba"]["estimates"]) == {"0", "2"} and cfg.matcher.rerank.dba_k == record["dba"]["kept"]
 
 
@@ -277,24 +278,34 @@ def test_a_bad_tta_multiple_fails_before_training(sample_root, val_root, tmp_pat
     assert not (out / "embedder").exists() and not (out / "weights").exists()
 
 
+def rigged_fit(fitted, roots, out, monkeypatch, high, *overrides) -> list:
+    """``fit`` (TRAIN and two VAL ``roots``) on the ``fitted`` models, every calibration's held-out
+    estimate rigged to 0.9 where ``high(cfg)`` and 0.4 elsewhere; returns what each calibration
+    saw: its ``matcher.rerank.dba_k`` and which crop rows (ids of the stores)."""
+    import livematch.fit as fit_module
+    real, seen = fit_module.choose_settings, []
+
+    def rigged(cfg, *args, **kwargs):
+        found = real(cfg, *args, **kwargs)
+        seen.append((cfg.matcher.rerank.dba_k, [id(store) for store in args[0]]))
+        return replace(found, estimate=replace(found.estimate, score=0.9 if high(cfg) else 0.4))
+    monkeypatch.setattr(fit_module, "choose_settings", rigged)
+    train, val, val2 = roots
+    assert main(["fit", "--data", str(train), "--val", str(val), "--val", str(val2), "--out", str(out),
+                 "--detector", str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder"),
+                 *FAST, "fit.worn=false", *overrides]) == 0
+    return seen
+
+
 @pytest.mark.parametrize("better", ["tta", "none"])
 def test_fit_keeps_the_test_time_scales_only_when_their_held_out_estimate_is_higher(
         better, fitted, sample_root, val_root, val_root2, tmp_path, monkeypatch, capsys):
     """A built case: the calibration of the rows embedded with fit.tta_scales gets a held-out
     estimate above (or below) the one at the training scale; fit keeps the higher one and says so
     in the CLI, pipeline.yaml, fit.json and fit.html."""
-    import livematch.fit as fit_module
-    real = fit_module.choose_settings
-
-    def rigged(cfg, *args, **kwargs):
-        found = real(cfg, *args, **kwargs)
-        with_tta = bool(cfg.embedder.extract.scales_tta)
-        return replace(found, estimate=replace(found.estimate, score=0.9 if with_tta == (better == "tta") else 0.4))
-    monkeypatch.setattr(fit_module, "choose_settings", rigged)
     out = tmp_path / "fit"
-    assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--val", str(val_root2), "--out", str(out),
-                 "--detector", str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder"),
-                 *FAST, "fit.worn=false", "fit.tta_scales=[1.5]"]) == 0
+    rigged_fit(fitted, [sample_root, val_root, val_root2], out, monkeypatch,
+               lambda cfg: bool(cfg.embedder.extract.scales_tta) == (better == "tta"), "fit.tta_scales=[1.5]")
     said = capsys.readouterr().out
     cfg = load_config(out / "pipeline.yaml")
     record = json.loads((out / "fit.json").read_text())
@@ -314,22 +325,15 @@ def test_fit_keeps_the_test_time_scales_only_when_their_held_out_estimate_is_hig
 @pytest.mark.parametrize("better", ["dba", "none"])
 def test_fit_keeps_database_side_augmentation_only_when_its_held_out_estimate_is_higher(
         better, fitted, sample_root, val_root, val_root2, tmp_path, monkeypatch, capsys):
-    """A built case: the calibration with fit.dba_k's k = 2 (on the same crop rows) gets a held-out
-    estimate above (or below) the one without; fit keeps the higher one, writes it for ``run``
-    (matcher.rerank.dba_k) and says so in the CLI, pipeline.yaml, fit.json and fit.html."""
-    import livematch.fit as fit_module
-    real, seen = fit_module.choose_settings, []
-
-    def rigged(cfg, *args, **kwargs):
-        found = real(cfg, *args, **kwargs)
-        seen.append((cfg.matcher.rerank.dba_k, [id(store) for store in args[0]]))
-        with_dba = cfg.matcher.rerank.dba_k == 2
-        return replace(found, estimate=replace(found.estimate, score=0.9 if with_dba == (better == "dba") else 0.4))
-    monkeypatch.setattr(fit_module, "choose_settings", rigged)
+    """A built case: the calibration with database-side augmentation k = 2 (Procedure.dba_k, on the
+    same crop rows) gets a held-out estimate above (or below) the one without; fit keeps the higher
+    one, writes it for ``run`` (matcher.rerank.dba_k) and says so in the CLI, pipeline.yaml,
+    fit.json and fit.html."""
+    from livematch import calibration
+    monkeypatch.setattr(calibration, "PROCEDURE", replace(calibration.PROCEDURE, dba_k=(2,)))
     out = tmp_path / "fit"
-    assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--val", str(val_root2), "--out", str(out),
-                 "--detector", str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder"),
-                 *FAST, "fit.worn=false", "fit.dba_k=[2]"]) == 0
+    seen = rigged_fit(fitted, [sample_root, val_root, val_root2], out, monkeypatch,
+                      lambda cfg: (cfg.matcher.rerank.dba_k == 2) == (better == "dba"))
     said = capsys.readouterr().out
     kept = better == "dba"
     assert [k for k, _ in seen] == [0, 2] and seen[0][1] == seen[1][1]  # one set of rows, calibrated twice
@@ -339,23 +343,26 @@ def test_fit_keeps_database_side_augmentation_only_when_its_held_out_estimate_is
     assert record["dba"] == {"candidates": [2], "estimates": {"0": 0.4, "2": 0.9} if kept else {"0": 0.9, "2": 0.4},
                              "kept": 2 if kept else 0}
     assert record["holdout"]["score"] == 0.9
-    line = next(x for x in said.splitlines() if x.startswith("fit.dba_k [2]"))
-    assert ("k = 2 kept" if kept else "none kept") in line
-    assert line in (out / "pipeline.yaml").read_text() and "fit.dba_k [2]" in (out / "fit.html").read_text()
-    if kept:  # run searches with it: the shop crops' nearest video crops are those of the augmented gallery
+    line = next(x for x in said.splitlines() if x.startswith("database-side augmentation"))
+    assert ("k = 2 kept" if kept else "none kept") in line and "tried with k in [2]" in line
+    assert line in (out / "pipeline.yaml").read_text() and "tried with k in [2]" in (out / "fit.html").read_text()
+    if kept:  # run searches with it
         assert main(["run", "--config", str(out / "pipeline.yaml"), "--data", str(val_root), "--out",
                      str(tmp_path / "run"), "data.probe_media=false"]) == 0
         assert "dba_k: 2" in (tmp_path / "run" / "config.yaml").read_text()
 
 
-def test_fit_tries_no_augmentation_with_an_empty_dba_list(fitted, sample_root, val_root, tmp_path, monkeypatch):
+def test_fit_tries_no_augmentation_when_the_procedure_lists_none(fitted, sample_root, val_root, tmp_path,
+                                                                  monkeypatch):
     import livematch.fit as fit_module
+    from livematch import calibration
+    monkeypatch.setattr(calibration, "PROCEDURE", replace(calibration.PROCEDURE, dba_k=()))
     called = []
     monkeypatch.setattr(fit_module, "choose_dba", lambda *a, **k: called.append(1))
     out = tmp_path / "fit"
     assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--out", str(out), "--detector",
                  str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder"),
-                 *FAST, "fit.worn=false", "fit.dba_k=[]"]) == 0
+                 *FAST, "fit.worn=false"]) == 0
     assert not called and json.loads((out / "fit.json").read_text())["dba"] is None
     assert load_config(out / "pipeline.yaml").matcher.rerank.dba_k == 0
 
