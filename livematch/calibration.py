@@ -173,31 +173,34 @@ class SplitScorer:
             keep_video &= np.isin(video.labels, self._label_ids(s.frame_classes))
         return keep_video
 
-    def tables(self, s: Setting) -> tuple[CropTable, CropTable]:
-        """The shop and video crops that setting ``s``'s detection would have kept."""
+    def tables(self, s: Setting, keep_video: np.ndarray | None = None) -> tuple[CropTable, CropTable]:
+        """The shop and video crops that setting ``s``'s detection would have kept (``keep_video``:
+        :meth:`_kept_video` of ``s``, when already made)."""
         shop = self.store.shop
+        keep_video = self._kept_video(s) if keep_video is None else keep_video
         return (shop[kept_with_floor(shop.scores, shop.owner, s.photo_threshold, s.photo_min_boxes)],
-                self.store.video[self._kept_video(s)])
+                self.store.video[keep_video])
 
-    def _gallery(self, s: Setting, video: CropTable):
-        """The video crops' features as the search sees them, and the re-ranking left to it:
-        database-side augmentation (``rerank.dba_k``) of the kept crops comes from neighbour lists
-        of all the rows, searched once (:class:`matcher.rerank.NeighbourLists`, exact: a flat
+    def _gallery(self, keep_video: np.ndarray, video: CropTable):
+        """The kept ``video`` crops' features as the search sees them, and the re-ranking left to
+        it: database-side augmentation (``rerank.dba_k``) of the kept crops comes from neighbour
+        lists of all the rows, searched once (:class:`matcher.rerank.NeighbourLists`, exact: a flat
         index), not from a new search of each filter's gallery."""
         rr = self.matcher.rerank
         if rr.dba_k <= 1 or self.matcher.index.kind != "flat":
             return video.features, rr
         if self._lists is None:
             self._lists = rerank.NeighbourLists(self.store.video.features)
-        return self._lists.augment(self._kept_video(s), rr.dba_k, rr.alpha), replace(rr, dba_k=0)
+        return self._lists.augment(keep_video, rr.dba_k, rr.alpha), replace(rr, dba_k=0)
 
     def search(self, s: Setting):
         """Filtered tables and the nearest video crop of each shop crop (cached per filter)."""
         key = self.filter_key(s)
         if key not in self._searches:
-            shop, video = self.tables(s)
+            keep_video = self._kept_video(s)
+            shop, video = self.tables(s, keep_video)
             if len(shop) and len(video):
-                gallery, left = self._gallery(s, video)
+                gallery, left = self._gallery(keep_video, video)
                 dist, rows = rerank.search(shop.features, gallery, self.matcher.index, left)
             else:
                 dist, rows = np.empty((len(shop), 1), np.float32), np.full((len(shop), 1), -1)

@@ -352,6 +352,11 @@ def _higher(candidate: Calibration, held: Calibration) -> bool:
             and candidate.estimate.score > held.estimate.score)
 
 
+def _dba_k(cfg: LiveMatchConfig) -> int:
+    """The database-side augmentation ``cfg`` searches with (0: none)."""
+    return int(cfg.matcher.rerank.dba_k) if cfg.matcher.rerank.dba_k > 1 else 0
+
+
 def dba_candidates(procedure: calibration.Procedure) -> list[int]:
     """The ``matcher.rerank.dba_k`` values that ``procedure.dba_k`` lists (1 and less: none)."""
     return [int(k) for k in dict.fromkeys(procedure.dba_k) if str(k).strip() and int(k) > 1]
@@ -363,7 +368,7 @@ def choose_dba(cfg: LiveMatchConfig, plain: Calibration, rows, train_ds, splits,
     not the features fit embedded), kept only when its held-out estimate is higher than the best
     so far, starting from ``plain`` (as configured: no augmentation by default). Returns ``(cfg,
     calibration, record)``."""
-    held = int(cfg.matcher.rerank.dba_k) if cfg.matcher.rerank.dba_k > 1 else 0  # as configured (0: none)
+    held = _dba_k(cfg)  # as configured
     best_cfg, best, estimates = cfg, plain, {held: plain.estimate.score if plain.estimate else None}
     stores, train, procedure = rows
     candidates = dba_candidates(procedure)
@@ -378,7 +383,7 @@ def choose_dba(cfg: LiveMatchConfig, plain: Calibration, rows, train_ds, splits,
             best_cfg, best = other, found
     if any(v is None for v in estimates.values()):
         log.warning("database-side augmentation: no held-out estimate to compare by (fit.holdout); none kept")
-    kept = int(best_cfg.matcher.rerank.dba_k) if best_cfg.matcher.rerank.dba_k > 1 else 0
+    kept = _dba_k(best_cfg)
     log.info("matcher.rerank.dba_k %s tried: held-out estimates %s; %s", candidates,
              {k: _maybe(v) for k, v in estimates.items()}, f"k = {kept} kept" if kept else "none kept")
     return best_cfg, best, {"candidates": candidates,
@@ -429,8 +434,8 @@ def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, scores: dict, detect
                                         if cfg.embedder.extract.scales_tta else {})}},
             "media": {"backend": cfg.media.backend.value, "infer_frames": asdict(cfg.media.infer_frames)},
             "matcher": {"voting": {"annotation_step": cfg.matcher.voting.annotation_step},
-                        **({"rerank": {"dba_k": int(cfg.matcher.rerank.dba_k), "alpha": float(cfg.matcher.rerank.alpha)}}
-                           if cfg.matcher.rerank.dba_k > 1 else {})}}
+                        **({"rerank": {"dba_k": _dba_k(cfg), "alpha": float(cfg.matcher.rerank.alpha)}}
+                           if _dba_k(cfg) else {})}}
     for section, part in chosen.overrides().items():
         for name, values in part.items():
             body.setdefault(section, {}).setdefault(name, {}).update(values)

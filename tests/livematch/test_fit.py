@@ -321,7 +321,6 @@ def test_fit_keeps_the_test_time_scales_only_when_their_held_out_estimate_is_hig
     assert load_config(out / "calibration" / "val_run" / "config.yaml").embedder.extract.scales_tta == []
 
 
-
 @pytest.mark.parametrize("better", ["dba", "none"])
 def test_fit_keeps_database_side_augmentation_only_when_its_held_out_estimate_is_higher(
         better, fitted, sample_root, val_root, val_root2, tmp_path, monkeypatch, capsys):
@@ -329,7 +328,6 @@ def test_fit_keeps_database_side_augmentation_only_when_its_held_out_estimate_is
     same crop rows) gets a held-out estimate above (or below) the one without; fit keeps the higher
     one, writes it for ``run`` (matcher.rerank.dba_k) and says so in the CLI, pipeline.yaml,
     fit.json and fit.html."""
-    from livematch import calibration
     monkeypatch.setattr(calibration, "PROCEDURE", replace(calibration.PROCEDURE, dba_k=(2,)))
     out = tmp_path / "fit"
     seen = rigged_fit(fitted, [sample_root, val_root, val_root2], out, monkeypatch,
@@ -355,7 +353,6 @@ def test_fit_keeps_database_side_augmentation_only_when_its_held_out_estimate_is
 def test_fit_tries_no_augmentation_when_the_procedure_lists_none(fitted, sample_root, val_root, tmp_path,
                                                                   monkeypatch):
     import livematch.fit as fit_module
-    from livematch import calibration
     monkeypatch.setattr(calibration, "PROCEDURE", replace(calibration.PROCEDURE, dba_k=()))
     called = []
     monkeypatch.setattr(fit_module, "choose_dba", lambda *a, **k: called.append(1))
