@@ -20,6 +20,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ground.boxes import box_iou
 from ground.dataset import Dataset
 from ground.errors import ResultFormatError
@@ -163,6 +165,35 @@ def evaluate(pred: dict, gt: Dataset, truth: dict[str, str] | None = None) -> Ev
         failures["item"].append((clip, f"missed: no entry, clip sells {truth[clip]}"))
     levels = {k: LevelScore(correct[k], len(pred), len(truth)) for k in LEVELS}
     return Evaluation(levels, failures)
+
+
+COUNTS = ("entries", "positives", *(f"correct_{k}" for k in LEVELS))  # a clip's row in clip_counts
+
+
+def clip_counts(pred: dict, gt: Dataset, truth: dict[str, str] | None = None) -> dict[str, list[int]]:
+    """Each clip of ``gt`` as its share of the score's counts (:data:`COUNTS`): whether it has an
+    entry, whether it sells a catalogue item, whether it is correct at each level. Summed over
+    any set of clips they give that set's score (:func:`score_of_counts`): the unit a bootstrap
+    over clips resamples."""
+    truth = sold_items(gt) if truth is None else truth
+    rows = {}
+    for clip in gt.videos:
+        entry = pred.get(clip)
+        level = judge(clip, entry, gt, truth)[0] if entry is not None else "item"
+        correct = [int(entry is not None and (level is None or LEVELS.index(k) < LEVELS.index(level)))
+                   for k in LEVELS]
+        rows[clip] = [int(entry is not None), int(clip in truth), *correct]
+    return rows
+
+
+def score_of_counts(counts):
+    """The contest score of summed :func:`clip_counts` rows: ``counts[..., :]`` in :data:`COUNTS`
+    order (any leading shape: one score per row of sums). F1 per level is 2 C / (E + P)."""
+    counts = np.asarray(counts, np.float64)
+    denom = counts[..., 0] + counts[..., 1]
+    f1 = [np.divide(2 * counts[..., 2 + k], denom, out=np.zeros_like(denom), where=denom > 0)
+          for k in range(len(LEVELS))]
+    return sum(WEIGHTS[k] * f for k, f in zip(LEVELS, f1))
 
 
 def judge(clip: str, entry, gt: Dataset, truth: dict[str, str]) -> tuple[str | None, str]:

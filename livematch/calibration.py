@@ -16,7 +16,8 @@ coordinate (:func:`matcher.sweep.sweep_votes`, itself a small grid).
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,56 +33,29 @@ from matcher.crops import CropTable
 from matcher.result import to_result
 from matcher.voting import ASSIGN, FRAME_BOX, ITEM_BOX, NO_CUT, RULES, MatchResult, match_catalogue
 
+if TYPE_CHECKING:
+    from livematch.estimate import Estimate
+
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Procedure:
-    """How fit searches and estimates, beyond what ``fit.*`` sets: fixed for users, varied by the
-    benchmarks (bench/holdout.py, bench/calibration_cv.py; what each measured is in docs/RESULTS.md)."""
+    """How fit searches, estimates and decides, beyond what ``fit.*`` sets: fixed for users, passed
+    explicitly from fit to the calibration and the estimate (the benchmarks pass their own)."""
 
     rounds: int = 2  # coordinate-ascent rounds (stops early when a round changes nothing)
     min_gain: float = 0.0  # a setting leaves its held value only when the score rises by more than this
     vote_rules: tuple[str, ...] = ("written/greedy",)  # RULE/ASSIGN pairs the vote coordinate tries
     cuts: int = 3  # one VAL root: cut into fit.parts parts this many ways for the held-out estimate
-    min_clips: int = 4  # ... when each part keeps at least this many clips that sell a listed item
+    min_clips: int = 5  # a held-out part needs this many selling clips; VAL twice as many for an estimate
+    bootstrap: int = 2000  # resamples of VAL's clips for the estimate's interval and a candidate's difference
+    confidence: float = 0.9  # the interval's level; a candidate is kept when its difference's lies above 0
     train_max_val_roots: int = 2  # fit.train_calibration=auto adds TRAIN with at most this many VAL roots
     train_max_clips: int = 100  # at most this many clips of each TRAIN root calibrate (a seeded draw)
     region_coverage: float = 0.98  # share of TRAIN's sold garments the learned frame region keeps
-    # matcher.rerank.dba_k values fit tries (database-side augmentation), each kept only when its held-out
-    # estimate beats the best so far; () tries none
+    # matcher.rerank.dba_k values fit tries (database-side augmentation) as candidates; () tries none
     dba_k: tuple[int, ...] = (2,)
-
-
-PROCEDURE = Procedure()  # what fit uses (read at each call)
-
-
-@dataclass
-class Estimate:
-    """The held-out estimate: each held-out split's score at the settings calibrated without it
-    (``per_split``, those ``settings``), their mean ``score``; ``by`` ``roots`` (VAL roots left out
-    one at a time) or ``parts`` (one VAL root cut ``cuts`` ways into ``parts`` parts);
-    ``train_parts``: TRAIN's parts, in every calibration and never held out."""
-
-    score: float
-    per_split: list[float]
-    settings: list[dict]
-    by: str = "roots"
-    train_parts: int = 0
-    parts: int = 0
-    cuts: int = 0
-
-    def method(self) -> str:
-        """One sentence on how it was made."""
-        if self.by == "parts":
-            return (f"VAL cut {self.cuts} times into {self.parts} parts, each catalogue item with the clips that "
-                    "sell it, each part scored at the settings calibrated on the other parts; the parts share "
-                    "VAL's conditions, so on an unusual VAL root it can still be well above the unseen score: "
-                    "more --val roots give a better one")
-        if self.train_parts:
-            return (f"each VAL root scored at the settings calibrated on TRAIN's clips ({self.train_parts} parts)"
-                    + (" and the other VAL roots" if len(self.per_split) > 1 else ""))
-        return "each VAL root scored at the settings calibrated on the other roots"
 
 
 @dataclass(frozen=True)
@@ -207,7 +181,7 @@ class SplitScorer:
             self._searches = {key: (shop, video, dist, rows)}  # sweeps move one filter at a time
         return self._searches[key]
 
-    def _result(self, s: Setting) -> dict:
+    def result(self, s: Setting) -> dict:
         """The result.json entries setting ``s`` gives on the split (none without crops)."""
         shop, video, dist, rows = self.search(s)
         if not len(shop) or not len(video):
@@ -221,12 +195,12 @@ class SplitScorer:
 
     def score(self, s: Setting) -> float:
         """The contest score of the result setting ``s`` gives on the split."""
-        return self._score_result(self._result(s))
+        return self._score_result(self.result(s))
 
     def evaluation(self, s: Setting):
         """The full :class:`~ground.metric.Evaluation` (item / frame / box levels) of ``s``."""
         from ground.metric import evaluate
-        return evaluate(self._result(s), self.gt, self.truth)
+        return evaluate(self.result(s), self.gt, self.truth)
 
     def voting(self, s: Setting):
         return replace(self.matcher.voting, frame_box=s.frame_box, item_box=s.item_box,
@@ -309,7 +283,9 @@ class Sweep:
 class Calibration:
     """What the calibration stage found: the ``start`` and ``chosen`` settings, every coordinate's
     curve (``sweeps``), the VAL roots' :class:`Splits` (``val``), the frame region learned from
-    TRAIN (``None``: none), the held-out ``estimate`` and TRAIN's parts that calibrated beside VAL."""
+    TRAIN (``None``: none), the held-out ``estimate`` (:mod:`livematch.estimate`; ``None``, with
+    ``no_estimate`` saying why, when VAL is too small or ``fit.holdout`` is off) and TRAIN's parts
+    that calibrated beside VAL."""
 
     start: Setting
     chosen: Setting
@@ -318,6 +294,8 @@ class Calibration:
     region: list | None
     estimate: Estimate | None
     train_parts: list
+    no_estimate: str = ""
+    grids: dict = field(default_factory=dict)  # what the coordinate ascent swept
 
 
 def describe(value, name: str = "") -> str:
@@ -440,12 +418,12 @@ def deal(truth: dict[str, str], items, clips, k: int, seed: int = 0) -> list[tup
 
 def folds(cal: SplitScorer, k: int, seed: int = 0) -> list[SplitScorer]:
     """One validation split cut into ``k`` smaller ones (:func:`deal`), each a catalogue with its
-    own clips, matched on its own. Parts of a split let :func:`holdout_estimate` work with one VAL
+    own clips, matched on its own. Parts of a split let :func:`livematch.estimate.holdout_estimate` work with one VAL
     root, and cut TRAIN's clips into VAL-sized splits (:func:`train_splits`)."""
     return [cal.part(items, clips) for items, clips in deal(cal.truth, cal.gt.items, cal.gt.videos, k, seed)]
 
 
-def uses_train(fit: FitConfig, val_roots: int, procedure: Procedure = PROCEDURE) -> bool:
+def uses_train(fit: FitConfig, val_roots: int, procedure: Procedure) -> bool:
     """Whether TRAIN's clips join the calibration (``fit.train_calibration``; ``auto``: with at most
     ``procedure.train_max_val_roots`` VAL roots, where the roots alone chose worse settings than with
     TRAIN's parts beside them: docs/RESULTS.md)."""
@@ -467,35 +445,6 @@ def train_splits(cals: list[SplitScorer], parts: int) -> list[SplitScorer]:
     """TRAIN roots' calibrators, each cut into ``parts`` parts (:func:`folds`, seed 0) matched on
     their own: splits of about a VAL root's size rather than one larger catalogue."""
     return [p for cal in cals for p in (folds(cal, parts) if parts > 1 else [cal]) if p.truth]
-
-
-def holdout_estimate(val: list[SplitScorer], start: Setting, grids: dict[str, list], parts: int = 2,
-                     always=(), procedure: Procedure = PROCEDURE) -> Estimate | None:
-    """What the calibration is worth on data it did not choose on, the one procedure fit uses:
-    leave one split out, over the splits there are. With two or more VAL roots ``val``, or with
-    TRAIN's parts ``always`` (in every calibration, never held out), the splits are the VAL roots;
-    with one root and no TRAIN, its ``parts`` parts (:func:`folds`), cut ``procedure.cuts`` ways.
-    Each held-out split is scored at the settings :func:`coordinate_ascent` chooses (from
-    ``start``) on the others; the estimate is the mean. ``None`` when nothing can be held out (one
-    root, too few selling clips to cut: ``procedure.min_clips`` per part). The score a calibration
-    reaches on its own splits is optimistic (it picked the best of many noisy points); this is
-    the number to expect on new data of the same kind (docs/RESULTS.md measures both)."""
-    always, cuts, by_parts = list(always), [], False
-    if len(val) > 1 or always:
-        cuts = [val]
-    elif val and parts >= 2 and procedure.cuts >= 1 and len(val[0].truth) >= parts * procedure.min_clips:
-        cuts, by_parts = [folds(val[0], parts, seed) for seed in range(procedure.cuts)], True
-    if not cuts:
-        return None
-    per_split, settings = [], []
-    for splits in cuts:
-        for k, held in enumerate(splits):
-            rest = Splits([c for j, c in enumerate(splits) if j != k] + always)
-            chosen, _ = coordinate_ascent(rest, start, grids, procedure.rounds, margin=procedure.min_gain)
-            per_split.append(held.score(chosen))
-            settings.append(asdict(chosen))
-    return Estimate(float(np.mean(per_split)), per_split, settings, "parts" if by_parts else "roots", len(always),
-                    parts if by_parts else 0, len(cuts) if by_parts else 0)
 
 
 def vote_rules(names) -> list[tuple[str, str]]:

@@ -269,29 +269,8 @@ def fit(
     report = run_fit(data, val, out, config, overrides or [], recipe, init_from, detector, embedder)
     if report is None:  # a torchrun rank other than 0
         return
-    if report.skipped:
-        typer.echo(f"skipped (already trained): {', '.join(report.skipped)}")
-    typer.echo("seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in report.seconds.items()))
-    typer.echo(f"validation score {report.start_score:.4f} at the starting settings -> {report.val_score:.4f}")
-    if report.train_parts:
-        typer.echo(f"TRAIN's clips calibrated too ({report.train_parts} parts, each matched on its own; "
-                   "fit.train_calibration: by default with one or two --val roots)")
-    if report.tta:
-        est = report.tta["estimates"]
-        typer.echo(f"fit.tta_scales {report.tta['scales']}: held-out estimate {est['tta']} with, {est['none']} without: "
-                   + ("kept" if report.tta["kept"] else "not kept (the training scale only)"))
-    if report.dba:
-        from livematch.fit_report import dba_text
-        typer.echo(dba_text(report.dba))
-    if report.holdout is not None:
-        typer.echo(f"held-out estimate {report.holdout.score:.4f} ({report.holdout.method()}): expect "
-                   "about this on new data, not the validation score")
-    else:
-        typer.echo("no held-out estimate (fit.holdout is off, or one --val root with too few selling clips to "
-                   "cut into fit.parts parts): the score above is optimistic (it "
-                   "was chosen on those clips); give two or more --val roots, or score a third split with run --gt")
-    typer.echo(f"wrote {report.pipeline} and {report.pipeline.parent / 'fit.html'}; run it with\n"
-               f"  livematch run --config {report.pipeline} --data ROOT --out RUN")
+    for line in report.lines():
+        typer.echo(line)
 
 
 detect_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,

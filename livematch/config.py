@@ -118,15 +118,15 @@ class FitConfig:
 
 # fit.* keys that are gone, and what to do instead: a config or override naming one fails with this.
 RETIRED = {
-    "fit.min_gain": "fit moves a setting on any VAL gain (bench/holdout.py varies the margin)",
-    "fit.vote_rules": "fit calibrates the written/greedy vote (bench/calibration_cv.py compares the others)",
+    "fit.min_gain": "fit moves a setting on any VAL gain",
+    "fit.vote_rules": "fit calibrates the written/greedy vote",
     "fit.rounds": "fit runs two rounds of coordinate ascent, stopping early when a round changes nothing",
     "fit.region_coverage": "the frame region keeps 98% of TRAIN's sold garments",
     "fit.max_val_images": "set detector.train.max_val_images",
     "fit.holdout_parts": "use fit.parts",
     "fit.train_parts": "use fit.parts",
     "fit.holdout_cuts": "one VAL root is cut three ways",
-    "fit.holdout_min_clips": "a part needs 4 clips that sell a listed item",
+    "fit.holdout_min_clips": "a part needs 5 clips that sell a listed item",
     "fit.train_max_val_roots": "fit.train_calibration=auto adds TRAIN with one or two --val roots",
     "fit.train_max_clips": "at most 100 clips of each TRAIN root calibrate",
     "fit.finetune.warmup_steps": "set embedder.optim.warmup_steps / detector.train.warmup_steps",

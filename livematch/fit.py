@@ -19,9 +19,11 @@ Stages, each skipped when its output exists (a killed training resumes from its 
    contest score on VAL; with one or two VAL roots (``fit.train_calibration``), TRAIN's clips calibrate
    too: detected and embedded the same way (``OUT/calibration/train_run*``), cut into ``fit.parts``
    parts of about VAL's size, each matched on its own (one or two small roots alone chose settings
-   that transferred worse; docs/RESULTS.md); then the held-out estimate
-   (:func:`livematch.calibration.holdout_estimate`: each VAL split scored at the settings calibrated
-   without it): what to expect on new data, where the VAL score itself is optimistic;
+   that transferred worse); then the held-out estimate (:mod:`livematch.estimate`: VAL held out
+   root by root, or part by part with one root, each scored at the settings calibrated without it;
+   TRAIN is never held out): what to expect on new data, with its interval, where the VAL score
+   itself is optimistic; then each candidate (:mod:`livematch.candidates`), kept only when its
+   estimate is higher by more than the uncertainty of the difference;
 5. writes ``OUT/pipeline.yaml`` (weights relative to it, every chosen setting, the VAL score of
    each choice) for ``livematch run --config OUT/pipeline.yaml``, ``OUT/fit.json`` and
    ``OUT/fit.html`` (the calibration curves, the region on VAL frames).
@@ -40,7 +42,9 @@ import yaml
 from omegaconf import OmegaConf
 
 from livematch import calibration
-from livematch.calibration import Calibration, Estimate, describe, get_value
+from livematch.calibration import Calibration, describe, get_value
+from livematch.candidates import candidate_line, dba_k, tta_sizes
+from livematch.estimate import Estimate, estimate_line
 from matcher.voting import NO_CUT
 from livematch.config import FIT_RECIPES, LiveMatchConfig, given_keys, load_config, use_checkpoints
 from ground.dataset import Dataset, annotation_grid, check_root, load_dataset
@@ -64,9 +68,23 @@ class FitReport:
     seconds: dict[str, float] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     holdout: Estimate | None = None  # the held-out estimate: what to expect on new data
+    no_estimate: str = ""  # why there is none
     train_parts: int = 0  # parts of TRAIN's clips that calibrated beside VAL (fit.train_calibration)
-    tta: dict | None = None  # fit.tta_scales tried: each candidate's held-out estimate and the one kept
-    dba: dict | None = None  # DBA tried (Procedure.dba_k): each k's held-out estimate (0: none) and the one kept
+    candidates: list[dict] = field(default_factory=list)  # each option tried and whether it was kept
+
+    def lines(self) -> list[str]:
+        """What ``livematch fit`` prints at the end."""
+        out = [f"skipped (already trained): {', '.join(self.skipped)}"] if self.skipped else []
+        out.append("seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in self.seconds.items()))
+        out.append(f"validation score {self.start_score:.4f} at the starting settings -> {self.val_score:.4f}")
+        if self.train_parts:
+            out.append(f"TRAIN's clips calibrated too ({self.train_parts} parts, each matched on its own; "
+                       "fit.train_calibration: by default with one or two --val roots)")
+        out += [candidate_line(record) for record in self.candidates]
+        out.append(estimate_line(self.holdout, self.no_estimate))
+        out.append(f"wrote {self.pipeline} and {self.pipeline.parent / 'fit.html'}; run it with\n"
+                   f"  livematch run --config {self.pipeline} --data ROOT --out RUN")
+        return out
 
 
 def _in_root(path: Path, root: Path) -> bool:
@@ -244,13 +262,6 @@ def use_annotation_grid(cfg: LiveMatchConfig, grid: int | None) -> None:
                     cfg.media.infer_frames, grid)
 
 
-def tta_sizes(scale: int, multiples) -> list[int]:
-    """The extra test-time crop sizes ``fit.tta_scales`` asks for, as multiples of ``scale``."""
-    if any(m <= 0 for m in multiples):
-        raise ConfigError(f"fit.tta_scales must be positive multiples of the embedder's scale, got {list(multiples)}")
-    return [round(scale * m) for m in multiples]
-
-
 def validation_rows(cfg: LiveMatchConfig, val_roots, detector, embedders, out: Path, progress: bool):
     """VAL's crop rows at the lowest threshold, every class, the whole frame (cached: a re-run
     detects nothing again), embedded by ``embedders`` (one checkpoint folder, or several: an
@@ -293,11 +304,11 @@ def choose_settings(cfg: LiveMatchConfig, stores, train_ds: Dataset, splits, pro
     """Calibration on each VAL root's crop rows ``stores`` (and TRAIN's, ``train``:
     :func:`train_rows`, cut into ``fit.parts`` parts): the frame region learned from TRAIN's
     annotations ``train_ds``, the settings :func:`~livematch.calibration.coordinate_ascent`
-    chooses, and the held-out estimate (:func:`~livematch.calibration.holdout_estimate`; ``None``
-    with ``fit.holdout=false`` or a root too small to cut)."""
+    chooses, and the held-out estimate (:func:`livematch.estimate.holdout_estimate`; ``None``
+    with ``fit.holdout=false`` or a VAL too small, ``no_estimate`` saying which)."""
     from detector.model import class_names
-    from livematch.calibration import (SplitScorer, Splits, coordinate_ascent, fit_grids, holdout_estimate,
-                                       setting_of, train_splits)
+    from livematch.calibration import SplitScorer, Splits, coordinate_ascent, fit_grids, setting_of, train_splits
+    from livematch.estimate import holdout_estimate
     from ground.regions import learn_frame_region
     classes = class_names(cfg.detector.model)
 
@@ -315,103 +326,23 @@ def choose_settings(cfg: LiveMatchConfig, stores, train_ds: Dataset, splits, pro
     grids = fit_grids(cfg, classes, region, procedure.vote_rules)
     chosen, sweeps = coordinate_ascent(Splits(val.calibrators + parts), start, grids, procedure.rounds,
                                        progress=progress, margin=procedure.min_gain)
-    held = (holdout_estimate(val.calibrators, start, grids, cfg.fit.parts, parts, procedure)
-            if cfg.fit.holdout else None)
-    return Calibration(start, chosen, sweeps, val, region, held, parts)
+    held, why = (holdout_estimate(val.calibrators, start, grids, procedure, cfg.fit.parts, parts)
+                 if cfg.fit.holdout else (None, "fit.holdout is off"))
+    return Calibration(start, chosen, sweeps, val, region, held, parts, why or "", grids)
 
 
-def calibration_rows(cfg: LiveMatchConfig, train_roots, val_roots, detector, embedders, runs: Path, progress: bool):
+def calibration_rows(cfg: LiveMatchConfig, train_roots, val_roots, detector, embedders, runs: Path, progress: bool,
+                     procedure: calibration.Procedure):
     """VAL's (and, by ``fit.train_calibration``, TRAIN's) crop rows under ``runs``: ``(stores,
-    train, procedure)``; ``None`` on torchrun ranks other than 0."""
+    train)``; ``None`` on torchrun ranks other than 0."""
     stores = [validation_rows(cfg, [root], detector, embedders, runs / (f"val_run{k}" if k else "val_run"), progress)
               for k, root in enumerate(val_roots)]
-    procedure, train = calibration.PROCEDURE, []  # read once: the benches and tests may replace it
+    train = []
     if calibration.uses_train(cfg.fit, len(val_roots), procedure):
         train = train_rows(cfg, train_roots, detector, embedders, runs, progress, procedure)
     if train is None or any(store is None for store in stores):
         return None
-    return stores, train, procedure
-
-
-def calibrate(cfg: LiveMatchConfig, train_ds: Dataset, train_roots, val_roots, splits, detector, embedders,
-              runs: Path, progress: bool, rows=None) -> Calibration | None:
-    """The calibration stage: :func:`calibration_rows` (or ``rows`` already made), then
-    :func:`choose_settings` on them; ``None`` on torchrun ranks other than 0."""
-    rows = rows or calibration_rows(cfg, train_roots, val_roots, detector, embedders, runs, progress)
-    if rows is None:
-        return None
-    stores, train, procedure = rows
-    return choose_settings(cfg, stores, train_ds, splits, progress, train, procedure)
-
-
-def _higher(candidate: Calibration, held: Calibration) -> bool:
-    """Whether a candidate's held-out estimate beats the held calibration's: ties, and a missing
-    estimate on either side, keep what is held (a default adopted on a tie cost much on data built
-    differently: docs/RESULTS.md)."""
-    return (held.estimate is not None and candidate.estimate is not None
-            and candidate.estimate.score > held.estimate.score)
-
-
-def _dba_k(cfg: LiveMatchConfig) -> int:
-    """The database-side augmentation ``cfg`` searches with (0: none)."""
-    return int(cfg.matcher.rerank.dba_k) if cfg.matcher.rerank.dba_k > 1 else 0
-
-
-def dba_candidates(procedure: calibration.Procedure) -> list[int]:
-    """The ``matcher.rerank.dba_k`` values that ``procedure.dba_k`` lists (1 and less: none)."""
-    return [int(k) for k in dict.fromkeys(procedure.dba_k) if str(k).strip() and int(k) > 1]
-
-
-def choose_dba(cfg: LiveMatchConfig, plain: Calibration, rows, train_ds, splits, progress: bool):
-    """Database-side augmentation as candidates: each ``k`` of :func:`dba_candidates`
-    (``matcher.rerank.dba_k``) calibrated on the same crop rows ``rows`` (it changes the search,
-    not the features fit embedded), kept only when its held-out estimate is higher than the best
-    so far, starting from ``plain`` (as configured: no augmentation by default). Returns ``(cfg,
-    calibration, record)``."""
-    held = _dba_k(cfg)  # as configured
-    best_cfg, best, estimates = cfg, plain, {held: plain.estimate.score if plain.estimate else None}
-    stores, train, procedure = rows
-    candidates = dba_candidates(procedure)
-    for k in (k for k in candidates if k != held):
-        other = load_config(None, layers=[OmegaConf.structured(cfg)])
-        other.matcher.rerank.dba_k = k
-        found = choose_settings(other, stores, train_ds, splits, progress, train, procedure)
-        estimates[k] = found.estimate.score if found.estimate else None
-        log.info("matcher.rerank.dba_k %d: held-out estimate %s (best so far %s)", k, _maybe(estimates[k]), _maybe(
-            best.estimate.score if best.estimate else None))
-        if _higher(found, best):
-            best_cfg, best = other, found
-    if any(v is None for v in estimates.values()):
-        log.warning("database-side augmentation: no held-out estimate to compare by (fit.holdout); none kept")
-    kept = _dba_k(best_cfg)
-    log.info("matcher.rerank.dba_k %s tried: held-out estimates %s; %s", candidates,
-             {k: _maybe(v) for k, v in estimates.items()}, f"k = {kept} kept" if kept else "none kept")
-    return best_cfg, best, {"candidates": candidates,
-                            "estimates": {str(k): v for k, v in estimates.items()}, "kept": kept}
-
-
-def choose_tta(cfg: LiveMatchConfig, plain: Calibration, train_ds, train_roots, val_roots, splits, detector,
-               embedders, runs: Path, progress: bool):
-    """``fit.tta_scales`` as a candidate: the rows embedded again with the extra test-time sizes
-    (under ``runs/tta``) and calibrated; they are kept only when their held-out estimate is higher
-    than that of ``plain`` (:func:`calibrate` at the training scale alone): a default adopted on
-    a tie cost much on data built differently (docs/RESULTS.md). Returns ``(cfg, calibration,
-    record)``; the calibration is ``None`` on torchrun ranks other than 0."""
-    other = load_config(None, layers=[OmegaConf.structured(cfg)])
-    other.embedder.extract.scales_tta = tta_sizes(cfg.embedder.extract.scale, cfg.fit.tta_scales)
-    found = calibrate(other, train_ds, train_roots, val_roots, splits, detector, embedders, runs / "tta", progress)
-    if found is None:
-        return cfg, None, None
-    estimates = {"none": plain.estimate.score if plain.estimate else None,
-                 "tta": found.estimate.score if found.estimate else None}
-    keep = _higher(found, plain)
-    record = {"scales": list(cfg.fit.tta_scales), "sizes": other.embedder.extract.scales_tta,
-              "estimates": estimates, "kept": keep}
-    if estimates["none"] is None or estimates["tta"] is None:
-        log.warning("fit.tta_scales: no held-out estimate to compare them by (fit.holdout); the training scale only")
-    log.info("fit.tta_scales %s: held-out estimate %s with, %s without; %s", cfg.fit.tta_scales, estimates["tta"],
-             estimates["none"], "kept" if keep else "not kept")
-    return (other, found, record) if keep else (cfg, plain, record)
+    return stores, train
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -434,8 +365,8 @@ def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, scores: dict, detect
                                         if cfg.embedder.extract.scales_tta else {})}},
             "media": {"backend": cfg.media.backend.value, "infer_frames": asdict(cfg.media.infer_frames)},
             "matcher": {"voting": {"annotation_step": cfg.matcher.voting.annotation_step},
-                        **({"rerank": {"dba_k": _dba_k(cfg), "alpha": float(cfg.matcher.rerank.alpha)}}
-                           if _dba_k(cfg) else {})}}
+                        **({"rerank": {"dba_k": dba_k(cfg), "alpha": float(cfg.matcher.rerank.alpha)}}
+                           if dba_k(cfg) else {})}}
     for section, part in chosen.overrides().items():
         for name, values in part.items():
             body.setdefault(section, {}).setdefault(name, {}).update(values)
@@ -444,30 +375,17 @@ def write_pipeline(out: Path, cfg: LiveMatchConfig, chosen, scores: dict, detect
              f"{', '.join(map(str, val_roots))}" + (f" and {parts} parts of TRAIN's clips (fit.train_calibration)"
                                                    if parts else "") + " by the contest score.",
              f"# VAL score: {scores['start']:.4f} at the starting settings -> {scores['chosen']:.4f} chosen.",
-             *([f"# Held-out estimate {scores['holdout'].score:.4f}: {scores['holdout'].method()} "
-                "(the VAL score above is optimistic: it was chosen on that data)."]
-               if scores.get("holdout") else []),
+             f"# {estimate_line(scores.get('holdout'), scores.get('no_estimate', ''))}",
              ("# Calibration score (mean over the VAL roots and TRAIN's parts) of each choice" if parts else
               "# VAL score of each choice") + " (the other settings as chosen; curves in fit.html):"]
     lines += [f"#   {name} = {describe(value, name)}: {score:.4f} (best alternative {alt})"
               for name, value, score, alt in scores["rows"]]
-    tta = scores.get("tta")
-    if tta:
-        lines.append(f"# fit.tta_scales {tta['scales']} (crops also at {tta['sizes']} px): held-out estimate "
-                     f"{_maybe(tta['estimates']['tta'])} with, {_maybe(tta['estimates']['none'])} without: "
-                     + ("kept." if tta["kept"] else "not kept (the training scale only)."))
-    if scores.get("dba"):
-        from livematch.fit_report import dba_text
-        lines.append(f"# {dba_text(scores['dba'])}.")
+    lines += [f"# {candidate_line(record)}." for record in scores.get("candidates") or []]
     lines.append(f"# Annotated frames every {cfg.matcher.voting.annotation_step} frames (learned from TRAIN and VAL): "
                  "evidence frames are moved onto that grid.")
     lines.append("# Use: livematch run --config <this file> --data ROOT --out RUN")
     return atomic_write_text(out / "pipeline.yaml", "\n".join(lines) + "\n" + yaml.safe_dump(body, sort_keys=False,
                                                                                                allow_unicode=True))
-
-
-def _maybe(score) -> str:
-    return "none" if score is None else f"{score:.4f}"
 
 
 def _choice_rows(sweeps, chosen) -> list[tuple]:
@@ -487,28 +405,27 @@ def _choice_rows(sweeps, chosen) -> list[tuple]:
 
 
 def write_outputs(out: Path, cfg: LiveMatchConfig, found: Calibration, train_roots, val_roots, splits,
-                  detector, embedders, seconds: dict, skipped: list, tta: dict | None,
-                  dba: dict | None = None) -> FitReport:
+                  detector, embedders, seconds: dict, skipped: list, candidates: list[dict]) -> FitReport:
     """``OUT/pipeline.yaml``, ``OUT/fit.json`` and ``OUT/fit.html`` from the calibration ``found``."""
     from livematch.fit_report import write_fit_report
     start, chosen, cal, held, parts = found.start, found.chosen, found.val, found.estimate, found.train_parts
     scores = {"start": cal.score(start), "chosen": cal.score(chosen), "rows": _choice_rows(found.sweeps, chosen),
-              "holdout": held, "train_parts": len(parts), "tta": tta, "dba": dba}
+              "holdout": held, "no_estimate": found.no_estimate, "train_parts": len(parts), "candidates": candidates}
     path = write_pipeline(out, cfg, chosen, scores, detector, embedders, val_roots)
     levels = [e.to_dict() for e in cal.evaluation(chosen)]
     write_json(out / "fit.json", {"train_roots": [str(r) for r in train_roots],
                                   "val_roots": [str(r) for r in val_roots],
                                   "setting": asdict(chosen), "start": asdict(start), "val_score": scores["chosen"],
-                                  "start_score": scores["start"], "holdout": asdict(held) if held else None,
-                                  "val": levels, "train_parts": len(parts), "tta": tta, "dba": dba,
-                                  "region_learned": found.region,
+                                  "start_score": scores["start"], "holdout": held.to_dict() if held else None,
+                                  "no_estimate": found.no_estimate, "val": levels, "train_parts": len(parts),
+                                  "candidates": candidates, "region_learned": found.region,
                                   "annotation_step": cfg.matcher.voting.annotation_step,
                                   "seconds": seconds, "skipped": skipped,
                                   "evaluations": cal.evaluations + sum(p.evaluations for p in parts),
                                   "sweeps": [asdict(s) for s in found.sweeps]})
     write_fit_report(out / "fit.html", chosen, start, scores, found.sweeps, splits[0], found.region, levels, val_roots)
-    return FitReport(path, asdict(chosen), scores["chosen"], scores["start"], seconds, skipped, held, len(parts), tta,
-                     dba)
+    return FitReport(path, asdict(chosen), scores["chosen"], scores["start"], seconds, skipped, held,
+                     found.no_estimate, len(parts), candidates)
 
 
 def _train_models(cfg, train_roots, val_roots, out: Path, init: dict, given: dict, progress: bool) -> tuple:
@@ -534,9 +451,12 @@ def _train_models(cfg, train_roots, val_roots, out: Path, init: dict, given: dic
 
 
 def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, init_from=None,
-        detector=None, embedder=None, progress: bool = True) -> FitReport | None:
+        detector=None, embedder=None, progress: bool = True,
+        procedure: calibration.Procedure = calibration.Procedure()) -> FitReport | None:
     """The whole fit (module docstring). ``embedder``: one checkpoint folder or several (an
-    ensemble, embedded as ``livematch run`` embeds it). Returns ``None`` on torchrun ranks other than 0."""
+    ensemble, embedded as ``livematch run`` embeds it); ``procedure``: how the calibration
+    searches, estimates and decides (fixed for users). Returns ``None`` on torchrun ranks other
+    than 0."""
     from livematch.pipeline import check_output_dir
     out = Path(out)
     train_roots, val_roots = [Path(r) for r in train_roots], [Path(r) for r in val_roots]
@@ -551,14 +471,14 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
     splits = check_inputs(None if detector else train_ds, train_roots, val_roots, cfg.fit.split_by)
     check_output_dir(out)  # only once the inputs check out
     use_annotation_grid(cfg, annotation_grid([train_ds, *splits]))
-    calibration.vote_rules(calibration.PROCEDURE.vote_rules)  # a bad rule fails before training, not after
+    calibration.vote_rules(procedure.vote_rules)  # a bad rule fails before training, not after
     tta_sizes(1, cfg.fit.tta_scales)  # ... and so does a bad multiple
     seconds, skipped = _train_models(cfg, train_roots, val_roots, out, init,
                                      {"detector": detector, "embedder": embedders}, progress)
     detector = Path(detector or out / "weights" / "detector")
     embedders = embedders or [out / "weights" / "embedder"]
     use_checkpoints(cfg, detector, embedders[0], given_keys(config, overrides))
-    cfg.embedder.extract.scales_tta = []  # fit.tta_scales are a candidate, tried in choose_tta
+    cfg.embedder.extract.scales_tta = []  # fit.tta_scales are a candidate (livematch.candidates)
     worn = out / "weights" / "worn" if cfg.fit.worn else None
     if worn is not None and (worn / "model.safetensors").is_file():
         skipped.append("worn")
@@ -569,20 +489,29 @@ def fit(train_roots, val_roots, out, config=None, overrides=(), recipe=None, ini
         seconds["worn"] = time.perf_counter() - t0
     cfg.weights.worn = str(worn) if worn is not None else ""
     t0 = time.perf_counter()
-    runs = out / "calibration"
-    rows = calibration_rows(cfg, train_roots, val_roots, detector, embedders, runs, progress)
-    if rows is None:  # the ranks shared the detection; rank 0 calibrates
+    chosen = calibrate_and_try(cfg, train_ds, train_roots, val_roots, splits, detector, embedders, out / "calibration",
+                               progress, procedure)
+    if chosen is None:  # the ranks shared the detection; rank 0 calibrates
         return None
-    found = calibrate(cfg, train_ds, train_roots, val_roots, splits, detector, embedders, runs, progress, rows)
-    dba = None
-    if dba_candidates(rows[2]):
-        cfg, found, dba = choose_dba(cfg, found, rows, train_ds, splits, progress)
-    tta = None
-    if cfg.fit.tta_scales:
-        cfg, found, tta = choose_tta(cfg, found, train_ds, train_roots, val_roots, splits, detector, embedders, runs,
-                                     progress)
-        if found is None:
-            return None
+    cfg, found, candidates = chosen
     seconds["calibrate"] = time.perf_counter() - t0
-    return write_outputs(out, cfg, found, train_roots, val_roots, splits, detector, embedders, seconds, skipped, tta,
-                         dba)
+    return write_outputs(out, cfg, found, train_roots, val_roots, splits, detector, embedders, seconds, skipped,
+                         candidates)
+
+
+def calibrate_and_try(cfg: LiveMatchConfig, train_ds: Dataset, train_roots, val_roots, splits, detector, embedders,
+                      runs: Path, progress: bool, procedure: calibration.Procedure):
+    """The calibration stage: VAL's (and TRAIN's) crop rows under ``runs``, the settings chosen on
+    them, then each candidate (:func:`livematch.candidates.try_candidates`). Returns ``(cfg,
+    calibration, candidate records)``; ``None`` on torchrun ranks other than 0."""
+    from livematch.candidates import try_candidates
+
+    def rows_for(c, folder=""):
+        return calibration_rows(c, train_roots, val_roots, detector, embedders, runs / folder, progress, procedure)
+
+    def choose(c, rows):
+        return choose_settings(c, rows[0], train_ds, splits, progress, rows[1], procedure)
+    rows = rows_for(cfg)
+    if rows is None:
+        return None
+    return try_candidates(cfg, choose(cfg, rows), rows, rows_for, choose, procedure)

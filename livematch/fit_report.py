@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from livematch.calibration import describe, get_value
+from livematch.candidates import candidate_line
 from matcher.voting import NO_CUT
 from ground.io import atomic_write_text
 from livematch.report import STYLE
@@ -102,40 +103,16 @@ def _frames_with_region(val, region, count: int = 3) -> str:
     return "".join(out)
 
 
-def _holdout_text(held, roots) -> str:
-    """The held-out estimate's paragraph (empty without one; ``held``: a
-    :class:`~livematch.calibration.Estimate`)."""
+def _holdout_text(held, why: str, roots) -> str:
+    """The held-out estimate's paragraph (``held``: an :class:`~livematch.estimate.Estimate`, or
+    ``None`` with ``why``), with each held-out split's own score."""
+    from livematch.estimate import estimate_line
     if not held:
-        return ""
+        return f"<p>{html.escape(estimate_line(None, why))}.</p>"
     names = (roots if held.by == "roots" else
              [f"cut {k // held.parts + 1} part {k % held.parts + 1}" for k in range(len(held.per_split))])
     each = ", ".join(f"{name} {score:.4f}" for name, score in zip(names, held.per_split))
-    return (f"<p>Held-out estimate <b>{held.score:.4f}</b>: {html.escape(held.method())} "
-            f"({html.escape(each)}). Expect about this on new data of the same kind; the "
-            f"validation score above is optimistic, since it was chosen on the very clips it scores.</p>")
-
-
-def _tta_text(tta: dict | None) -> str:
-    """The paragraph on ``fit.tta_scales`` (empty when none were tried)."""
-    if not tta:
-        return ""
-    est = {k: "none" if v is None else f"{v:.4f}" for k, v in tta["estimates"].items()}
-    return (f"<p>Test-time scales <code>fit.tta_scales</code> {html.escape(str(tta['scales']))} (crops also embedded "
-            f"at {html.escape(str(tta['sizes']))} px): held-out estimate {est['tta']} with them, {est['none']} "
-            f"without; <b>{'kept' if tta['kept'] else 'not kept'}</b>.</p>")
-
-
-def dba_text(dba: dict | None) -> str:
-    """One sentence on the database-side augmentation fit tried (empty when none): each
-    candidate's held-out estimate and the one kept; the CLI, ``pipeline.yaml`` and the page say
-    the same."""
-    if not dba:
-        return ""
-    said = ", ".join(f"{'none' if v is None else f'{v:.4f}'} " + (f"with k = {k}" if k != "0" else "without")
-                     for k, v in dba["estimates"].items())
-    return (f"database-side augmentation (matcher.rerank.dba_k) tried with k in {dba['candidates']}: "
-            f"held-out estimate {said}: "
-            + (f"k = {dba['kept']} kept" if dba["kept"] else "none kept (the features as embedded)"))
+    return f"<p>{html.escape(estimate_line(held))} (each held-out split: {html.escape(each)}).</p>"
 
 
 def _train_text(parts: int) -> str:
@@ -172,9 +149,8 @@ def write_fit_report(path, chosen, start, scores: dict, sweeps, val, region, lev
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>LiveMatch fit</title><style>{STYLE}</style>"
             f"</head><body><h1>livematch fit</h1><p>Validation score (mean over the VAL roots, each matched "
             f"on its own) {scores['start']:.4f} at the starting settings, <b>{scores['chosen']:.4f}</b> as "
-            f"calibrated.{_train_text(scores.get('train_parts', 0))}</p>{_holdout_text(scores.get('holdout'), roots)}"
-            f"{_tta_text(scores.get('tta'))}"
-            + (f"<p>{html.escape(dba_text(scores.get('dba')))}.</p>" if scores.get("dba") else "") +
+            f"calibrated.{_train_text(scores.get('train_parts', 0))}</p>{_holdout_text(scores.get('holdout'), scores.get('no_estimate', ''), roots)}"
+            + "".join(f"<p>{html.escape(candidate_line(r))}.</p>" for r in scores.get("candidates") or []) +
             f"<p>{html.escape(f1)}</p>"
             f"<table><tr><th style='text-align:left'>setting</th><th>chosen</th><th>score</th>"
             f"<th style='text-align:left'>best alternative</th></tr>{rows}</table>"

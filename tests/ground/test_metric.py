@@ -4,7 +4,7 @@ import pytest
 
 from ground.dataset import Dataset, load_dataset
 from ground.errors import ResultFormatError
-from ground.metric import evaluate, load_result, oracle_result, validate_entry
+from ground.metric import clip_counts, evaluate, load_result, oracle_result, score_of_counts, validate_entry
 from ground.structures import BoxAnnotation as B
 from ground.structures import Item, Photo, Video
 
@@ -110,6 +110,23 @@ def test_scores_follow_the_formula(gt):
     assert ev.score == pytest.approx(0.2 * 0.5)
     missed = [c for c, r in ev.failures["item"] if r.startswith("missed")]
     assert missed == ["100002"]
+
+
+@pytest.mark.parametrize("pred", [{}, {"100001": entry()}, {"100001": entry(frame=20), "100004": entry()},
+                                  {"100001": entry(item="000002"), "100002": entry(item="000002", img="0"),
+                                   "100003": entry(frame_box=(0, 0, 5, 5))}])
+def test_clip_counts_sum_to_the_score_of_any_set_of_clips(gt, pred):
+    """Each clip's counts (entry, sells a listed item, correct per level) summed give the score:
+    of all clips, and of any subset scored alone (what a bootstrap over clips resamples)."""
+    import numpy as np
+    rows = clip_counts(pred, gt)
+    assert set(rows) == set(gt.videos)
+    assert score_of_counts(np.sum(list(rows.values()), axis=0)) == pytest.approx(evaluate(pred, gt).score)
+    some = ["100001", "100004"]
+    alone = Dataset(roots=[], items=gt.items, videos={v: gt.videos[v] for v in some})
+    sub = {k: v for k, v in pred.items() if k in some}
+    assert score_of_counts(np.sum([rows[v] for v in some], axis=0)) == pytest.approx(evaluate(sub, alone).score)
+    assert rows["100004"][1] == 0 and rows["100002"][1] == 1  # sells nothing / sells a listed item
 
 
 def test_empty_result_scores_zero(gt):

@@ -1,4 +1,5 @@
 """``livematch fit``: training stages, calibration on validation data, pipeline.yaml for ``run``."""
+import html
 import json
 import shutil
 from pathlib import Path
@@ -7,8 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from livematch import calibration
-from livematch.calibration import SplitScorer, Setting, coordinate_ascent, default_grids
+from livematch.calibration import Procedure, SplitScorer, Setting, coordinate_ascent, default_grids
 from ground.errors import ConfigError
 from livematch.cli import main
 from livematch.config import load_config
@@ -28,13 +28,18 @@ FAST = ["fit.recipe=tiny", "detector.train.epochs=1", "embedder.optim.epochs=1",
         "detector.train.max_val_images=20", "detector.worn.epochs=1", "detector.worn.copies=1"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_round():
-    """One coordinate-ascent round (calibration.Procedure, which users do not set) keeps these fits short."""
-    from livematch import calibration
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(calibration, "PROCEDURE", replace(calibration.PROCEDURE, rounds=1))
-        yield
+# One coordinate-ascent round keeps these fits short; the tiny roots estimate from parts of one selling clip.
+ONE = Procedure(rounds=1, min_clips=1, bootstrap=200)
+
+
+def fit_with(train, vals, out, *overrides, procedure=ONE, **models):
+    """``livematch fit`` through the API, with a ``procedure`` (users get the default)."""
+    from livematch.fit import fit
+    return fit([train], vals, out, overrides=list(overrides), procedure=procedure, progress=False, **models)
+
+
+def given(fitted) -> dict:
+    return {"detector": fitted / "weights" / "detector", "embedder": fitted / "weights" / "embedder"}
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +59,7 @@ def val_root2(tmp_path_factory):
 @pytest.fixture(scope="module")
 def fitted(sample_root, val_root, val_root2, tmp_path_factory):
     out = tmp_path_factory.mktemp("fit") / "fit"
-    code = main(["fit", "--data", str(sample_root), "--val", str(val_root), "--val", str(val_root2),
-                 "--out", str(out), *DET, *EMB, *FAST])
-    assert code == 0
+    assert fit_with(sample_root, [val_root, val_root2], out, *DET, *EMB, *FAST) is not None
     return out
 
 
@@ -83,18 +86,24 @@ def test_fit_writes_a_pipeline_that_run_accepts_from_anywhere(fitted, val_root, 
     page = (fitted / "fit.html").read_text()
     assert page.count("<svg") >= 5 and "Frame region" in page  # one curve per swept setting
     held = record["holdout"]  # two VAL roots: each scored at the settings calibrated on the other
-    assert len(held["per_split"]) == 2 and held["score"] == pytest.approx(np.mean(held["per_split"]))
+    assert len(held["per_split"]) == 2 and held["by"] == "roots" and held["low"] <= held["score"] <= held["high"]
+    assert held["clips"] == sum(len(load_dataset(r, probe_media=False).videos) for r in record["val_roots"])
     # two VAL roots are at most Procedure.train_max_val_roots: TRAIN's parts calibrate too, never held out
     assert record["train_parts"] >= 1 and held["train_parts"] == record["train_parts"]
     assert (fitted / "calibration" / "train_run0" / "features").is_dir()
-    assert f"Held-out estimate {held['score']:.4f}" in text and "Held-out estimate" in page
+    said = f"Held-out estimate {held['score']:.4f} ({held['low']:.4f}-{held['high']:.4f}, {held['clips']} clips)"
+    assert said in text and said in page
     # fit.tta_scales is empty by default: the crops are embedded at the training scale only, once
     assert load_config().fit.tta_scales == [] and cfg.embedder.extract.scales_tta == []
     assert load_config(fitted / "calibration" / "val_run" / "config.yaml").embedder.extract.scales_tta == []
-    assert not (fitted / "calibration" / "tta").exists() and record["tta"] is None
-    # fit tries database-side augmentation with k = 2 by default, on the same rows
-    assert calibration.Procedure().dba_k == (2,) and record["dba"]["candidates"] == [2]
-    assert set(record["dba"]["estimates"]) == {"0", "2"} and cfg.matcher.rerank.dba_k == record["dba"]["kept"]
+    assert not (fitted / "calibration" / "tta").exists()
+    # fit tries database-side augmentation with k = 2 by default, on the same rows, kept by the paired rule
+    assert Procedure().dba_k == (2,) and [c["key"] for c in record["candidates"]] == ["matcher.rerank.dba_k"]
+    dba = record["candidates"][0]
+    assert cfg.matcher.rerank.dba_k == (2 if dba["kept"] else 0) and dba["kept"] == (dba["low"] > 0)
+    assert dba["against"]["clips"] == held["clips"] and dba["low"] <= dba["difference"] <= dba["high"]
+    from livematch.candidates import candidate_line
+    assert candidate_line(dba) in text and html.escape(candidate_line(dba)) in page
 
 
 def test_a_fit_pipeline_keeps_its_own_test_time_sizes_under_the_checkpoint_settings(fitted):
@@ -115,7 +124,8 @@ def test_rerunning_fit_skips_finished_stages(fitted, sample_root, val_root, val_
                  "--out", str(fitted), *DET, *EMB, *FAST]) == 0
     out = capsys.readouterr().out
     assert "skipped (already trained): embedder, detector" in out
-    assert "held-out estimate" in out
+    # users' procedure: the two tiny VAL roots have too few selling clips to estimate from
+    assert "No held-out estimate (2 VAL roots with" in out and "add a --val root" in out
     assert "embedder" not in out.split("seconds per stage:")[1].split("\n")[0]
     assert weights.stat().st_mtime_ns == stamp
 
@@ -133,40 +143,38 @@ def test_fit_learns_the_annotated_grid_of_the_data(fitted, tmp_path, capsys):
     assert load_config(out / "pipeline.yaml").matcher.voting.annotation_step == 30
     assert json.loads((out / "fit.json").read_text())["annotation_step"] == 30
     assert "every 30 frames" in (out / "pipeline.yaml").read_text()
-    assert "no held-out estimate" in capsys.readouterr().out  # 3 clips: too few to cut, no number to trust
-    assert json.loads((out / "fit.json").read_text())["holdout"] is None
-    from livematch import calibration
-    with pytest.MonkeyPatch.context() as mp:  # a root of 3 clips cut into parts of one selling clip, two ways
-        mp.setattr(calibration, "PROCEDURE", replace(calibration.PROCEDURE, rounds=1, min_clips=1, cuts=2))
-        assert main(["fit", "--data", str(root), "--val", str(root), "--out", str(out), "--detector",  # cached rows
-                     str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder"),
-                     *FAST, "fit.worn=false", "fit.train_calibration=never"]) == 0
-    held = json.loads((out / "fit.json").read_text())["holdout"]  # one root, cut into parts
+    said = capsys.readouterr().out  # 3 clips: too few to estimate from, no number to trust
+    assert "No held-out estimate (1 VAL root with" in said and "too few to estimate from" in said
+    record = json.loads((out / "fit.json").read_text())
+    assert record["holdout"] is None and "add a --val root" in record["no_estimate"]
+    assert "No held-out estimate (1 VAL root" in (out / "pipeline.yaml").read_text()
+    # a root of 3 clips cut into parts of one selling clip, two ways (on the cached rows)
+    report = fit_with(root, [root], out, *FAST, "fit.worn=false", "fit.train_calibration=never",
+                      procedure=replace(ONE, cuts=2), **given(fitted))
+    held = json.loads((out / "fit.json").read_text())["holdout"]
     assert held["by"] == "parts" and len(held["per_split"]) == 4 and len(held["settings"]) == 4
-    assert "VAL cut 2 times into 2 parts" in capsys.readouterr().out
-    assert f"Held-out estimate {held['score']:.4f}: VAL cut 2 times" in (out / "pipeline.yaml").read_text()
+    assert any("VAL cut 2 times into 2 parts" in line for line in report.lines())
+    assert f"Held-out estimate {held['score']:.4f} (" in (out / "pipeline.yaml").read_text()
     assert "cut 1 " in (out / "fit.html").read_text()
 
 
-def test_with_one_val_root_train_clips_calibrate_too(fitted, sample_root, val_root, tmp_path, capsys):
+def test_with_one_val_root_train_clips_calibrate_too(fitted, sample_root, val_root, tmp_path):
     """fit.train_calibration=auto and one --val root: a draw of TRAIN's clips (Procedure.train_max_clips)
-    is detected like VAL, cut into parts that calibrate beside VAL, and the estimate scores VAL at
-    the settings calibrated on those parts alone."""
+    is detected like VAL, cut into parts that calibrate beside VAL; the estimate holds out parts of
+    VAL only, each scored at the settings calibrated on the other parts and TRAIN's."""
     out = tmp_path / "fit"
     models = ["--detector", str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder")]
-    from livematch import calibration
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(calibration, "PROCEDURE", replace(calibration.PROCEDURE, rounds=1, train_max_clips=5))
-        assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--out", str(out), *models, *FAST,
-                     "fit.worn=false"]) == 0
+    report = fit_with(sample_root, [val_root], out, *FAST, "fit.worn=false",
+                      procedure=replace(ONE, train_max_clips=5), **given(fitted))
     record = json.loads((out / "fit.json").read_text())
     drawn = {p.stem for p in (out / "calibration" / "train_view0" / "video").iterdir()}
     assert 0 < len(drawn) <= 5 < len(load_dataset(sample_root, probe_media=False).videos)
     held, parts = record["holdout"], record["train_parts"]
-    assert parts >= 1 and held["by"] == "roots" and held["train_parts"] == parts and len(held["per_split"]) == 1
-    printed = capsys.readouterr().out
+    assert parts >= 1 and held["by"] == "parts" and held["train_parts"] == parts
+    assert held["clips"] == len(load_dataset(val_root, probe_media=False).videos)  # VAL's clips alone held out
+    printed = "\n".join(report.lines())
     assert f"TRAIN's clips calibrated too ({parts} parts" in printed
-    assert f"calibrated on TRAIN's clips ({parts} parts)" in printed
+    assert f"calibrated on the other parts and TRAIN's clips ({parts} parts)" in printed
     text = (out / "pipeline.yaml").read_text()
     assert f"{parts} parts of TRAIN's clips" in text and "# Calibration score" in text
     assert "TRAIN's clips calibrated too" in (out / "fit.html").read_text()
@@ -278,89 +286,28 @@ def test_a_bad_tta_multiple_fails_before_training(sample_root, val_root, tmp_pat
     assert not (out / "embedder").exists() and not (out / "weights").exists()
 
 
-def rigged_fit(fitted, roots, out, monkeypatch, high, *overrides) -> list:
-    """``fit`` (TRAIN and two VAL ``roots``) on the ``fitted`` models, every calibration's held-out
-    estimate rigged to 0.9 where ``high(cfg)`` and 0.4 elsewhere; returns what each calibration
-    saw: its ``matcher.rerank.dba_k`` and which crop rows (ids of the stores)."""
-    import livematch.fit as fit_module
-    real, seen = fit_module.choose_settings, []
-
-    def rigged(cfg, *args, **kwargs):
-        found = real(cfg, *args, **kwargs)
-        seen.append((cfg.matcher.rerank.dba_k, [id(store) for store in args[0]]))
-        return replace(found, estimate=replace(found.estimate, score=0.9 if high(cfg) else 0.4))
-    monkeypatch.setattr(fit_module, "choose_settings", rigged)
-    train, val, val2 = roots
-    assert main(["fit", "--data", str(train), "--val", str(val), "--val", str(val2), "--out", str(out),
-                 "--detector", str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder"),
-                 *FAST, "fit.worn=false", *overrides]) == 0
-    return seen
-
-
-@pytest.mark.parametrize("better", ["tta", "none"])
-def test_fit_keeps_the_test_time_scales_only_when_their_held_out_estimate_is_higher(
-        better, fitted, sample_root, val_root, val_root2, tmp_path, monkeypatch, capsys):
-    """A built case: the calibration of the rows embedded with fit.tta_scales gets a held-out
-    estimate above (or below) the one at the training scale; fit keeps the higher one and says so
-    in the CLI, pipeline.yaml, fit.json and fit.html."""
+def test_fit_tries_the_test_time_scales_on_rows_embedded_again_and_keeps_them_by_the_rule(
+        fitted, sample_root, val_root, val_root2, tmp_path):
+    """fit.tta_scales: VAL and TRAIN's parts embedded again with the extra size (under
+    calibration/tta), calibrated, and kept only by the paired rule; the record says which."""
     out = tmp_path / "fit"
-    rigged_fit(fitted, [sample_root, val_root, val_root2], out, monkeypatch,
-               lambda cfg: bool(cfg.embedder.extract.scales_tta) == (better == "tta"), "fit.tta_scales=[1.5]")
-    said = capsys.readouterr().out
+    report = fit_with(sample_root, [val_root, val_root2], out, *FAST, "fit.worn=false", "fit.tta_scales=[1.5]",
+                      **given(fitted))
     cfg = load_config(out / "pipeline.yaml")
-    record = json.loads((out / "fit.json").read_text())
-    kept = better == "tta"
-    assert cfg.embedder.extract.scales_tta == ([round(1.5 * cfg.embedder.extract.scale)] if kept else [])
-    assert record["tta"]["kept"] is kept and record["holdout"]["score"] == 0.9
-    assert record["tta"]["estimates"] == ({"tta": 0.9, "none": 0.4} if kept else {"tta": 0.4, "none": 0.9})
-    assert ("kept" if kept else "not kept") in said.split("fit.tta_scales [1.5]")[1].splitlines()[0]
-    assert "fit.tta_scales [1.5]" in (out / "pipeline.yaml").read_text()
-    assert "Test-time scales" in (out / "fit.html").read_text()
-    # the rows of the candidate were embedded with the extra size, the others without
+    tta = next(c for c in json.loads((out / "fit.json").read_text())["candidates"]
+               if c["key"] == "embedder.extract.scales_tta")
+    assert tta["value"] == [round(1.5 * cfg.embedder.extract.scale)] and tta["kept"] == (tta["low"] > 0)
+    assert cfg.embedder.extract.scales_tta == (tta["value"] if tta["kept"] else [])
     assert load_config(out / "calibration" / "tta" / "val_run" / "config.yaml").embedder.extract.scales_tta != []
     assert load_config(out / "calibration" / "val_run" / "config.yaml").embedder.extract.scales_tta == []
+    assert any("(embedder.extract.scales_tta=" in line for line in report.lines())
 
 
-@pytest.mark.parametrize("better", ["dba", "none"])
-def test_fit_keeps_database_side_augmentation_only_when_its_held_out_estimate_is_higher(
-        better, fitted, sample_root, val_root, val_root2, tmp_path, monkeypatch, capsys):
-    """A built case: the calibration with database-side augmentation k = 2 (Procedure.dba_k, on the
-    same crop rows) gets a held-out estimate above (or below) the one without; fit keeps the higher
-    one, writes it for ``run`` (matcher.rerank.dba_k) and says so in the CLI, pipeline.yaml,
-    fit.json and fit.html."""
-    monkeypatch.setattr(calibration, "PROCEDURE", replace(calibration.PROCEDURE, dba_k=(2,)))
+def test_fit_tries_no_candidate_when_the_procedure_lists_none(fitted, sample_root, val_root, tmp_path):
     out = tmp_path / "fit"
-    seen = rigged_fit(fitted, [sample_root, val_root, val_root2], out, monkeypatch,
-                      lambda cfg: (cfg.matcher.rerank.dba_k == 2) == (better == "dba"))
-    said = capsys.readouterr().out
-    kept = better == "dba"
-    assert [k for k, _ in seen] == [0, 2] and seen[0][1] == seen[1][1]  # one set of rows, calibrated twice
-    assert sorted(p.name for p in (out / "calibration").iterdir()) == ["train_run0", "val_run", "val_run1"]
-    assert load_config(out / "pipeline.yaml").matcher.rerank.dba_k == (2 if kept else 0)
-    record = json.loads((out / "fit.json").read_text())
-    assert record["dba"] == {"candidates": [2], "estimates": {"0": 0.4, "2": 0.9} if kept else {"0": 0.9, "2": 0.4},
-                             "kept": 2 if kept else 0}
-    assert record["holdout"]["score"] == 0.9
-    line = next(x for x in said.splitlines() if x.startswith("database-side augmentation"))
-    assert ("k = 2 kept" if kept else "none kept") in line and "tried with k in [2]" in line
-    assert line in (out / "pipeline.yaml").read_text() and "tried with k in [2]" in (out / "fit.html").read_text()
-    if kept:  # run searches with it
-        assert main(["run", "--config", str(out / "pipeline.yaml"), "--data", str(val_root), "--out",
-                     str(tmp_path / "run"), "data.probe_media=false"]) == 0
-        assert "dba_k: 2" in (tmp_path / "run" / "config.yaml").read_text()
-
-
-def test_fit_tries_no_augmentation_when_the_procedure_lists_none(fitted, sample_root, val_root, tmp_path,
-                                                                  monkeypatch):
-    import livematch.fit as fit_module
-    monkeypatch.setattr(calibration, "PROCEDURE", replace(calibration.PROCEDURE, dba_k=()))
-    called = []
-    monkeypatch.setattr(fit_module, "choose_dba", lambda *a, **k: called.append(1))
-    out = tmp_path / "fit"
-    assert main(["fit", "--data", str(sample_root), "--val", str(val_root), "--out", str(out), "--detector",
-                 str(fitted / "weights" / "detector"), "--embedder", str(fitted / "weights" / "embedder"),
-                 *FAST, "fit.worn=false"]) == 0
-    assert not called and json.loads((out / "fit.json").read_text())["dba"] is None
+    report = fit_with(sample_root, [val_root], out, *FAST, "fit.worn=false", procedure=replace(ONE, dba_k=()),
+                      **given(fitted))
+    assert report.candidates == [] and json.loads((out / "fit.json").read_text())["candidates"] == []
     assert load_config(out / "pipeline.yaml").matcher.rerank.dba_k == 0
 
 
@@ -591,34 +538,6 @@ def test_splits_average_their_scores_and_vote_tables(hijacked):
         assert row["score"] == pytest.approx((a.score(one) + b.score(one)) / 2)
 
 
-def test_the_held_out_estimate_scores_each_split_at_the_settings_of_the_others(hijacked):
-    """Split a has distractors that only a threshold of 0.4 drops; split b has none, so alone it
-    keeps the start (0.0). In sample both choose 0.4; held out, a is scored at b's choice."""
-    from livematch.calibration import PROCEDURE, Splits, holdout_estimate
-    ds, store, sizes = hijacked
-    clean = FeatureStore(store.shop, store.video[store.video.scores > 0.5])
-    a = SplitScorer(store, ["product", "other"], sizes, ds, MatcherConfig())
-    b = SplitScorer(clean, ["product", "other"], sizes, ds, MatcherConfig())
-    grids = {"frame_threshold": [0.0, 0.4, 0.7]}
-    one = replace(PROCEDURE, rounds=1)
-    joint, _ = coordinate_ascent(Splits([a, b]), START, grids, rounds=1)
-    assert joint.frame_threshold == 0.4
-    held = holdout_estimate([a, b], START, grids, procedure=one)
-    assert held.by == "roots" and held.train_parts == 0
-    assert held.settings[0]["frame_threshold"] == 0.0 and held.settings[1]["frame_threshold"] == 0.4
-    assert held.per_split == [a.score(START), b.score(joint)]
-    assert held.score == pytest.approx((a.score(START) + b.score(joint)) / 2)
-    assert held.score < Splits([a, b]).score(joint) - 0.1  # the in-sample score is optimistic here
-    too_few = replace(one, min_clips=len(a.truth))
-    assert holdout_estimate([a], START, grids, procedure=too_few) is None  # one split, too small to cut
-    with_train = holdout_estimate([a], START, grids, always=[b], procedure=one)  # b: TRAIN's part, never held out
-    assert with_train.per_split == [a.score(START)] and with_train.train_parts == 1 and with_train.by == "roots"
-    with_train = holdout_estimate([b], START, grids, always=[a], procedure=one)
-    assert with_train.settings[0]["frame_threshold"] == 0.4 and with_train.per_split == [b.score(joint)]
-    with_train = holdout_estimate([b, b], START, grids, always=[a], procedure=one)  # a in each calibration
-    assert [s["frame_threshold"] for s in with_train.settings] == [0.4, 0.4]  # b alone would keep 0.0
-
-
 def test_folds_cut_one_split_into_catalogues_with_their_own_clips(hijacked):
     from livematch.calibration import folds
     ds, store, sizes = hijacked
@@ -634,28 +553,6 @@ def test_folds_cut_one_split_into_catalogues_with_their_own_clips(hijacked):
     assert sum(len(p.store.video) for p in parts) == len(store.video)
     assert [set(p.gt.videos) for p in folds(cal, 2, seed=0)] == clips  # the same cut on every run
     assert len({frozenset(folds(cal, 2, seed=s)[0].gt.videos) for s in range(8)}) > 1  # other seeds, other cuts
-
-
-def test_one_root_is_held_out_part_by_part_over_several_cuts(hijacked):
-    """The same procedure with one VAL root and no TRAIN: the splits are its parts, cut
-    ``Procedure.cuts`` ways; each part is scored at the settings calibrated on the other."""
-    from livematch.calibration import PROCEDURE, Splits, folds, holdout_estimate
-    ds, store, sizes = hijacked
-    cal = SplitScorer(store, ["product", "other"], sizes, ds, MatcherConfig())
-    grids = {"frame_threshold": [0.0, 0.4, 0.7]}
-    two = replace(PROCEDURE, rounds=1, cuts=2, min_clips=1)
-    held = holdout_estimate([cal], START, grids, parts=2, procedure=two)
-    assert held.by == "parts" and (held.parts, held.cuts) == (2, 2) and len(held.per_split) == len(held.settings) == 4
-    assert "VAL cut 2 times into 2 parts" in held.method()
-    for cut in range(2):
-        a, b = folds(cal, 2, seed=cut)
-        on_b, _ = coordinate_ascent(Splits([b]), START, grids, rounds=1)
-        on_a, _ = coordinate_ascent(Splits([a]), START, grids, rounds=1)
-        assert held.settings[2 * cut]["frame_threshold"] == on_b.frame_threshold
-        assert held.per_split[2 * cut:2 * cut + 2] == pytest.approx([a.score(on_b), b.score(on_a)])
-    assert held.score == pytest.approx(np.mean(held.per_split))
-    assert holdout_estimate([cal], START, grids, parts=2, procedure=replace(two, min_clips=len(cal.truth))) is None
-    assert holdout_estimate([cal], START, grids, parts=1, procedure=two) is None
 
 
 @pytest.mark.timeout(900)

@@ -1,0 +1,105 @@
+"""fit's candidates: options tried on top of the calibrated pipeline, one loop for all of them.
+
+Each :class:`Candidate` sets one config key. fit calibrates again with it (on the crop rows already
+made when it changes only the search, on rows embedded again when it changes the features), and
+keeps it only when its held-out estimate beats the held setting's by more than the uncertainty of
+their difference (:func:`livematch.estimate.compare`, paired over the same VAL clips); otherwise
+the simpler setting stays. Adding a candidate is one entry in :func:`candidates`.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from omegaconf import OmegaConf
+
+from ground.errors import ConfigError
+from livematch.calibration import Calibration, Procedure
+from livematch.estimate import compare
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An option fit tries: config ``key`` set to ``value``; ``label`` says it for people;
+    ``rows``: empty when it calibrates the crop rows already made (it changes the search, not the
+    features), else the folder under ``OUT/calibration`` where VAL (and TRAIN's parts) are
+    embedded again with it."""
+
+    key: str
+    value: object
+    label: str
+    rows: str = ""
+
+
+def dba_k(cfg) -> int:
+    """The database-side augmentation ``cfg`` searches with (0: none)."""
+    return int(cfg.matcher.rerank.dba_k) if cfg.matcher.rerank.dba_k > 1 else 0
+
+
+def tta_sizes(scale: int, multiples) -> list[int]:
+    """The extra test-time crop sizes ``fit.tta_scales`` asks for, as multiples of ``scale``."""
+    if any(m <= 0 for m in multiples):
+        raise ConfigError(f"fit.tta_scales must be positive multiples of the embedder's scale, got {list(multiples)}")
+    return [round(scale * m) for m in multiples]
+
+
+def candidates(cfg, procedure: Procedure) -> list[Candidate]:
+    """What fit tries, in order: database-side augmentation with each k of ``procedure.dba_k``
+    (1 and less: none) other than the configured one, then ``fit.tta_scales`` when it lists any."""
+    out = [Candidate("matcher.rerank.dba_k", int(k), f"database-side augmentation k = {int(k)}")
+           for k in dict.fromkeys(procedure.dba_k) if int(k) > 1 and int(k) != dba_k(cfg)]
+    if cfg.fit.tta_scales:
+        sizes = tta_sizes(cfg.embedder.extract.scale, cfg.fit.tta_scales)
+        out.append(Candidate("embedder.extract.scales_tta", sizes,
+                             f"crops also embedded at {sizes} px (fit.tta_scales {list(cfg.fit.tta_scales)})", "tta"))
+    return out
+
+
+def with_value(cfg, key: str, value):
+    """A copy of config ``cfg`` with dotted ``key`` set to ``value``."""
+    from livematch.config import load_config
+    conf = OmegaConf.structured(cfg)
+    OmegaConf.update(conf, key, value, merge=False)
+    return load_config(None, layers=[conf])
+
+
+def _estimate_dict(estimate) -> dict | None:
+    return None if estimate is None else {"score": estimate.score, "low": estimate.low, "high": estimate.high,
+                                          "clips": estimate.clips}
+
+
+def try_candidates(cfg, found: Calibration, rows, rows_for, choose, procedure: Procedure):
+    """Each of :func:`candidates` against the calibration held so far (``found`` on ``rows`` at
+    first): ``rows_for(cfg, folder)`` makes a candidate's own crop rows (``None`` on torchrun ranks
+    other than 0), ``choose(cfg, rows)`` calibrates. Returns ``(cfg, calibration, records)``, one
+    record per candidate (what :func:`candidate_line` says), or ``None`` on ranks other than 0."""
+    records = []
+    for cand in candidates(cfg, procedure):
+        other = with_value(cfg, cand.key, cand.value)
+        mine = rows if not cand.rows else rows_for(other, cand.rows)
+        if mine is None:
+            return None
+        trial = choose(other, mine)
+        verdict = compare(trial.estimate, found.estimate, procedure)
+        records.append({"key": cand.key, "value": cand.value, "label": cand.label,
+                        "estimate": _estimate_dict(trial.estimate), "against": _estimate_dict(found.estimate),
+                        "difference": verdict.difference, "low": verdict.low, "high": verdict.high,
+                        "kept": verdict.kept, "why": verdict.why})
+        log.info("%s", candidate_line(records[-1]))
+        if verdict.kept:
+            cfg, found, rows = other, trial, mine
+    return cfg, found, records
+
+
+def _said(estimate: dict | None) -> str:
+    if estimate is None:
+        return "none"
+    return f"{estimate['score']:.4f} ({estimate['low']:.4f}-{estimate['high']:.4f}, {estimate['clips']} clips)"
+
+
+def candidate_line(record: dict) -> str:
+    """One candidate's record as one sentence: the CLI, ``pipeline.yaml`` and ``fit.html`` say it alike."""
+    return (f"candidate {record['label']} ({record['key']}={record['value']}): held-out estimate "
+            f"{_said(record['estimate'])} against {_said(record['against'])} without; {record['why']}")
