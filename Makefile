@@ -7,7 +7,7 @@ DEMO_DIR ?= data/demo
 DEMO_SEED ?= 1000
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo demo-data demo-train bench clean lock
+.PHONY: venv test lint demo demo-data demo-train bench clean lock
 
 venv: $(STAMP)
 
@@ -31,6 +31,11 @@ lock: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests
+
+# ruff's lint rules and formatting (pyproject.toml [tool.ruff]); CI runs both before the tests.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 demo: $(STAMP)
 	$(BIN)/livematch sample-data $(DEMO_DIR) --seed $(DEMO_SEED) --overwrite

@@ -1,4 +1,6 @@
-"""Packaging for LiveMatch: the metadata is in pyproject.toml; this file lets older tools build it."""
+"""Packaging for LiveMatch: the metadata is in pyproject.toml; this file lets older tools
+build it."""
+
 from setuptools import setup
 
 setup()

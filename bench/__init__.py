@@ -2,12 +2,13 @@
 
 
 def procedure(pairs=()):
-    """fit's :class:`livematch.calibration.Procedure` with ``KEY=VALUE`` pairs (``--procedure``) set:
-    how fit searches, estimates and decides, which only the benchmarks vary (e.g. ``rounds=1``,
+    """fit's :class:`livematch.calibration.Procedure` with ``KEY=VALUE`` pairs (``--procedure``)
+    set: how fit searches, estimates and decides, which only the benchmarks vary (e.g. ``rounds=1``,
     ``bootstrap=200``, ``vote_rules=written/greedy,set/global``)."""
     from dataclasses import fields, replace
 
     from livematch.calibration import Procedure
+
     PROCEDURE = Procedure()
     types = {f.name: type(getattr(PROCEDURE, f.name)) for f in fields(PROCEDURE)}
     values = {}

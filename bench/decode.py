@@ -6,6 +6,7 @@ decoding every frame with OpenCV, on generated 720p clips of 400 frames.
 Prints seconds per clip (median of the repeats) and the ratio of each method to OpenCV
 decoding every frame, measured side by side in one run; writes the numbers as JSON.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livematch.config import load_config
 from ground.media import sample_frames
+from livematch.config import load_config
 from livematch.sampledata.clip import ClipRenderer
 from livematch.sampledata.generate import SampleConfig, plan_dataset
 from livematch.sampledata.video import write_video
@@ -29,13 +30,23 @@ from livematch.sampledata.video import write_video
 CLIPS = [("mp4v_gop12", "mp4v", 12), ("h264_gop250", "h264", 250), ("h264_gop50", "h264", 50)]
 
 
-def render_clip(frames: int = 400, width: int = 1280, height: int = 720, seed: int = 0) -> list[np.ndarray]:
-    cfg = SampleConfig(items=3, videos=1, width=width, height=height, frames=frames, seed=seed,
-                       portrait_fraction=0.0)
+def render_clip(
+    frames: int = 400, width: int = 1280, height: int = 720, seed: int = 0
+) -> list[np.ndarray]:
+    cfg = SampleConfig(
+        items=3,
+        videos=1,
+        width=width,
+        height=height,
+        frames=frames,
+        seed=seed,
+        portrait_fraction=0.0,
+    )
     plan = plan_dataset(cfg)
     _, product, others = plan.videos[0]
-    renderer = ClipRenderer(cfg, plan.products[product], [plan.products[i] for i in others],
-                            np.random.default_rng(seed))
+    renderer = ClipRenderer(
+        cfg, plan.products[product], [plan.products[i] for i in others], np.random.default_rng(seed)
+    )
     return list(renderer.frames())
 
 
@@ -72,26 +83,46 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/decode.json"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--frames", type=int, default=400)
-    parser.add_argument("--threads", type=int, default=0, help="decoder threads (0: decoder's choice)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="decoder threads (0: decoder's choice)"
+    )
     args = parser.parse_args()
     runners = methods(args.threads)
     indices = load_config().media.infer_frames.indices()
     frames = render_clip(args.frames)
-    results = {"machine": platform.processor() or platform.machine(), "frames": args.frames,
-               "size": [1280, 720], "schedule": indices, "threads": args.threads, "clips": {}}
+    results = {
+        "machine": platform.processor() or platform.machine(),
+        "frames": args.frames,
+        "size": [1280, 720],
+        "schedule": indices,
+        "threads": args.threads,
+        "clips": {},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for name, codec, gop in CLIPS:
             path = Path(tmp) / f"{name}.mp4"
             write_video(path, frames, codec=codec, gop=gop)
             row = {m: time_method(fn, path, indices, args.repeats) for m, fn in runners.items()}
             base = row["opencv_every_frame"]
-            row["ratio_vs_opencv_every_frame"] = {m: base / t for m, t in row.items() if m in runners}
+            row["ratio_vs_opencv_every_frame"] = {
+                m: base / t for m, t in row.items() if m in runners
+            }
             results["clips"][name] = row
-    print(f"{'clip':<13} " + " ".join(f"{m:>20}" for m in runners) + "   speed-up vs OpenCV all frames")
+    print(
+        f"{'clip':<13} "
+        + " ".join(f"{m:>20}" for m in runners)
+        + "   speed-up vs OpenCV all frames"
+    )
     for name, row in results["clips"].items():
         ratios = row["ratio_vs_opencv_every_frame"]
-        print(f"{name:<13} " + " ".join(f"{row[m]:>19.3f}s" for m in runners) +
-              "   " + "  ".join(f"{m.split('_')[0]} x{ratios[m]:.2f}" for m in runners if m != "opencv_every_frame"))
+        print(
+            f"{name:<13} "
+            + " ".join(f"{row[m]:>19.3f}s" for m in runners)
+            + "   "
+            + "  ".join(
+                f"{m.split('_')[0]} x{ratios[m]:.2f}" for m in runners if m != "opencv_every_frame"
+            )
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}")

@@ -1,4 +1,5 @@
-"""How far fit's held-out estimate is from the score on unseen data, over draws of the sample generator.
+"""How far fit's held-out estimate is from the score on unseen data,
+over draws of the sample generator.
 
     python -m bench.estimate                      # seven draws, about 40 minutes on 2 cores
     python -m bench.estimate --toy                # tiny roots, the test's size
@@ -15,6 +16,7 @@ reached on its own clips (in sample), and the estimate fit printed until the est
 of the per-split scores; candidates kept on any higher number). The ratio printed is the previous
 estimate's mean error over this one's, measured in the same run. Writes ``--json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,19 +30,29 @@ import numpy as np
 
 DRAWS = ((41,), (42,), (43,), (44,), (45, 46), (41, 42, 43), (44, 45, 46))  # VAL seeds of each draw
 TEST = (51, 52, 53, 54)  # unseen roots: every draw's pipeline is scored on them
-TOY = {"draws": ((61,), (61, 62)), "test": (63,), "size": {"items": 5, "videos": 4, "width": 320, "height": 180,
-                                                          "frames": 200},
-       "overrides": ["detector.infer.photo_short_side=128", "detector.infer.frame_short_side=128",
-                     "media.infer_frames.step=100", "embedder.extract.scale=64"],
-       "procedure": ["rounds=1", "min_clips=1", "bootstrap=200"]}
+TOY = {
+    "draws": ((61,), (61, 62)),
+    "test": (63,),
+    "size": {"items": 5, "videos": 4, "width": 320, "height": 180, "frames": 200},
+    "overrides": [
+        "detector.infer.photo_short_side=128",
+        "detector.infer.frame_short_side=128",
+        "media.infer_frames.step=100",
+        "embedder.extract.scale=64",
+    ],
+    "procedure": ["rounds=1", "min_clips=1", "bootstrap=200"],
+}
 
 
 def _root(work: Path, name: str, seed: int, size: dict) -> Path:
     """The sample root ``name`` of ``seed`` under ``work/data`` (written once)."""
     from livematch.sampledata.generate import SampleConfig, generate_dataset
+
     root = work / "data" / name
     if not (root / "video").is_dir():
-        generate_dataset(root, SampleConfig(seed=seed, workers=2, **size), overwrite=True, progress=False)
+        generate_dataset(
+            root, SampleConfig(seed=seed, workers=2, **size), overwrite=True, progress=False
+        )
     return root
 
 
@@ -50,6 +62,7 @@ class Rows:
 
     def __init__(self, cfg, work: Path, detector: Path, embedders: list[Path]):
         from detector.model import class_names
+
         self.cfg, self.work, self.detector, self.embedders = cfg, work, detector, embedders
         self.classes = class_names(cfg.detector.model)
         self.cache: dict[Path, tuple] = {}
@@ -57,15 +70,24 @@ class Rows:
     def __call__(self, root: Path):
         from ground.dataset import load_dataset
         from livematch.fit import validation_rows
+
         if root not in self.cache:
-            store = validation_rows(self.cfg, [root], self.detector, self.embedders, self.work / "rows" / root.name,
-                                    False)
+            store = validation_rows(
+                self.cfg,
+                [root],
+                self.detector,
+                self.embedders,
+                self.work / "rows" / root.name,
+                False,
+            )
             self.cache[root] = (store, load_dataset([root], probe_media=True))
         return self.cache[root]
 
     def score(self, root: Path, cfg, setting) -> float:
-        """The contest score ``setting`` gives on ``root`` with ``cfg``'s search (what ``run`` scores)."""
+        """The contest score ``setting`` gives on ``root`` with ``cfg``'s search (what ``run``
+        scores)."""
         from livematch.calibration import SplitScorer
+
         store, ds = self(root)
         sizes = {v.video_id: v.size for v in ds.videos.values() if v.size}
         return SplitScorer(store, self.classes, sizes, ds, cfg.matcher).score(setting)
@@ -78,6 +100,7 @@ def base_config(pipeline: Path, train_root: Path, roots: list[Path], work: Path,
     from ground.dataset import annotation_grid, load_dataset
     from livematch.config import given_keys, load_config, use_checkpoints
     from livematch.fit import fit_config, use_annotation_grid
+
     given = load_config(pipeline)
     train = load_dataset([train_root], probe_media=True)
     cfg = fit_config([train_root], roots, work, {}, None, list(overrides), None, train)
@@ -85,7 +108,9 @@ def base_config(pipeline: Path, train_root: Path, roots: list[Path], work: Path,
     use_checkpoints(cfg, detector, embedders[0], given_keys(None, overrides))
     cfg.weights.worn = given.weights.worn
     cfg.embedder.extract.scales_tta = []
-    use_annotation_grid(cfg, annotation_grid([train, *(load_dataset([r], probe_media=False) for r in roots)]))
+    use_annotation_grid(
+        cfg, annotation_grid([train, *(load_dataset([r], probe_media=False) for r in roots)])
+    )
     return cfg, train, detector, embedders
 
 
@@ -94,20 +119,24 @@ def previous_estimate(found, procedure) -> float | None:
     scored at the settings calibrated on TRAIN's parts alone; otherwise the mean of the held-out
     splits' own scores (the same calibrations as the estimate's)."""
     from livematch.calibration import Splits, coordinate_ascent
+
     val, parts = found.val.calibrators, found.train_parts
     if len(val) == 1 and parts:
-        chosen, _ = coordinate_ascent(Splits(parts), found.start, found.grids, procedure.rounds,
-                                      margin=procedure.min_gain)
+        chosen, _ = coordinate_ascent(
+            Splits(parts), found.start, found.grids, procedure.rounds, margin=procedure.min_gain
+        )
         return val[0].score(chosen)
     return float(np.mean(found.estimate.per_split)) if found.estimate else None
 
 
 def run_draw(seeds, rows: Rows, cfg, train_ds, train_rows, tests, procedure, log) -> dict:
-    """fit's calibration stage on the draw's VAL roots ``seeds`` and the score of what it keeps on ``tests``."""
+    """fit's calibration stage on the draw's VAL roots ``seeds`` and the score of what it keeps on
+    ``tests``."""
     from livematch.calibration import uses_train
     from livematch.candidates import candidates, with_value
     from livematch.estimate import compare
     from livematch.fit import choose_settings
+
     roots = [rows.work / "data" / f"seed{s}" for s in seeds]
     stores, splits = zip(*(rows(r) for r in roots))
     train = train_rows if uses_train(cfg.fit, len(roots), procedure) else []
@@ -117,6 +146,7 @@ def run_draw(seeds, rows: Rows, cfg, train_ds, train_rows, tests, procedure, log
         found = choose_settings(c, list(stores), train_ds, list(splits), False, train, procedure)
         unseen = float(np.mean([rows.score(t, c, found.chosen) for t in tests]))
         return found, unseen, previous_estimate(found, procedure)
+
     plain = choose(cfg)
     kept, now, before = plain, [], plain
     for cand in candidates(cfg, procedure):
@@ -124,28 +154,53 @@ def run_draw(seeds, rows: Rows, cfg, train_ds, train_rows, tests, procedure, log
         verdict = compare(trial[0].estimate, kept[0].estimate, procedure)
         now.append({"candidate": cand.label, "kept": verdict.kept, "why": verdict.why})
         kept = trial if verdict.kept else kept
-        before = trial if (trial[2] is not None and before[2] is not None and trial[2] > before[2]) else before
+        before = (
+            trial
+            if (trial[2] is not None and before[2] is not None and trial[2] > before[2])
+            else before
+        )
     found, unseen, _ = kept
     est = found.estimate
-    row = {"val": list(seeds), "train_parts": len(found.train_parts), "unseen": unseen,
-           "estimate": est.score if est else None, "low": est.low if est else None,
-           "high": est.high if est else None, "clips": est.clips if est else 0, "no_estimate": found.no_estimate,
-           "in_sample": found.val.score(found.chosen), "candidates": now,
-           "previous": before[2], "previous_unseen": before[1], "seconds": time.perf_counter() - t0}
-    log.info("draw %s: estimate %s, unseen %.4f", seeds, est.text() if est else found.no_estimate, unseen)
+    row = {
+        "val": list(seeds),
+        "train_parts": len(found.train_parts),
+        "unseen": unseen,
+        "estimate": est.score if est else None,
+        "low": est.low if est else None,
+        "high": est.high if est else None,
+        "clips": est.clips if est else 0,
+        "no_estimate": found.no_estimate,
+        "in_sample": found.val.score(found.chosen),
+        "candidates": now,
+        "previous": before[2],
+        "previous_unseen": before[1],
+        "seconds": time.perf_counter() - t0,
+    }
+    log.info(
+        "draw %s: estimate %s, unseen %.4f", seeds, est.text() if est else found.no_estimate, unseen
+    )
     return row
 
 
 def summary(rows: list[dict]) -> dict:
     """Mean and worst absolute error of each number against the unseen score of its own pipeline,
     and how many intervals covered the unseen score."""
+
     def errors(key, truth):
         return [abs(r[key] - r[truth]) for r in rows if r[key] is not None]
+
     out = {}
-    for name, key, truth in (("estimate", "estimate", "unseen"), ("in sample", "in_sample", "unseen"),
-                             ("previous", "previous", "previous_unseen")):
+    for name, key, truth in (
+        ("estimate", "estimate", "unseen"),
+        ("in sample", "in_sample", "unseen"),
+        ("previous", "previous", "previous_unseen"),
+    ):
         e = errors(key, truth)
-        out[name] = {"mean": float(np.mean(e)) if e else None, "worst": float(max(e)) if e else None, "draws": len(e)}
+        out[name] = {
+            "mean": float(np.mean(e)) if e else None,
+            "worst": float(max(e)) if e else None,
+            "draws": len(e),
+        }
     inside = [r["low"] <= r["unseen"] <= r["high"] for r in rows if r["estimate"] is not None]
     out["covered"] = f"{sum(inside)} of {len(inside)}"
     est, prev = out["estimate"]["mean"], out["previous"]["mean"]
@@ -158,21 +213,33 @@ def _fmt(v) -> str:
 
 
 def table(rows: list[dict], summ: dict) -> str:
-    lines = [f"{'VAL seeds':<12} {'TRAIN':>5} {'estimate (interval, clips)':<28} {'unseen':>6} {'error':>6} "
-             f"{'in sample':>9} {'previous':>8} {'its unseen':>10} candidates kept"]
+    lines = [
+        f"{'VAL seeds':<12} {'TRAIN':>5} {'estimate (interval, clips)':<28} {'unseen':>6} "
+        f"{'error':>6} {'in sample':>9} {'previous':>8} {'its unseen':>10} candidates kept"
+    ]
     for r in rows:
-        est = (f"{r['estimate']:.3f} ({r['low']:.3f}-{r['high']:.3f}, {r['clips']})" if r["estimate"] is not None
-               else "none")
+        est = (
+            f"{r['estimate']:.3f} ({r['low']:.3f}-{r['high']:.3f}, {r['clips']})"
+            if r["estimate"] is not None
+            else "none"
+        )
         err = abs(r["estimate"] - r["unseen"]) if r["estimate"] is not None else None
         kept = ", ".join(c["candidate"] for c in r["candidates"] if c["kept"]) or "none"
-        lines.append(f"{','.join(map(str, r['val'])):<12} {r['train_parts']:>5} {est:<28} {r['unseen']:>6.3f} "
-                     f"{_fmt(err):>6} {r['in_sample']:>9.3f} {_fmt(r['previous']):>8} {r['previous_unseen']:>10.3f} "
-                     f"{kept}")
+        lines.append(
+            f"{','.join(map(str, r['val'])):<12} {r['train_parts']:>5} {est:<28} "
+            f"{r['unseen']:>6.3f} {_fmt(err):>6} {r['in_sample']:>9.3f} {_fmt(r['previous']):>8} "
+            f"{r['previous_unseen']:>10.3f} {kept}"
+        )
     for name in ("estimate", "in sample", "previous"):
         s = summ[name]
-        lines.append(f"{name:<10} mean error {_fmt(s['mean'])}, worst {_fmt(s['worst'])} over {s['draws']} draws")
-    lines.append(f"intervals covering the unseen score: {summ['covered']}; previous / estimate mean error: "
-                 f"x{_fmt(summ['ratio'])}")
+        lines.append(
+            f"{name:<10} mean error {_fmt(s['mean'])}, worst {_fmt(s['worst'])} over {s['draws']} "
+            "draws"
+        )
+    lines.append(
+        f"intervals covering the unseen score: {summ['covered']}; previous / estimate mean error: "
+        f"x{_fmt(summ['ratio'])}"
+    )
     return "\n".join(lines)
 
 
@@ -180,24 +247,48 @@ def main(argv=None) -> dict:
     from bench import procedure as parse_procedure
     from ground.io import write_json
     from livematch.fit import train_rows
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pipeline", type=Path, default=Path("configs/pipeline/demo.yaml"),
-                        help="The models to calibrate (its weights); its settings are not used.")
-    parser.add_argument("--work", type=Path, default=Path("runs/bench_estimate"), help="Sample roots and crop rows.")
-    parser.add_argument("--train-seed", type=int, default=20, help="TRAIN's seed (the demo's models trained on 20).")
-    parser.add_argument("--draws", default=";".join(",".join(map(str, d)) for d in DRAWS),
-                        help="VAL seeds of each draw: '41;42;45,46'.")
-    parser.add_argument("--test", default=",".join(map(str, TEST)), help="Seeds of the unseen roots.")
-    parser.add_argument("--toy", action="store_true", help="Tiny roots and searches: the test's size.")
-    parser.add_argument("-o", "--override", action="append", default=[], help="KEY=VALUE over fit's config.")
-    parser.add_argument("-p", "--procedure", action="append", default=[], help="KEY=VALUE of fit's Procedure.")
+    parser.add_argument(
+        "--pipeline",
+        type=Path,
+        default=Path("configs/pipeline/demo.yaml"),
+        help="The models to calibrate (its weights); its settings are not used.",
+    )
+    parser.add_argument(
+        "--work", type=Path, default=Path("runs/bench_estimate"), help="Sample roots and crop rows."
+    )
+    parser.add_argument(
+        "--train-seed", type=int, default=20, help="TRAIN's seed (the demo's models trained on 20)."
+    )
+    parser.add_argument(
+        "--draws",
+        default=";".join(",".join(map(str, d)) for d in DRAWS),
+        help="VAL seeds of each draw: '41;42;45,46'.",
+    )
+    parser.add_argument(
+        "--test", default=",".join(map(str, TEST)), help="Seeds of the unseen roots."
+    )
+    parser.add_argument(
+        "--toy", action="store_true", help="Tiny roots and searches: the test's size."
+    )
+    parser.add_argument(
+        "-o", "--override", action="append", default=[], help="KEY=VALUE over fit's config."
+    )
+    parser.add_argument(
+        "-p", "--procedure", action="append", default=[], help="KEY=VALUE of fit's Procedure."
+    )
     parser.add_argument("--json", type=Path, default=Path("bench/results/estimate.json"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     log = logging.getLogger("bench.estimate")
     log.setLevel(logging.INFO)
     draws = [tuple(int(s) for s in d.split(",")) for d in args.draws.split(";")]
-    tests, size, train_size = [int(s) for s in args.test.split(",")], {}, {"items": 60, "videos": 50}
+    tests, size, train_size = (
+        [int(s) for s in args.test.split(",")],
+        {},
+        {"items": 60, "videos": 50},
+    )
     if args.toy:
         draws, tests, size = [tuple(d) for d in TOY["draws"]], list(TOY["test"]), TOY["size"]
         train_size = {**size, "videos": 6}
@@ -206,18 +297,33 @@ def main(argv=None) -> dict:
         args.procedure = TOY["procedure"] + args.procedure
     proc = parse_procedure(args.procedure)
     train_root = _root(args.work, "train", args.train_seed, train_size)
-    roots = {s: _root(args.work, f"seed{s}", s, size) for s in sorted({s for d in draws for s in d} | set(tests))}
-    cfg, train_ds, detector, embedders = base_config(args.pipeline, train_root, list(roots.values()), args.work,
-                                                    args.override)
+    roots = {
+        s: _root(args.work, f"seed{s}", s, size)
+        for s in sorted({s for d in draws for s in d} | set(tests))
+    }
+    cfg, train_ds, detector, embedders = base_config(
+        args.pipeline, train_root, list(roots.values()), args.work, args.override
+    )
     rows = Rows(cfg, args.work, detector, embedders)
     for root in roots.values():
         rows(root)
-    trained = train_rows(cfg, [train_root], detector, embedders, args.work / "rows" / "train", False, proc)
-    results = [run_draw(d, rows, cfg, train_ds, trained, [roots[t] for t in tests], proc, log) for d in draws]
+    trained = train_rows(
+        cfg, [train_root], detector, embedders, args.work / "rows" / "train", False, proc
+    )
+    results = [
+        run_draw(d, rows, cfg, train_ds, trained, [roots[t] for t in tests], proc, log)
+        for d in draws
+    ]
     summ = summary(results)
     print(table(results, summ))
-    out = {"draws": results, "summary": summ, "test": tests, "train_seed": args.train_seed,
-           "pipeline": str(args.pipeline), "procedure": {k: v for k, v in vars(replace(proc)).items()}}
+    out = {
+        "draws": results,
+        "summary": summ,
+        "test": tests,
+        "train_seed": args.train_seed,
+        "pipeline": str(args.pipeline),
+        "procedure": {k: v for k, v in vars(replace(proc)).items()},
+    }
     write_json(args.json, json.loads(json.dumps(out, default=list)))
     return out
 

@@ -1,5 +1,6 @@
 """Detector checkpoints: ``model.safetensors`` and the shared folder layout of
 :mod:`ground.checkpoint`; loading for inference, checking a resume, initialising a fine-tune."""
+
 from __future__ import annotations
 
 import logging
@@ -29,14 +30,16 @@ def check_resume(last: Path, cfg: DetectorConfig) -> None:
     """A resumed run must be of the same backbone and classes as the checkpoint it continues."""
     saved = read_config(last, DetectorConfig).model
     if (saved.backbone, class_names(saved)) != (cfg.model.backbone, class_names(cfg.model)):
-        raise CheckpointError(f"{last}: checkpoint is {saved.backbone} with classes {class_names(saved)}, "
-                              f"the config asks for {cfg.model.backbone} with {class_names(cfg.model)}")
+        raise CheckpointError(
+            f"{last}: checkpoint is {saved.backbone} with classes {class_names(saved)}, "
+            f"the config asks for {cfg.model.backbone} with {class_names(cfg.model)}"
+        )
 
 
 def init_detector(model, folder, cfg: DetectorConfig) -> list[str]:
     """Fine-tuning: start from a checkpoint's weights. The class head keeps its fresh init where
-    the checkpoint has other classes (e.g. one "garment" class -> two, ``model.split_by``); any other
-    key or shape that does not fit is a ``CheckpointError``. Returns the keys left fresh."""
+    the checkpoint has other classes (e.g. one "garment" class -> two, ``model.split_by``); any
+    other key or shape that does not fit is a ``CheckpointError``. Returns the keys left fresh."""
     path = Path(folder) / "model.safetensors"
     if not path.is_file():
         raise CheckpointError(f"{path}: missing (init_from must be a checkpoint folder)")
@@ -45,5 +48,9 @@ def init_detector(model, folder, cfg: DetectorConfig) -> list[str]:
     fresh = [k for k in own if k.startswith(HEAD) and k in state and state[k].shape != own[k].shape]
     state.update({k: own[k] for k in fresh})
     load_state(model, state, folder, f"detector ({cfg.model.backbone})")
-    log.info("initialised from %s%s", folder, f" ({len(fresh)} class-head tensors fresh)" if fresh else "")
+    log.info(
+        "initialised from %s%s",
+        folder,
+        f" ({len(fresh)} class-head tensors fresh)" if fresh else "",
+    )
     return fresh

@@ -1,5 +1,7 @@
 """Detector configs; defaults follow the reference recipe (docs/METHOD.md section 1) with the
-torchvision backend (the reference's VoVNet-99-FPN is ``configs/detector/reference_vovnet99.yaml``)."""
+torchvision backend (the reference's VoVNet-99-FPN is
+``configs/detector/reference_vovnet99.yaml``)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,14 +18,17 @@ class DetModelConfig:
     """Faster R-CNN: which backbone, which anchors, which heads."""
 
     backend: str = "torchvision"  # torchvision | detectron2
-    backbone: str = "resnet50_fpn_v2"  # resnet50_fpn_v2 | timm:<name> (features_only through an FPN)
-    # Where the backbone starts (ground.pretrained): "" random | imagenet (a packaged file) | timm / hf:<repo>
-    # (the Hugging Face cache on disk) | a local .safetensors / .pth file (torchvision's names for
-    # resnet50_fpn_v2). Nothing is downloaded: contest machines have no network.
+    #: resnet50_fpn_v2 | timm:<name> (features_only through an FPN)
+    backbone: str = "resnet50_fpn_v2"
+    # Where the backbone starts (ground.pretrained): "" random | imagenet (a packaged file) | timm /
+    # hf:<repo> (the Hugging Face cache on disk) | a local .safetensors / .pth file (torchvision's
+    # names for resnet50_fpn_v2). Nothing is downloaded: contest machines have no network.
     weights: str = ""
-    out_indices: list[int] = field(default_factory=lambda: [1, 2, 3, 4])  # timm stages (strides 4-32)
+    #: timm stages (strides 4-32)
+    out_indices: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
     fpn_channels: int = 256
-    anchor_sizes: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 512])  # one per FPN level
+    #: one per FPN level
+    anchor_sizes: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 512])
     aspect_ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
     class_agnostic: bool = True  # one "garment" class; false: one class per label in `labels`
     labels: list[str] = field(default_factory=list)  # per-label heads (default: the 23 categories)
@@ -43,7 +48,9 @@ class DetModelConfig:
 
 @dataclass
 class DetTrainConfig:
-    short_sides: list[int] = field(default_factory=lambda: [480, 512, 544, 576, 608, 640, 672, 704, 736, 768, 800])
+    short_sides: list[int] = field(
+        default_factory=lambda: [480, 512, 544, 576, 608, 640, 672, 704, 736, 768, 800]
+    )
     hflip: float = 0.5
     epochs: int = 12
     steps: int = 0  # > 0: this many optimiser steps instead of whole epochs (detectron2's MAX_ITER)
@@ -52,9 +59,11 @@ class DetTrainConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     warmup_steps: int = 500  # linear warm-up (at most a third of all steps), then cosine to 0
-    warmup_fraction: float = 0.0  # > 0: the warm-up is this share of all steps (replaces warmup_steps)
+    #: > 0: the warm-up is this share of all steps (replaces warmup_steps)
+    warmup_fraction: float = 0.0
     warmup_factor: float = 0.001  # the first step's learning rate, as a fraction of lr
-    decay: str = "cosine"  # after the warm-up: cosine | none (constant, detectron2's one-step schedule)
+    #: after the warm-up: cosine | none (constant, detectron2's one-step schedule)
+    decay: str = "cosine"
     clip_grad: float = 10.0  # max gradient norm; <= 0: off
     amp: bool = True  # CUDA only
     sync_bn: bool = False  # torchrun on GPUs: BatchNorm over all ranks' batches (SyncBatchNorm)
@@ -64,7 +73,8 @@ class DetTrainConfig:
     max_val_images: int = 500
     seed: int = 0
     cache_dir: str = "runs/det_frames"
-    dist_timeout_min: float = 120.0  # torchrun: how long ranks wait in a collective (rank 0 validates alone)
+    #: torchrun: how long ranks wait in a collective (rank 0 validates alone)
+    dist_timeout_min: float = 120.0
 
 
 @dataclass
@@ -98,11 +108,14 @@ class DetInferConfig:
 class WornConfig:
     """The worn scorer's input, width and training (``detector.worn``)."""
 
-    backbone: str = ""  # "": the small CNN of `widths` | a timm name (4 input channels: RGB and the box mask)
-    weights: str = ""  # a timm backbone's start (ground.pretrained): "" | imagenet | timm | hf:<repo> | a file
+    #: "": the small CNN of `widths` | a timm name (4 input channels: RGB and the box mask)
+    backbone: str = ""
+    #: a timm backbone's start (ground.pretrained): "" | imagenet | timm | hf:<repo> | a file
+    weights: str = ""
     size: int = 64  # input side in pixels
     context: float = 0.6  # the box widened by this fraction of its width / height on each side
-    widths: list[int] = field(default_factory=lambda: [24, 48, 64, 96])  # conv stages (each halves but the last)
+    #: conv stages (each halves but the last)
+    widths: list[int] = field(default_factory=lambda: [24, 48, 64, 96])
     epochs: int = 7
     batch_size: int = 64
     lr: float = 2e-3
@@ -127,5 +140,8 @@ class DetectorConfig:
 
 
 # Settings that take one of a few words: checked when a config loads (livematch.config).
-CHOICES = {"model.backend": ("torchvision", "detectron2"), "model.split_by": ("", *SPLITS),
-           "train.decay": ("cosine", "none")}
+CHOICES = {
+    "model.backend": ("torchvision", "detectron2"),
+    "model.split_by": ("", *SPLITS),
+    "train.decay": ("cosine", "none"),
+}

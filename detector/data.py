@@ -7,6 +7,7 @@ outside the model's list is dropped and counted too; with a split (``SPLITS``) t
 are split into train / validation by their source (all photos of an item, all frames of a clip
 go to the same side), so that no garment is seen in training and scored in validation.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,7 +41,10 @@ class DetSample:
     labels: np.ndarray  # (N,) int64, 1.. (0 is background)
 
 
-_SPLIT_RULES = {SPLITS["instance"]: lambda a: a.instance_id > 0, SPLITS["display"]: lambda a: a.display == 0}
+_SPLIT_RULES = {
+    SPLITS["instance"]: lambda a: a.instance_id > 0,
+    SPLITS["display"]: lambda a: a.display == 0,
+}
 
 
 def split_counts(ds: Dataset, split: str) -> dict[str, int]:
@@ -75,14 +79,20 @@ def _targets(anns, classes: list[str], summary: RunSummary) -> tuple[np.ndarray,
     return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(labels, np.int64)
 
 
-def detection_samples(ds: Dataset, classes: list[str], cache_dir, summary: RunSummary | None = None) -> list[DetSample]:
+def detection_samples(
+    ds: Dataset, classes: list[str], cache_dir, summary: RunSummary | None = None
+) -> list[DetSample]:
     """Every annotated photo and annotated frame of ``ds`` (frames decoded to ``cache_dir``)."""
     summary = summary if summary is not None else RunSummary()
     cache_dir = Path(cache_dir)
     out = []
     for photo in ds.photos():
         if photo.annotations is not None:
-            out.append(DetSample(str(photo.path), photo.item_id, *_targets(photo.annotations, classes, summary)))
+            out.append(
+                DetSample(
+                    str(photo.path), photo.item_id, *_targets(photo.annotations, classes, summary)
+                )
+            )
     for video in ds.videos.values():
         if not video.frames:
             continue
@@ -95,13 +105,19 @@ def detection_samples(ds: Dataset, classes: list[str], cache_dir, summary: RunSu
                 summary.warn(video.path, f"unreadable video: {e.reason}")
                 continue
             if past:
-                summary.warn(video.path, f"frame past the clip's end: annotated frame_index {past}", "frame skipped")
-            for index, image in (zip(sampled.indices, sampled.images) if sampled is not None else ()):
+                summary.warn(
+                    video.path,
+                    f"frame past the clip's end: annotated frame_index {past}",
+                    "frame skipped",
+                )
+            for index, image in zip(sampled.indices, sampled.images) if sampled is not None else ():
                 ok, jpg = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
                 atomic_write_bytes(files[index], jpg.tobytes())
         for index, anns in video.frames.items():
             if files[index].is_file():
-                out.append(DetSample(str(files[index]), video.video_id, *_targets(anns, classes, summary)))
+                out.append(
+                    DetSample(str(files[index]), video.video_id, *_targets(anns, classes, summary))
+                )
     summary.counts["detection images"] += len(out)
     return out
 
@@ -109,9 +125,11 @@ def detection_samples(ds: Dataset, classes: list[str], cache_dir, summary: RunSu
 def split_by_source(samples: list[DetSample], val_fraction: float, seed: int = 0):
     """``(train, val)``: a source goes to validation when a hash of (seed, source) falls under
     ``val_fraction`` (stable whatever the order or number of samples)."""
+
     def is_val(source: str) -> bool:
         digest = hashlib.sha1(f"{seed}:{source}".encode()).digest()
         return int.from_bytes(digest[:4], "big") / 2**32 < val_fraction
+
     train = [s for s in samples if not is_val(s.source)]
     val = [s for s in samples if is_val(s.source)]
     return train, val

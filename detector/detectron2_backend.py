@@ -7,6 +7,7 @@ detectron2 is not on PyPI: build it from its source repository (facebookresearch
 with ``pip install --no-build-isolation <source>`` after torch, plus ``fvcore``,
 ``iopath<0.1.10`` and ``setuptools<81``. Nothing else in LiveMatch imports it.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,10 +18,12 @@ from torch import nn
 from detector.config import DetModelConfig
 from ground.errors import LiveMatchError
 
-INSTALL = ("detectron2 is not installed; build it from its source repository "
-           "(facebookresearch/detectron2): pip install --no-build-isolation <source folder>, "
-           "with torch installed first and fvcore, 'iopath<0.1.10', 'setuptools<81'; "
-           "or use detector.model.backend=torchvision")
+INSTALL = (
+    "detectron2 is not installed; build it from its source repository "
+    "(facebookresearch/detectron2): pip install --no-build-isolation <source folder>, "
+    "with torch installed first and fvcore, 'iopath<0.1.10', 'setuptools<81'; "
+    "or use detector.model.backend=torchvision"
+)
 
 
 class DetectorBackendError(LiveMatchError):
@@ -51,18 +54,29 @@ class Detectron2Detector(nn.Module):
     @torch.no_grad()
     def forward(self, images, targets=None):
         if targets is not None:
-            raise DetectorBackendError("the detectron2 backend is inference-only here; train with detectron2's tools")
+            raise DetectorBackendError(
+                "the detectron2 backend is inference-only here; train with detectron2's tools"
+            )
         import torch.nn.functional as F
+
         inputs = []
         for im in images:
             h, w = im.shape[1:]
             scale = min(self.transform.min_size[0] / min(h, w), self.transform.max_size / max(h, w))
-            resized = F.interpolate(im[None], scale_factor=scale, mode="bilinear", align_corners=False)[0]
+            resized = F.interpolate(
+                im[None], scale_factor=scale, mode="bilinear", align_corners=False
+            )[0]
             bgr = (resized.flip(0) * 255.0).clamp(0, 255)  # detectron2 models default to BGR 0-255
             inputs.append({"image": bgr, "height": h, "width": w})
         outputs = self.model(inputs)
-        return [{"boxes": o["instances"].pred_boxes.tensor, "scores": o["instances"].scores,
-                 "labels": o["instances"].pred_classes + 1} for o in outputs]
+        return [
+            {
+                "boxes": o["instances"].pred_boxes.tensor,
+                "scores": o["instances"].scores,
+                "labels": o["instances"].pred_classes + 1,
+            }
+            for o in outputs
+        ]
 
 
 def load_detectron2_weights(model: nn.Module, path) -> None:
@@ -71,18 +85,23 @@ def load_detectron2_weights(model: nn.Module, path) -> None:
     Pickled ``.pkl`` files (the model zoo's Detectron1 conversions) are refused: unpickling can
     run code. Convert such a file once, where it is trusted, to ``.pth`` or ``.safetensors``."""
     from ground.checkpoint import load_state, load_weights
+
     path = Path(path)
     if not path.is_file():
         raise DetectorBackendError(f"{path}: detectron2 weights file not found")
     if path.suffix == ".safetensors":
         return load_weights(model, path, "detectron2 model")
     if path.suffix not in (".pth", ".pt"):
-        raise DetectorBackendError(f"{path}: detectron2 weights must be .safetensors or .pth (a .pkl is "
-                                   f"unpickled by detectron2, which can run code; convert it once to .pth)")
+        raise DetectorBackendError(
+            f"{path}: detectron2 weights must be .safetensors or .pth (a .pkl is "
+            f"unpickled by detectron2, which can run code; convert it once to .pth)"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001  (pickle refuses non-tensor objects with many types)
-        raise DetectorBackendError(f"{path}: not a plain weights file ({type(e).__name__}: {e})") from None
+        raise DetectorBackendError(
+            f"{path}: not a plain weights file ({type(e).__name__}: {e})"
+        ) from None
     state = state.get("model", state) if isinstance(state, dict) else state
     if not isinstance(state, dict):
         raise DetectorBackendError(f"{path}: holds no state dict")
@@ -95,8 +114,11 @@ def build_detectron2(cfg: DetModelConfig) -> Detectron2Detector:
         raise DetectorBackendError(INSTALL)
     from detectron2.config import get_cfg
     from detectron2.modeling import build_model
+
     if not cfg.detectron2_config:
-        raise DetectorBackendError("detector.model.detectron2_config must name a detectron2 YAML config file")
+        raise DetectorBackendError(
+            "detector.model.detectron2_config must name a detectron2 YAML config file"
+        )
     d2 = get_cfg()
     d2.merge_from_file(cfg.detectron2_config)
     d2.MODEL.DEVICE = "cuda" if torch.cuda.is_available() else "cpu"

@@ -1,5 +1,6 @@
 """COCO box AP / AP50 with pycocotools, from in-memory predictions and ground truth, and of a
 model on annotated samples."""
+
 from __future__ import annotations
 
 import contextlib
@@ -23,17 +24,39 @@ def coco_ap(predictions, ground_truth, num_classes: int = 1) -> dict:
         images.append({"id": i, "width": 1, "height": 1})
         for box, label in zip(np.asarray(gb).reshape(-1, 4), np.asarray(gl)):
             w, h = float(box[2] - box[0]), float(box[3] - box[1])
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": int(label), "iscrowd": 0,
-                         "bbox": [float(box[0]), float(box[1]), w, h], "area": w * h})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": int(label),
+                    "iscrowd": 0,
+                    "bbox": [float(box[0]), float(box[1]), w, h],
+                    "area": w * h,
+                }
+            )
         for box, score, label in zip(np.asarray(pb).reshape(-1, 4), np.asarray(ps), np.asarray(pl)):
-            dets.append({"image_id": i, "category_id": int(label), "score": float(score),
-                         "bbox": [float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])]})
+            dets.append(
+                {
+                    "image_id": i,
+                    "category_id": int(label),
+                    "score": float(score),
+                    "bbox": [
+                        float(box[0]),
+                        float(box[1]),
+                        float(box[2] - box[0]),
+                        float(box[3] - box[1]),
+                    ],
+                }
+            )
     if not anns:
         return {"AP": 0.0, "AP50": 0.0}
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()
-        gt.dataset = {"images": images, "annotations": anns,
-                      "categories": [{"id": k} for k in range(1, num_classes + 1)]}
+        gt.dataset = {
+            "images": images,
+            "annotations": anns,
+            "categories": [{"id": k} for k in range(1, num_classes + 1)],
+        }
         gt.createIndex()
         if not dets:
             return {"AP": 0.0, "AP50": 0.0}
@@ -45,8 +68,10 @@ def coco_ap(predictions, ground_truth, num_classes: int = 1) -> dict:
     out = {"AP": float(max(ev.stats[0], 0.0)), "AP50": float(max(ev.stats[1], 0.0))}
     if num_classes > 1:  # precision[iou .5, recall, class, all areas, most detections]
         p = ev.eval["precision"][0, :, :, 0, -1]
-        out["AP50_by_class"] = [float(p[:, k][p[:, k] > -1].mean()) if (p[:, k] > -1).any() else -1.0
-                                for k in range(num_classes)]
+        out["AP50_by_class"] = [
+            float(p[:, k][p[:, k] > -1].mean()) if (p[:, k] > -1).any() else -1.0
+            for k in range(num_classes)
+        ]
     return out
 
 
@@ -54,4 +79,8 @@ def evaluate_detector(model, samples, short_side: int, num_classes: int) -> dict
     """COCO AP / AP50 of ``model`` on annotated samples (``DetSample``; boxes of every score)."""
     images = [read_photo(s.path) for s in samples]
     dets = predict(model, images, short_side, threshold=0.0)
-    return coco_ap([(d.boxes, d.scores, d.labels) for d in dets], [(s.boxes, s.labels) for s in samples], num_classes)
+    return coco_ap(
+        [(d.boxes, d.scores, d.labels) for d in dets],
+        [(s.boxes, s.labels) for s in samples],
+        num_classes,
+    )

@@ -1,6 +1,7 @@
 """One factory for the Faster R-CNN variants: torchvision's ResNet-50-FPN v2, any timm
 ``features_only`` backbone through an FPN (``ese_vovnet99b`` is the reference VoVNet-99-FPN),
 and the optional detectron2 backend behind the same interface."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -12,8 +13,12 @@ from torchvision.models import resnet50
 from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
-from torchvision.models.detection.faster_rcnn import (FastRCNNConvFCHead, FastRCNNPredictor, RPNHead,
-                                                      TwoMLPHead)
+from torchvision.models.detection.faster_rcnn import (
+    FastRCNNConvFCHead,
+    FastRCNNPredictor,
+    RPNHead,
+    TwoMLPHead,
+)
 from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
@@ -30,10 +35,12 @@ class TimmFPN(nn.Module):
 
     def __init__(self, name: str, out_indices, out_channels: int = 256, weights: str = ""):
         super().__init__()
-        self.body = timm.create_model(name, features_only=True, out_indices=tuple(out_indices),
-                                      **timm_kwargs(weights, name))
-        self.fpn = FeaturePyramidNetwork(self.body.feature_info.channels(), out_channels,
-                                         extra_blocks=LastLevelMaxPool())
+        self.body = timm.create_model(
+            name, features_only=True, out_indices=tuple(out_indices), **timm_kwargs(weights, name)
+        )
+        self.fpn = FeaturePyramidNetwork(
+            self.body.feature_info.channels(), out_channels, extra_blocks=LastLevelMaxPool()
+        )
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> OrderedDict:
@@ -43,10 +50,15 @@ class TimmFPN(nn.Module):
 def class_names(cfg: DetModelConfig) -> list[str]:
     """Foreground class names, index 1.. in the model (0 is background)."""
     if cfg.split_by and cfg.split_by not in SPLITS:
-        raise ConfigError(f"model.split_by is {cfg.split_by!r}; choose one of {', '.join(SPLITS)} (or leave it empty)")
+        raise ConfigError(
+            f"model.split_by is {cfg.split_by!r}; choose one of {', '.join(SPLITS)} (or leave it "
+            "empty)"
+        )
     if cfg.split_by and not cfg.class_agnostic:
-        raise ConfigError("model.split_by splits garments by instance_id or display, not by label: "
-                          "it needs model.class_agnostic: true")
+        raise ConfigError(
+            "model.split_by splits garments by instance_id or display, not by label: "
+            "it needs model.class_agnostic: true"
+        )
     if cfg.class_agnostic:
         return list(SPLITS[cfg.split_by]) if cfg.split_by else ["garment"]
     return list(cfg.labels or LABELS)
@@ -67,18 +79,28 @@ def _resnet50_fpn_v2(cfg: DetModelConfig, n_anchors: int, _name: str = ""):
     """torchvision's ResNet-50-FPN v2: four-conv RPN head, conv + fc box head with BatchNorm."""
     body = resnet50(weights=None)
     if cfg.weights:
-        load_state(body, resolve_weights(cfg.weights, "resnet50"), cfg.weights, "torchvision resnet50")
+        load_state(
+            body, resolve_weights(cfg.weights, "resnet50"), cfg.weights, "torchvision resnet50"
+        )
     backbone = _resnet_fpn_extractor(body, 3, norm_layer=nn.BatchNorm2d)
-    box_head = FastRCNNConvFCHead((backbone.out_channels, 7, 7), [256] * 4, [cfg.representation_size],
-                                  norm_layer=nn.BatchNorm2d)
+    box_head = FastRCNNConvFCHead(
+        (backbone.out_channels, 7, 7),
+        [256] * 4,
+        [cfg.representation_size],
+        norm_layer=nn.BatchNorm2d,
+    )
     return backbone, RPNHead(backbone.out_channels, n_anchors, conv_depth=2), box_head
 
 
 def _timm_fpn(cfg: DetModelConfig, n_anchors: int, name: str):
-    """Any timm ``features_only`` backbone ``name`` through an FPN: one-conv RPN head, two-fc box head."""
+    """Any timm ``features_only`` backbone ``name`` through an FPN: one-conv RPN head, two-fc box
+    head."""
     backbone = TimmFPN(name, cfg.out_indices, cfg.fpn_channels, cfg.weights)
-    return (backbone, RPNHead(backbone.out_channels, n_anchors),
-            TwoMLPHead(backbone.out_channels * 7 * 7, cfg.representation_size))
+    return (
+        backbone,
+        RPNHead(backbone.out_channels, n_anchors),
+        TwoMLPHead(backbone.out_channels * 7 * 7, cfg.representation_size),
+    )
 
 
 # model.backbone -> ``(cfg, anchors per location, name after the colon) -> (backbone, rpn_head,
@@ -89,24 +111,41 @@ BACKBONES = {"resnet50_fpn_v2": _resnet50_fpn_v2, "timm": _timm_fpn}
 def _torchvision(cfg: DetModelConfig) -> FasterRCNN:
     levels = 5
     if len(cfg.anchor_sizes) != levels:
-        raise ConfigError(f"model.anchor_sizes needs {levels} sizes (4 FPN levels + pool), got {cfg.anchor_sizes}")
-    anchors = AnchorGenerator(tuple((s,) for s in cfg.anchor_sizes), (tuple(cfg.aspect_ratios),) * levels)
+        raise ConfigError(
+            f"model.anchor_sizes needs {levels} sizes (4 FPN levels + pool), got {cfg.anchor_sizes}"
+        )
+    anchors = AnchorGenerator(
+        tuple((s,) for s in cfg.anchor_sizes), (tuple(cfg.aspect_ratios),) * levels
+    )
     kind, _, name = cfg.backbone.partition(":")
     if kind not in BACKBONES or (kind == "timm") != bool(name):
-        raise ConfigError(f"unknown model.backbone {cfg.backbone!r}: "
-                          f"{' or '.join(k if k != 'timm' else 'timm:<name>' for k in BACKBONES)}")
+        raise ConfigError(
+            f"unknown model.backbone {cfg.backbone!r}: "
+            f"{' or '.join(k if k != 'timm' else 'timm:<name>' for k in BACKBONES)}"
+        )
     backbone, rpn_head, box_head = BACKBONES[kind](cfg, anchors.num_anchors_per_location()[0], name)
     return FasterRCNN(
-        backbone, num_classes=None, rpn_anchor_generator=anchors, rpn_head=rpn_head,
-        box_head=box_head, box_predictor=FastRCNNPredictor(cfg.representation_size, len(class_names(cfg)) + 1),
-        min_size=cfg.min_size, max_size=cfg.max_size, box_detections_per_img=cfg.box_detections_per_img,
-        rpn_pre_nms_top_n_train=cfg.rpn_pre_nms_top_n_train, rpn_post_nms_top_n_train=cfg.rpn_post_nms_top_n_train,
-        rpn_pre_nms_top_n_test=cfg.rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test=cfg.rpn_post_nms_top_n_test,
-        box_batch_size_per_image=cfg.box_batch_size_per_image, box_score_thresh=0.05)
+        backbone,
+        num_classes=None,
+        rpn_anchor_generator=anchors,
+        rpn_head=rpn_head,
+        box_head=box_head,
+        box_predictor=FastRCNNPredictor(cfg.representation_size, len(class_names(cfg)) + 1),
+        min_size=cfg.min_size,
+        max_size=cfg.max_size,
+        box_detections_per_img=cfg.box_detections_per_img,
+        rpn_pre_nms_top_n_train=cfg.rpn_pre_nms_top_n_train,
+        rpn_post_nms_top_n_train=cfg.rpn_post_nms_top_n_train,
+        rpn_pre_nms_top_n_test=cfg.rpn_pre_nms_top_n_test,
+        rpn_post_nms_top_n_test=cfg.rpn_post_nms_top_n_test,
+        box_batch_size_per_image=cfg.box_batch_size_per_image,
+        box_score_thresh=0.05,
+    )
 
 
 def _detectron2(cfg: DetModelConfig) -> nn.Module:
     from detector.detectron2_backend import build_detectron2
+
     return build_detectron2(cfg)
 
 

@@ -1,6 +1,7 @@
 """Detector training on :func:`ground.engine.train_loop`: multi-scale short sides (the model
 transform draws one per image), horizontal flip, SGD, COCO AP / AP50 on a held-out split after each
 epoch (OUT/best is the epoch with the best AP50)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -18,8 +19,19 @@ from ground.distributed import setup_distributed
 from ground.engine import Loop, Task, TrainResult, train_loop
 from ground.errors import TrainingError
 
-LOG_FIELDS = ["epoch", "step", "lr", "loss", "loss_classifier", "loss_box_reg", "loss_objectness",
-              "loss_rpn_box_reg", "seconds", "AP", "AP50"]
+LOG_FIELDS = [
+    "epoch",
+    "step",
+    "lr",
+    "loss",
+    "loss_classifier",
+    "loss_box_reg",
+    "loss_objectness",
+    "loss_rpn_box_reg",
+    "seconds",
+    "AP",
+    "AP50",
+]
 
 
 class DetectorTask(Task):
@@ -27,17 +39,35 @@ class DetectorTask(Task):
     log_fields = LOG_FIELDS
     select = "AP50"
 
-    def __init__(self, cfg: DetectorConfig, model, train: list[DetSample], val: list[DetSample], world: int, device):
+    def __init__(
+        self,
+        cfg: DetectorConfig,
+        model,
+        train: list[DetSample],
+        val: list[DetSample],
+        world: int,
+        device,
+    ):
         self.cfg, self.model, self.module, self.val, self.device = cfg, model, model, val, device
         self.has_val = bool(val)
         dataset = DetectionDataset(train, cfg.train.hflip)
-        self.sampler = (torch.utils.data.distributed.DistributedSampler(dataset, seed=cfg.train.seed)
-                        if world > 1 else None)
-        self.order = torch.Generator()  # re-seeded each epoch: a resumed run shuffles as an uninterrupted one
-        self.loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.train.batch_size,
-                                                  shuffle=self.sampler is None, sampler=self.sampler,
-                                                  num_workers=cfg.train.workers, collate_fn=collate,
-                                                  generator=self.order)
+        self.sampler = (
+            torch.utils.data.distributed.DistributedSampler(dataset, seed=cfg.train.seed)
+            if world > 1
+            else None
+        )
+        self.order = (
+            torch.Generator()
+        )  # re-seeded each epoch: a resumed run shuffles as an uninterrupted one
+        self.loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=cfg.train.batch_size,
+            shuffle=self.sampler is None,
+            sampler=self.sampler,
+            num_workers=cfg.train.workers,
+            collate_fn=collate,
+            generator=self.order,
+        )
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -56,8 +86,12 @@ class DetectorTask(Task):
         return sum(losses.values()), {k: float(v.detach()) for k, v in losses.items()}
 
     def evaluate(self) -> dict:
-        return evaluate_detector(self.model, self.val[:self.cfg.train.max_val_images], self.cfg.infer.frame_short_side,
-                                 len(class_names(self.cfg.model)))
+        return evaluate_detector(
+            self.model,
+            self.val[: self.cfg.train.max_val_images],
+            self.cfg.infer.frame_short_side,
+            len(class_names(self.cfg.model)),
+        )
 
     def meta(self) -> dict:
         return {"classes": class_names(self.cfg.model)}
@@ -67,13 +101,23 @@ class DetectorTask(Task):
 
     def resume(self, last: Path, meta: dict, state: dict) -> None:
         check_resume(last, self.cfg)
-        load_weights(self.model, last / "model.safetensors", f"detector ({self.cfg.model.backbone})")
+        load_weights(
+            self.model, last / "model.safetensors", f"detector ({self.cfg.model.backbone})"
+        )
 
 
-def train_detector(cfg: DetectorConfig, train: list[DetSample], val: list[DetSample], out_dir,
-                   progress: bool = True, max_steps: int | None = None, init_from=None) -> TrainResult:
+def train_detector(
+    cfg: DetectorConfig,
+    train: list[DetSample],
+    val: list[DetSample],
+    out_dir,
+    progress: bool = True,
+    max_steps: int | None = None,
+    init_from=None,
+) -> TrainResult:
     """Train on ``train``, score ``val`` after each epoch; resumes when ``out_dir/last`` exists.
-    ``init_from``: a checkpoint folder to fine-tune from (:func:`detector.checkpoint.init_detector`)."""
+    ``init_from``: a checkpoint folder to fine-tune from
+    (:func:`detector.checkpoint.init_detector`)."""
     if not train:
         raise TrainingError("no training images: check the roots and their annotations")
     rank, world, device = setup_distributed(cfg.train.dist_timeout_min)
@@ -84,6 +128,10 @@ def train_detector(cfg: DetectorConfig, train: list[DetSample], val: list[DetSam
     model = model.to(device)
     model.transform.min_size = tuple(cfg.train.short_sides)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay)
+    optimizer = torch.optim.SGD(
+        params, lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay
+    )
     task = DetectorTask(cfg, model, train, val, world, device)
-    return train_loop(task, optimizer, Loop.of(cfg.train), out_dir, rank, world, device, progress, max_steps)
+    return train_loop(
+        task, optimizer, Loop.of(cfg.train), out_dir, rank, world, device, progress, max_steps
+    )

@@ -14,6 +14,7 @@ plus a fourth channel marking the box itself (so the net knows which garment of 
 asked about). Checkpoints follow :mod:`ground.checkpoint` (``model.safetensors``, ``config.yaml``,
 ``meta.json``); training runs on :func:`ground.engine.train_loop`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,7 +43,11 @@ class WornNet(nn.Module):
         super().__init__()
         layers, cin = [], 4
         for k, w in enumerate(widths):
-            layers += [nn.Conv2d(cin, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(cin, w, 3, padding=1, bias=False),
+                nn.BatchNorm2d(w),
+                nn.ReLU(inplace=True),
+            ]
             if k < len(widths) - 1:
                 layers.append(nn.MaxPool2d(2))
             cin = w
@@ -61,8 +66,12 @@ class TimmWorn(nn.Module):
         super().__init__()
         self.net = timm.create_model(name, in_chans=4, num_classes=1, **timm_kwargs(weights, name))
         data = timm.data.resolve_data_config({}, model=self.net)
-        self.register_buffer("mean", torch.tensor([*data["mean"], 0.5]).view(1, 4, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor([*data["std"], 0.5]).view(1, 4, 1, 1), persistent=False)
+        self.register_buffer(
+            "mean", torch.tensor([*data["mean"], 0.5]).view(1, 4, 1, 1), persistent=False
+        )
+        self.register_buffer(
+            "std", torch.tensor([*data["std"], 0.5]).view(1, 4, 1, 1), persistent=False
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net((x - self.mean) / self.std)[:, 0]
@@ -83,8 +92,13 @@ def context_crop(image: np.ndarray, box, size: int, context: float) -> np.ndarra
     left, top = x1 - context * w, y1 - context * h
     sx, sy = size / ((1 + 2 * context) * w), size / ((1 + 2 * context) * h)
     warp = np.array([[sx, 0, -left * sx], [0, sy, -top * sy]], np.float32)
-    rgb = cv2.warpAffine(np.ascontiguousarray(image), warp, (size, size), flags=cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_CONSTANT)
+    rgb = cv2.warpAffine(
+        np.ascontiguousarray(image),
+        warp,
+        (size, size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+    )
     mask = np.zeros((size, size, 1), np.uint8)
     a, b = int(round(context * w * sx)), int(round((context * w + w) * sx))
     c, d = int(round(context * h * sy)), int(round((context * h + h) * sy))
@@ -97,14 +111,18 @@ def _tensor(crops: np.ndarray) -> torch.Tensor:
 
 
 @torch.no_grad()
-def score_worn(model: nn.Module, cfg: WornConfig, image: np.ndarray, boxes, batch: int = 256) -> np.ndarray:
+def score_worn(
+    model: nn.Module, cfg: WornConfig, image: np.ndarray, boxes, batch: int = 256
+) -> np.ndarray:
     """The worn probability of each box of one RGB image (``(N,)`` float32)."""
     if not len(boxes):
         return np.zeros(0, np.float32)
     device = next(model.parameters()).device
     crops = np.stack([context_crop(image, b, cfg.size, cfg.context) for b in boxes])
-    out = [torch.sigmoid(model(_tensor(crops[i:i + batch]).to(device))).float().cpu()
-           for i in range(0, len(crops), batch)]
+    out = [
+        torch.sigmoid(model(_tensor(crops[i : i + batch]).to(device))).float().cpu()
+        for i in range(0, len(crops), batch)
+    ]
     return torch.cat(out).numpy().astype(np.float32)
 
 
@@ -114,6 +132,7 @@ def worn_samples(ds, cfg: WornConfig, media_backend: str = "pyav", progress: boo
     Raises :class:`DatasetError` when the frames do not annotate both kinds."""
     from ground.media import sample_frames
     from ground.progress import progress_bar
+
     rng = np.random.default_rng(cfg.seed)
     crops, targets = [], []
     videos = [v for v in ds.videos.values() if v.frames]
@@ -134,8 +153,10 @@ def worn_samples(ds, cfg: WornConfig, media_backend: str = "pyav", progress: boo
     y = np.array(targets, np.float32)
     if not len(y) or y.min() == y.max():
         roots = ", ".join(str(r) for r in ds.roots)
-        raise DatasetError(f"{roots}: the worn scorer needs annotated frame boxes both worn (display 0) and "
-                           f"shown alone (display 1); found {int(y.sum())} worn of {len(y)}")
+        raise DatasetError(
+            f"{roots}: the worn scorer needs annotated frame boxes both worn (display 0) and "
+            f"shown alone (display 1); found {int(y.sum())} worn of {len(y)}"
+        )
     return np.stack(crops), y
 
 
@@ -155,17 +176,20 @@ class WornTask(Task):
     def batches(self, epoch: int):
         order = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.crops))
         for i in range(0, len(order), self.cfg.batch_size):
-            yield order[i:i + self.cfg.batch_size]
+            yield order[i : i + self.cfg.batch_size]
 
     def step(self, module, batch, step: int):
         x = _tensor(self.crops[batch])
         if torch.rand(()) < 0.5:
             x = x.flip(3)
-        gain = torch.empty(len(x), 3, 1, 1).uniform_(1 - self.cfg.brightness, 1 + self.cfg.brightness)
+        gain = torch.empty(len(x), 3, 1, 1).uniform_(
+            1 - self.cfg.brightness, 1 + self.cfg.brightness
+        )
         x[:, :3] = (x[:, :3] * gain).clamp_(0, 1)
         device = next(module.parameters()).device
-        loss = nn.functional.binary_cross_entropy_with_logits(module(x.to(device)),
-                                                              torch.from_numpy(self.targets[batch]).to(device))
+        loss = nn.functional.binary_cross_entropy_with_logits(
+            module(x.to(device)), torch.from_numpy(self.targets[batch]).to(device)
+        )
         return loss, {}
 
     def save(self, folder: Path, meta: dict, state: dict | None = None) -> None:
@@ -175,24 +199,44 @@ class WornTask(Task):
         load_weights(self.model, last / "model.safetensors", "worn scorer")
 
 
-def train_worn(cfg: WornConfig, ds, out_dir, progress: bool = True, media_backend: str = "pyav",
-               device: str = "cpu") -> TrainResult:
+def train_worn(
+    cfg: WornConfig,
+    ds,
+    out_dir,
+    progress: bool = True,
+    media_backend: str = "pyav",
+    device: str = "cpu",
+) -> TrainResult:
     """Train the worn scorer on the annotated frames of ``ds`` (:func:`worn_samples`)."""
     crops, targets = worn_samples(ds, cfg, media_backend, progress)
     log.info("worn scorer: %d crops (%.0f%% worn)", len(crops), 100 * targets.mean())
     return fit_worn(cfg, crops, targets, out_dir, progress, device)
 
 
-def fit_worn(cfg: WornConfig, crops: np.ndarray, targets: np.ndarray, out_dir, progress: bool = True,
-             device: str = "cpu") -> TrainResult:
+def fit_worn(
+    cfg: WornConfig,
+    crops: np.ndarray,
+    targets: np.ndarray,
+    out_dir,
+    progress: bool = True,
+    device: str = "cpu",
+) -> TrainResult:
     """Train on context crops ``(N, size, size, 4)`` and 0 / 1 targets; ``out_dir/last`` is the
     checkpoint (resumes from it when a run was killed)."""
     torch.manual_seed(cfg.seed)
     model = build_worn(cfg).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loop = Loop.of(cfg)
-    return train_loop(WornTask(cfg, model, crops, targets), optimizer, loop, out_dir, 0, 1, torch.device(device),
-                      progress)
+    return train_loop(
+        WornTask(cfg, model, crops, targets),
+        optimizer,
+        loop,
+        out_dir,
+        0,
+        1,
+        torch.device(device),
+        progress,
+    )
 
 
 def load_worn(folder, device="cpu") -> tuple[nn.Module, WornConfig]:

@@ -1,5 +1,6 @@
 """Embedder checkpoints: ``model.safetensors`` (the embedder), ``head.safetensors`` (margin-head
 class weights) and the shared folder layout of :mod:`ground.checkpoint`."""
+
 from __future__ import annotations
 
 import logging
@@ -31,7 +32,8 @@ def load_embedder(folder, device: str | torch.device = "cpu") -> tuple[Embedder,
 def load_ensemble(folders, scale: int, device: str | torch.device = "cpu"):
     """Checkpoints ``folders`` as one ensemble: ``(models, their configs, scales)``, the short
     side each embeds at being ``scale`` (the run's ``embedder.extract.scale``) for the first and
-    its own recipe's for the others; ``livematch run``, ``embed eval`` and ``embed extract`` agree."""
+    its own recipe's for the others; ``livematch run``, ``embed eval`` and ``embed extract``
+    agree."""
     loaded = [load_embedder(f, device) for f in folders]
     models, cfgs = [m for m, _ in loaded], [c for _, c in loaded]
     return models, cfgs, [int(scale)] + [int(c.extract.scale) for c in cfgs[1:]]
@@ -41,8 +43,10 @@ def check_architecture(folder, cfg: EmbedderConfig) -> None:
     """Fail with a message naming both backbones when a checkpoint is of another architecture."""
     saved = read_embedder_config(folder).model
     if (saved.backbone, saved.embedding_dim) != (cfg.model.backbone, cfg.model.embedding_dim):
-        raise CheckpointError(f"{folder}: checkpoint is {saved.backbone} -> {saved.embedding_dim}-d, "
-                              f"the config asks for {cfg.model.backbone} -> {cfg.model.embedding_dim}-d")
+        raise CheckpointError(
+            f"{folder}: checkpoint is {saved.backbone} -> {saved.embedding_dim}-d, "
+            f"the config asks for {cfg.model.backbone} -> {cfg.model.embedding_dim}-d"
+        )
 
 
 def init_embedder(model: Embedder, folder, cfg: EmbedderConfig) -> None:

@@ -1,4 +1,5 @@
 """Embedder configs; defaults are the reference recipe (docs/METHOD.md section 2) at B5 scale."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,8 +10,9 @@ class ModelConfig:
     """timm backbone -> GeM -> Linear(embedding_dim) -> BatchNorm1d (-> l2-normalised feature)."""
 
     backbone: str = "tf_efficientnet_b5"
-    # Where the backbone starts (ground.pretrained): "" random | imagenet (a packaged file) | timm / hf:<repo>
-    # (the Hugging Face cache on disk) | a local .safetensors / .pth file. Nothing is downloaded.
+    # Where the backbone starts (ground.pretrained): "" random | imagenet (a packaged file) | timm /
+    # hf:<repo> (the Hugging Face cache on disk) | a local .safetensors / .pth file. Nothing is
+    # downloaded.
     weights: str = ""
     embedding_dim: int = 512
     pool: str = "gem"  # gem | avg | max
@@ -35,7 +37,8 @@ class LossConfig:
     xbm_memory: int = 4096  # embeddings remembered across batches
     xbm_weight: float = 1.0
     xbm_start: int = 1000  # optimiser steps before the memory loss switches on
-    xbm_loss: str = "multisimilarity"  # multisimilarity | contrastive (pair losses) | head (memory through the margin head)
+    #: multisimilarity | contrastive (pair losses) | head (memory through the margin head)
+    xbm_loss: str = "multisimilarity"
 
 
 @dataclass
@@ -48,7 +51,9 @@ class DataConfig:
     min_crops: int = 2  # identities with fewer crops are dropped (nothing to pull together)
     cache_dir: str = "runs/crops"
     scales: list[int] = field(default_factory=lambda: [384, 448, 512])  # short side per batch
-    aspect_buckets: list[float] = field(default_factory=lambda: [0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0])
+    aspect_buckets: list[float] = field(
+        default_factory=lambda: [0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0]
+    )
     batch_size: int = 32
     p_identities: int = 8  # P x K batches when K > 0: P identities with K crops each
     k_per_identity: int = 4
@@ -83,7 +88,8 @@ class OptimConfig:
     epochs: int = 20
     steps: int = 0  # > 0: this many optimiser steps instead of whole epochs (detectron2's MAX_ITER)
     warmup_steps: int = 500  # linear warm-up (at most a third of all updates), then cosine to 0
-    warmup_fraction: float = 0.0  # > 0: the warm-up is this share of all updates (replaces warmup_steps)
+    #: > 0: the warm-up is this share of all updates (replaces warmup_steps)
+    warmup_fraction: float = 0.0
     warmup_factor: float = 0.001  # the first update's learning rate, as a fraction of lr
     decay: str = "cosine"  # after the warm-up: cosine | none (constant)
     accumulate: int = 1
@@ -93,10 +99,13 @@ class OptimConfig:
     sync_bn: bool = False  # torchrun on GPUs: BatchNorm over all ranks' batches (SyncBatchNorm)
     tensorboard: bool = True  # scalars under OUT/tensorboard beside OUT/log.csv
     freeze_backbone: bool = False  # fine-tune only GeM / neck / head
-    select: str = "top1"  # OUT/best is the epoch with the best validation top1 | map10, or the last one
-    val_every: int = 1  # validate after every this many epochs and after the last (best among those)
+    #: OUT/best is the epoch with the best validation top1 | map10, or the last one
+    select: str = "top1"
+    #: validate after every this many epochs and after the last (best among those)
+    val_every: int = 1
     seed: int = 0
-    dist_timeout_min: float = 120.0  # torchrun: how long ranks wait in a collective (rank 0 validates alone)
+    #: torchrun: how long ranks wait in a collective (rank 0 validates alone)
+    dist_timeout_min: float = 120.0
 
 
 @dataclass
@@ -120,7 +129,12 @@ class EmbedderConfig:
 
 
 # Settings that take one of a few words: checked when a config loads (livematch.config).
-CHOICES = {"model.pool": ("gem", "avg", "max"), "model.neck_activation": ("none", "prelu"),
-           "loss.head": ("arcface", "subcenter", "cosface"), "loss.xbm_loss": ("multisimilarity", "contrastive", "head"),
-           "optim.optimizer": ("adamw", "sgd"), "optim.select": ("top1", "map10", "last"),
-           "optim.decay": ("cosine", "none")}
+CHOICES = {
+    "model.pool": ("gem", "avg", "max"),
+    "model.neck_activation": ("none", "prelu"),
+    "loss.head": ("arcface", "subcenter", "cosface"),
+    "loss.xbm_loss": ("multisimilarity", "contrastive", "head"),
+    "optim.optimizer": ("adamw", "sgd"),
+    "optim.select": ("top1", "map10", "last"),
+    "optim.decay": ("cosine", "none"),
+}

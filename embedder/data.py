@@ -6,6 +6,7 @@ resumes from the cache. Rules: a box is widened by ``crop_margin`` of its size o
 clipped to the image; a crop under 8 px on a side is dropped (counted); an identity with fewer
 than ``min_crops`` crops is dropped (nothing to pull together), counted too.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,12 +19,12 @@ import cv2
 import numpy as np
 import torch
 
-from ground.progress import progress_bar
 from embedder.augment import augment, resize
 from ground.boxes import clip_box
 from ground.dataset import Dataset, read_images
 from ground.errors import MediaError
 from ground.io import atomic_write_bytes, write_json
+from ground.progress import progress_bar
 from ground.summary import RunSummary
 
 log = logging.getLogger(__name__)
@@ -91,19 +92,33 @@ def _jobs(ds: Dataset, frames):
                 yield f"{video.video_id}_f{index}", video.video_id, video.path, index, boxes
 
 
-def cache_crops(ds: Dataset, frames, cache_dir, margin: float = 0.05, summary: RunSummary | None = None,
-                progress: bool = True) -> list[Crop]:
+def cache_crops(
+    ds: Dataset,
+    frames,
+    cache_dir,
+    margin: float = 0.05,
+    summary: RunSummary | None = None,
+    progress: bool = True,
+) -> list[Crop]:
     """Cut (or reuse from ``cache_dir``) every training crop; returns them unlabelled."""
     cache_dir = Path(cache_dir)
     summary = summary if summary is not None else RunSummary()
     index_path = cache_dir / "index.json"
-    done = {c["path"]: Crop(**c) for c in json.loads(index_path.read_text())} if index_path.is_file() else {}
+    done = (
+        {c["path"]: Crop(**c) for c in json.loads(index_path.read_text())}
+        if index_path.is_file()
+        else {}
+    )
     crops, jobs = [], list(_jobs(ds, frames))
     by_video: dict[Path, list] = {}
     for job in jobs:
         by_video.setdefault(job[2], []).append(job)
-    for media_path, group in progress_bar(by_video.items(), desc="crops", unit="file", show=progress):
-        names = [cache_dir / f"{key}_{i}.jpg" for key, *_, boxes in group for i in range(len(boxes))]
+    for _media_path, group in progress_bar(
+        by_video.items(), desc="crops", unit="file", show=progress
+    ):
+        names = [
+            cache_dir / f"{key}_{i}.jpg" for key, *_, boxes in group for i in range(len(boxes))
+        ]
         if all(str(n) in done for n in names):
             crops += [done[str(n)] for n in names]
             continue
@@ -133,7 +148,9 @@ def _cut(group, cache_dir: Path, margin: float, summary: RunSummary) -> list[Cro
     return crops
 
 
-def assign_labels(crops: list[Crop], min_crops: int = 2, summary: RunSummary | None = None) -> list[Crop]:
+def assign_labels(
+    crops: list[Crop], min_crops: int = 2, summary: RunSummary | None = None
+) -> list[Crop]:
     """Number the identities ``0..C-1`` (sorted by instance id), dropping identities with fewer
     than ``min_crops`` crops; returns the kept crops."""
     counts = Counter(c.instance_id for c in crops)
@@ -164,7 +181,9 @@ class CropDataset(torch.utils.data.Dataset):
         crop = self.crops[index]
         image = cv2.imread(crop.path, cv2.IMREAD_COLOR)
         if image is None:
-            raise MediaError(crop.path, "cached crop is unreadable; delete the cache folder to rebuild")
+            raise MediaError(
+                crop.path, "cached crop is unreadable; delete the cache folder to rebuild"
+            )
         image = image[..., ::-1]
         if self.transform is not None:
             image = augment(self.transform, np.ascontiguousarray(image), draw)

@@ -6,6 +6,7 @@ margin head with the batch (``head``, as the 7th-place code does).
 Called as ``loss(embeddings, labels, step)``; the head's class weights ``W`` are parameters of
 the loss module: they go into the optimiser and the checkpoint with the model.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,9 @@ class _PerClassMargin:
     def modify_cosine_of_target_classes(self, cosine_of_target_classes):
         m = self.class_margin.to(cosine_of_target_classes)[self._labels]
         angles = self.get_angles(cosine_of_target_classes)
-        return torch.where(angles <= math.pi - m, torch.cos(angles + m),
-                           torch.cos(angles) - m * torch.sin(m))
+        return torch.where(
+            angles <= math.pi - m, torch.cos(angles + m), torch.cos(angles) - m * torch.sin(m)
+        )
 
 
 class DynamicArcFaceLoss(_PerClassMargin, losses.ArcFaceLoss):
@@ -52,20 +54,30 @@ class DynamicSubCenterArcFaceLoss(_PerClassMargin, losses.SubCenterArcFaceLoss):
     pass
 
 
-def build_head(cfg: LossConfig, num_classes: int, embedding_dim: int, class_counts=None) -> nn.Module:
+def build_head(
+    cfg: LossConfig, num_classes: int, embedding_dim: int, class_counts=None
+) -> nn.Module:
     """The margin loss for ``num_classes`` identities (``class_counts`` for dynamic margins)."""
-    kw = dict(num_classes=num_classes, embedding_size=embedding_dim, margin=cfg.margin, scale=cfg.scale)
+    kw = dict(
+        num_classes=num_classes, embedding_size=embedding_dim, margin=cfg.margin, scale=cfg.scale
+    )
     if cfg.head == "cosface":
         if cfg.dynamic_margin:
             raise ConfigError("loss.dynamic_margin supports the arcface and subcenter heads only")
-        return losses.CosFaceLoss(num_classes=num_classes, embedding_size=embedding_dim,
-                                  margin=cfg.margin / 100.0, scale=cfg.scale)
+        return losses.CosFaceLoss(
+            num_classes=num_classes,
+            embedding_size=embedding_dim,
+            margin=cfg.margin / 100.0,
+            scale=cfg.scale,
+        )
     if cfg.head not in ("arcface", "subcenter"):
         raise ConfigError(f"unknown loss.head {cfg.head!r}; choose arcface, subcenter or cosface")
     if cfg.head == "subcenter":
         kw["sub_centers"] = cfg.sub_centers
     if not cfg.dynamic_margin:
-        return losses.ArcFaceLoss(**kw) if cfg.head == "arcface" else losses.SubCenterArcFaceLoss(**kw)
+        return (
+            losses.ArcFaceLoss(**kw) if cfg.head == "arcface" else losses.SubCenterArcFaceLoss(**kw)
+        )
     if class_counts is None or len(class_counts) != num_classes:
         raise ConfigError("loss.dynamic_margin needs the crop count of every identity")
     head = (DynamicArcFaceLoss if cfg.head == "arcface" else DynamicSubCenterArcFaceLoss)(**kw)
@@ -78,7 +90,8 @@ class HeadMemory(nn.Module):
     """The 7th-place solution's cross-batch memory: the last ``size`` embeddings (detached) and
     labels go through the margin head together with the batch, one cross-entropy over both. The
     batch is written to the memory before the head runs (their order: a filled memory holds the
-    batch once more, detached). Buffer names follow pml's ``CrossBatchMemory`` (same train state)."""
+    batch once more, detached). Buffer names follow pml's ``CrossBatchMemory`` (same train
+    state)."""
 
     def __init__(self, embedding_dim: int, size: int):
         super().__init__()
@@ -94,11 +107,15 @@ class HeadMemory(nn.Module):
         self.has_been_filled = self.has_been_filled or self.queue_idx + n >= size
         self.queue_idx = (self.queue_idx + n) % size
 
-    def forward(self, head: nn.Module, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, head: nn.Module, embeddings: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
         self.add(embeddings, labels)
         filled = len(self.label_memory) if self.has_been_filled else self.queue_idx
-        return head(torch.cat([embeddings, self.embedding_memory[:filled]]),
-                    torch.cat([labels, self.label_memory[:filled]]))
+        return head(
+            torch.cat([embeddings, self.embedding_memory[:filled]]),
+            torch.cat([labels, self.label_memory[:filled]]),
+        )
 
 
 def build_pair_loss(name: str) -> nn.Module:
@@ -106,7 +123,9 @@ def build_pair_loss(name: str) -> nn.Module:
         return losses.MultiSimilarityLoss()
     if name == "contrastive":
         return losses.ContrastiveLoss(pos_margin=0.0, neg_margin=0.5)
-    raise ConfigError(f"unknown loss.xbm_loss {name!r}; choose multisimilarity, contrastive or head")
+    raise ConfigError(
+        f"unknown loss.xbm_loss {name!r}; choose multisimilarity, contrastive or head"
+    )
 
 
 class EmbeddingLoss(nn.Module):
@@ -123,7 +142,9 @@ class EmbeddingLoss(nn.Module):
         if cfg.xbm and cfg.xbm_loss == "head":
             self.xbm = HeadMemory(embedding_dim, cfg.xbm_memory)
         elif cfg.xbm:
-            self.xbm = losses.CrossBatchMemory(build_pair_loss(cfg.xbm_loss), embedding_dim, memory_size=cfg.xbm_memory)
+            self.xbm = losses.CrossBatchMemory(
+                build_pair_loss(cfg.xbm_loss), embedding_dim, memory_size=cfg.xbm_memory
+            )
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, step: int = 0):
         """Returns the total loss and its parts ``{"margin": float, "xbm": float}``. Runs in fp32
@@ -132,7 +153,9 @@ class EmbeddingLoss(nn.Module):
         with torch.autocast(device_type=embeddings.device.type, enabled=False):
             embeddings = embeddings.float()
             if isinstance(self.xbm, HeadMemory) and step >= self.cfg.xbm_start:
-                margin = self.xbm(self.head, embeddings, labels)  # the memory rides in the head's loss
+                margin = self.xbm(
+                    self.head, embeddings, labels
+                )  # the memory rides in the head's loss
                 return margin, {"margin": float(margin.detach()), "xbm": 0.0}
             margin = self.head(embeddings, labels)
             parts = {"margin": float(margin.detach()), "xbm": 0.0}
@@ -148,8 +171,13 @@ def memory_state(loss: EmbeddingLoss) -> dict:
     continues with the memory an uninterrupted one has); empty without a memory."""
     if loss.xbm is None:
         return {}
-    return {"xbm": {**loss.xbm.state_dict(), "queue_idx": int(loss.xbm.queue_idx),
-                    "has_been_filled": bool(loss.xbm.has_been_filled)}}
+    return {
+        "xbm": {
+            **loss.xbm.state_dict(),
+            "queue_idx": int(loss.xbm.queue_idx),
+            "has_been_filled": bool(loss.xbm.has_been_filled),
+        }
+    }
 
 
 def load_memory_state(loss: EmbeddingLoss, state: dict) -> None:
@@ -158,4 +186,7 @@ def load_memory_state(loss: EmbeddingLoss, state: dict) -> None:
     if loss.xbm is None or not saved:
         return
     loss.xbm.load_state_dict({k: saved[k] for k in ("embedding_memory", "label_memory")})
-    loss.xbm.queue_idx, loss.xbm.has_been_filled = int(saved["queue_idx"]), bool(saved["has_been_filled"])
+    loss.xbm.queue_idx, loss.xbm.has_been_filled = (
+        int(saved["queue_idx"]),
+        bool(saved["has_been_filled"]),
+    )

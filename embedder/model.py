@@ -1,4 +1,5 @@
 """The embedder: timm backbone -> GeM pooling -> Linear -> BatchNorm1d, l2-normalised output."""
+
 from __future__ import annotations
 
 import timm
@@ -47,8 +48,13 @@ class Embedder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.backbone = timm.create_model(cfg.backbone, num_classes=0, global_pool="", drop_rate=cfg.drop_rate,
-                                          **timm_kwargs(cfg.weights, cfg.backbone))
+        self.backbone = timm.create_model(
+            cfg.backbone,
+            num_classes=0,
+            global_pool="",
+            drop_rate=cfg.drop_rate,
+            **timm_kwargs(cfg.weights, cfg.backbone),
+        )
         if cfg.pool not in POOLS:
             raise ConfigError(f"unknown model.pool {cfg.pool!r}; choose one of {sorted(POOLS)}")
         self.pool = POOLS[cfg.pool](cfg)
@@ -56,8 +62,12 @@ class Embedder(nn.Module):
         self.bn = nn.BatchNorm1d(cfg.embedding_dim)
         self.act = nn.PReLU() if cfg.neck_activation == "prelu" else nn.Identity()
         data_cfg = timm.data.resolve_data_config({}, model=self.backbone)
-        self.register_buffer("mean", torch.tensor(data_cfg["mean"]).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(data_cfg["std"]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer(
+            "mean", torch.tensor(data_cfg["mean"]).view(1, 3, 1, 1), persistent=False
+        )
+        self.register_buffer(
+            "std", torch.tensor(data_cfg["std"]).view(1, 3, 1, 1), persistent=False
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.bn(self.fc(self.pool(self.backbone.forward_features(x)))))

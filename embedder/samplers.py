@@ -7,6 +7,7 @@ lists of ``(index, (height, width), draw)``: the dataset resizes to the shape an
 augmentation with ``draw``, so a training run's random draws depend on the seed and the epoch
 alone (not on the number of loader workers, nor on where a resumed run started).
 """
+
 from __future__ import annotations
 
 import math
@@ -22,7 +23,9 @@ def assign_buckets(aspects, buckets) -> np.ndarray:
 
 def bucket_shape(aspect: float, short_side: int, multiple: int = 32) -> tuple[int, int]:
     """``(height, width)`` of a bucket at ``short_side``, the long side rounded to ``multiple``."""
-    long_side = max(multiple, int(round(short_side * max(aspect, 1 / aspect) / multiple)) * multiple)
+    long_side = max(
+        multiple, int(round(short_side * max(aspect, 1 / aspect) / multiple)) * multiple
+    )
     return (short_side, long_side) if aspect >= 1 else (long_side, short_side)
 
 
@@ -37,8 +40,19 @@ class AspectRatioBatchSampler:
     every rank; no batch on two ranks, and without P x K no crop on two ranks).
     """
 
-    def __init__(self, aspects, labels, batch_size: int, buckets, scales, p_identities: int = 0,
-                 k_per_identity: int = 0, seed: int = 0, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        aspects,
+        labels,
+        batch_size: int,
+        buckets,
+        scales,
+        p_identities: int = 0,
+        k_per_identity: int = 0,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         self.bucket_of = assign_buckets(aspects, buckets)
         self.buckets, self.scales = list(buckets), list(scales)
         self.labels = np.asarray(labels)
@@ -52,7 +66,7 @@ class AspectRatioBatchSampler:
         rows = rng.permutation(rows)
         n_batches = math.ceil(len(rows) / self.batch_size)
         if not (self.p and self.k):
-            return [rows[i * self.batch_size:(i + 1) * self.batch_size] for i in range(n_batches)]
+            return [rows[i * self.batch_size : (i + 1) * self.batch_size] for i in range(n_batches)]
         by_label = {}
         for r in rows:
             by_label.setdefault(int(self.labels[r]), []).append(r)
@@ -60,8 +74,14 @@ class AspectRatioBatchSampler:
         batches = []
         for _ in range(n_batches):
             chosen = rng.choice(ids, size=min(self.p, len(ids)), replace=False)
-            batches.append(np.concatenate([rng.choice(by_label[i], self.k, replace=len(by_label[i]) < self.k)
-                                           for i in chosen]))
+            batches.append(
+                np.concatenate(
+                    [
+                        rng.choice(by_label[i], self.k, replace=len(by_label[i]) < self.k)
+                        for i in chosen
+                    ]
+                )
+            )
         return batches
 
     def _epoch_batches(self) -> list[tuple[np.ndarray, tuple[int, int], np.ndarray]]:
@@ -71,9 +91,17 @@ class AspectRatioBatchSampler:
             for rows in self._bucket_batches(np.flatnonzero(self.bucket_of == b), rng):
                 batches.append((rows, bucket_shape(aspect, int(rng.choice(self.scales)))))
         order = rng.permutation(len(batches))
-        usable = len(batches) - len(batches) % self.world_size if self.world_size > 1 else len(batches)
-        return [(rows, shape, rng.integers(0, 2 ** 63, size=len(rows), dtype=np.int64))  # every rank draws all
-                for rows, shape in (batches[i] for i in order[:usable])][self.rank::self.world_size]
+        usable = (
+            len(batches) - len(batches) % self.world_size if self.world_size > 1 else len(batches)
+        )
+        return [
+            (
+                rows,
+                shape,
+                rng.integers(0, 2**63, size=len(rows), dtype=np.int64),
+            )  # every rank draws all
+            for rows, shape in (batches[i] for i in order[:usable])
+        ][self.rank :: self.world_size]
 
     def __iter__(self):
         for rows, shape, draws in self._epoch_batches():

@@ -2,6 +2,7 @@
 
 Area and IoU are torchvision's (``torchvision.ops.box_area`` / ``box_iou``) on arrays; the
 single-box helpers below stay plain Python (docs/DESIGN.md, Boxes)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,6 +12,7 @@ def _tensor(boxes):
     """``(N, 4)`` float64 tensor with degenerate boxes (``x2 < x1`` or ``y2 < y1``) flattened to
     zero width or height: torchvision would give an inverted box a positive area."""
     import torch
+
     b = np.array(boxes, dtype=np.float64).reshape(-1, 4)
     b[:, 2:] = np.maximum(b[:, 2:], b[:, :2])
     return torch.from_numpy(b)
@@ -19,12 +21,14 @@ def _tensor(boxes):
 def box_area(boxes: np.ndarray) -> np.ndarray:
     """Area of ``(N, 4)`` boxes; a degenerate box has area 0."""
     from torchvision.ops import box_area as area
+
     return area(_tensor(boxes)).numpy()
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU of ``(N, 4)`` and ``(M, 4)`` boxes -> ``(N, M)``; 0 where the union is empty."""
     from torchvision.ops import box_iou as iou
+
     return np.nan_to_num(iou(_tensor(a), _tensor(b)).numpy(), nan=0.0)  # 0 / 0 on empty unions
 
 
@@ -33,8 +37,12 @@ def clip_box(box, width: float | None, height: float | None) -> tuple[float, flo
     x1, y1, x2, y2 = (float(v) for v in box)
     hi_x = float("inf") if width is None else float(width)
     hi_y = float("inf") if height is None else float(height)
-    return (min(max(x1, 0.0), hi_x), min(max(y1, 0.0), hi_y),
-            min(max(x2, 0.0), hi_x), min(max(y2, 0.0), hi_y))
+    return (
+        min(max(x1, 0.0), hi_x),
+        min(max(y1, 0.0), hi_y),
+        min(max(x2, 0.0), hi_x),
+        min(max(y2, 0.0), hi_y),
+    )
 
 
 def is_valid_box(box) -> bool:
@@ -52,7 +60,9 @@ def in_region(cx, cy, region):
     return (cx >= region[0]) & (cx <= region[2]) & (cy >= region[1]) & (cy <= region[3])
 
 
-def kept_worn(worn, labels, scores, min_worn: float, trusted: tuple[int, float] | None = None) -> np.ndarray:
+def kept_worn(
+    worn, labels, scores, min_worn: float, trusted: tuple[int, float] | None = None
+) -> np.ndarray:
     """Which frame boxes pass the worn scorer's cut-off: worn probability ``>= min_worn``, or, with
     ``trusted`` = ``(label, score)``, the detector gave the box that label with at least that score
     (``detector.infer.frame_trust_worn``). ``livematch run`` and calibration's filter share it."""

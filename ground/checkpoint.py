@@ -6,6 +6,7 @@ resuming, ``train_state.pt`` (optimiser, scheduler, scaler; read back with
 ``torch.load(weights_only=True)``). Nothing is unpickled from user files. Imports torch: only
 the model packages use this module.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,9 @@ def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
 
 
-def save_checkpoint(folder, modules: dict[str, torch.nn.Module], cfg, meta: dict,
-                    train_state: dict | None = None) -> Path:
+def save_checkpoint(
+    folder, modules: dict[str, torch.nn.Module], cfg, meta: dict, train_state: dict | None = None
+) -> Path:
     """Write a checkpoint folder atomically: files go to ``folder.tmp``, which then replaces it."""
     folder = Path(folder)
     tmp = folder.with_name(folder.name + ".tmp")
@@ -62,7 +64,9 @@ def config_dict(folder) -> dict:
     (:data:`RENAMED`)."""
     path = Path(folder) / "config.yaml"
     if not Path(folder).exists():
-        raise CheckpointError(f"{folder}: no such checkpoint folder (train it first, or name another)")
+        raise CheckpointError(
+            f"{folder}: no such checkpoint folder (train it first, or name another)"
+        )
     if not path.is_file():
         raise CheckpointError(f"{folder}: not a checkpoint (no config.yaml)")
     data = OmegaConf.to_container(OmegaConf.load(path)) or {}
@@ -83,9 +87,11 @@ def read_config(folder, schema: type):
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), data))
     except OmegaConfBaseException as e:
         kind = schema.__name__.removesuffix("Config").lower()
-        raise CheckpointError(f"{folder}: not a {kind} checkpoint ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0]}); was a detector given for an embedder, or the "
-                              "reverse?") from None
+        raise CheckpointError(
+            f"{folder}: not a {kind} checkpoint ({type(e).__name__}: "
+            f"{str(e).splitlines()[0]}); was a detector given for an embedder, or the "
+            "reverse?"
+        ) from None
 
 
 def read_meta(folder) -> dict:
@@ -122,7 +128,9 @@ def read_state(path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises several kinds for a bad or unsafe file
-        raise CheckpointError(f"{path}: not a weights file torch can read safely ({type(e).__name__}: {e})") from e
+        raise CheckpointError(
+            f"{path}: not a weights file torch can read safely ({type(e).__name__}: {e})"
+        ) from e
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -148,7 +156,9 @@ def load_state(module: torch.nn.Module, state: dict, path, what: str) -> None:
     extra = sorted(set(state) - set(own))
     shapes = [k for k in own if k in state and own[k].shape != state[k].shape]
     if missing or extra or shapes:
-        detail = (f"{len(missing)} missing (e.g. {missing[:2]}), {len(extra)} unexpected "
-                  f"(e.g. {extra[:2]}), {len(shapes)} of another shape (e.g. {shapes[:2]})")
+        detail = (
+            f"{len(missing)} missing (e.g. {missing[:2]}), {len(extra)} unexpected "
+            f"(e.g. {extra[:2]}), {len(shapes)} of another shape (e.g. {shapes[:2]})"
+        )
         raise CheckpointError(f"{path}: does not fit this {what}: {detail}")
     module.load_state_dict(state)

@@ -17,19 +17,27 @@ Bad input never stops a load. Each problem is logged once, naming the file, and 
 - a photo or clip that cannot be probed (when ``probe_media``): skipped;
 - an item or clip id already loaded from an earlier root: the later one is skipped.
 """
+
 from __future__ import annotations
 
 import json
-import math
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ground.boxes import clip_box, is_valid_box
 from ground.errors import DatasetError, MediaError
 from ground.media import IMAGE_EXTS, VIDEO_EXTS, photo_size, probe_video
-from ground.structures import (LABELS, BoxAnnotation, Item, Photo, Video,
-                                  follows_instance_convention, normalize_label)
+from ground.structures import (
+    LABELS,
+    BoxAnnotation,
+    Item,
+    Photo,
+    Video,
+    follows_instance_convention,
+    normalize_label,
+)
 from ground.summary import RunSummary
 
 log = logging.getLogger(__name__)
@@ -48,7 +56,8 @@ class Dataset:
     def annotated(self) -> bool:
         """True when any photo or clip carries annotations (a training/validation set)."""
         return any(v.frames is not None for v in self.videos.values()) or any(
-            p.annotations is not None for it in self.items.values() for p in it.photos)
+            p.annotations is not None for it in self.items.values() for p in it.photos
+        )
 
     def photos(self):
         """Every photo of every item, items in id order."""
@@ -62,7 +71,9 @@ def check_root(root) -> None:
     if not root.is_dir():
         raise DatasetError(f"{root}: dataset root does not exist or is not a folder")
     if not (root / "image").is_dir() and not (root / "video").is_dir():
-        raise DatasetError(f"{root}: no image/ or video/ folder: not a dataset root (layout: docs/FORMAT.md)")
+        raise DatasetError(
+            f"{root}: no image/ or video/ folder: not a dataset root (layout: docs/FORMAT.md)"
+        )
 
 
 def load_dataset(roots, probe_media: bool = True, video_backend: str = "pyav") -> Dataset:
@@ -89,19 +100,28 @@ def subset_root(root, items, clips, dest) -> Path:
     links to its folders and files (nothing copied), e.g. to run the pipeline on a draw of a large
     root. ``dest`` is made anew on each call."""
     import shutil
+
     root, dest = Path(root).resolve(), Path(dest)
     if dest.is_symlink() or dest.is_file():
         dest.unlink()
     elif dest.exists():
         shutil.rmtree(dest)
-    keep = {"image": set(items), "image_annotation": set(items), "image_text": set(items),
-            "video": set(clips), "video_annotation": set(clips), "video_text": set(clips)}
+    keep = {
+        "image": set(items),
+        "image_annotation": set(items),
+        "image_text": set(items),
+        "video": set(clips),
+        "video_annotation": set(clips),
+        "video_text": set(clips),
+    }
     for sub, ids in keep.items():
         if not (root / sub).is_dir():
             continue
         (dest / sub).mkdir(parents=True, exist_ok=True)
         for entry in (root / sub).iterdir():
-            if (entry.name if entry.is_dir() else entry.stem) in ids:  # image/<item>/, video/<clip>.mp4
+            if (
+                entry.name if entry.is_dir() else entry.stem
+            ) in ids:  # image/<item>/, video/<clip>.mp4
                 (dest / sub / entry.name).symlink_to(entry)
     return dest
 
@@ -150,7 +170,14 @@ def _read_text(path: Path, summary: RunSummary) -> str | None:
 class _AnnotationReader:
     """Loads one root into ``ds``; one method per part of the layout."""
 
-    KNOWN_DIRS = {"image", "image_annotation", "image_text", "video", "video_annotation", "video_text"}
+    KNOWN_DIRS = {
+        "image",
+        "image_annotation",
+        "image_text",
+        "video",
+        "video_annotation",
+        "video_text",
+    }
 
     def __init__(self, root: Path, ds: Dataset, probe_media: bool, video_backend: str):
         self.root, self.ds, self.summary = root, ds, ds.summary
@@ -164,8 +191,14 @@ class _AnnotationReader:
             self.summary.warn(self.root, "empty root: neither image/ nor video/", "ignored")
         self.load_items()
         self.load_videos()
-        self.report_orphans("image_annotation", lambda rel: rel.parent.name in self.ds.items and
-                            self.ds.items[rel.parent.name].photo(rel.stem) is not None, "*/*.json")
+        self.report_orphans(
+            "image_annotation",
+            lambda rel: (
+                rel.parent.name in self.ds.items
+                and self.ds.items[rel.parent.name].photo(rel.stem) is not None
+            ),
+            "*/*.json",
+        )
         self.report_orphans("video_annotation", lambda rel: rel.stem in self.ds.videos, "*.json")
 
     # -- shop photos -------------------------------------------------------------------------
@@ -181,8 +214,10 @@ class _AnnotationReader:
             if folder.name in self.ds.items:
                 self.summary.warn(folder, "duplicate item id: already loaded from an earlier root")
                 continue
-            item = Item(folder.name, text=_read_text(self.root / "image_text" / f"{folder.name}.txt",
-                                                     self.summary))
+            item = Item(
+                folder.name,
+                text=_read_text(self.root / "image_text" / f"{folder.name}.txt", self.summary),
+            )
             for path in sorted(folder.iterdir(), key=_numeric_key):
                 photo = self.load_photo(path, annotated)
                 if photo is not None:
@@ -213,8 +248,11 @@ class _AnnotationReader:
         if data is None:
             return None
         if str(data.get("item_id", photo.item_id)) != photo.item_id:
-            self.summary.warn(path, f"item_id mismatch: says {data.get('item_id')!r}, folder is "
-                                    f"{photo.item_id!r}", "kept folder id")
+            self.summary.warn(
+                path,
+                f"item_id mismatch: says {data.get('item_id')!r}, folder is {photo.item_id!r}",
+                "kept folder id",
+            )
         img_name = str(data.get("img_name", photo.path.name))
         if Path(img_name).stem != photo.name:
             self.summary.warn(path, f"img_name mismatch: says {img_name!r}", "kept file name")
@@ -233,8 +271,11 @@ class _AnnotationReader:
             if path.stem in self.ds.videos:
                 self.summary.warn(path, "duplicate video id: already loaded from an earlier root")
                 continue
-            video = Video(path.stem, path, text=_read_text(
-                self.root / "video_text" / f"{path.stem}.txt", self.summary))
+            video = Video(
+                path.stem,
+                path,
+                text=_read_text(self.root / "video_text" / f"{path.stem}.txt", self.summary),
+            )
             if self.probe_media:
                 try:
                     info = probe_video(path, self.video_backend)
@@ -244,16 +285,20 @@ class _AnnotationReader:
                 video.size, video.num_frames = (info.width, info.height), info.num_frames
             if annotated:
                 video.frames = self.read_video_annotation(
-                    self.root / "video_annotation" / f"{path.stem}.json", video)
+                    self.root / "video_annotation" / f"{path.stem}.json", video
+                )
             self.ds.videos[video.video_id] = video
 
-    def read_video_annotation(self, path: Path, video: Video) -> dict[int, list[BoxAnnotation]] | None:
+    def read_video_annotation(
+        self, path: Path, video: Video
+    ) -> dict[int, list[BoxAnnotation]] | None:
         data = self.read_json(path, required=("frames",))
         if data is None:
             return None
         if str(data.get("video_id", video.video_id)) != video.video_id:
-            self.summary.warn(path, f"video_id mismatch: says {data.get('video_id')!r}",
-                              "kept file name")
+            self.summary.warn(
+                path, f"video_id mismatch: says {data.get('video_id')!r}", "kept file name"
+            )
         if not isinstance(data["frames"], list):
             self.summary.warn(path, "malformed annotation: 'frames' is not a list", "unannotated")
             return None
@@ -264,15 +309,21 @@ class _AnnotationReader:
                 self.summary.warn(path, f"malformed frame: entry {i} has no valid frame_index")
                 continue
             if index in frames:
-                self.summary.warn(path, f"duplicate frame: frame_index {index} listed twice",
-                                  "kept first")
+                self.summary.warn(
+                    path, f"duplicate frame: frame_index {index} listed twice", "kept first"
+                )
                 continue
             if video.num_frames and index >= video.num_frames:
-                self.summary.warn(path, f"frame past the clip's end: frame_index {index}, the clip has "
-                                        f"{video.num_frames} frames", "frame skipped")
+                self.summary.warn(
+                    path,
+                    f"frame past the clip's end: frame_index {index}, the clip has "
+                    f"{video.num_frames} frames",
+                    "frame skipped",
+                )
                 continue
-            frames[index] = self.read_boxes(path, frame.get("annotations", []), video.size,
-                                            where=f"frame {index} ")
+            frames[index] = self.read_boxes(
+                path, frame.get("annotations", []), video.size, where=f"frame {index} "
+            )
         return dict(sorted(frames.items()))
 
     # -- shared helpers ----------------------------------------------------------------------
@@ -287,7 +338,9 @@ class _AnnotationReader:
             return None
         missing = [k for k in required if not isinstance(data, dict) or k not in data]
         if missing:
-            self.summary.warn(path, f"malformed annotation: missing key {missing[0]!r}", "unannotated")
+            self.summary.warn(
+                path, f"malformed annotation: missing key {missing[0]!r}", "unannotated"
+            )
             return None
         return data
 
@@ -310,11 +363,14 @@ class _AnnotationReader:
         width, height = size if size else (None, None)
         box = clip_box(ann["box"], width, height)
         if not is_valid_box(box):
-            self.summary.warn(path, f"zero-area box: {at} {ann['box']} inside a {width}x{height} image")
+            self.summary.warn(
+                path, f"zero-area box: {at} {ann['box']} inside a {width}x{height} image"
+            )
             return None
         if box != tuple(float(v) for v in ann["box"]):
-            self.summary.warn(path, f"box outside image: {at} {ann['box']} clipped to {width}x{height}",
-                              "clipped")
+            self.summary.warn(
+                path, f"box outside image: {at} {ann['box']} clipped to {width}x{height}", "clipped"
+            )
         label = str(ann.get("label", ""))
         if normalize_label(label) not in LABELS:
             self.summary.warn(path, f"unknown label: {at} {label!r}", "kept")
@@ -322,10 +378,18 @@ class _AnnotationReader:
             self.summary.warn(path, f"instance_id off convention: {at} {iid}", "kept")
         viewpoint, display = ann.get("viewpoint", 0), ann.get("display", 0)
         if viewpoint not in (0, 1, 2, 3) or display not in (0, 1):
-            self.summary.warn(path, f"out-of-range field: {at} viewpoint={viewpoint!r} "
-                                    f"display={display!r}", "kept")
-        return BoxAnnotation(box=box, label=label, instance_id=iid,
-                             viewpoint=_as_int(viewpoint), display=_as_int(display))
+            self.summary.warn(
+                path,
+                f"out-of-range field: {at} viewpoint={viewpoint!r} display={display!r}",
+                "kept",
+            )
+        return BoxAnnotation(
+            box=box,
+            label=label,
+            instance_id=iid,
+            viewpoint=_as_int(viewpoint),
+            display=_as_int(display),
+        )
 
     def report_orphans(self, subdir: str, has_owner, pattern: str) -> None:
         base = self.root / subdir
@@ -356,6 +420,7 @@ def read_item_photos(item, summary: RunSummary) -> tuple[list, list[str]]:
     """Decode every readable photo of an item: ``(RGB images, photo names)``; an unreadable
     photo is skipped with a warning counted in ``summary``."""
     from ground.media import read_photo
+
     images, names = [], []
     for photo in item.photos:
         try:
@@ -370,9 +435,15 @@ def read_clip_frames(video, media_cfg, summary: RunSummary):
     """The ``media_cfg.infer_frames`` of a clip (``ground.media.Frames``), or ``None`` with a
     warning counted in ``summary`` when the clip cannot be read."""
     from ground.media import sample_frames
+
     try:
-        return sample_frames(video.path, media_cfg.infer_frames.indices(), media_cfg.backend.value,
-                             media_cfg.fallback, media_cfg.threads)
+        return sample_frames(
+            video.path,
+            media_cfg.infer_frames.indices(),
+            media_cfg.backend.value,
+            media_cfg.fallback,
+            media_cfg.threads,
+        )
     except MediaError as e:
         summary.warn(video.path, f"unreadable video: {e.reason}")
         return None
@@ -383,13 +454,16 @@ def read_images(path, frames, summary: RunSummary) -> dict | None:
     else ``{frame index: frame}`` for the clip's ``frames``. ``None``, with a warning counted in
     ``summary``, when the file cannot be read."""
     from ground.media import read_photo, sample_exact
+
     frames = sorted(set(frames))
     try:
         if frames == [-1]:
             return {-1: read_photo(path)}
         sampled, past = sample_exact(path, frames)
         if past:
-            summary.warn(path, f"frame past the clip's end: annotated frame_index {past}", "frame skipped")
+            summary.warn(
+                path, f"frame past the clip's end: annotated frame_index {past}", "frame skipped"
+            )
         return dict(zip(sampled.indices, sampled.images)) if sampled is not None else {}
     except MediaError as e:
         summary.warn(path, f"unreadable media: {e.reason}")

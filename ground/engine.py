@@ -10,6 +10,7 @@ safetensors checkpoints and a resume that restarts the interrupted epoch from it
 samplers' orders are functions of the seed and the epoch, so a resumed run is the one it would
 have been).
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,17 +34,22 @@ log = logging.getLogger(__name__)
 @dataclass
 class Loop:
     """The settings every training shares (each model's config names them)."""
+
     epochs: int
-    steps: int = 0  # > 0: train this many optimiser updates (detectron2's MAX_ITER) instead of whole epochs
+    #: > 0: train this many optimiser updates (detectron2's MAX_ITER) instead of whole epochs
+    steps: int = 0
     seed: int = 0
     warmup_steps: int = 500  # at most a third of all updates
-    warmup_fraction: float = 0.0  # > 0: the warm-up is this share of all updates (replaces warmup_steps)
-    warmup_factor: float = 0.001  # the first update's learning rate, as a fraction of the configured one
+    #: > 0: the warm-up is this share of all updates (replaces warmup_steps)
+    warmup_fraction: float = 0.0
+    #: the first update's learning rate, as a fraction of the configured one
+    warmup_factor: float = 0.001
     decay: str = "cosine"  # after the warm-up: cosine (to 0 at the end) | none (constant)
     clip_grad: float = 10.0  # max gradient norm; <= 0: no clipping
     accumulate: int = 1
     amp: bool = True  # CUDA only
-    sync_bn: bool = False  # torchrun on GPUs: BatchNorm statistics over every rank's batch (SyncBatchNorm)
+    #: torchrun on GPUs: BatchNorm statistics over every rank's batch (SyncBatchNorm)
+    sync_bn: bool = False
     tensorboard: bool = True  # scalars under OUT/tensorboard beside OUT/log.csv
     val_every: int = 1  # validate after every this many epochs, and after the last
 
@@ -51,7 +57,9 @@ class Loop:
     def of(cls, section) -> Loop:
         """The loop settings a model's config section (``detector.train``, ``embedder.optim``)
         names, field by field; fields it does not name keep their defaults."""
-        return cls(**{f.name: getattr(section, f.name) for f in fields(cls) if hasattr(section, f.name)})
+        return cls(
+            **{f.name: getattr(section, f.name) for f in fields(cls) if hasattr(section, f.name)}
+        )
 
 
 @dataclass
@@ -98,7 +106,8 @@ class Task(ABC):
 
     @abstractmethod
     def step(self, module, batch, step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        """Forward one batch through ``module`` (DDP-wrapped or not): the loss and its named parts."""
+        """Forward one batch through ``module`` (DDP-wrapped or not): the loss and its named
+        parts."""
 
     @abstractmethod
     def save(self, folder: Path, meta: dict, state: dict | None = None) -> None:
@@ -108,7 +117,7 @@ class Task(ABC):
     def resume(self, last: Path, meta: dict, state: dict) -> None:
         """Restore the model (and :meth:`state`'s entries) from ``last``."""
 
-    def after_update(self, step: int) -> None:
+    def after_update(self, step: int) -> None:  # noqa: B027 (a hook: a no-op unless overridden)
         """Called after each optimiser step (e.g. an EMA update)."""
 
     def evaluate(self) -> dict:
@@ -120,7 +129,8 @@ class Task(ABC):
         return {}
 
     def state(self) -> dict:
-        """Extra entries for the training state (e.g. a loss's memory), restored by :meth:`resume`."""
+        """Extra entries for the training state (e.g. a loss's memory), restored by
+        :meth:`resume`."""
         return {}
 
 
@@ -133,14 +143,23 @@ def build_scheduler(optimizer, loop: Loop, total: int):
     ``total`` (``decay: none``: lr stays); timm schedulers, functions of the update count
     (``step_update``)."""
     from timm.scheduler import CosineLRScheduler, StepLRScheduler
+
     if loop.decay not in DECAYS:
-        raise TrainingError(f"unknown learning-rate decay {loop.decay!r}; choose {' or '.join(DECAYS)}")
-    warmup = int(loop.warmup_fraction * total) if loop.warmup_fraction > 0 else min(loop.warmup_steps, total // 3)
+        raise TrainingError(
+            f"unknown learning-rate decay {loop.decay!r}; choose {' or '.join(DECAYS)}"
+        )
+    warmup = (
+        int(loop.warmup_fraction * total)
+        if loop.warmup_fraction > 0
+        else min(loop.warmup_steps, total // 3)
+    )
     base = optimizer.param_groups[0].get("initial_lr", optimizer.param_groups[0]["lr"])
     common = dict(warmup_t=warmup, warmup_lr_init=base * loop.warmup_factor, t_in_epochs=False)
     if loop.decay == "none":
         return StepLRScheduler(optimizer, decay_t=total + 1, decay_rate=1.0, **common)
-    return CosineLRScheduler(optimizer, t_initial=max(1, total - warmup), lr_min=0.0, warmup_prefix=True, **common)
+    return CosineLRScheduler(
+        optimizer, t_initial=max(1, total - warmup), lr_min=0.0, warmup_prefix=True, **common
+    )
 
 
 def sync_batchnorm(module: torch.nn.Module, loop: Loop, world: int, device: torch.device) -> bool:
@@ -188,8 +207,11 @@ class _Board:
 
 def epoch_line(row: dict, epochs: int) -> str:
     """One epoch's line for logs: its losses, learning rate, validation metrics and seconds."""
-    values = ", ".join(f"{k} {v:.4g}" for k, v in row.items()
-                       if k not in ("epoch", "step", "seconds") and isinstance(v, (int, float)))
+    values = ", ".join(
+        f"{k} {v:.4g}"
+        for k, v in row.items()
+        if k not in ("epoch", "step", "seconds") and isinstance(v, (int, float))
+    )
     return f"epoch {row['epoch']}/{epochs} (step {row['step']}): {values}; {row['seconds']:.0f} s"
 
 
@@ -198,18 +220,30 @@ def _rank_mean(values: dict[str, float], world: int, device: torch.device) -> di
     if world == 1 or not values:
         return values
     import torch.distributed as dist
+
     t = torch.tensor(list(values.values()), dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return dict(zip(values, (t / world).tolist()))
 
 
-def train_loop(task: Task, optimizer, loop: Loop, out_dir, rank: int, world: int, device: torch.device,
-               progress: bool = True, max_steps: int | None = None) -> TrainResult:
+def train_loop(
+    task: Task,
+    optimizer,
+    loop: Loop,
+    out_dir,
+    rank: int,
+    world: int,
+    device: torch.device,
+    progress: bool = True,
+    max_steps: int | None = None,
+) -> TrainResult:
     """Train ``task`` for ``loop.epochs`` or ``loop.steps`` updates (resuming from ``out_dir/last``
     when it holds a training state); ``max_steps`` stops early without changing the schedule
     (tests: a killed run)."""
     out_dir, last = Path(out_dir), Path(out_dir) / "last"
-    per_epoch = max(1, -(-len(task) // loop.accumulate))  # a last, partial accumulation is stepped too
+    per_epoch = max(
+        1, -(-len(task) // loop.accumulate)
+    )  # a last, partial accumulation is stepped too
     epochs = -(-loop.steps // per_epoch) if loop.steps > 0 else loop.epochs
     total = loop.steps if loop.steps > 0 else epochs * per_epoch
     stops = [n for n in (max_steps, loop.steps) if n]
@@ -222,9 +256,15 @@ def train_loop(task: Task, optimizer, loop: Loop, out_dir, rank: int, world: int
         start_epoch, step, best = _resume(task, last, optimizer, scaler)
     scheduler.step_update(step)
     sync_batchnorm(task.module, loop, world, device)
-    ddp = (torch.nn.parallel.DistributedDataParallel(task.module, device_ids=[device] if device.type == "cuda" else None,
-                                                     find_unused_parameters=task.find_unused_parameters)
-           if world > 1 else task.module)
+    ddp = (
+        torch.nn.parallel.DistributedDataParallel(
+            task.module,
+            device_ids=[device] if device.type == "cuda" else None,
+            find_unused_parameters=task.find_unused_parameters,
+        )
+        if world > 1
+        else task.module
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     board = _Board(out_dir / "tensorboard", loop.tensorboard and rank == 0)
     history = []
@@ -233,18 +273,29 @@ def train_loop(task: Task, optimizer, loop: Loop, out_dir, rank: int, world: int
         optimizer.zero_grad(set_to_none=True)
         torch.manual_seed(loop.seed + epoch)  # the epoch's random draws, also after a resume
         sums, n, start = {}, 0, time.perf_counter()
-        bar = progress_bar(task.batches(epoch), total=len(task), desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
-                           show=progress and not rank)
+        bar = progress_bar(
+            task.batches(epoch),
+            total=len(task),
+            desc=f"epoch {epoch + 1}/{epochs}",
+            unit="batch",
+            show=progress and not rank,
+        )
         n_batches = len(task)
         for i, batch in enumerate(bar):
-            group = min(loop.accumulate, n_batches - i // loop.accumulate * loop.accumulate)  # this update's batches
+            group = min(
+                loop.accumulate, n_batches - i // loop.accumulate * loop.accumulate
+            )  # this update's batches
             update = (i + 1) % loop.accumulate == 0 or i + 1 == n_batches
-            with ddp.no_sync() if world > 1 and not update else nullcontext():  # all-reduce once per update
+            with (
+                ddp.no_sync() if world > 1 and not update else nullcontext()
+            ):  # all-reduce once per update
                 with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
                     loss, parts = task.step(ddp, batch, step)
                 if not torch.isfinite(loss):
-                    raise TrainingError(f"loss is {loss.item()} at epoch {epoch + 1} step {step}; "
-                                        f"last good checkpoint kept at {last}")
+                    raise TrainingError(
+                        f"loss is {loss.item()} at epoch {epoch + 1} step {step}; "
+                        f"last good checkpoint kept at {last}"
+                    )
                 scaler.scale(loss / group).backward()
             value = float(loss.detach())
             if update:
@@ -261,13 +312,22 @@ def train_loop(task: Task, optimizer, loop: Loop, out_dir, rank: int, world: int
             for key, part in {"loss": value, **parts}.items():
                 sums[key] = sums.get(key, 0.0) + part
             n += 1
-            bar.set_postfix(loss=f"{sums['loss'] / n:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+            bar.set_postfix(
+                loss=f"{sums['loss'] / n:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}"
+            )
             if max_steps is not None and step >= max_steps:
                 break
         means = _rank_mean({k: v / max(1, n) for k, v in sums.items()}, world, device)
-        row = {"epoch": epoch + 1, "step": step, "lr": optimizer.param_groups[0]["lr"],
-               "seconds": round(time.perf_counter() - start, 2), **means}
-        validated = task.has_val and ((epoch + 1) % max(1, loop.val_every) == 0 or epoch + 1 == epochs)
+        row = {
+            "epoch": epoch + 1,
+            "step": step,
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": round(time.perf_counter() - start, 2),
+            **means,
+        }
+        validated = task.has_val and (
+            (epoch + 1) % max(1, loop.val_every) == 0 or epoch + 1 == epochs
+        )
         if validated and rank == 0:
             row.update(task.evaluate())
         history.append(row)
@@ -276,13 +336,25 @@ def train_loop(task: Task, optimizer, loop: Loop, out_dir, rank: int, world: int
                 say(epoch_line(row, epochs))
             append_csv(out_dir / "log.csv", row, task.log_fields)
             board.scalars("epoch", row, step)
-            meta = {"kind": task.kind, "epoch": epoch + 1, "step": step, "select": task.select or "last", "best": best,
-                    **task.meta()}
-            score = row.get(task.select) if task.select else None  # None: every epoch replaces OUT/best
+            meta = {
+                "kind": task.kind,
+                "epoch": epoch + 1,
+                "step": step,
+                "select": task.select or "last",
+                "best": best,
+                **task.meta(),
+            }
+            score = (
+                row.get(task.select) if task.select else None
+            )  # None: every epoch replaces OUT/best
             if validated and (score is None or score > best):
                 best = meta["best"] = best if score is None else score
                 task.save(out_dir / "best", meta)
-            state = {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), **task.state()}
+            state = {
+                "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(),
+                **task.state(),
+            }
             task.save(last, meta, state)
         if max_steps is not None and step >= max_steps:
             break

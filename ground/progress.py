@@ -6,6 +6,7 @@ On a terminal, :func:`progress_bar` is a tqdm bar. Where stderr is not a termina
 shows it is alive without carriage-return spam. ``livematch --no-progress`` (or ``--quiet``) sets
 ``LIVEMATCH_NO_PROGRESS`` and switches both off.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,13 @@ def say(line: str) -> None:
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min" if seconds < 5400 else \
-        f"{seconds / 3600:.1f} h"
+    return (
+        f"{seconds:.0f} s"
+        if seconds < 90
+        else f"{seconds / 60:.0f} min"
+        if seconds < 5400
+        else f"{seconds / 3600:.1f} h"
+    )
 
 
 class LogLines:
@@ -43,9 +49,15 @@ class LogLines:
     plain lines: ``desc: done/total (pct), rate, time left`` at most every ``interval`` seconds,
     and a last line when done."""
 
-    def __init__(self, iterable=None, total=None, desc: str = "", unit: str = "it", interval: float = 30.0):
+    def __init__(
+        self, iterable=None, total=None, desc: str = "", unit: str = "it", interval: float = 30.0
+    ):
         self.iterable, self.desc, self.unit, self.interval = iterable, desc, unit, interval
-        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self.total = (
+            total
+            if total is not None
+            else (len(iterable) if hasattr(iterable, "__len__") else None)
+        )
         self.n, self.postfix, self.start = 0, "", time.monotonic()
         self.last, self.closed = self.start, False
 
@@ -67,10 +79,19 @@ class LogLines:
     def line(self) -> str:
         elapsed = time.monotonic() - self.start
         rate = self.n / elapsed if elapsed > 0 else 0.0
-        done = f"{self.n}/{self.total} ({100 * self.n / self.total:.0f}%)" if self.total else f"{self.n}"
-        left = (f", about {_duration((self.total - self.n) / rate)} left" if self.total and rate > 0
-                and self.n < self.total else f", {_duration(elapsed)}")
-        return f"{self.desc}: {done}, {rate:.2f} {self.unit}/s{left}" + (f" ({self.postfix})" if self.postfix else "")
+        done = (
+            f"{self.n}/{self.total} ({100 * self.n / self.total:.0f}%)"
+            if self.total
+            else f"{self.n}"
+        )
+        left = (
+            f", about {_duration((self.total - self.n) / rate)} left"
+            if self.total and rate > 0 and self.n < self.total
+            else f", {_duration(elapsed)}"
+        )
+        return f"{self.desc}: {done}, {rate:.2f} {self.unit}/s{left}" + (
+            f" ({self.postfix})" if self.postfix else ""
+        )
 
     def update(self, n: int = 1) -> None:
         self.n += n
@@ -87,7 +108,8 @@ class LogLines:
 
 def progress_bar(iterable=None, total=None, desc: str = "", unit: str = "it", show: bool = True):
     """A progress display for ``iterable`` (or ``total`` steps fed by ``update``): a tqdm bar on a
-    terminal, :class:`LogLines` elsewhere, nothing when ``show`` is false or progress is switched off."""
+    terminal, :class:`LogLines` elsewhere, nothing when ``show`` is false or progress is switched
+    off."""
     if not enabled(show):
         return tqdm(iterable, total=total, desc=desc, unit=unit, disable=True)
     if sys.stderr.isatty():

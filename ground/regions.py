@@ -1,5 +1,6 @@
 """Where sold garments stand in annotated frames: ``detector.infer.frame_region`` learned from
 the training clips (``livematch detect region``, and ``livematch fit``'s candidate region)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,16 +42,29 @@ def learn_frame_region(roots, coverage: float = 0.98) -> dict:
     ds = roots if isinstance(roots, Dataset) else load_dataset(roots, probe_media=True)
     sold, other, alone = _centres(ds)
     if not len(sold):
-        raise DatasetError(f"{', '.join(map(str, ds.roots))}: no annotated frame with a sold garment "
-                           "(instance_id > 0); frame_region is learned from annotated clips")
+        raise DatasetError(
+            f"{', '.join(map(str, ds.roots))}: no annotated frame with a sold garment "
+            "(instance_id > 0); frame_region is learned from annotated clips"
+        )
     tail = 100.0 * (1.0 - coverage) / 2.0
     lo, hi = np.percentile(sold, tail, axis=0), np.percentile(sold, 100.0 - tail, axis=0)
-    region = [float(v) for v in np.clip(np.concatenate([np.floor(lo * 100), np.ceil(hi * 100)]) / 100, 0.0, 1.0)]
+    region = [
+        float(v)
+        for v in np.clip(np.concatenate([np.floor(lo * 100), np.ceil(hi * 100)]) / 100, 0.0, 1.0)
+    ]
 
     def inside(c: np.ndarray) -> float:
         return float(in_region(c[:, 0], c[:, 1], region).mean()) if len(c) else 0.0
 
-    return {"region": region, "coverage": coverage, "sold": len(sold), "other": len(other),
-            "sold_inside": inside(sold), "other_inside": inside(other), "alone": int(alone.sum()),
-            "alone_inside": inside(other[alone]),
-            "centres": {"sold": sold.round(4).tolist(), "other": other.round(4).tolist()}, "summary": ds.summary}
+    return {
+        "region": region,
+        "coverage": coverage,
+        "sold": len(sold),
+        "other": len(other),
+        "sold_inside": inside(sold),
+        "other_inside": inside(other),
+        "alone": int(alone.sum()),
+        "alone_inside": inside(other[alone]),
+        "centres": {"sold": sold.round(4).tolist(), "other": other.round(4).tolist()},
+        "summary": ds.summary,
+    }

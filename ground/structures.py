@@ -4,6 +4,7 @@ Ids are strings (``"000041"``); boxes are ``(x1, y1, x2, y2)`` floats in pixels 
 as displayed (EXIF orientation applied). ``instance_id`` follows the contest convention:
 ``0`` means no counterpart, otherwise ``"2" + item_id[1:] + two-digit variant``.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,9 +15,29 @@ from pathlib import Path
 # The 23 garment categories of the contest (docs/FORMAT.md). Real data has variants; readers keep
 # any label as a string and only warn on one that does not normalise to this list.
 LABELS = (
-    "短袖上衣", "长袖上衣", "短袖衬衫", "长袖衬衫", "背心上衣", "吊带上衣", "无袖上衣", "短外套",
-    "短马甲", "长袖连衣裙", "短袖连衣裙", "无袖连衣裙", "长马甲", "长外套", "连体衣", "古风",
-    "短裙", "中等半身裙", "长半身裙", "短裤", "中裤", "长裤", "背带裤",
+    "短袖上衣",
+    "长袖上衣",
+    "短袖衬衫",
+    "长袖衬衫",
+    "背心上衣",
+    "吊带上衣",
+    "无袖上衣",
+    "短外套",
+    "短马甲",
+    "长袖连衣裙",
+    "短袖连衣裙",
+    "无袖连衣裙",
+    "长马甲",
+    "长外套",
+    "连体衣",
+    "古风",
+    "短裙",
+    "中等半身裙",
+    "长半身裙",
+    "短裤",
+    "中裤",
+    "长裤",
+    "背带裤",
 )
 _LABEL_ALIASES = {"古装": "古风", "长款外套": "长外套", "短款外套": "短外套"}
 _BRACKETS = re.compile(r"[（(\[【].*?[）)\]】]")
@@ -39,7 +60,9 @@ def instance_item(instance_id: int) -> str | None:
 def make_instance_id(item_id: str, variant: int = 1) -> int:
     """The contest instance id of garment ``variant`` (1..99) of a 6-digit ``item_id``."""
     if len(item_id) != 6 or not item_id.isdigit() or not 1 <= variant <= 99:
-        raise ValueError(f"need a 6-digit item id and a variant in 1..99, got {item_id!r}, {variant}")
+        raise ValueError(
+            f"need a 6-digit item id and a variant in 1..99, got {item_id!r}, {variant}"
+        )
     return int("2" + item_id[1:] + f"{variant:02d}")
 
 
@@ -89,7 +112,8 @@ class Item:
 
 @dataclass
 class Video:
-    """A live-stream clip; ``frames`` maps annotated frame index -> boxes (``None``: unannotated)."""
+    """A live-stream clip; ``frames`` maps annotated frame index -> boxes (``None``:
+    unannotated)."""
 
     video_id: str
     path: Path
@@ -104,5 +128,7 @@ class Video:
         a labelling error mixes items); ``None`` when the clip sells nothing or is unannotated."""
         if not self.frames:
             return None
-        votes = Counter(a.item_id for anns in self.frames.values() for a in anns if a.instance_id > 0)
+        votes = Counter(
+            a.item_id for anns in self.frames.values() for a in anns if a.instance_id > 0
+        )
         return min(votes, key=lambda k: (-votes[k], k)) if votes else None

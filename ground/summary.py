@@ -1,5 +1,6 @@
 """Run summaries: every skipped or repaired input is logged once and grouped by its kind (a
 reason reads ``kind: detail``, e.g. ``unreadable photo: truncated JPEG``)."""
+
 from __future__ import annotations
 
 import logging

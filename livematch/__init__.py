@@ -6,6 +6,7 @@ the Python API (:mod:`livematch.api`) and the sample-data generator. It stands o
 (``detector``, ``embedder``, ``matcher``) and on their common ground (``ground``); nothing below
 it imports it.
 """
+
 __version__ = "0.1.0"
 
 
@@ -14,5 +15,6 @@ def __getattr__(name: str):
     ``import livematch`` (and the command line) does not load torch."""
     if name == "Pipeline":
         from livematch.api import Pipeline
+
         return Pipeline
     raise AttributeError(f"module 'livematch' has no attribute {name!r}")

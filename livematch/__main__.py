@@ -1,4 +1,5 @@
 """``python -m livematch ...`` (and ``torchrun -m livematch run ...``): the ``livematch`` CLI."""
+
 import sys
 
 from livematch.cli import main

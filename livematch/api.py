@@ -2,11 +2,11 @@
 
     import livematch
     pipe = livematch.Pipeline.load("configs/pipeline/demo.yaml")
-    catalogue = pipe.catalogue("data/demo")                 # every item folder's shop crops
-    clips = pipe.clips("data/demo")                         # every clip's frame crops
-    result = pipe.match(catalogue, clips)                   # Matched: .matches[video_id] -> Match
-    result.save("runs/api")                                 # result.json, match_details.json, report.html
-    result.score("data/demo")                               # the contest score against annotated roots
+    catalogue = pipe.catalogue("data/demo")    # every item folder's shop crops
+    clips = pipe.clips("data/demo")            # every clip's frame crops
+    result = pipe.match(catalogue, clips)      # Matched: .matches[video_id] -> Match
+    result.save("runs/api")                    # result.json, match_details.json, report.html
+    result.score("data/demo")                  # the contest score against annotated roots
     one = pipe.match_clip("data/demo/video/123456.mp4", catalogue)   # Match or None
 
 Crops, thresholds, classes, frame region, crop margin, extraction scale and the vote are those of
@@ -15,17 +15,18 @@ the numbers are the run's: ``match(catalogue(root), clips(root))`` gives the run
 ``result.json`` on that root. A crop table (:class:`matcher.crops.CropTable`) holds per crop its
 owner (item or clip id), photo name or frame index, box, detector score and label, and feature.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from livematch.config import LiveMatchConfig, run_config
 from ground.dataset import Dataset, load_dataset, read_clip_frames, read_item_photos
 from ground.errors import ConfigError, MediaError
 from ground.progress import progress_bar
 from ground.structures import Video
 from ground.summary import RunSummary
+from livematch.config import LiveMatchConfig, run_config
 from matcher.crops import CropTable
 from matcher.voting import Match, MatchResult, match_catalogue
 
@@ -49,6 +50,7 @@ class Matched(MatchResult):
     def _score(self, gt_ds: Dataset) -> dict:
         from ground.metric import evaluate
         from matcher.result import to_result
+
         return evaluate(to_result(self), gt_ds).to_dict()
 
     def save(self, out, gt=None) -> Path:
@@ -59,18 +61,31 @@ class Matched(MatchResult):
         from livematch.pipeline import check_output_dir
         from livematch.report import write_report
         from matcher.result import to_details, to_result, write_outputs
+
         gt_ds = load_dataset(gt, probe_media=False) if gt else None
         out = check_output_dir(out)
         write_outputs(out, self)
         score = self._score(gt_ds) if gt_ds is not None else None
         if score:
             write_json(out / "score.json", score)
-        summary = {**self.summary.to_dict(), "matched videos": len(self.matches),
-                   **({"score": score["score"]} if score else {})}
+        summary = {
+            **self.summary.to_dict(),
+            "matched videos": len(self.matches),
+            **({"score": score["score"]} if score else {}),
+        }
         write_json(out / "summary.json", summary)
         if self.dataset is not None:
-            write_report(out / "report.html", to_result(self), to_details(self), self.dataset, summary, score, gt_ds,
-                         self.region, self.cutoff)
+            write_report(
+                out / "report.html",
+                to_result(self),
+                to_details(self),
+                self.dataset,
+                summary,
+                score,
+                gt_ds,
+                self.region,
+                self.cutoff,
+            )
         return out
 
 
@@ -81,9 +96,13 @@ class Pipeline:
 
     def __init__(self, cfg: LiveMatchConfig, device=None, progress: bool = True):
         import torch
+
         from livematch.pipeline import Models, Stopwatch
+
         if not cfg.weights.detector or not cfg.weights.embedders:
-            raise ConfigError("the config names no weights: set weights.detector and weights.embedders")
+            raise ConfigError(
+                "the config names no weights: set weights.detector and weights.embedders"
+            )
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.cfg, self.summary, self._datasets, self.progress = cfg, RunSummary(), {}, progress
         self.models = Models(cfg.weights.detector, cfg.weights.embedders, cfg, Stopwatch(), device)
@@ -97,9 +116,21 @@ class Pipeline:
 
     def _table(self, images, kind: str, owner: str, names) -> CropTable:
         from livematch.pipeline import crop_table
+
         rows, feats = self.models.crops(images, kind)
-        entries = [(owner, str(names[k]) if kind == "items" else "", -1 if kind == "items" else int(names[k]),
-                    box, score, label, f, worn) for (k, box, score, label, worn), f in zip(rows, feats)]
+        entries = [
+            (
+                owner,
+                str(names[k]) if kind == "items" else "",
+                -1 if kind == "items" else int(names[k]),
+                box,
+                score,
+                label,
+                f,
+                worn,
+            )
+            for (k, box, score, label, worn), f in zip(rows, feats)
+        ]
         return crop_table(entries, self.dim)
 
     def photo_crops(self, images, item_id: str, names) -> CropTable:
@@ -114,7 +145,9 @@ class Pipeline:
     def _dataset(self, roots):
         """``roots`` loaded once (its bad inputs warned and counted in ``summary`` once), however
         many of :meth:`catalogue` and :meth:`clips` read it."""
-        key = tuple(str(Path(r).resolve()) for r in ([roots] if isinstance(roots, (str, Path)) else roots))
+        key = tuple(
+            str(Path(r).resolve()) for r in ([roots] if isinstance(roots, (str, Path)) else roots)
+        )
         if key not in self._datasets:
             self._datasets[key] = load_dataset(list(key), probe_media=self.cfg.data.probe_media)
             self.summary.merge(self._datasets[key].summary)
@@ -124,7 +157,9 @@ class Pipeline:
         """The shop crops of every item folder under ``roots`` (bad photos warned and skipped)."""
         ds = self._dataset(roots)
         tables = []
-        for item in progress_bar(list(ds.items.values()), desc="catalogue", unit="item", show=self.progress):
+        for item in progress_bar(
+            list(ds.items.values()), desc="catalogue", unit="item", show=self.progress
+        ):
             images, names = read_item_photos(item, self.summary)
             tables.append(self.photo_crops(images, item.item_id, names))
         return self._clean(tables)
@@ -143,14 +178,19 @@ class Pipeline:
         """The frame crops of every clip under ``roots`` (unreadable clips warned and skipped)."""
         ds = self._dataset(roots)
         tables = []
-        for video in progress_bar(list(ds.videos.values()), desc="clips", unit="clip", show=self.progress):
+        for video in progress_bar(
+            list(ds.videos.values()), desc="clips", unit="clip", show=self.progress
+        ):
             frames = read_clip_frames(video, self.cfg.media, self.summary)
             if frames is not None:
-                tables.append(self.frame_crops(list(frames.images), video.video_id, list(frames.indices)))
+                tables.append(
+                    self.frame_crops(list(frames.images), video.video_id, list(frames.indices))
+                )
         return self._clean(tables)
 
     def _clean(self, tables) -> CropTable:
         from livematch.pipeline import joined
+
         table, dropped = joined(tables, self.dim)
         if dropped:
             self.summary.counts["crops dropped (feature NaN, inf or zero)"] += dropped
@@ -159,15 +199,21 @@ class Pipeline:
     def match(self, catalogue: CropTable, clips: CropTable) -> Matched:
         """The configured search and vote of ``catalogue``'s folders against ``clips``; the result
         knows the roots this pipeline read (for its report) and can save and score itself."""
-        from matcher.store import FeatureStore
-        from matcher.rerank import search_store
         from livematch.pipeline import vote_cutoff
+        from matcher.rerank import search_store
+        from matcher.store import FeatureStore
+
         result = MatchResult()
         if len(catalogue) and len(clips):
             dist, rows = search_store(FeatureStore(catalogue, clips), self.cfg.matcher)
             result = match_catalogue(catalogue, clips, dist, rows, self.cfg.matcher.voting)
-        return Matched(**vars(result), dataset=self._seen(), summary=self.summary,
-                       cutoff=vote_cutoff(self.cfg.matcher.voting), region=self.models.regions["clips"])
+        return Matched(
+            **vars(result),
+            dataset=self._seen(),
+            summary=self.summary,
+            cutoff=vote_cutoff(self.cfg.matcher.voting),
+            region=self.models.regions["clips"],
+        )
 
     def _seen(self) -> Dataset | None:
         """Every root this pipeline has read, as one dataset (``None`` before any)."""

@@ -6,6 +6,7 @@ feature). The sidecar is written after the table, so an entry cut short by a kil
 matches. A killed run therefore resumes where it stopped, a run with new clips or items
 processes only those, and a changed model or setting recomputes what it touches.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,7 +31,9 @@ def file_digest(paths) -> str:
 def model_key(weight_folders, settings: dict) -> str:
     """sha1 over the weights files of each checkpoint folder and a JSON of the settings."""
     files = [Path(w) / "model.safetensors" for w in weight_folders]
-    return hashlib.sha1((file_digest(files) + json.dumps(settings, sort_keys=True, default=str)).encode()).hexdigest()
+    return hashlib.sha1(
+        (file_digest(files) + json.dumps(settings, sort_keys=True, default=str)).encode()
+    ).hexdigest()
 
 
 class ResultCache:

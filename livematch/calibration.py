@@ -13,6 +13,7 @@ scores about 400, and each choice it makes can be read off one curve in ``fit.ht
 three cut-offs (kept fraction, vote fraction, distance) interact, so they move together as one
 coordinate (:func:`matcher.sweep.sweep_votes`, itself a small grid).
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,12 +26,12 @@ from detector.config import WORN
 from ground.boxes import kept_with_floor, kept_worn
 from ground.dataset import Dataset
 from livematch.config import FitConfig
-from matcher.store import FeatureStore
 from matcher import rerank
-from matcher.sweep import distance_grid, sweep_votes
 from matcher.config import MatcherConfig
 from matcher.crops import CropTable
 from matcher.result import to_result
+from matcher.store import FeatureStore
+from matcher.sweep import distance_grid, sweep_votes
 from matcher.voting import ASSIGN, FRAME_BOX, ITEM_BOX, NO_CUT, RULES, MatchResult, match_catalogue
 
 if TYPE_CHECKING:
@@ -45,16 +46,23 @@ class Procedure:
     explicitly from fit to the calibration and the estimate (the benchmarks pass their own)."""
 
     rounds: int = 2  # coordinate-ascent rounds (stops early when a round changes nothing)
-    min_gain: float = 0.0  # a setting leaves its held value only when the score rises by more than this
+    #: a setting leaves its held value only when the score rises by more than this
+    min_gain: float = 0.0
     vote_rules: tuple[str, ...] = ("written/greedy",)  # RULE/ASSIGN pairs the vote coordinate tries
     cuts: int = 3  # one VAL root: cut into fit.parts parts this many ways for the held-out estimate
-    min_clips: int = 5  # a held-out part needs this many selling clips; VAL twice as many for an estimate
-    bootstrap: int = 2000  # resamples of VAL's clips for the estimate's interval and a candidate's difference
-    confidence: float = 0.9  # the interval's level; a candidate is kept when its difference's lies above 0
-    train_max_val_roots: int = 2  # fit.train_calibration=auto adds TRAIN with at most this many VAL roots
-    train_max_clips: int = 100  # at most this many clips of each TRAIN root calibrate (a seeded draw)
+    #: a held-out part needs this many selling clips; VAL twice as many for an estimate
+    min_clips: int = 5
+    #: resamples of VAL's clips for the estimate's interval and a candidate's difference
+    bootstrap: int = 2000
+    #: the interval's level; a candidate is kept when its difference's lies above 0
+    confidence: float = 0.9
+    #: fit.train_calibration=auto adds TRAIN with at most this many VAL roots
+    train_max_val_roots: int = 2
+    #: at most this many clips of each TRAIN root calibrate (a seeded draw)
+    train_max_clips: int = 100
     region_coverage: float = 0.98  # share of TRAIN's sold garments the learned frame region keeps
-    # matcher.rerank.dba_k values fit tries (database-side augmentation) as candidates; () tries none
+    # matcher.rerank.dba_k values fit tries (database-side augmentation) as candidates; () tries
+    # none
     dba_k: tuple[int, ...] = (2,)
 
 
@@ -75,36 +83,66 @@ class Setting:
     rule: str = "written"
     assign: str = "greedy"
     min_worn: float = 0.0  # frame crops of lower worn probability dropped (the worn scorer); 0: off
-    trust_worn: float = 0.0  # but kept when the detector labels them worn with at least this score; 0: off
-    photo_min_boxes: int = 0  # each folder keeps at least this many of its most confident boxes; 0: threshold alone
+    #: but kept when the detector labels them worn with at least this score; 0: off
+    trust_worn: float = 0.0
+    #: each folder keeps at least this many of its most confident boxes; 0: threshold alone
+    photo_min_boxes: int = 0
 
     def overrides(self) -> dict:
         """The setting as the nested config sections it sets."""
-        return {"detector": {"infer": {"photo_threshold": self.photo_threshold, "photo_min_boxes": self.photo_min_boxes,
-                                       "frame_threshold": self.frame_threshold,
-                                       "frame_classes": list(self.frame_classes),
-                                       "frame_region": list(self.region or (0.0, 0.0, 1.0, 1.0)),
-                                       "frame_min_worn": self.min_worn, "frame_trust_worn": self.trust_worn}},
-                "matcher": {"voting": {"frame_box": self.frame_box, "item_box": self.item_box,
-                                       "keep_fraction": self.keep_fraction, "vote_fraction": self.vote_fraction,
-                                       "max_distance": min(self.max_distance, NO_CUT),
-                                       "rule": self.rule, "assign": self.assign}}}
+        return {
+            "detector": {
+                "infer": {
+                    "photo_threshold": self.photo_threshold,
+                    "photo_min_boxes": self.photo_min_boxes,
+                    "frame_threshold": self.frame_threshold,
+                    "frame_classes": list(self.frame_classes),
+                    "frame_region": list(self.region or (0.0, 0.0, 1.0, 1.0)),
+                    "frame_min_worn": self.min_worn,
+                    "frame_trust_worn": self.trust_worn,
+                }
+            },
+            "matcher": {
+                "voting": {
+                    "frame_box": self.frame_box,
+                    "item_box": self.item_box,
+                    "keep_fraction": self.keep_fraction,
+                    "vote_fraction": self.vote_fraction,
+                    "max_distance": min(self.max_distance, NO_CUT),
+                    "rule": self.rule,
+                    "assign": self.assign,
+                }
+            },
+        }
 
 
 def setting_of(cfg) -> Setting:
     """The setting a :class:`~livematch.config.LiveMatchConfig` runs with."""
     inf, vote = cfg.detector.infer, cfg.matcher.voting
     region = tuple(float(v) for v in inf.frame_region)
-    return Setting(float(inf.photo_threshold), float(inf.frame_threshold), tuple(inf.frame_classes),
-                   () if region == (0.0, 0.0, 1.0, 1.0) else region, vote.frame_box, vote.item_box,
-                   float(vote.keep_fraction), float(vote.vote_fraction), float(vote.max_distance),
-                   vote.rule, vote.assign, float(inf.frame_min_worn), float(inf.frame_trust_worn),
-                   int(inf.photo_min_boxes))
+    return Setting(
+        float(inf.photo_threshold),
+        float(inf.frame_threshold),
+        tuple(inf.frame_classes),
+        () if region == (0.0, 0.0, 1.0, 1.0) else region,
+        vote.frame_box,
+        vote.item_box,
+        float(vote.keep_fraction),
+        float(vote.vote_fraction),
+        float(vote.max_distance),
+        vote.rule,
+        vote.assign,
+        float(inf.frame_min_worn),
+        float(inf.frame_trust_worn),
+        int(inf.photo_min_boxes),
+    )
 
 
 def _centred_in(table: CropTable, sizes: dict[str, tuple[int, int]], region) -> np.ndarray:
-    """Which video crops have their box centre inside ``region`` (fractions of their clip's frame)."""
+    """Which video crops have their box centre inside ``region`` (fractions of their clip's
+    frame)."""
     from ground.boxes import in_region
+
     if not region or not len(table):
         return np.ones(len(table), bool)
     wh = np.array([sizes.get(str(o)) or (1, 1) for o in table.owner], np.float32)
@@ -120,9 +158,23 @@ class SplitScorer:
     class names (label ``k`` is ``classes[k - 1]``); ``sizes``: frame ``(width, height)`` of each
     clip; ``gt``: the annotated split; ``matcher``: index and re-ranking settings for the search."""
 
-    def __init__(self, store: FeatureStore, classes: list[str], sizes: dict, gt: Dataset, matcher: MatcherConfig):
+    def __init__(
+        self,
+        store: FeatureStore,
+        classes: list[str],
+        sizes: dict,
+        gt: Dataset,
+        matcher: MatcherConfig,
+    ):
         from ground.metric import sold_items
-        self.store, self.classes, self.sizes, self.gt, self.matcher = store, classes, sizes, gt, matcher
+
+        self.store, self.classes, self.sizes, self.gt, self.matcher = (
+            store,
+            classes,
+            sizes,
+            gt,
+            matcher,
+        )
         self.truth = sold_items(gt)
         self._searches: dict[tuple, tuple] = {}
         self._lists = None  # neighbour lists of the video crops, for database-side augmentation
@@ -134,26 +186,44 @@ class SplitScorer:
     @staticmethod
     def filter_key(s: Setting) -> tuple:
         """What :meth:`tables` filters by: searches are cached per key."""
-        return (s.photo_threshold, s.photo_min_boxes, s.frame_threshold, s.frame_classes, s.region, s.min_worn,
-                s.trust_worn)
+        return (
+            s.photo_threshold,
+            s.photo_min_boxes,
+            s.frame_threshold,
+            s.frame_classes,
+            s.region,
+            s.min_worn,
+            s.trust_worn,
+        )
 
     def _kept_video(self, s: Setting) -> np.ndarray:
         """Which video crops setting ``s``'s detection would have kept."""
         video = self.store.video
-        trusted = (self.classes.index(WORN) + 1, s.trust_worn) if s.trust_worn and WORN in self.classes else None
-        keep_video = ((video.scores >= s.frame_threshold) & _centred_in(video, self.sizes, s.region)
-                      & kept_worn(video.worn, video.labels, video.scores, s.min_worn, trusted))
+        trusted = (
+            (self.classes.index(WORN) + 1, s.trust_worn)
+            if s.trust_worn and WORN in self.classes
+            else None
+        )
+        keep_video = (
+            (video.scores >= s.frame_threshold)
+            & _centred_in(video, self.sizes, s.region)
+            & kept_worn(video.worn, video.labels, video.scores, s.min_worn, trusted)
+        )
         if s.frame_classes:
             keep_video &= np.isin(video.labels, self._label_ids(s.frame_classes))
         return keep_video
 
-    def tables(self, s: Setting, keep_video: np.ndarray | None = None) -> tuple[CropTable, CropTable]:
+    def tables(
+        self, s: Setting, keep_video: np.ndarray | None = None
+    ) -> tuple[CropTable, CropTable]:
         """The shop and video crops that setting ``s``'s detection would have kept (``keep_video``:
         :meth:`_kept_video` of ``s``, when already made)."""
         shop = self.store.shop
         keep_video = self._kept_video(s) if keep_video is None else keep_video
-        return (shop[kept_with_floor(shop.scores, shop.owner, s.photo_threshold, s.photo_min_boxes)],
-                self.store.video[keep_video])
+        return (
+            shop[kept_with_floor(shop.scores, shop.owner, s.photo_threshold, s.photo_min_boxes)],
+            self.store.video[keep_video],
+        )
 
     def _gallery(self, keep_video: np.ndarray, video: CropTable):
         """The kept ``video`` crops' features as the search sees them, and the re-ranking left to
@@ -190,6 +260,7 @@ class SplitScorer:
 
     def _score_result(self, pred: dict) -> float:
         from ground.metric import evaluate
+
         self.evaluations += 1
         return evaluate(pred, self.gt, self.truth).score
 
@@ -200,25 +271,39 @@ class SplitScorer:
     def evaluation(self, s: Setting):
         """The full :class:`~ground.metric.Evaluation` (item / frame / box levels) of ``s``."""
         from ground.metric import evaluate
+
         return evaluate(self.result(s), self.gt, self.truth)
 
     def voting(self, s: Setting):
-        return replace(self.matcher.voting, frame_box=s.frame_box, item_box=s.item_box,
-                       keep_fraction=s.keep_fraction, vote_fraction=s.vote_fraction, max_distance=s.max_distance,
-                       rule=s.rule, assign=s.assign)
+        return replace(
+            self.matcher.voting,
+            frame_box=s.frame_box,
+            item_box=s.item_box,
+            keep_fraction=s.keep_fraction,
+            vote_fraction=s.vote_fraction,
+            max_distance=s.max_distance,
+            rule=s.rule,
+            assign=s.assign,
+        )
 
     def part(self, items, clips) -> SplitScorer:
         """The same split cut down to catalogue ``items`` and clips ``clips`` (their crop rows and
         annotations), matched on its own."""
         items, clips = set(items), set(clips)
-        store = FeatureStore(self.store.shop[np.isin(self.store.shop.owner, list(items))],
-                             self.store.video[np.isin(self.store.video.owner, list(clips))])
-        gt = replace(self.gt, items={k: v for k, v in self.gt.items.items() if k in items},
-                     videos={k: v for k, v in self.gt.videos.items() if k in clips})
+        store = FeatureStore(
+            self.store.shop[np.isin(self.store.shop.owner, list(items))],
+            self.store.video[np.isin(self.store.video.owner, list(clips))],
+        )
+        gt = replace(
+            self.gt,
+            items={k: v for k, v in self.gt.items.items() if k in items},
+            videos={k: v for k, v in self.gt.videos.items() if k in clips},
+        )
         return SplitScorer(store, self.classes, self.sizes, gt, self.matcher)
 
     def vote_table(self, s: Setting, grid: dict | None = None) -> list[dict]:
-        """Every (keep, vote, max_distance) on the grid at the other settings of ``s``, best first."""
+        """Every (keep, vote, max_distance) on the grid at the other settings of ``s``, best
+        first."""
         shop, video, dist, rows = self.search(s)
         if not len(shop) or not len(video):
             return []
@@ -253,17 +338,30 @@ class Splits:
         for c in self.calibrators:
             shop, video, dist, rows = c.search(s)
             if len(shop) and len(video):
-                full = match_catalogue(shop, video, dist, rows, replace(c.voting(s), max_distance=float("inf")))
+                full = match_catalogue(
+                    shop, video, dist, rows, replace(c.voting(s), max_distance=float("inf"))
+                )
                 pooled.matches.update({f"{id(c)}/{v}": m for v, m in full.matches.items()})
-        grid = {**(grid or {}), "max_distance": (grid or {}).get("max_distance") or distance_grid(pooled)}
+        grid = {
+            **(grid or {}),
+            "max_distance": (grid or {}).get("max_distance") or distance_grid(pooled),
+        }
         sums: dict[tuple, list] = {}
         for c in self.calibrators:
             for row in c.vote_table(s, grid) or []:
                 key = (row["keep_fraction"], row["vote_fraction"], row["max_distance"])
                 sums.setdefault(key, []).append(row)
-        table = [{"keep_fraction": k[0], "vote_fraction": k[1], "max_distance": k[2],
-                  "score": float(np.mean([r["score"] for r in rows])), "matches": sum(r["matches"] for r in rows)}
-                 for k, rows in sums.items() if len(rows) == len(self.calibrators)]
+        table = [
+            {
+                "keep_fraction": k[0],
+                "vote_fraction": k[1],
+                "max_distance": k[2],
+                "score": float(np.mean([r["score"] for r in rows])),
+                "matches": sum(r["matches"] for r in rows),
+            }
+            for k, rows in sums.items()
+            if len(rows) == len(self.calibrators)
+        ]
         order = sorted(range(len(table)), key=lambda i: (-table[i]["score"], i))
         return [table[i] for i in order]
 
@@ -329,7 +427,11 @@ def get_value(s: Setting, name: str):
 
 
 def _set(s: Setting, name: str, value) -> Setting:
-    return replace(s, **dict(zip(JOINT[name], value))) if name in JOINT else replace(s, **{name: value})
+    return (
+        replace(s, **dict(zip(JOINT[name], value)))
+        if name in JOINT
+        else replace(s, **{name: value})
+    )
 
 
 VOTE_KEYS = ("keep_fraction", "vote_fraction", "max_distance", "rule", "assign")
@@ -355,18 +457,27 @@ def _vote_step(cal, current: Setting, rules: list, vote_grid: dict | None):
     return replace(current, **{k: table[0][k] for k in VOTE_KEYS}), table[0]["score"], table
 
 
-def coordinate_ascent(cal: SplitScorer, start: Setting, grids: dict[str, list], rounds: int = 2,
-                      vote_grid: dict | None = None, progress: bool = False,
-                      margin: float = 0.0) -> tuple[Setting, list[Sweep]]:
+def coordinate_ascent(
+    cal: SplitScorer,
+    start: Setting,
+    grids: dict[str, list],
+    rounds: int = 2,
+    vote_grid: dict | None = None,
+    progress: bool = False,
+    margin: float = 0.0,
+) -> tuple[Setting, list[Sweep]]:
     """Move one setting at a time to its best value (``grids``: name -> values, in the order
     swept; ``"thresholds"`` takes ``(photo, frame)`` pairs; ``"vote"`` sweeps keep / vote
-    fraction and distance cut-off together under each ``(rule, assign)`` it lists), for ``rounds`` rounds or until a round changes
-    nothing. Returns the best setting and every curve."""
+    fraction and distance cut-off together under each ``(rule, assign)`` it lists), for ``rounds``
+    rounds or until a round changes nothing. Returns the best setting and every curve."""
     from ground.progress import progress_bar
+
     current, best, sweeps = start, cal.score(start), []
     for r in range(rounds):
         before = current
-        for name in progress_bar(list(grids), desc=f"calibration round {r + 1}", unit="setting", show=progress):
+        for name in progress_bar(
+            list(grids), desc=f"calibration round {r + 1}", unit="setting", show=progress
+        ):
             if name == "vote":
                 chosen, score, table = _vote_step(cal, current, grids[name], vote_grid)
                 if chosen is None:
@@ -386,15 +497,26 @@ def coordinate_ascent(cal: SplitScorer, start: Setting, grids: dict[str, list], 
             if _improves(scores[k], best, margin):
                 current, best = _set(current, name, values[k]), scores[k]
             order = sorted(range(len(values)), key=lambda i: values[i])  # one type per coordinate
-            sweeps.append(Sweep(name, r + 1, [values[i] for i in order], [scores[i] for i in order],
-                                get_value(current, name)))
+            sweeps.append(
+                Sweep(
+                    name,
+                    r + 1,
+                    [values[i] for i in order],
+                    [scores[i] for i in order],
+                    get_value(current, name),
+                )
+            )
         if current == before:
             break
-    log.info("calibrated to %s: score %.4f (%d evaluations)", asdict(current), best, cal.evaluations)
+    log.info(
+        "calibrated to %s: score %.4f (%d evaluations)", asdict(current), best, cal.evaluations
+    )
     return current, sweeps
 
 
-def deal(truth: dict[str, str], items, clips, k: int, seed: int = 0) -> list[tuple[list[str], list[str]]]:
+def deal(
+    truth: dict[str, str], items, clips, k: int, seed: int = 0
+) -> list[tuple[list[str], list[str]]]:
     """``items`` and ``clips`` dealt into ``k`` parts ``(items, clips)``: an item goes with the
     clips that sell it (``truth``: clip -> item); the rest (items no clip sells, clips that sell
     nothing listed) are dealt out after them, so each part has its share of both. Drawn from
@@ -407,10 +529,14 @@ def deal(truth: dict[str, str], items, clips, k: int, seed: int = 0) -> list[tup
             sold.setdefault(item, []).append(clip)
     selling = {c for cs in sold.values() for c in cs}
     groups = [([item], cs) for item, cs in sold.items()]
-    rest = [([i], []) for i in sorted(items) if i not in sold] + [([], [c]) for c in sorted(clips) if c not in selling]
+    rest = [([i], []) for i in sorted(items) if i not in sold] + [
+        ([], [c]) for c in sorted(clips) if c not in selling
+    ]
     parts = [([], []) for _ in range(k)]
-    for n, g in enumerate([groups[i] for i in rng.permutation(len(groups))]
-                          + [rest[i] for i in rng.permutation(len(rest))]):
+    for n, g in enumerate(
+        [groups[i] for i in rng.permutation(len(groups))]
+        + [rest[i] for i in rng.permutation(len(rest))]
+    ):
         parts[n % k][0].extend(g[0])
         parts[n % k][1].extend(g[1])
     return parts
@@ -418,26 +544,33 @@ def deal(truth: dict[str, str], items, clips, k: int, seed: int = 0) -> list[tup
 
 def folds(cal: SplitScorer, k: int, seed: int = 0) -> list[SplitScorer]:
     """One validation split cut into ``k`` smaller ones (:func:`deal`), each a catalogue with its
-    own clips, matched on its own. Parts of a split let :func:`livematch.estimate.holdout_estimate` work with one VAL
-    root, and cut TRAIN's clips into VAL-sized splits (:func:`train_splits`)."""
-    return [cal.part(items, clips) for items, clips in deal(cal.truth, cal.gt.items, cal.gt.videos, k, seed)]
+    own clips, matched on its own. Parts of a split let :func:`livematch.estimate.holdout_estimate`
+    work with one VAL root, and cut TRAIN's clips into VAL-sized splits (:func:`train_splits`)."""
+    return [
+        cal.part(items, clips)
+        for items, clips in deal(cal.truth, cal.gt.items, cal.gt.videos, k, seed)
+    ]
 
 
 def uses_train(fit: FitConfig, val_roots: int, procedure: Procedure) -> bool:
     """Whether TRAIN's clips join the calibration (``fit.train_calibration``; ``auto``: with at most
-    ``procedure.train_max_val_roots`` VAL roots, where the roots alone chose worse settings than with
-    TRAIN's parts beside them: docs/RESULTS.md)."""
-    return fit.train_calibration == "always" or (fit.train_calibration == "auto"
-                                                 and val_roots <= procedure.train_max_val_roots)
+    ``procedure.train_max_val_roots`` VAL roots, where the roots alone chose worse settings than
+    with TRAIN's parts beside them: docs/RESULTS.md)."""
+    return fit.train_calibration == "always" or (
+        fit.train_calibration == "auto" and val_roots <= procedure.train_max_val_roots
+    )
 
 
 def pick_clips(ds: Dataset, max_clips: int, seed: int = 0) -> tuple[list[str], list[str]]:
     """At most ``max_clips`` clips of ``ds`` with the items they sell, and a like share of the
     other items and clips (:func:`deal`'s first part): all of them when ``ds`` is small enough."""
     from ground.metric import sold_items
+
     if len(ds.videos) <= max_clips:
         return sorted(ds.items), sorted(ds.videos)
-    parts = deal(sold_items(ds), ds.items, set(ds.videos), -(-len(ds.videos) // max(max_clips, 1)), seed)
+    parts = deal(
+        sold_items(ds), ds.items, set(ds.videos), -(-len(ds.videos) // max(max_clips, 1)), seed
+    )
     return parts[0]
 
 
@@ -448,15 +581,18 @@ def train_splits(cals: list[SplitScorer], parts: int) -> list[SplitScorer]:
 
 
 def vote_rules(names) -> list[tuple[str, str]]:
-    """``["written/greedy", "set/global", ...]`` (``Procedure.vote_rules``) as ``(rule, assign)`` pairs;
-    an unknown rule or assignment is a :class:`~ground.errors.ConfigError` naming it."""
+    """``["written/greedy", "set/global", ...]`` (``Procedure.vote_rules``) as ``(rule, assign)``
+    pairs; an unknown rule or assignment is a :class:`~ground.errors.ConfigError` naming it."""
     from ground.errors import ConfigError
+
     pairs = []
     for name in names:
         rule, _, assign = str(name).partition("/")
         if rule not in RULES or assign not in ASSIGN:
-            raise ConfigError(f"vote rule {name!r} is not RULE/ASSIGN with RULE one of {', '.join(RULES)} "
-                              f"and ASSIGN one of {', '.join(ASSIGN)}")
+            raise ConfigError(
+                f"vote rule {name!r} is not RULE/ASSIGN with RULE one of {', '.join(RULES)} "
+                f"and ASSIGN one of {', '.join(ASSIGN)}"
+            )
         pairs.append((rule, assign))
     return pairs
 
@@ -465,8 +601,14 @@ def fit_grids(cfg, classes: list[str], region, rules=None) -> dict[str, list]:
     """:func:`default_grids` for config ``cfg`` (its ``fit`` section); the worn coordinates only
     when it names a worn scorer."""
     worn = bool(cfg.weights.worn)
-    return default_grids(cfg.fit.thresholds, classes, region, rules, cfg.fit.worn_cutoffs if worn else (),
-                         cfg.fit.worn_trust if worn else ())
+    return default_grids(
+        cfg.fit.thresholds,
+        classes,
+        region,
+        rules,
+        cfg.fit.worn_cutoffs if worn else (),
+        cfg.fit.worn_trust if worn else (),
+    )
 
 
 def all_rules() -> list[str]:
@@ -474,7 +616,9 @@ def all_rules() -> list[str]:
     return [f"{rule}/{assign}" for rule in RULES for assign in ASSIGN]
 
 
-def default_grids(thresholds, classes: list[str], region, rules=None, min_worn=(), trust_worn=()) -> dict[str, list]:
+def default_grids(
+    thresholds, classes: list[str], region, rules=None, min_worn=(), trust_worn=()
+) -> dict[str, list]:
     """What fit sweeps, in order: detection thresholds (photo x frame), the worn scorer's cut-off
     (when there is a scorer: ``min_worn`` lists the values, 0 = off) and the detector score at
     which a box it labels ``worn`` keeps past that cut-off (``trust_worn``, 0 = off; when the

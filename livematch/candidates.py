@@ -6,6 +6,7 @@ keeps it only when its held-out estimate beats the held setting's by more than t
 their difference (:func:`livematch.estimate.compare`, paired over the same VAL clips); otherwise
 the simpler setting stays. Adding a candidate is one entry in :func:`candidates`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,33 +42,54 @@ def dba_k(cfg) -> int:
 def tta_sizes(scale: int, multiples) -> list[int]:
     """The extra test-time crop sizes ``fit.tta_scales`` asks for, as multiples of ``scale``."""
     if any(m <= 0 for m in multiples):
-        raise ConfigError(f"fit.tta_scales must be positive multiples of the embedder's scale, got {list(multiples)}")
+        raise ConfigError(
+            "fit.tta_scales must be positive multiples of the embedder's scale, got "
+            f"{list(multiples)}"
+        )
     return [round(scale * m) for m in multiples]
 
 
 def candidates(cfg, procedure: Procedure) -> list[Candidate]:
     """What fit tries, in order: database-side augmentation with each k of ``procedure.dba_k``
     (1 and less: none) other than the configured one, then ``fit.tta_scales`` when it lists any."""
-    out = [Candidate("matcher.rerank.dba_k", int(k), f"database-side augmentation k = {int(k)}")
-           for k in dict.fromkeys(procedure.dba_k) if int(k) > 1 and int(k) != dba_k(cfg)]
+    out = [
+        Candidate("matcher.rerank.dba_k", int(k), f"database-side augmentation k = {int(k)}")
+        for k in dict.fromkeys(procedure.dba_k)
+        if int(k) > 1 and int(k) != dba_k(cfg)
+    ]
     if cfg.fit.tta_scales:
         sizes = tta_sizes(cfg.embedder.extract.scale, cfg.fit.tta_scales)
-        out.append(Candidate("embedder.extract.scales_tta", sizes,
-                             f"crops also embedded at {sizes} px (fit.tta_scales {list(cfg.fit.tta_scales)})", "tta"))
+        out.append(
+            Candidate(
+                "embedder.extract.scales_tta",
+                sizes,
+                f"crops also embedded at {sizes} px (fit.tta_scales {list(cfg.fit.tta_scales)})",
+                "tta",
+            )
+        )
     return out
 
 
 def with_value(cfg, key: str, value):
     """A copy of config ``cfg`` with dotted ``key`` set to ``value``."""
     from livematch.config import load_config
+
     conf = OmegaConf.structured(cfg)
     OmegaConf.update(conf, key, value, merge=False)
     return load_config(None, layers=[conf])
 
 
 def _estimate_dict(estimate) -> dict | None:
-    return None if estimate is None else {"score": estimate.score, "low": estimate.low, "high": estimate.high,
-                                          "clips": estimate.clips}
+    return (
+        None
+        if estimate is None
+        else {
+            "score": estimate.score,
+            "low": estimate.low,
+            "high": estimate.high,
+            "clips": estimate.clips,
+        }
+    )
 
 
 def try_candidates(cfg, found: Calibration, rows, rows_for, choose, procedure: Procedure):
@@ -83,10 +105,20 @@ def try_candidates(cfg, found: Calibration, rows, rows_for, choose, procedure: P
             return None
         trial = choose(other, mine)
         verdict = compare(trial.estimate, found.estimate, procedure)
-        records.append({"key": cand.key, "value": cand.value, "label": cand.label,
-                        "estimate": _estimate_dict(trial.estimate), "against": _estimate_dict(found.estimate),
-                        "difference": verdict.difference, "low": verdict.low, "high": verdict.high,
-                        "kept": verdict.kept, "why": verdict.why})
+        records.append(
+            {
+                "key": cand.key,
+                "value": cand.value,
+                "label": cand.label,
+                "estimate": _estimate_dict(trial.estimate),
+                "against": _estimate_dict(found.estimate),
+                "difference": verdict.difference,
+                "low": verdict.low,
+                "high": verdict.high,
+                "kept": verdict.kept,
+                "why": verdict.why,
+            }
+        )
         log.info("%s", candidate_line(records[-1]))
         if verdict.kept:
             cfg, found, rows = other, trial, mine
@@ -96,10 +128,16 @@ def try_candidates(cfg, found: Calibration, rows, rows_for, choose, procedure: P
 def _said(estimate: dict | None) -> str:
     if estimate is None:
         return "none"
-    return f"{estimate['score']:.4f} ({estimate['low']:.4f}-{estimate['high']:.4f}, {estimate['clips']} clips)"
+    return (
+        f"{estimate['score']:.4f} ({estimate['low']:.4f}-{estimate['high']:.4f}, "
+        f"{estimate['clips']} clips)"
+    )
 
 
 def candidate_line(record: dict) -> str:
-    """One candidate's record as one sentence: the CLI, ``pipeline.yaml`` and ``fit.html`` say it alike."""
-    return (f"candidate {record['label']} ({record['key']}={record['value']}): held-out estimate "
-            f"{_said(record['estimate'])} against {_said(record['against'])} without; {record['why']}")
+    """One candidate's record as one sentence: the CLI, ``pipeline.yaml`` and ``fit.html`` say it
+    alike."""
+    return (
+        f"candidate {record['label']} ({record['key']}={record['value']}): held-out estimate "
+        f"{_said(record['estimate'])} against {_said(record['against'])} without; {record['why']}"
+    )

@@ -4,6 +4,7 @@ dotted command-line overrides (``media.backend=pyav``).
 An unknown key or a value of the wrong type is a :class:`~ground.errors.ConfigError` that
 names the key. YAML is read with ``yaml.safe_load``; nothing in a config file is executed.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,9 +17,9 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ground.errors import ConfigError
 from detector.config import SPLITS, DetectorConfig
 from embedder.config import EmbedderConfig
+from ground.errors import ConfigError
 from matcher.config import MatcherConfig
 
 
@@ -58,7 +59,8 @@ class MediaConfig:
 class DataConfig:
     """Where the data is and how strictly it is checked at load time."""
 
-    roots: list[str] = field(default_factory=list)  # written by run into OUT/config.yaml: what it ran on
+    #: written by run into OUT/config.yaml: what it ran on
+    roots: list[str] = field(default_factory=list)
     probe_media: bool = True  # open every photo header / clip container while loading
 
 
@@ -75,20 +77,25 @@ class WeightsConfig:
 class RunConfig:
     """How ``livematch run`` feeds the models and shares the work across torchrun ranks."""
 
-    workers: int = 2  # DataLoader processes decoding photos and clips while the models compute; 0 = in process
+    #: DataLoader processes decoding photos and clips while the models compute; 0 = in process
+    workers: int = 2
     prefetch: int = 2  # items / clips each worker decodes ahead
-    batch_images: int = 16  # decoded images of several items / clips gathered for one pass of the models
+    #: decoded images of several items / clips gathered for one pass of the models
+    batch_images: int = 16
     dist_timeout_min: int = 720  # how long rank 0 waits for the slowest rank before merging
-    trim_memory: bool = True  # return freed heap to the system after each pass (glibc); keeps memory flat
+    #: return freed heap to the system after each pass (glibc); keeps memory flat
+    trim_memory: bool = True
 
 
 @dataclass
 class FinetuneConfig:
     """``livematch fit --init-from``: how long and how fast the shipped models are adapted."""
 
-    embedder_epochs: int = 10  # embedder fine-tuning epochs (0: keep the --init-from embedder as it is)
+    #: embedder fine-tuning epochs (0: keep the --init-from embedder as it is)
+    embedder_epochs: int = 10
     embedder_lr: float = 5.0e-4  # embedder fine-tuning learning rate
-    detector_epochs: int = 2  # detector fine-tuning epochs (0: keep the --init-from detector as it is)
+    #: detector fine-tuning epochs (0: keep the --init-from detector as it is)
+    detector_epochs: int = 2
     detector_lr: float = 0.01  # detector fine-tuning learning rate
 
 
@@ -103,24 +110,36 @@ class FitConfig:
     (docs/FIT.md). How the calibration searches (rounds, vote rules, cuts of a root) is
     :class:`livematch.calibration.Procedure`, which only the benchmarks vary."""
 
-    recipe: str = "lite0"  # models trained without --init-from: lite0 (CPU, ImageNet start) | tiny | reference (GPU)
-    split_by: str = "auto"  # detector classes: auto | display (worn / alone) | instance (product / other) | "" (one)
-    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # with --init-from: epochs and lr
-    thresholds: list[float] = field(default_factory=lambda: list(_THRESHOLDS))  # photo / frame thresholds tried
+    #: models trained without --init-from: lite0 (CPU, ImageNet start) | tiny | reference (GPU)
+    recipe: str = "lite0"
+    #: detector classes: auto | display (worn / alone) | instance (product / other) | "" (one)
+    split_by: str = "auto"
+    #: with --init-from: epochs and lr
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    #: photo / frame thresholds tried
+    thresholds: list[float] = field(default_factory=lambda: list(_THRESHOLDS))
     worn: bool = True  # train the worn scorer where TRAIN's frames annotate worn and alone garments
-    worn_cutoffs: list[float] = field(default_factory=lambda: list(_CUTOFFS))  # worn cut-offs tried (and 0: off)
-    worn_trust: list[float] = field(default_factory=lambda: list(_TRUST))  # detector scores tried for frame_trust_worn
-    holdout: bool = True  # print the held-out estimate: each VAL split scored at settings calibrated without it
-    parts: int = 2  # a root that is cut (one VAL root for the estimate, TRAIN's roots) is cut into this many parts
-    train_calibration: str = "auto"  # TRAIN's clips calibrate too: auto (with one or two --val roots) | always | never
-    tta_scales: list[float] = field(default_factory=list)  # test-time crop sizes tried (x train scale), kept if better
+    #: worn cut-offs tried (and 0: off)
+    worn_cutoffs: list[float] = field(default_factory=lambda: list(_CUTOFFS))
+    #: detector scores tried for frame_trust_worn
+    worn_trust: list[float] = field(default_factory=lambda: list(_TRUST))
+    #: print the held-out estimate: each VAL split scored at settings calibrated without it
+    holdout: bool = True
+    #: a root that is cut (one VAL root for the estimate, TRAIN's roots) is cut into this many parts
+    parts: int = 2
+    #: TRAIN's clips calibrate too: auto (with one or two --val roots) | always | never
+    train_calibration: str = "auto"
+    #: test-time crop sizes tried (x train scale), kept if better
+    tta_scales: list[float] = field(default_factory=list)
 
 
 # fit.* keys that are gone, and what to do instead: a config or override naming one fails with this.
 RETIRED = {
     "fit.min_gain": "fit moves a setting on any VAL gain",
     "fit.vote_rules": "fit calibrates the written/greedy vote",
-    "fit.rounds": "fit runs two rounds of coordinate ascent, stopping early when a round changes nothing",
+    "fit.rounds": (
+        "fit runs two rounds of coordinate ascent, stopping early when a round changes nothing"
+    ),
     "fit.region_coverage": "the frame region keeps 98% of TRAIN's sold garments",
     "fit.max_val_images": "set detector.train.max_val_images",
     "fit.holdout_parts": "use fit.parts",
@@ -185,7 +204,9 @@ def load_config(path=None, overrides=(), schema: type = LiveMatchConfig, layers=
             cfg = OmegaConf.merge(cfg, data)
     except OmegaConfBaseException as e:
         where = f" in {path}" if path is not None else ""
-        raise ConfigError(f"invalid config{where}: key {getattr(e, 'full_key', None)!r}: {_reason(e)}") from None
+        raise ConfigError(
+            f"invalid config{where}: key {getattr(e, 'full_key', None)!r}: {_reason(e)}"
+        ) from None
     for item in overrides:  # one at a time: an error names the override that caused it
         cfg = _override(cfg, item)
     out = OmegaConf.to_object(cfg)
@@ -197,18 +218,26 @@ def load_config(path=None, overrides=(), schema: type = LiveMatchConfig, layers=
 
 
 # fit.recipe -> the embedder and detector recipes under configs/ it trains from.
-FIT_RECIPES = {"lite0": ("embedder/lite0.yaml", "detector/lite0.yaml"),
-               "tiny": ("embedder/tiny.yaml", "detector/tiny.yaml"),
-               "reference": ("embedder/reference_b5a.yaml", "detector/reference_vovnet99.yaml")}
-FIT_CHOICES = {"recipe": tuple(FIT_RECIPES), "split_by": ("auto", "", *SPLITS),
-               "train_calibration": ("auto", "always", "never")}
+FIT_RECIPES = {
+    "lite0": ("embedder/lite0.yaml", "detector/lite0.yaml"),
+    "tiny": ("embedder/tiny.yaml", "detector/tiny.yaml"),
+    "reference": ("embedder/reference_b5a.yaml", "detector/reference_vovnet99.yaml"),
+}
+FIT_CHOICES = {
+    "recipe": tuple(FIT_RECIPES),
+    "split_by": ("auto", "", *SPLITS),
+    "train_calibration": ("auto", "always", "never"),
+}
 
 
 def _override(cfg, item: str):
     """``cfg`` with one dotted override ``key=value`` merged; a bad one is a ``ConfigError`` that
     quotes it, says it came from the command line and what the key takes."""
     if "=" not in item:
-        raise ConfigError(f"invalid override {item!r} on the command line: write key=value, e.g. media.backend=pyav")
+        raise ConfigError(
+            f"invalid override {item!r} on the command line: write key=value, e.g. "
+            "media.backend=pyav"
+        )
     key = item.split("=", 1)[0].strip()
     _retired(key, f" on the command line ({item!r})")
     try:
@@ -219,15 +248,23 @@ def _override(cfg, item: str):
         except OmegaConfBaseException:
             node = None
         if node is None and not _has_key(cfg, key):
-            raise ConfigError(f"invalid override {item!r} on the command line: no key {key!r} "
-                              "(`livematch config` lists them)") from None
+            raise ConfigError(
+                f"invalid override {item!r} on the command line: no key {key!r} "
+                "(`livematch config` lists them)"
+            ) from None
         kind = type(node).__name__
-        takes = (f"a section: set its keys, e.g. {key}.{next(iter(node))}=..." if OmegaConf.is_dict(node) and len(node)
-                 else f"a list, e.g. {key}=[...]" if OmegaConf.is_list(node)
-                 else f"one of {', '.join(m.value for m in type(node))}" if isinstance(node, Enum)
-                 else f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}, e.g. {key}={node!r}")
-        raise ConfigError(f"invalid override {item!r} on the command line: {key} takes {takes} "
-                          f"({_reason(e)})") from None
+        takes = (
+            f"a section: set its keys, e.g. {key}.{next(iter(node))}=..."
+            if OmegaConf.is_dict(node) and len(node)
+            else f"a list, e.g. {key}=[...]"
+            if OmegaConf.is_list(node)
+            else f"one of {', '.join(m.value for m in type(node))}"
+            if isinstance(node, Enum)
+            else f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}, e.g. {key}={node!r}"
+        )
+        raise ConfigError(
+            f"invalid override {item!r} on the command line: {key} takes {takes} ({_reason(e)})"
+        ) from None
 
 
 def _has_key(cfg, key: str) -> bool:
@@ -247,18 +284,27 @@ def _check_choices(cfg: LiveMatchConfig, path, overrides=()) -> None:
     from embedder.config import CHOICES as EMBEDDER
     from matcher.config import CHOICES as MATCHER_CONFIG
     from matcher.voting import CHOICES as VOTING
+
     MATCHER = {**MATCHER_CONFIG, **VOTING}
-    for section, choices in (("detector", DETECTOR), ("embedder", EMBEDDER), ("matcher", MATCHER),
-                             ("fit", FIT_CHOICES)):
+    for section, choices in (
+        ("detector", DETECTOR),
+        ("embedder", EMBEDDER),
+        ("matcher", MATCHER),
+        ("fit", FIT_CHOICES),
+    ):
         for key, allowed in choices.items():
             value = getattr(cfg, section)
             for part in key.split("."):
                 value = getattr(value, part)
             if value not in allowed:
                 given = any(o.split("=", 1)[0].strip() == f"{section}.{key}" for o in overrides)
-                where = " on the command line" if given else f" in {path}" if path is not None else ""
-                raise ConfigError(f"invalid config{where}: {section}.{key} is {value!r}; choose one of "
-                                  f"{', '.join(repr(a) if not a else a for a in allowed)}")
+                where = (
+                    " on the command line" if given else f" in {path}" if path is not None else ""
+                )
+                raise ConfigError(
+                    f"invalid config{where}: {section}.{key} is {value!r}; choose one of "
+                    f"{', '.join(repr(a) if not a else a for a in allowed)}"
+                )
 
 
 def _resolve_weights(weights: WeightsConfig, folder: Path) -> None:
@@ -268,6 +314,7 @@ def _resolve_weights(weights: WeightsConfig, folder: Path) -> None:
         if p and not Path(p).is_absolute() and ((folder / p).exists() or not Path(p).exists()):
             return os.path.normpath(folder / p)
         return p
+
     weights.detector = resolve(weights.detector)
     weights.embedders = [resolve(p) for p in weights.embedders]
     weights.worn = resolve(weights.worn)
@@ -283,7 +330,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a config must be a mapping of sections, got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: a config must be a mapping of sections, got {type(data).__name__}"
+        )
     return data
 
 
@@ -299,8 +348,10 @@ def to_yaml(cfg) -> str:
 # What a checkpoint supplies, the one rule for every command: its ``model`` section always (the
 # weights are that model: architecture, classes, input normalisation), and the sizes it was trained
 # at unless the config file or a command-line override sets them.
-CHECKPOINT_SETTINGS = {"detector": {"infer": ("photo_short_side", "frame_short_side")},
-                       "embedder": {"extract": ("scale",), "data": ("crop_margin",)}}
+CHECKPOINT_SETTINGS = {
+    "detector": {"infer": ("photo_short_side", "frame_short_side")},
+    "embedder": {"extract": ("scale",), "data": ("crop_margin",)},
+}
 
 
 def given_keys(path=None, overrides=()) -> set[str]:
@@ -310,11 +361,14 @@ def given_keys(path=None, overrides=()) -> set[str]:
     return keys | set(_dotted_keys(_read_yaml(Path(path)))) if path is not None else keys
 
 
-def use_checkpoints(cfg: LiveMatchConfig, detector=None, embedder=None, given=frozenset()) -> LiveMatchConfig:
+def use_checkpoints(
+    cfg: LiveMatchConfig, detector=None, embedder=None, given=frozenset()
+) -> LiveMatchConfig:
     """Set in ``cfg`` what the checkpoint folders ``detector`` / ``embedder`` supply
     (:data:`CHECKPOINT_SETTINGS`): their model sections, and their trained sizes except the keys
     in ``given`` (:func:`given_keys`). Returns ``cfg``."""
     from ground.checkpoint import read_config
+
     schemas = {"detector": DetectorConfig, "embedder": EmbedderConfig}
     for package, folder in (("detector", detector), ("embedder", embedder)):
         if not folder:
@@ -334,23 +388,34 @@ def run_config(path=None, overrides=(), detector=None, embedders=()) -> LiveMatc
     for an ensemble). ``detector`` / ``embedders`` (else the config's ``weights``) name them."""
     cfg = load_config(path, overrides)
     embedder = (list(embedders or ()) or cfg.weights.embedders or [""])[0]
-    return use_checkpoints(cfg, detector or cfg.weights.detector, embedder, given_keys(path, overrides))
+    return use_checkpoints(
+        cfg, detector or cfg.weights.detector, embedder, given_keys(path, overrides)
+    )
 
 
 def field_notes(schema: type) -> dict[str, str]:
     """The one-line meaning of each field of dataclass ``schema``: the comment on its line in
-    the source (a comment continued on the next lines is cut at the first line)."""
+    the source (a comment continued on the next lines is cut at the first line); for a field
+    whose line has none, the ``#:`` comment lines right above it, joined (a note too long for
+    the line)."""
     import inspect
     import re
+
     try:
         source = inspect.getsource(schema)
     except (OSError, TypeError):
         return {}
-    notes = {}
+    notes, above = {}, []
     for line in source.splitlines():
         m = re.match(r"\s+(\w+): [^#]*#\s*(.+)$", line)
         if m:
             notes[m.group(1)] = m.group(2).strip()
+        elif c := re.match(r"\s*#:\s*(.*)$", line):
+            above.append(c.group(1).strip())
+            continue
+        elif above and (f := re.match(r"\s+(\w+): ", line)):
+            notes[f.group(1)] = " ".join(above)
+        above = []
     return notes
 
 
@@ -358,6 +423,7 @@ def annotated_yaml(cfg, indent: int = 0) -> str:
     """A config (dataclass instance) as YAML with each key's meaning (:func:`field_notes`) as an
     end-of-line comment: what ``livematch config`` prints."""
     from dataclasses import fields, is_dataclass
+
     notes, lines, pad = field_notes(type(cfg)), [], "  " * indent
     for f in fields(cfg):
         value = getattr(cfg, f.name)
@@ -366,8 +432,11 @@ def annotated_yaml(cfg, indent: int = 0) -> str:
             lines.append(f"{pad}{f.name}:{note}")
             lines.append(annotated_yaml(value, indent + 1))
             continue
-        plain = OmegaConf.to_container(OmegaConf.create({"v": value}))["v"] if isinstance(value, (list, dict)) else (
-            value.value if isinstance(value, Enum) else value)
+        plain = (
+            OmegaConf.to_container(OmegaConf.create({"v": value}))["v"]
+            if isinstance(value, (list, dict))
+            else (value.value if isinstance(value, Enum) else value)
+        )
         text = yaml.safe_dump(plain, default_flow_style=True, width=10**6).strip()
         text = text[:-4].rstrip() if text.endswith("\n...") else text.removesuffix("...").strip()
         lines.append(f"{pad}{f.name}: {text}{note}")

@@ -1,4 +1,5 @@
-"""fit's held-out estimate: what the calibrated pipeline will score on new data, with its uncertainty.
+"""fit's held-out estimate: what the calibrated pipeline will score on new data, with its
+uncertainty.
 
 Only VAL is ever held out: the models trained on TRAIN's clips, so their distances there are
 tighter than on anything new, and a setting chosen or scored on them says little about new data.
@@ -14,6 +15,7 @@ the cuts too. Its interval is a percentile bootstrap over VAL clips, and two est
 same clips are compared paired (:func:`compare`): a candidate setting is kept only when the whole
 interval of its difference lies above zero.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -54,9 +56,12 @@ class Estimate:
         """One sentence on how it was made."""
         train = f" and TRAIN's clips ({self.train_parts} parts)" if self.train_parts else ""
         if self.by == "parts":
-            return (f"VAL cut {self.cuts} times into {self.parts} parts, each catalogue item with the clips that "
-                    f"sell it, each part scored at the settings calibrated on the other parts{train}; the parts "
-                    "share one root's conditions: more --val roots give a better one")
+            return (
+                f"VAL cut {self.cuts} times into {self.parts} parts, each catalogue item with the "
+                "clips that sell it, each part scored at the settings calibrated on the other "
+                f"parts{train}; the parts share one root's conditions: more --val roots give a "
+                "better one"
+            )
         return f"each VAL root scored at the settings calibrated on the other roots{train}"
 
     def to_dict(self) -> dict:
@@ -85,18 +90,24 @@ def plan(val: list, parts: int, procedure: Procedure):
     need = 2 * procedure.min_clips
     if selling < need:
         roots = f"{len(val)} VAL root{'s' if len(val) != 1 else ''}"
-        return None, (f"{roots} with {selling} clips that sell a listed item: too few to estimate from "
-                      f"(at least {need}); add a --val root")
+        return None, (
+            f"{roots} with {selling} clips that sell a listed item: too few to estimate from "
+            f"(at least {need}); add a --val root"
+        )
     if len(val) > 1:
         return "roots", [val]
     cuts = [folds(val[0], parts, seed) for seed in range(procedure.cuts)] if parts >= 2 else []
     if not cuts or any(len(p.truth) < procedure.min_clips for cut in cuts for p in cut):
-        return None, (f"one VAL root with {selling} clips that sell a listed item: too few to cut into fit.parts="
-                      f"{parts} parts of {procedure.min_clips} or more; add a --val root")
+        return None, (
+            f"one VAL root with {selling} clips that sell a listed item: too few to cut into "
+            f"fit.parts={parts} parts of {procedure.min_clips} or more; add a --val root"
+        )
     return "parts", cuts
 
 
-def holdout_estimate(val: list, start, grids: dict, procedure: Procedure, parts: int = 2, always=()):
+def holdout_estimate(
+    val: list, start, grids: dict, procedure: Procedure, parts: int = 2, always=()
+):
     """The held-out estimate (module docstring) of calibrating from ``start`` on ``grids``:
     ``val``: each VAL root's :class:`~livematch.calibration.SplitScorer`; ``always``: TRAIN's
     parts, in every calibration and never held out. Returns ``(estimate, None)``, or ``(None,
@@ -108,7 +119,9 @@ def holdout_estimate(val: list, start, grids: dict, procedure: Procedure, parts:
     for splits in cuts:
         for k, held in enumerate(splits):
             rest = Splits([c for j, c in enumerate(splits) if j != k] + always)
-            chosen, _ = coordinate_ascent(rest, start, grids, procedure.rounds, margin=procedure.min_gain)
+            chosen, _ = coordinate_ascent(
+                rest, start, grids, procedure.rounds, margin=procedure.min_gain
+            )
             counts = clip_counts(held.result(chosen), held.gt, held.truth)
             per_split.append(float(score_of_counts(np.sum(list(counts.values()), axis=0))))
             settings.append(asdict(chosen))
@@ -116,11 +129,23 @@ def holdout_estimate(val: list, start, grids: dict, procedure: Procedure, parts:
             for clip, row in counts.items():
                 units[f"{origin}/{clip}"] = list(np.add(units.get(f"{origin}/{clip}", 0), row))
     rows = np.array(list(units.values()), np.int64)
-    low, high = np.quantile(_resampled(rows, lambda r: score_of_counts(r), procedure), _tails(procedure))
-    return Estimate(float(score_of_counts(rows.sum(axis=0))), float(low), float(high), len(rows),
-                    sum(len(v.truth) for v in val), per_split, settings, by, len(always),
-                    parts if by == "parts" else 0, len(cuts) if by == "parts" else 0,
-                    {k: [int(x) for x in v] for k, v in units.items()}), None
+    low, high = np.quantile(
+        _resampled(rows, lambda r: score_of_counts(r), procedure), _tails(procedure)
+    )
+    return Estimate(
+        float(score_of_counts(rows.sum(axis=0))),
+        float(low),
+        float(high),
+        len(rows),
+        sum(len(v.truth) for v in val),
+        per_split,
+        settings,
+        by,
+        len(always),
+        parts if by == "parts" else 0,
+        len(cuts) if by == "parts" else 0,
+        {k: [int(x) for x in v] for k, v in units.items()},
+    ), None
 
 
 def _tails(procedure: Procedure) -> list[float]:
@@ -139,23 +164,42 @@ def _resampled(rows: np.ndarray, statistic, procedure: Procedure) -> np.ndarray:
 def compare(candidate: Estimate | None, held: Estimate | None, procedure: Procedure) -> Verdict:
     """Whether ``candidate``'s estimate beats ``held``'s by more than the uncertainty of their
     difference: paired over the same held-out clips, kept when the ``procedure.confidence``
-    interval of the difference lies wholly above zero; otherwise the held (simpler) setting stays."""
+    interval of the difference lies wholly above zero; otherwise the held (simpler) setting
+    stays."""
     if candidate is None or held is None:
-        return Verdict(None, None, None, False, "no held-out estimate to compare by: the simpler setting stays")
+        return Verdict(
+            None, None, None, False, "no held-out estimate to compare by: the simpler setting stays"
+        )
     if list(candidate.units) != list(held.units):
-        return Verdict(None, None, None, False, "the estimates were made on different clips: the simpler setting stays")
+        return Verdict(
+            None,
+            None,
+            None,
+            False,
+            "the estimates were made on different clips: the simpler setting stays",
+        )
     cand = np.array(list(candidate.units.values()), np.int64)
     base = np.array(list(held.units.values()), np.int64)
     width = cand.shape[1]
     both = np.concatenate([cand, base], axis=1)
-    diffs = _resampled(both, lambda r: score_of_counts(r[..., :width]) - score_of_counts(r[..., width:]), procedure)
+    diffs = _resampled(
+        both, lambda r: score_of_counts(r[..., :width]) - score_of_counts(r[..., width:]), procedure
+    )
     low, high = (float(v) for v in np.quantile(diffs, _tails(procedure)))
     difference = candidate.score - held.score
     kept = low > 0
     level = f"{procedure.confidence:.0%}"
-    said = f"{difference:+.4f} ({level} interval {low:+.4f} to {high:+.4f}, paired over the same clips)"
-    why = (f"higher by {said}: kept" if kept else f"lower by {said}: not kept" if high < 0 else
-           f"{said}: within the uncertainty, the simpler setting stays")
+    said = (
+        f"{difference:+.4f} ({level} interval {low:+.4f} to {high:+.4f}, paired over the same "
+        "clips)"
+    )
+    why = (
+        f"higher by {said}: kept"
+        if kept
+        else f"lower by {said}: not kept"
+        if high < 0
+        else f"{said}: within the uncertainty, the simpler setting stays"
+    )
     return Verdict(difference, low, high, kept, why)
 
 
@@ -163,7 +207,12 @@ def estimate_line(held, why: str = "") -> str:
     """The held-out estimate as one sentence (``held``: an :class:`~livematch.estimate.Estimate`,
     or ``None`` with ``why``): the CLI, ``pipeline.yaml`` and ``fit.html`` say it alike."""
     if held is None:
-        return (f"No held-out estimate ({why or 'none made'}): the VAL score is optimistic (it was chosen on "
-                "those clips); score a third annotated split with run --gt")
-    return (f"Held-out estimate {held.text()}: {held.method()}. Expect about this on new data of the same kind "
-            f"(the interval: {held.clips} clips resampled); the VAL score is optimistic, it was chosen on those clips")
+        return (
+            f"No held-out estimate ({why or 'none made'}): the VAL score is optimistic (it was "
+            "chosen on those clips); score a third annotated split with run --gt"
+        )
+    return (
+        f"Held-out estimate {held.text()}: {held.method()}. Expect about this on new data of the "
+        f"same kind (the interval: {held.clips} clips resampled); the VAL score is optimistic, it "
+        "was chosen on those clips"
+    )

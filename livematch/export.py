@@ -3,6 +3,7 @@ head), stored as float16 to halve their size, with the config and meta beside th
 
     python -m livematch.export runs/embedder_lite0/best weights/embedder_lite0
 """
+
 from __future__ import annotations
 
 import shutil

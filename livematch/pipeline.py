@@ -1,5 +1,5 @@
-"""``livematch run``: dataset -> detector -> crops -> embedder -> features -> matcher -> result.json,
-``report.html`` and ``summary.json``. Per-item and per-clip results are cached under
+"""``livematch run``: dataset -> detector -> crops -> embedder -> features -> matcher ->
+result.json, ``report.html`` and ``summary.json``. Per-item and per-clip results are cached under
 ``OUT/cache`` (:mod:`livematch.cache`): a killed run resumes, new clips or items are the only
 work of a second run, a changed model recomputes.
 
@@ -15,6 +15,7 @@ the shared cache, and rank 0 merges the caches, matches and writes the outputs (
 must be on a file system every rank sees). A photo or clip that cannot be read is skipped with a
 warning, named in ``summary.json``; the rest of the run goes on. Outputs are written atomically.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,24 +30,26 @@ from pathlib import Path
 import numpy as np
 
 from ground import media
-from ground.progress import progress_bar
-from livematch.config import LiveMatchConfig, to_yaml
-from livematch.cache import ResultCache, file_digest, model_key
+from ground.boxes import kept_with_floor, kept_worn
 from ground.dataset import load_dataset, read_clip_frames, read_item_photos
 from ground.errors import ConfigError, LiveMatchError
 from ground.io import atomic_write_text, write_json
-from ground.boxes import kept_with_floor, kept_worn
-from matcher.store import FeatureStore, save_store
-from matcher.rerank import search_store
 from ground.memory import trim_heap
+from ground.progress import progress_bar
 from ground.summary import RunSummary
-from matcher.crops import CropTable, clean_features
+from livematch.cache import ResultCache, file_digest, model_key
+from livematch.config import LiveMatchConfig, to_yaml
 from livematch.report import write_report
+from matcher.crops import CropTable, clean_features
+from matcher.rerank import search_store
 from matcher.result import to_details, to_result, write_outputs
+from matcher.store import FeatureStore, save_store
 from matcher.voting import MatchResult, match_catalogue
 
 log = logging.getLogger(__name__)
-PARTIAL = ":partial"  # cache key suffix of an item with unreadable photos: merged now, retried next run
+PARTIAL = (
+    ":partial"  # cache key suffix of an item with unreadable photos: merged now, retried next run
+)
 
 
 @dataclass
@@ -74,22 +77,30 @@ class Models:
     """The detector and the embedder(s), and the one step that turns images into crop rows
     (:meth:`crops`); ``livematch run`` and the Python API (:mod:`livematch.api`) share it."""
 
-    def __init__(self, detector_ckpt, embedder_ckpts, cfg: LiveMatchConfig, clock: Stopwatch, device):
-        from detector.infer import frame_region, kept_labels, trusted_worn
+    def __init__(
+        self, detector_ckpt, embedder_ckpts, cfg: LiveMatchConfig, clock: Stopwatch, device
+    ):
         from detector.checkpoint import load_detector
+        from detector.infer import frame_region, kept_labels, trusted_worn
         from embedder.checkpoint import load_ensemble
+
         self.detector, det_cfg = load_detector(detector_ckpt, device)
         self.labels = dict(zip(("items", "clips"), kept_labels(det_cfg.model, cfg.detector.infer)))
         self.trusted = trusted_worn(det_cfg.model, cfg.detector.infer.frame_trust_worn)
         self.regions = {"items": None, "clips": frame_region(cfg.detector.infer)}
-        self.embedders, _, self.scales = load_ensemble(embedder_ckpts, cfg.embedder.extract.scale, device)
+        self.embedders, _, self.scales = load_ensemble(
+            embedder_ckpts, cfg.embedder.extract.scale, device
+        )
         self.worn = None  # the worn scorer (frames only), when the config names one
         if cfg.detector.infer.frame_min_worn > 0 and not cfg.weights.worn:
-            raise ConfigError(f"detector.infer.frame_min_worn is {cfg.detector.infer.frame_min_worn} but the config "
-                              "names no worn scorer: set weights.worn (the weights/worn folder livematch fit "
-                              "writes) or frame_min_worn=0")
+            raise ConfigError(
+                f"detector.infer.frame_min_worn is {cfg.detector.infer.frame_min_worn} but the "
+                "config names no worn scorer: set weights.worn (the weights/worn folder livematch "
+                "fit writes) or frame_min_worn=0"
+            )
         if cfg.weights.worn:
             from detector.worn import load_worn
+
             self.worn = load_worn(cfg.weights.worn, device)
         self.cfg, self.clock = cfg, clock
         self.weights = [detector_ckpt, *embedder_ckpts] + ([cfg.weights.worn] if self.worn else [])
@@ -97,29 +108,62 @@ class Models:
     def key(self) -> str:
         """What the cached rows depend on besides the media: weights and crop / feature settings."""
         c = self.cfg
-        return model_key(self.weights, {"infer": c.detector.infer, "margin": c.embedder.data.crop_margin,
-                                        "scales": self.scales,
-                                        "buckets": c.embedder.data.aspect_buckets,
-                                        "extract": c.embedder.extract, "frames": c.media.infer_frames,
-                                        "frame_rule": media.SCHEDULE_RULE,
-                                        "backend": c.media.backend.value})
+        return model_key(
+            self.weights,
+            {
+                "infer": c.detector.infer,
+                "margin": c.embedder.data.crop_margin,
+                "scales": self.scales,
+                "buckets": c.embedder.data.aspect_buckets,
+                "extract": c.embedder.extract,
+                "frames": c.media.infer_frames,
+                "frame_rule": media.SCHEDULE_RULE,
+                "backend": c.media.backend.value,
+            },
+        )
 
     def crops(self, images, kind: str, owners=None):
-        """:meth:`rows` at the settings of ``kind``: ``"items"`` (shop photos) or ``"clips"`` (frames);
-        ``owners``: the item folder of each photo (default: all one folder), for
+        """:meth:`rows` at the settings of ``kind``: ``"items"`` (shop photos) or ``"clips"``
+        (frames); ``owners``: the item folder of each photo (default: all one folder), for
         ``detector.infer.photo_min_boxes``."""
         inf = self.cfg.detector.infer
-        short, threshold = ((inf.photo_short_side, inf.photo_threshold) if kind == "items"
-                            else (inf.frame_short_side, inf.frame_threshold))
+        short, threshold = (
+            (inf.photo_short_side, inf.photo_threshold)
+            if kind == "items"
+            else (inf.frame_short_side, inf.frame_threshold)
+        )
         worn = self.worn if kind == "clips" else None
         floor = None
         if kind == "items" and inf.photo_min_boxes > 0:
             floor = (list(owners) if owners is not None else [0] * len(images), inf.photo_min_boxes)
-        return (self.rows(images, short, threshold, self.labels[kind], self.regions[kind], worn, inf.frame_min_worn,
-                          self.trusted, floor) if images else ([], []))
+        return (
+            self.rows(
+                images,
+                short,
+                threshold,
+                self.labels[kind],
+                self.regions[kind],
+                worn,
+                inf.frame_min_worn,
+                self.trusted,
+                floor,
+            )
+            if images
+            else ([], [])
+        )
 
-    def rows(self, images, short_side: int, threshold: float, labels=None, region=None, worn=None,
-             min_worn: float = 0.0, trusted: tuple[int, float] | None = None, floor=None):
+    def rows(
+        self,
+        images,
+        short_side: int,
+        threshold: float,
+        labels=None,
+        region=None,
+        worn=None,
+        min_worn: float = 0.0,
+        trusted: tuple[int, float] | None = None,
+        floor=None,
+    ):
         """Detections of each image (of model ``labels`` only, and centred in ``region``, when
         given; with the worn scorer ``worn`` = ``(model, config)``, of worn probability at least
         ``min_worn`` unless ``trusted`` = ``(label, score)`` and the detector gave the box that
@@ -130,15 +174,31 @@ class Models:
         from detector.infer import predict
         from embedder.data import cut_crop
         from embedder.extract import embed_images
+
         inf = self.cfg.detector.infer
         with self.clock("detect"):
-            dets = predict(self.detector, images, short_side, 0.0 if floor else threshold, inf.batch_size,
-                           channels_last=inf.channels_last, labels=labels, region=region)
+            dets = predict(
+                self.detector,
+                images,
+                short_side,
+                0.0 if floor else threshold,
+                inf.batch_size,
+                channels_last=inf.channels_last,
+                labels=labels,
+                region=region,
+            )
         if floor:
             owners, n = floor
             counts = [len(d) for d in dets]
-            keep = np.split(kept_with_floor(np.concatenate([d.scores for d in dets]), np.repeat(owners, counts),
-                                            threshold, n), np.cumsum(counts)[:-1])
+            keep = np.split(
+                kept_with_floor(
+                    np.concatenate([d.scores for d in dets]),
+                    np.repeat(owners, counts),
+                    threshold,
+                    n,
+                ),
+                np.cumsum(counts)[:-1],
+            )
             dets = [d[m] for d, m in zip(dets, keep)]
         if worn is not None:
             from detector.worn import score_worn
@@ -157,8 +217,13 @@ class Models:
                     crops.append(crop)
                     rows.append((k, box, float(score), int(label), float(p)))
         with self.clock("embed"):
-            feats = embed_images(self.embedders, crops, self.cfg.embedder.extract,
-                                 buckets=self.cfg.embedder.data.aspect_buckets, scales=self.scales)
+            feats = embed_images(
+                self.embedders,
+                crops,
+                self.cfg.embedder.extract,
+                buckets=self.cfg.embedder.data.aspect_buckets,
+                scales=self.scales,
+            )
         return rows, feats
 
 
@@ -220,21 +285,38 @@ def die_with_parent(_worker_id: int = 0) -> None:
     import ctypes
     import signal
     import sys
+
     if sys.platform.startswith("linux"):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(
+            1, int(signal.SIGKILL)
+        )  # 1 = PR_SET_PDEATHSIG
 
 
 def _decoded(units: list[_Unit], cfg: LiveMatchConfig):
     """Decoded units in order, from ``cfg.run.workers`` DataLoader processes (or in process)."""
     from torch.utils.data import DataLoader
+
     workers = min(cfg.run.workers, len(units))
-    extra = {"prefetch_factor": max(1, cfg.run.prefetch), "worker_init_fn": die_with_parent} if workers else {}
-    return iter(DataLoader(_Decode(units, cfg.media, workers > 0), batch_size=None, shuffle=False,
-                           num_workers=workers, collate_fn=_as_is, **extra))
+    extra = (
+        {"prefetch_factor": max(1, cfg.run.prefetch), "worker_init_fn": die_with_parent}
+        if workers
+        else {}
+    )
+    return iter(
+        DataLoader(
+            _Decode(units, cfg.media, workers > 0),
+            batch_size=None,
+            shuffle=False,
+            num_workers=workers,
+            collate_fn=_as_is,
+            **extra,
+        )
+    )
 
 
 def crop_table(entries, dim: int) -> CropTable:
-    """Crop rows ``(owner, photo name, frame, box, score, label, feature, worn)`` as a :class:`CropTable`."""
+    """Crop rows ``(owner, photo name, frame, box, score, label, feature, worn)`` as a
+    :class:`CropTable`."""
     if not entries:
         return CropTable.empty(dim)
     owner, name, frame, box, score, label, feat, worn = zip(*entries)
@@ -248,8 +330,16 @@ def joined(tables: list[CropTable], dim: int) -> tuple[CropTable, int]:
     return clean_features(table if len(table) else CropTable.empty(dim))
 
 
-def _process(units: list[_Unit], models: Models, cfg: LiveMatchConfig, cache: ResultCache,
-             summary: RunSummary, clock: Stopwatch, dim: int, progress: bool) -> dict[str, CropTable]:
+def _process(
+    units: list[_Unit],
+    models: Models,
+    cfg: LiveMatchConfig,
+    cache: ResultCache,
+    summary: RunSummary,
+    clock: Stopwatch,
+    dim: int,
+    progress: bool,
+) -> dict[str, CropTable]:
     """Decode, detect, crop and embed ``units`` (all of one kind) in groups of about
     ``cfg.run.batch_images`` images; cache each unit's table; return them by unit name."""
     if not units:
@@ -299,6 +389,7 @@ def check_output_dir(out) -> Path:
     """Create ``out`` and make sure it is writable, before any work is done. The probe file is
     the process's own: torchrun ranks check the same folder at the same time."""
     import os
+
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -323,42 +414,55 @@ def _quiet(on: bool):
 
 
 def _gather(summary: RunSummary, world: int) -> None:
-    """Rank 0 adds the other ranks' counts and bad inputs to ``summary`` (a no-op on one process)."""
+    """Rank 0 adds the other ranks' counts and bad inputs to ``summary`` (a no-op on one
+    process)."""
     if world == 1:
         return
     import torch.distributed as dist
+
     parts = [None] * world if dist.get_rank() == 0 else None
     dist.gather_object(summary, parts, dst=0)
     for part in (parts or [])[1:]:
         summary.merge(part)
 
 
-def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None,
-        progress: bool = True) -> RunReport:
+def run(
+    cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None, progress: bool = True
+) -> RunReport:
     """The whole job; writes ``result.json``, ``match_details.json``, ``summary.json``,
-    ``report.html``, ``features/`` and ``config.yaml`` under ``out`` (and ``score.json`` with ``gt``).
-    Under torchrun the ranks share the detection and embedding work; rank 0 writes the outputs."""
+    ``report.html``, ``features/`` and ``config.yaml`` under ``out`` (and ``score.json`` with
+    ``gt``). Under torchrun the ranks share the detection and embedding work; rank 0 writes the
+    outputs."""
     import torch.distributed as dist
 
     from ground.dataset import check_root
     from ground.distributed import setup_distributed
+
     for root in [*roots, *(gt or [])]:
         check_root(root)  # before the output folder exists: a typo leaves nothing behind
     out = check_output_dir(out)
-    owned = not dist.is_initialized()  # a caller's process group (fit's) outlives this run: fit runs several
+    owned = (
+        not dist.is_initialized()
+    )  # a caller's process group (fit's) outlives this run: fit runs several
     rank, world, device = setup_distributed(cfg.run.dist_timeout_min)
     clock = Stopwatch()
     with clock("load"), _quiet(rank != 0):  # rank 0 names each bad input; the others load silently
         ds = load_dataset(roots, probe_media=cfg.data.probe_media, video_backend="pyav")
         same = gt and [Path(r).resolve() for r in gt] == [Path(r).resolve() for r in roots]
-        gt_ds = (ds if same else load_dataset(gt, probe_media=False)) if gt and rank == 0 else None  # a bad root
+        gt_ds = (
+            (ds if same else load_dataset(gt, probe_media=False)) if gt and rank == 0 else None
+        )  # a bad root
         # fails here, before any work; the same roots are read (and warned about) once
         models = Models(detector_ckpt, embedder_ckpts, cfg, clock, device)
     summary = ds.summary if rank == 0 else RunSummary()  # load warnings are the same on every rank
     dim = sum(m.cfg.embedding_dim for m in models.embedders)
     cache, key = ResultCache(out / "cache"), models.key()
-    units = {"items": [_Unit("items", i.item_id, i, key, [p.path for p in i.photos]) for i in ds.items.values()],
-             "clips": [_Unit("clips", v.video_id, v, key, [v.path]) for v in ds.videos.values()]}
+    units = {
+        "items": [
+            _Unit("items", i.item_id, i, key, [p.path for p in i.photos]) for i in ds.items.values()
+        ],
+        "clips": [_Unit("clips", v.video_id, v, key, [v.path]) for v in ds.videos.values()],
+    }
     tables = {}
     for kind, all_units in units.items():
         mine = [u for n, u in enumerate(all_units) if n % world == rank]
@@ -378,7 +482,10 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
                 dist.destroy_process_group()
             return RunReport(None, summary, dict(clock.seconds))
         tables.update(_merge(units, cache, tables))
-    kept = {kind: [tables[kind, u.name] for u in units[kind] if (kind, u.name) in tables] for kind in units}
+    kept = {
+        kind: [tables[kind, u.name] for u in units[kind] if (kind, u.name) in tables]
+        for kind in units
+    }
     (shop, bad_shop), (video, bad_video) = joined(kept["items"], dim), joined(kept["clips"], dim)
     store = FeatureStore(shop, video, bad_shop + bad_video)
     summary.counts.update({"shop crops": len(store.shop), "video crops": len(store.video)})
@@ -389,18 +496,35 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
         result = match_catalogue(store.shop, store.video, dist_, rows, cfg.matcher.voting)
     save_store(out / "features", store)
     write_outputs(out, result)
-    atomic_write_text(out / "config.yaml", to_yaml(ran_config(cfg, roots, detector_ckpt, embedder_ckpts)))
+    atomic_write_text(
+        out / "config.yaml", to_yaml(ran_config(cfg, roots, detector_ckpt, embedder_ckpts))
+    )
     report = RunReport(result, summary, dict(clock.seconds))
     if gt_ds is not None:
         from ground.metric import evaluate
+
         report.score = evaluate(to_result(result), gt_ds).to_dict()
         write_json(out / "score.json", report.score)
-    summary_dict = {**summary.to_dict(), "seconds": report.seconds, "matched videos": len(result.matches),
-                    **({"score": report.score["score"]} if report.score else {}), "ranks": world}
+    summary_dict = {
+        **summary.to_dict(),
+        "seconds": report.seconds,
+        "matched videos": len(result.matches),
+        **({"score": report.score["score"]} if report.score else {}),
+        "ranks": world,
+    }
     write_json(out / "summary.json", summary_dict)
     with clock("report"):
-        write_report(out / "report.html", to_result(result), to_details(result), ds, summary_dict,
-                     report.score, gt_ds, models.regions["clips"], vote_cutoff(cfg.matcher.voting))
+        write_report(
+            out / "report.html",
+            to_result(result),
+            to_details(result),
+            ds,
+            summary_dict,
+            report.score,
+            gt_ds,
+            models.regions["clips"],
+            vote_cutoff(cfg.matcher.voting),
+        )
     report.seconds = dict(clock.seconds)
     if world > 1 and owned:
         dist.destroy_process_group()
@@ -409,8 +533,10 @@ def run(cfg: LiveMatchConfig, roots, out, detector_ckpt, embedder_ckpts, gt=None
 
 def ran_config(cfg: LiveMatchConfig, roots, detector, embedders) -> LiveMatchConfig:
     """``cfg`` as it ran: the data roots and the weights actually used, as absolute paths."""
-    from livematch.config import load_config
     from omegaconf import OmegaConf
+
+    from livematch.config import load_config
+
     ran = load_config(None, layers=[OmegaConf.structured(cfg)])
     ran.data.roots = [str(Path(r).resolve()) for r in roots]
     ran.weights.detector = str(Path(detector).resolve())
@@ -421,7 +547,8 @@ def ran_config(cfg: LiveMatchConfig, roots, detector, embedders) -> LiveMatchCon
 
 
 def vote_cutoff(voting) -> float | None:
-    """The vote's distance cut-off (on the scale of the distances it reports), ``None`` when none."""
+    """The vote's distance cut-off (on the scale of the distances it reports), ``None`` when
+    none."""
     cut = voting.max_distance
     return float(cut) if cut is not None and math.isfinite(cut) else None
 

@@ -1,4 +1,5 @@
 """Matcher configs; every default is the reference value (docs/METHOD.md section 3)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,18 +9,22 @@ from dataclasses import dataclass, field
 class IndexConfig:
     """Which faiss index holds the gallery (video crops)."""
 
-    kind: str = "flat"  # flat (exact) | ivf_flat | ivf_pq | ivf_fastscan | hnsw (docs/DESIGN.md: which to pick)
+    #: flat (exact) | ivf_flat | ivf_pq | ivf_fastscan | hnsw (docs/DESIGN.md: which to pick)
+    kind: str = "flat"
     storage: str = "fp32"  # fp32 | fp16 (flat and hnsw: vectors held as float16 inside faiss)
     nlist: int = 1024  # IVF cells (capped at gallery size / 39)
     nprobe: int = 32  # IVF cells visited per query
-    target_recall: float = 0.0  # > 0 (IVF kinds): nprobe is the smallest power of 2 reaching this recall@1
+    #: > 0 (IVF kinds): nprobe is the smallest power of 2 reaching this recall@1
+    target_recall: float = 0.0
     tune_queries: int = 256  # queries (the first ones) whose exact top-1 measures that recall
     pq_m: int = 64  # IVF-PQ sub-quantizers (must divide the dimension)
-    fastscan_dims: int = 4  # ivf_fastscan: dimensions per 4-bit sub-quantizer (must divide the dimension)
+    #: ivf_fastscan: dimensions per 4-bit sub-quantizer (must divide the dimension)
+    fastscan_dims: int = 4
     refine: int = 8  # ivf_fastscan: candidates per result re-scored exactly (k x refine)
-    blas_block: int = 8192  # flat: gallery rows per BLAS block (faiss's default 1024 is ~10% slower here)
-    # flat fp32 on the CPU: faiss | numpy (matmul + argmax / argpartition through numpy's BLAS: for a
-    # machine where faiss's bundled BLAS is the slower one; `python -m bench.knn` says which)
+    #: flat: gallery rows per BLAS block (faiss's default 1024 is ~10% slower here)
+    blas_block: int = 8192
+    # flat fp32 on the CPU: faiss | numpy (matmul + argmax / argpartition through numpy's BLAS: for
+    # a machine where faiss's bundled BLAS is the slower one; `python -m bench.knn` says which)
     flat_engine: str = "faiss"
     hnsw_m: int = 32
     ef_search: int = 128
@@ -39,16 +44,21 @@ class VotingConfig:
     item_box: str = "confidence"  # confidence (reference) | nearest: the crop nearest the video |
     # paired: the crop nearest the chosen frame box (both boxes show the same garment)
     frame_box: str = "confidence"  # confidence (reference) | nearest: the crop nearest the folder
-    rule: str = "written"  # written: the write-up's steps | original: the authors' code's arithmetic
-    # (squared float16 distances, strict quantile, half-to-even vote round, largest-mean pick; docs/METHOD.md) |
-    # set: every folder x clip pair scored as a whole (set_top_k, hub_k below); keep / vote fractions unused
-    set_top_k: int = 3  # rule set: a pair's similarity is the mean of the clip's top_k crops' best cosine to the folder
-    hub_k: int = 3  # rule set: subtract the mean of each folder's and each clip's hub_k best pair similarities
+    #: written: the write-up's steps | original: the authors' code's arithmetic
+    rule: str = "written"
+    # (squared float16 distances, strict quantile, half-to-even vote round, largest-mean pick;
+    # docs/METHOD.md) | set: every folder x clip pair scored as a whole (set_top_k, hub_k below);
+    # keep / vote fractions unused
+    #: rule set: a pair's similarity is the mean of the clip's top_k crops' best cosine
+    #: to the folder
+    set_top_k: int = 3
+    #: rule set: subtract the mean of each folder's and each clip's hub_k best pair similarities
+    hub_k: int = 3
     # (a clip near every folder, or a folder near every clip, loses its edge; 0 = off)
     set_offers: int = 5  # rule set: clips each folder offers to the assignment (its nearest)
     assign: str = "greedy"  # greedy: each folder its best video, each video its nearest folder |
-    # global: one folder-to-video assignment over every finalist pair (a folder that loses a video may
-    # take its next finalist), the cut-off being the cost of leaving a folder unmatched
+    # global: one folder-to-video assignment over every finalist pair (a folder that loses a video
+    # may take its next finalist), the cut-off being the cost of leaving a folder unmatched
 
 
 @dataclass
@@ -74,6 +84,9 @@ class MatcherConfig:
 
 # Settings that take one of a few words: checked when a config loads (livematch.config); the voting
 # rules, assignments and evidence boxes are matcher.voting's tables (voting.CHOICES).
-CHOICES = {"index.kind": ("flat", "ivf_flat", "ivf_pq", "ivf_fastscan", "hnsw"), "index.storage": ("fp32", "fp16"),
-           "index.flat_engine": ("faiss", "numpy"),
-           "rerank.method": ("none", "aqe", "alpha_qe", "kreciprocal")}
+CHOICES = {
+    "index.kind": ("flat", "ivf_flat", "ivf_pq", "ivf_fastscan", "hnsw"),
+    "index.storage": ("fp32", "fp16"),
+    "index.flat_engine": ("faiss", "numpy"),
+    "rerank.method": ("none", "aqe", "alpha_qe", "kreciprocal"),
+}

@@ -7,6 +7,7 @@ A shop crop has ``owner`` = item id, ``name`` = photo stem, ``frame`` = -1; a vi
 ``labels`` the detector's class label of each box (0 where unknown: annotated boxes, older files),
 ``worn`` the worn scorer's probability that a frame box is worn by a person (1 where unknown).
 """
+
 from __future__ import annotations
 
 import io
@@ -45,8 +46,16 @@ class CropTable:
         self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(n, 4)
         self.scores = np.asarray(self.scores, dtype=np.float32).reshape(n)
         self.features = np.asarray(self.features).reshape(n, -1) if n else np.asarray(self.features)
-        self.labels = np.zeros(n, np.int64) if self.labels is None else np.asarray(self.labels, np.int64).reshape(n)
-        self.worn = np.ones(n, np.float32) if self.worn is None else np.asarray(self.worn, np.float32).reshape(n)
+        self.labels = (
+            np.zeros(n, np.int64)
+            if self.labels is None
+            else np.asarray(self.labels, np.int64).reshape(n)
+        )
+        self.worn = (
+            np.ones(n, np.float32)
+            if self.worn is None
+            else np.asarray(self.worn, np.float32).reshape(n)
+        )
 
     def __len__(self) -> int:
         return len(self.owner)
@@ -60,8 +69,14 @@ class CropTable:
 
     @classmethod
     def empty(cls, dim: int = 0) -> CropTable:
-        return cls(np.empty(0, str), np.empty(0, str), np.empty(0, np.int64), np.empty((0, 4)),
-                   np.empty(0), np.empty((0, dim), np.float32))
+        return cls(
+            np.empty(0, str),
+            np.empty(0, str),
+            np.empty(0, np.int64),
+            np.empty((0, 4)),
+            np.empty(0),
+            np.empty((0, dim), np.float32),
+        )
 
     @classmethod
     def concat(cls, tables) -> CropTable:
@@ -70,8 +85,12 @@ class CropTable:
             return cls.empty()
         dims = {t.dim for t in tables}
         if len(dims) > 1:
-            raise FeatureError(f"cannot concatenate crop tables of feature dimensions {sorted(dims)}")
-        return cls(**{f.name: np.concatenate([getattr(t, f.name) for t in tables]) for f in fields(cls)})
+            raise FeatureError(
+                f"cannot concatenate crop tables of feature dimensions {sorted(dims)}"
+            )
+        return cls(
+            **{f.name: np.concatenate([getattr(t, f.name) for t in tables]) for f in fields(cls)}
+        )
 
     def describe(self, i: int) -> str:
         """A readable name of crop ``i`` for warnings: ``item 000041 photo 0 box 2``."""
@@ -88,8 +107,13 @@ class CropTable:
     def load(cls, path) -> CropTable:
         try:
             with np.load(path, allow_pickle=False) as data:
-                return cls(**{f.name: data[f.name] for f in fields(cls)
-                              if f.name in data or f.name not in ("labels", "worn")})
+                return cls(
+                    **{
+                        f.name: data[f.name]
+                        for f in fields(cls)
+                        if f.name in data or f.name not in ("labels", "worn")
+                    }
+                )
         except (OSError, KeyError, ValueError) as e:
             raise FeatureError(f"{path}: not a crop table: {e}") from None
 
@@ -104,8 +128,11 @@ def clean_features(table: CropTable) -> tuple[CropTable, int]:
     norms = np.linalg.norm(np.where(finite[:, None], feats, 0), axis=1)
     bad = ~finite | (norms < 1e-6)
     for i in np.flatnonzero(bad):
-        log.warning("dropped crop %s: feature has %s", table.describe(i),
-                    "NaN or inf" if not finite[i] else "zero norm")
+        log.warning(
+            "dropped crop %s: feature has %s",
+            table.describe(i),
+            "NaN or inf" if not finite[i] else "zero norm",
+        )
     kept = table[~bad]
     kept.features = feats[~bad] / norms[~bad, None]
     return kept, int(bad.sum())

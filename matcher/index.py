@@ -3,6 +3,7 @@
 Search runs on inner products and reports Euclidean distances, ``d = sqrt(2 - 2 cos)`` (0 for
 identical directions, 2 for opposite ones), the unit docs/METHOD.md's thresholds use.
 """
+
 from __future__ import annotations
 
 import logging
@@ -12,14 +13,16 @@ from pathlib import Path
 try:
     import faiss
 except ImportError as e:  # faiss comes from an extra (pyproject.toml): exactly one of cpu / gpu
-    raise ImportError("faiss is not installed: pip install 'livematch[cpu]' (or 'livematch[gpu]' on a CUDA "
-                      "machine; never both)") from e
+    raise ImportError(
+        "faiss is not installed: pip install 'livematch[cpu]' (or 'livematch[gpu]' on a CUDA "
+        "machine; never both)"
+    ) from e
 import numpy as np
 
+from ground.errors import ConfigError
 from ground.io import atomic_write_bytes
 from matcher.config import IndexConfig
 from matcher.crops import FeatureError
-from ground.errors import ConfigError
 
 log = logging.getLogger(__name__)
 KINDS = ("flat", "ivf_flat", "ivf_pq", "ivf_fastscan", "hnsw")
@@ -35,7 +38,9 @@ def pairwise_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return distance_from_similarity(np.asarray(a, np.float32) @ np.asarray(b, np.float32).T)
 
 
-def exact_topk(queries: np.ndarray, gallery: np.ndarray, k: int, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def exact_topk(
+    queries: np.ndarray, gallery: np.ndarray, k: int, block: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact inner-product top-k of unit rows by numpy's BLAS, ``block`` queries per matrix
     product (argmax for k = 1, else argpartition then sort): ``(Q, k)`` similarities and rows,
     ``-inf`` / ``-1`` past the gallery's size."""
@@ -43,13 +48,18 @@ def exact_topk(queries: np.ndarray, gallery: np.ndarray, k: int, block: int = 25
     sim = np.full((len(queries), k), -np.inf, np.float32)
     ids = np.full((len(queries), k), -1, np.int64)
     for lo in range(0, len(queries), block):
-        s = queries[lo:lo + block] @ gallery.T
+        s = queries[lo : lo + block] @ gallery.T
         if k_found == 1:
             top = np.argmax(s, axis=1)[:, None]
         else:
             part = np.argpartition(-s, k_found - 1, axis=1)[:, :k_found]
-            top = np.take_along_axis(part, np.argsort(-np.take_along_axis(s, part, 1), axis=1, kind="stable"), 1)
-        sim[lo:lo + len(s), :k_found], ids[lo:lo + len(s), :k_found] = np.take_along_axis(s, top, 1), top
+            top = np.take_along_axis(
+                part, np.argsort(-np.take_along_axis(s, part, 1), axis=1, kind="stable"), 1
+            )
+        sim[lo : lo + len(s), :k_found], ids[lo : lo + len(s), :k_found] = (
+            np.take_along_axis(s, top, 1),
+            top,
+        )
     return sim, ids
 
 
@@ -59,10 +69,17 @@ def _make(dim: int, cfg: IndexConfig, n_train: int):
     if cfg.storage not in ("fp32", "fp16"):
         raise ConfigError(f"index.storage must be fp32 or fp16, got {cfg.storage!r}")
     if cfg.kind == "flat":
-        return faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, ip) if fp16 else faiss.IndexFlatIP(dim)
+        return (
+            faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, ip)
+            if fp16
+            else faiss.IndexFlatIP(dim)
+        )
     if cfg.kind == "hnsw":
-        index = (faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, cfg.hnsw_m, ip) if fp16
-                 else faiss.IndexHNSWFlat(dim, cfg.hnsw_m, ip))
+        index = (
+            faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, cfg.hnsw_m, ip)
+            if fp16
+            else faiss.IndexHNSWFlat(dim, cfg.hnsw_m, ip)
+        )
         index.hnsw.efSearch = cfg.ef_search
         return index
     nlist = max(1, min(cfg.nlist, n_train // 39))
@@ -75,7 +92,9 @@ def _make(dim: int, cfg: IndexConfig, n_train: int):
         index = faiss.IndexIVFPQ(quantizer, dim, nlist, cfg.pq_m, 8, ip)
     elif cfg.kind == "ivf_fastscan":
         if dim % cfg.fastscan_dims:
-            raise ConfigError(f"index.fastscan_dims={cfg.fastscan_dims} must divide the feature dimension {dim}")
+            raise ConfigError(
+                f"index.fastscan_dims={cfg.fastscan_dims} must divide the feature dimension {dim}"
+            )
         index = faiss.IndexIVFPQFastScan(quantizer, dim, nlist, dim // cfg.fastscan_dims, 4, ip)
     else:
         raise ConfigError(f"unknown index.kind {cfg.kind!r}; choose one of {KINDS}")
@@ -108,7 +127,9 @@ class KnnIndex:
     def _check(self, x: np.ndarray, what: str) -> np.ndarray:
         x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
         if x.ndim != 2 or x.shape[1] != self.dim:
-            raise FeatureError(f"{what} have shape {x.shape}, the index holds {self.dim}-d features")
+            raise FeatureError(
+                f"{what} have shape {x.shape}, the index holds {self.dim}-d features"
+            )
         return x
 
     def train(self, x: np.ndarray) -> None:
@@ -117,10 +138,17 @@ class KnnIndex:
         self.index = _make(self.dim, self.cfg, len(x))
         if not self.index.is_trained:
             if len(x) < 39:
-                raise FeatureError(f"{self.cfg.kind} needs at least 39 vectors to train, got {len(x)}")
+                raise FeatureError(
+                    f"{self.cfg.kind} needs at least 39 vectors to train, got {len(x)}"
+                )
             start = time.perf_counter()
             self.index.train(x)
-            log.info("trained %s on %d vectors in %.2fs", self.cfg.kind, len(x), time.perf_counter() - start)
+            log.info(
+                "trained %s on %d vectors in %.2fs",
+                self.cfg.kind,
+                len(x),
+                time.perf_counter() - start,
+            )
 
     def add(self, x: np.ndarray) -> None:
         """Append rows to the gallery (row ids continue from ``ntotal``)."""
@@ -142,23 +170,41 @@ class KnnIndex:
         index = self._searcher()
         if self.cfg.kind == "flat":  # larger BLAS blocks over the gallery (bench/knn.py)
             faiss.cvar.distance_compute_blas_database_bs = int(self.cfg.blas_block)
-        engine = self.cfg.flat_engine if index is self.index and self._gallery() is not None else "faiss"
+        engine = (
+            self.cfg.flat_engine if index is self.index and self._gallery() is not None else "faiss"
+        )
         start = time.perf_counter()
         for lo in range(0, len(queries), self.cfg.query_batch):
-            batch = queries[lo:lo + self.cfg.query_batch]
-            sim, ids = exact_topk(batch, self._gallery(), k) if engine == "numpy" else index.search(batch, k)
+            batch = queries[lo : lo + self.cfg.query_batch]
+            sim, ids = (
+                exact_topk(batch, self._gallery(), k)
+                if engine == "numpy"
+                else index.search(batch, k)
+            )
             found = ids >= 0
-            dist[lo:lo + len(ids)] = np.where(found, distance_from_similarity(np.where(found, sim, 0)), np.inf)
-            rows[lo:lo + len(ids)] = ids
-        log.info("searched %d queries in %d rows in %.2fs", len(queries), self.ntotal,
-                 time.perf_counter() - start)
+            dist[lo : lo + len(ids)] = np.where(
+                found, distance_from_similarity(np.where(found, sim, 0)), np.inf
+            )
+            rows[lo : lo + len(ids)] = ids
+        log.info(
+            "searched %d queries in %d rows in %.2fs",
+            len(queries),
+            self.ntotal,
+            time.perf_counter() - start,
+        )
         return dist, rows
 
     def _gallery(self) -> np.ndarray | None:
         """The flat fp32 gallery as a numpy view of faiss's own storage (no copy); else None."""
-        if self.cfg.kind != "flat" or self.cfg.storage != "fp32" or not isinstance(self.index, faiss.IndexFlat):
+        if (
+            self.cfg.kind != "flat"
+            or self.cfg.storage != "fp32"
+            or not isinstance(self.index, faiss.IndexFlat)
+        ):
             return None
-        return faiss.rev_swig_ptr(self.index.get_xb(), self.ntotal * self.dim).reshape(self.ntotal, self.dim)
+        return faiss.rev_swig_ptr(self.index.get_xb(), self.ntotal * self.dim).reshape(
+            self.ntotal, self.dim
+        )
 
     def tune(self, queries: np.ndarray, gallery: np.ndarray, target: float) -> dict:
         """Set an IVF index's ``nprobe`` to the smallest power of 2 whose recall@1 on
@@ -177,8 +223,15 @@ class KnnIndex:
             if curve[nprobe] >= target or nprobe >= ivf.nlist:
                 break
             nprobe = min(2 * nprobe, ivf.nlist)
-        log.info("index %s: nprobe %d reaches recall@1 %.3f on %d queries (target %.3f; curve %s)", self.cfg.kind,
-                 nprobe, curve[nprobe], len(queries), target, curve)
+        log.info(
+            "index %s: nprobe %d reaches recall@1 %.3f on %d queries (target %.3f; curve %s)",
+            self.cfg.kind,
+            nprobe,
+            curve[nprobe],
+            len(queries),
+            target,
+            curve,
+        )
         return curve
 
     def _searcher(self):
@@ -195,8 +248,12 @@ class KnnIndex:
         try:
             self._gpu = faiss.index_cpu_to_all_gpus(self.index)
         except RuntimeError as e:  # faiss raises RuntimeError for index types without a GPU version
-            log.warning("index %s (%s) has no faiss GPU version; searching on the CPU: %s", self.cfg.kind,
-                        self.cfg.storage, str(e).splitlines()[0][:120])
+            log.warning(
+                "index %s (%s) has no faiss GPU version; searching on the CPU: %s",
+                self.cfg.kind,
+                self.cfg.storage,
+                str(e).splitlines()[0][:120],
+            )
             self._gpu = self.index
         return self._gpu
 

@@ -1,12 +1,13 @@
 """Re-ranking options (off by default until measured): average / alpha query expansion,
 database-side augmentation, and k-reciprocal re-ranking of each query's top candidates."""
+
 from __future__ import annotations
 
 import numpy as np
 
+from ground.errors import ConfigError
 from matcher.config import IndexConfig, RerankConfig
 from matcher.index import KnnIndex, build_index, pairwise_distance
-from ground.errors import ConfigError
 
 METHODS = ("none", "aqe", "alpha_qe", "kreciprocal")
 
@@ -15,7 +16,9 @@ def _normalize(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def expand(x: np.ndarray, neighbours: np.ndarray, dist: np.ndarray, alpha: float = 0.0) -> np.ndarray:
+def expand(
+    x: np.ndarray, neighbours: np.ndarray, dist: np.ndarray, alpha: float = 0.0
+) -> np.ndarray:
     """Query expansion: ``x' = normalize(x + sum_i w_i n_i)`` over ``(Q, k, D)`` neighbours with
     ``w_i = 1`` (average QE, ``alpha = 0``) or ``w_i = max(cos_i, 0) ** alpha`` (alpha-QE);
     ``cos_i = 1 - d_i^2 / 2``. Missing neighbours (``d = inf``) weigh 0."""
@@ -33,9 +36,11 @@ def _augmented(gallery: np.ndarray, dist: np.ndarray, rows: np.ndarray, alpha: f
     return _normalize(np.einsum("nk,nkd->nd", weights, gallery[np.maximum(rows, 0)]))
 
 
-def database_augmentation(gallery: np.ndarray, k: int, alpha: float = 0.0,
-                          cfg: IndexConfig | None = None) -> np.ndarray:
-    """DBA: each gallery row becomes the (weighted) mean of itself and its ``k - 1`` nearest rows."""
+def database_augmentation(
+    gallery: np.ndarray, k: int, alpha: float = 0.0, cfg: IndexConfig | None = None
+) -> np.ndarray:
+    """DBA: each gallery row becomes the (weighted) mean of itself and its ``k - 1`` nearest
+    rows."""
     if k <= 1 or len(gallery) < 2:
         return gallery
     index = build_index(gallery, cfg or IndexConfig())
@@ -53,11 +58,15 @@ class NeighbourLists:
 
     def __init__(self, gallery: np.ndarray, m: int = 64):
         self.gallery = np.asarray(gallery, np.float32)
-        self.dist, self.rows = (build_index(self.gallery, IndexConfig()).search(self.gallery, min(m, len(self.gallery)))
-                                if len(self.gallery) else (np.empty((0, 0), np.float32), np.empty((0, 0), np.int64)))
+        self.dist, self.rows = (
+            build_index(self.gallery, IndexConfig()).search(self.gallery, min(m, len(self.gallery)))
+            if len(self.gallery)
+            else (np.empty((0, 0), np.float32), np.empty((0, 0), np.int64))
+        )
 
     def augment(self, keep: np.ndarray, k: int, alpha: float = 0.0) -> np.ndarray:
-        """``database_augmentation(gallery[keep], k, alpha)`` (an exact flat search) from the lists."""
+        """``database_augmentation(gallery[keep], k, alpha)`` (an exact flat search) from the
+        lists."""
         idx = np.flatnonzero(keep)
         subset = self.gallery[idx]
         if k <= 1 or len(idx) < 2:
@@ -65,7 +74,9 @@ class NeighbourLists:
         k = min(k, len(idx))
         rows, dist = self.rows[idx], self.dist[idx]
         kept = (rows >= 0) & keep[np.maximum(rows, 0)]
-        order = np.argsort(~kept, axis=1, kind="stable")[:, :k]  # the first k kept, in distance order
+        order = np.argsort(~kept, axis=1, kind="stable")[
+            :, :k
+        ]  # the first k kept, in distance order
         enough = kept.sum(axis=1) >= k
         near_rows = np.take_along_axis(rows, order, axis=1)
         near_dist = np.take_along_axis(dist, order, axis=1)
@@ -79,8 +90,8 @@ class NeighbourLists:
 
 
 def _reciprocal(rank: np.ndarray, i: int, k: int) -> np.ndarray:
-    forward = rank[i, :k + 1]
-    return forward[(rank[forward, :k + 1] == i).any(axis=1)]
+    forward = rank[i, : k + 1]
+    return forward[(rank[forward, : k + 1] == i).any(axis=1)]
 
 
 def _encode(rank: np.ndarray, dist: np.ndarray, k1: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -113,8 +124,14 @@ def _local_expansion(rows, rank: np.ndarray, k2: int, n: int):
     return out
 
 
-def kreciprocal(queries: np.ndarray, gallery: np.ndarray, candidates: np.ndarray, k1: int = 20,
-                k2: int = 6, lambda_: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+def kreciprocal(
+    queries: np.ndarray,
+    gallery: np.ndarray,
+    candidates: np.ndarray,
+    k1: int = 20,
+    k2: int = 6,
+    lambda_: float = 0.3,
+) -> tuple[np.ndarray, np.ndarray]:
     """Re-rank each query's ``(Q, K)`` candidate gallery rows by
     ``(1 - lambda) * jaccard + lambda * d``; returns re-ordered distances and rows.
 
@@ -139,8 +156,8 @@ def kreciprocal(queries: np.ndarray, gallery: np.ndarray, candidates: np.ndarray
             jaccard = 1.0 - overlap / max(2.0 - overlap, 1e-12)
             scores.append((1 - lambda_) * jaccard + lambda_ * dist[q, nq + g])
         order = np.argsort(scores, kind="stable")
-        out_d[q, :len(valid)] = np.asarray(scores, np.float32)[order]
-        out_r[q, :len(valid)] = valid[order]
+        out_d[q, : len(valid)] = np.asarray(scores, np.float32)[order]
+        out_r[q, : len(valid)] = valid[order]
     return out_d, out_r
 
 
@@ -150,8 +167,13 @@ def search_store(store, cfg) -> tuple[np.ndarray, np.ndarray]:
     return search(store.shop.features, store.video.features, cfg.index, cfg.rerank)
 
 
-def search(queries: np.ndarray, gallery: np.ndarray, index_cfg: IndexConfig | None = None,
-           rerank: RerankConfig | None = None, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def search(
+    queries: np.ndarray,
+    gallery: np.ndarray,
+    index_cfg: IndexConfig | None = None,
+    rerank: RerankConfig | None = None,
+    k: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
     """Shop -> video search with the configured post-processing; ``(Q, k)`` distances and rows.
 
     Distances after k-reciprocal re-ranking are its blended distance, not Euclidean: calibrate
@@ -166,7 +188,7 @@ def search(queries: np.ndarray, gallery: np.ndarray, index_cfg: IndexConfig | No
     if len(gallery):
         index.add(gallery)
         if index_cfg.target_recall > 0:
-            index.tune(queries[:index_cfg.tune_queries], gallery, index_cfg.target_recall)
+            index.tune(queries[: index_cfg.tune_queries], gallery, index_cfg.target_recall)
     if rerank.method in ("aqe", "alpha_qe") and index.ntotal:
         dist, rows = index.search(queries, rerank.qe_k)
         alpha = rerank.alpha if rerank.method == "alpha_qe" else 0.0

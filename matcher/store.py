@@ -1,6 +1,7 @@
 """The embedder-to-matcher format: a feature store, a folder with ``shop*.npz`` (crops of shop
 photos) and ``video*.npz`` (crops of video frames), each a :class:`matcher.crops.CropTable`;
 several shards of each kind are concatenated in name order."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,13 +23,19 @@ def load_store(folder) -> FeatureStore:
     if not folder.is_dir():
         raise FeatureError(f"{folder}: feature folder does not exist")
     if not any(folder.glob("shop*.npz")) and not any(folder.glob("video*.npz")):
-        raise FeatureError(f"{folder}: no shop*.npz or video*.npz inside; a feature folder is what `livematch run` "
-                           "(OUT/features) or `livematch embed extract` writes")
-    tables = {kind: CropTable.concat(CropTable.load(p) for p in sorted(folder.glob(f"{kind}*.npz")))
-              for kind in ("shop", "video")}
+        raise FeatureError(
+            f"{folder}: no shop*.npz or video*.npz inside; a feature folder is what `livematch "
+            "run` (OUT/features) or `livematch embed extract` writes"
+        )
+    tables = {
+        kind: CropTable.concat(CropTable.load(p) for p in sorted(folder.glob(f"{kind}*.npz")))
+        for kind in ("shop", "video")
+    }
     if tables["shop"].dim and tables["video"].dim and tables["shop"].dim != tables["video"].dim:
-        raise FeatureError(f"{folder}: shop features are {tables['shop'].dim}-d but video features "
-                           f"are {tables['video'].dim}-d; extract both with the same embedder")
+        raise FeatureError(
+            f"{folder}: shop features are {tables['shop'].dim}-d but video features "
+            f"are {tables['video'].dim}-d; extract both with the same embedder"
+        )
     shop, bad_shop = clean_features(tables["shop"])
     video, bad_video = clean_features(tables["video"])
     return FeatureStore(shop, video, bad_shop + bad_video)

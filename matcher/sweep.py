@@ -1,6 +1,7 @@
 """The vote swept: every point of a grid of the voting constants scored on a validation split by
 a score function (the contest score, supplied by the caller: the matcher itself knows no ground
 truth)."""
+
 from __future__ import annotations
 
 import itertools
@@ -35,15 +36,26 @@ def distance_grid(result: MatchResult, steps: int = 12) -> list[float]:
     return [float(q) for q in qs] + [float("inf")]
 
 
-def sweep_votes(shop: CropTable, video: CropTable, dist: np.ndarray, rows: np.ndarray, score_fn,
-                base: VotingConfig | None = None, grid: dict | None = None) -> list[dict]:
+def sweep_votes(
+    shop: CropTable,
+    video: CropTable,
+    dist: np.ndarray,
+    rows: np.ndarray,
+    score_fn,
+    base: VotingConfig | None = None,
+    grid: dict | None = None,
+) -> list[dict]:
     """Score every (keep_fraction, vote_fraction, max_distance) combination; returns the table
     rows ``{keep_fraction, vote_fraction, max_distance, score, matches}``, best first (ties:
     the grid's earlier values, i.e. the more conservative setting). ``base`` gives every other
     voting choice (rule, assignment, evidence)."""
     base, grid = base or VotingConfig(), {**DEFAULT_GRID, **(grid or {})}
     if base.rule == "set":  # the set rule has no kept / vote fractions: one row per cut-off
-        grid = {**grid, "keep_fraction": [base.keep_fraction], "vote_fraction": [base.vote_fraction]}
+        grid = {
+            **grid,
+            "keep_fraction": [base.keep_fraction],
+            "vote_fraction": [base.vote_fraction],
+        }
     table = []
     for keep, vote in itertools.product(grid["keep_fraction"], grid["vote_fraction"]):
         cfg = replace(base, keep_fraction=keep, vote_fraction=vote, max_distance=float("inf"))
@@ -52,8 +64,19 @@ def sweep_votes(shop: CropTable, video: CropTable, dist: np.ndarray, rows: np.nd
         for cut in cuts:
             at_cut = replace(cfg, max_distance=cut)
             # a global assignment changes with the cut (a pair beyond it frees both sides): re-solve
-            result = match_catalogue(shop, video, dist, rows, at_cut) if base.assign == "global" else _cut(full, at_cut)
-            table.append({"keep_fraction": keep, "vote_fraction": vote, "max_distance": cut,
-                          "score": float(score_fn(to_result(result))), "matches": len(result.matches)})
+            result = (
+                match_catalogue(shop, video, dist, rows, at_cut)
+                if base.assign == "global"
+                else _cut(full, at_cut)
+            )
+            table.append(
+                {
+                    "keep_fraction": keep,
+                    "vote_fraction": vote,
+                    "max_distance": cut,
+                    "score": float(score_fn(to_result(result))),
+                    "matches": len(result.matches),
+                }
+            )
     order = sorted(range(len(table)), key=lambda i: (-table[i]["score"], i))
     return [table[i] for i in order]

@@ -1,5 +1,5 @@
-"""The reference vote (docs/METHOD.md section 3): each item folder picks at most one video, then each
-video keeps its nearest folder.
+"""The reference vote (docs/METHOD.md section 3): each item folder picks at most one video, then
+each video keeps its nearest folder.
 
 Per folder with ``N`` shop crops, each having found its nearest video crop:
 
@@ -19,6 +19,7 @@ Per folder with ``N`` shop crops, each having found its nearest video crop:
 
 ``ceil`` is taken after subtracting 1e-9, so that ``0.28 * 25 = 7.000000000000001`` keeps 7.
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,7 +49,11 @@ def within(distance: float, cut: float) -> bool:
 def accepts(distance: float, cfg: VotingConfig) -> bool:
     """Whether a pair passes ``max_distance``: ``<=`` on the Euclidean distance (``written``),
     strictly ``<`` on the mean squared distance (``original``: their code drops ``>= 1.12``)."""
-    return float(distance) < cfg.max_distance if cfg.rule == "original" else within(distance, cfg.max_distance)
+    return (
+        float(distance) < cfg.max_distance
+        if cfg.rule == "original"
+        else within(distance, cfg.max_distance)
+    )
 
 
 def keep_count(fraction: float, n: int) -> int:
@@ -69,7 +74,8 @@ class Claim:
     finalists: int  # M: videos left after the vote cut
     query_row: int  # the folder's crop of the nearest candidate for this video
     gallery_row: int  # that candidate's video crop
-    confident_query: int = -1  # rule "original": the most confident of the folder's crops that voted for the video
+    #: rule "original": the most confident of the folder's crops that voted for the video
+    confident_query: int = -1
     confident_gallery: int = -1  # and the most confident video crop they retrieved
 
 
@@ -97,18 +103,25 @@ class MatchResult:
     matches: dict[str, Match] = field(default_factory=dict)
     claims: list[Claim] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
-    # a rejected video's nearest folder and its strongest votes there (vote_pairs): what nearly matched
+    # a rejected video's nearest folder and its strongest votes there (vote_pairs): what nearly
+    # matched
     near_misses: dict[str, tuple[str, list[dict]]] = field(default_factory=dict)
 
 
-def written_claims(item_id: str, query_rows: np.ndarray, dist: np.ndarray, rows: np.ndarray,
-                   gallery_owner: np.ndarray, cfg: VotingConfig) -> list[Claim]:
+def written_claims(
+    item_id: str,
+    query_rows: np.ndarray,
+    dist: np.ndarray,
+    rows: np.ndarray,
+    gallery_owner: np.ndarray,
+    cfg: VotingConfig,
+) -> list[Claim]:
     """Steps 1-3 for one folder, as docs/METHOD.md writes them: one claim per finalist video, the
     pick (nearest kept candidate) first. ``dist`` / ``rows``: nearest distance and gallery row of
     each of the folder's queries (``query_rows``); rows of -1 (no neighbour) are ignored."""
     valid = rows >= 0
     query_rows, dist, rows = query_rows[valid], dist[valid], rows[valid]
-    order = np.lexsort((query_rows, dist))[:keep_count(cfg.keep_fraction, len(rows))]
+    order = np.lexsort((query_rows, dist))[: keep_count(cfg.keep_fraction, len(rows))]
     votes: dict[str, int] = defaultdict(int)
     nearest: dict[str, int] = {}  # video -> position in `order` of its nearest kept candidate
     for pos, k in enumerate(order):
@@ -116,13 +129,34 @@ def written_claims(item_id: str, query_rows: np.ndarray, dist: np.ndarray, rows:
         votes[video] += 1
         nearest.setdefault(video, pos)
     ranked = sorted(votes, key=lambda v: (-votes[v], nearest[v], v))
-    finalists = sorted(ranked[:keep_count(cfg.vote_fraction, len(ranked))], key=lambda v: nearest[v])
-    return [Claim(item_id, v, float(dist[order[nearest[v]]]), votes[v], len(order), len(ranked), len(finalists),
-                  int(query_rows[order[nearest[v]]]), int(rows[order[nearest[v]]])) for v in finalists]
+    finalists = sorted(
+        ranked[: keep_count(cfg.vote_fraction, len(ranked))], key=lambda v: nearest[v]
+    )
+    return [
+        Claim(
+            item_id,
+            v,
+            float(dist[order[nearest[v]]]),
+            votes[v],
+            len(order),
+            len(ranked),
+            len(finalists),
+            int(query_rows[order[nearest[v]]]),
+            int(rows[order[nearest[v]]]),
+        )
+        for v in finalists
+    ]
 
 
-def original_claims(item_id: str, query_rows: np.ndarray, dist: np.ndarray, rows: np.ndarray,
-                    shop: CropTable, video: CropTable, cfg: VotingConfig) -> list[Claim]:
+def original_claims(
+    item_id: str,
+    query_rows: np.ndarray,
+    dist: np.ndarray,
+    rows: np.ndarray,
+    shop: CropTable,
+    video: CropTable,
+    cfg: VotingConfig,
+) -> list[Claim]:
     """Steps 1-3 for one folder as the authors' inference code computes them (docs/METHOD.md):
     squared distances in float16; keep ``d < quantile(d, keep_fraction)`` (one crop keeps
     nothing, ties at the quantile drop out); keep videos with ``count >= round(vote_fraction * K)``
@@ -144,29 +178,51 @@ def original_claims(item_id: str, query_rows: np.ndarray, dist: np.ndarray, rows
     if not finalists:
         return []
     chosen = finalists[0]
-    if len(finalists) > 1:  # their loop: the first finalist whose mean beats every earlier one and 0
+    if (
+        len(finalists) > 1
+    ):  # their loop: the first finalist whose mean beats every earlier one and 0
         chosen, best = None, np.float16(0)
         for v in finalists:
             mean = d[owners == v].mean()
             if mean > best:
                 chosen, best = v, mean
     if chosen is None:
-        log.warning("folder %s: no finalist video has a mean distance above 0; the authors' code would "
-                    "answer a stale video here; no match", item_id)
+        log.warning(
+            "folder %s: no finalist video has a mean distance above 0; the authors' code would "
+            "answer a stale video here; no match",
+            item_id,
+        )
         return []
     claims = []
     for v in finalists:
         voters = np.flatnonzero(keep & (owners == v))
         q = voters[np.argmin(d[voters])]
         g = rows[voters][np.argmax(video.scores[rows[voters]])]
-        claims.append(Claim(item_id, v, float(d[voters].mean()), len(voters), int(keep.sum()), len(ids),
-                            len(finalists), int(query_rows[q]), int(rows[q]),
-                            int(query_rows[voters][np.argmax(shop.scores[query_rows[voters]])]), int(g)))
+        claims.append(
+            Claim(
+                item_id,
+                v,
+                float(d[voters].mean()),
+                len(voters),
+                int(keep.sum()),
+                len(ids),
+                len(finalists),
+                int(query_rows[q]),
+                int(rows[q]),
+                int(query_rows[voters][np.argmax(shop.scores[query_rows[voters]])]),
+                int(g),
+            )
+        )
     return sorted(claims, key=lambda c: (c.video_id != chosen, c.distance, c.video_id))
 
 
-def set_claims(shop: CropTable, video: CropTable, folders: dict[str, np.ndarray], videos: dict[str, np.ndarray],
-               cfg: VotingConfig) -> dict[str, list[Claim]]:
+def set_claims(
+    shop: CropTable,
+    video: CropTable,
+    folders: dict[str, np.ndarray],
+    videos: dict[str, np.ndarray],
+    cfg: VotingConfig,
+) -> dict[str, list[Claim]]:
     """Rule ``set``: each folder x clip pair scored as a whole. A video crop's similarity to a
     folder is its best cosine to any of the folder's crops; the pair's similarity is the mean of
     the clip's ``set_top_k`` best crops. With ``hub_k`` > 0 the similarities are corrected for
@@ -174,7 +230,8 @@ def set_claims(shop: CropTable, video: CropTable, folders: dict[str, np.ndarray]
     pairs, so that a clip close to every folder stops drawing them all. Distance = 1 - corrected
     similarity. Each folder offers its ``set_offers`` nearest clips, nearest first; the evidence
     crops are the clip's best crop and the folder crop nearest it. Costs one folder x gallery
-    product per folder (fine for a catalogue of thousands of crops; the vote rules scale by k-NN)."""
+    product per folder (fine for a catalogue of thousands of crops; the vote rules scale by
+    k-NN)."""
     names = list(videos)
     if not names or not folders:
         return {}
@@ -192,7 +249,9 @@ def set_claims(shop: CropTable, video: CropTable, folders: dict[str, np.ndarray]
         grouped = code[order]
         rank = np.arange(len(order)) - np.searchsorted(grouped, grouped)
         top = order[rank < k]
-        sim[i] = np.bincount(code[top], m[top], len(names)) / np.maximum(np.bincount(code[top], minlength=len(names)), 1)
+        sim[i] = np.bincount(code[top], m[top], len(names)) / np.maximum(
+            np.bincount(code[top], minlength=len(names)), 1
+        )
         first = order[rank == 0]
         best_g[i, code[first]] = first
         best_q[i, code[first]] = rows[near[first]]
@@ -206,16 +265,36 @@ def set_claims(shop: CropTable, video: CropTable, folders: dict[str, np.ndarray]
     offers = max(1, int(cfg.set_offers))
     for i, item_id in enumerate(folders):
         picks = np.argsort(dist[i], kind="stable")[:offers]
-        out[item_id] = [Claim(item_id, names[j], float(dist[i, j]), min(k, len(videos[names[j]])), k, len(names),
-                              len(picks), int(best_q[i, j]), int(best_g[i, j])) for j in picks]
+        out[item_id] = [
+            Claim(
+                item_id,
+                names[j],
+                float(dist[i, j]),
+                min(k, len(videos[names[j]])),
+                k,
+                len(names),
+                len(picks),
+                int(best_q[i, j]),
+                int(best_g[i, j]),
+            )
+            for j in picks
+        ]
     return out
 
 
-def _evidence(claim: Claim, shop: CropTable, video: CropTable, folder_rows: np.ndarray,
-              video_rows: np.ndarray, cfg: VotingConfig) -> Match:
+def _evidence(
+    claim: Claim,
+    shop: CropTable,
+    video: CropTable,
+    folder_rows: np.ndarray,
+    video_rows: np.ndarray,
+    cfg: VotingConfig,
+) -> Match:
     """Step 4: the frame box and the photo box backing a claim."""
     frame = int(video.frame[claim.gallery_row])
-    if claim.confident_gallery >= 0:  # rule "original": the most confident crop its voters retrieved
+    if (
+        claim.confident_gallery >= 0
+    ):  # rule "original": the most confident crop its voters retrieved
         frame = int(video.frame[claim.confident_gallery])
     claimed_frame = frame
     if cfg.prefer_annotation_grid and frame % cfg.annotation_step:
@@ -234,13 +313,25 @@ def _evidence(claim: Claim, shop: CropTable, video: CropTable, folder_rows: np.n
     if cfg.item_box == "nearest":
         q = claim.query_row
     elif cfg.item_box == "paired":
-        q = int(folder_rows[np.argmin(pairwise_distance(video.features[[g]], shop.features[folder_rows])[0])])
+        q = int(
+            folder_rows[
+                np.argmin(pairwise_distance(video.features[[g]], shop.features[folder_rows])[0])
+            ]
+        )
     elif claim.confident_query >= 0:
         q = claim.confident_query
     else:
         q = int(folder_rows[np.argmax(shop.scores[folder_rows])])  # argmax: first of ties
-    return Match(claim.video_id, claim.item_id, claim.distance, claim.votes, frame,
-                 video.boxes[g].tolist(), str(shop.name[q]), shop.boxes[q].tolist())
+    return Match(
+        claim.video_id,
+        claim.item_id,
+        claim.distance,
+        claim.votes,
+        frame,
+        video.boxes[g].tolist(),
+        str(shop.name[q]),
+        shop.boxes[q].tolist(),
+    )
 
 
 ITEM_BOX = ("confidence", "nearest", "paired")  # _evidence's photo-box choices
@@ -252,7 +343,9 @@ def check_voting(cfg: VotingConfig) -> None:
     for key, allowed in CHOICES.items():
         name = key.split(".", 1)[1]
         if getattr(cfg, name) not in allowed:
-            raise ConfigError(f"matcher.{key} is {getattr(cfg, name)!r}; choose one of {', '.join(allowed)}")
+            raise ConfigError(
+                f"matcher.{key} is {getattr(cfg, name)!r}; choose one of {', '.join(allowed)}"
+            )
 
 
 def _groups(owner: np.ndarray) -> dict[str, np.ndarray]:
@@ -267,7 +360,9 @@ def _rank(claims: list[Claim]) -> list[Claim]:
     return sorted(claims, key=lambda c: (c.distance, c.item_id))
 
 
-def _greedy(options: dict[str, list[Claim]], cfg: VotingConfig) -> tuple[dict[str, Claim], dict[str, list[Claim]]]:
+def _greedy(
+    options: dict[str, list[Claim]], cfg: VotingConfig
+) -> tuple[dict[str, Claim], dict[str, list[Claim]]]:
     """Each folder its first claim; each video keeps the nearest (ties: smaller item id)."""
     contenders: dict[str, list[Claim]] = defaultdict(list)
     for claims in options.values():
@@ -276,11 +371,14 @@ def _greedy(options: dict[str, list[Claim]], cfg: VotingConfig) -> tuple[dict[st
     return {v: cs[0] for v, cs in contenders.items() if accepts(cs[0].distance, cfg)}, contenders
 
 
-def _global(options: dict[str, list[Claim]], cfg: VotingConfig) -> tuple[dict[str, Claim], dict[str, list[Claim]]]:
+def _global(
+    options: dict[str, list[Claim]], cfg: VotingConfig
+) -> tuple[dict[str, Claim], dict[str, list[Claim]]]:
     """One assignment of folders to videos over every finalist pair within the cut-off,
     minimising the summed pair distances plus ``max_distance`` for each folder left unmatched
     (without a finite cut-off: the most pairs, then the smallest sum)."""
     from scipy.optimize import linear_sum_assignment
+
     contenders: dict[str, list[Claim]] = defaultdict(list)
     for claims in options.values():
         for c in claims:
@@ -309,6 +407,7 @@ def _global(options: dict[str, list[Claim]], cfg: VotingConfig) -> tuple[dict[st
 def per_folder(claims_of):
     """A rule that claims folder by folder, ``claims_of(item_id, query_rows, dist, rows, shop,
     video, cfg) -> [Claim]`` (its pick first), as a :data:`RULES` entry over every folder."""
+
     def rule(shop, video, dist, rows, folders, videos, cfg) -> dict[str, list[Claim]]:
         options = {}
         for item_id, q in folders.items():
@@ -316,6 +415,7 @@ def per_folder(claims_of):
             if claims:
                 options[item_id] = claims
         return options
+
     return rule
 
 
@@ -329,29 +429,55 @@ def _set(shop, video, dist, rows, folders, videos, cfg) -> dict[str, list[Claim]
 
 # matcher.voting.rule -> the rule: ``(shop, video, dist, rows, folders, videos, cfg) -> {item_id:
 # [Claim, ...]}``, each folder's claims with its pick first (folders without a claim left out);
-# ``dist`` / ``rows`` are each shop crop's nearest video crop. A new rule is one function and one line.
+# ``dist`` / ``rows`` are each shop crop's nearest video crop. A new rule is one function and one
+# line.
 RULES = {"written": per_folder(_written), "original": per_folder(original_claims), "set": _set}
 # matcher.voting.assign -> how claims become matches: ``(options, cfg) -> (winners, contenders)``.
 ASSIGN = {"greedy": _greedy, "global": _global}
 # The voting settings that take one of a few words, each from the table that implements it
 # (livematch.config checks them when a config loads).
-CHOICES = {"voting.rule": RULES, "voting.assign": ASSIGN, "voting.item_box": ITEM_BOX, "voting.frame_box": FRAME_BOX}
+CHOICES = {
+    "voting.rule": RULES,
+    "voting.assign": ASSIGN,
+    "voting.item_box": ITEM_BOX,
+    "voting.frame_box": FRAME_BOX,
+}
 
 
-def vote_pairs(shop: CropTable, video: CropTable, dist: np.ndarray, rows: np.ndarray, folder_rows: np.ndarray,
-               video_id: str, n: int = 5) -> list[dict]:
+def vote_pairs(
+    shop: CropTable,
+    video: CropTable,
+    dist: np.ndarray,
+    rows: np.ndarray,
+    folder_rows: np.ndarray,
+    video_id: str,
+    n: int = 5,
+) -> list[dict]:
     """The votes behind a match, as a person checks them: the folder's crops whose nearest video
     crop lies in ``video_id``, nearest first, at most ``n``: each shop crop (photo, box), the
     frame crop it retrieved (frame, box) and their distance."""
     q = folder_rows[rows[folder_rows] >= 0]
     q = q[video.owner[rows[q]] == video_id]
     q = q[np.argsort(dist[q], kind="stable")][:n]
-    return [{"img_name": str(shop.name[i]), "item_box": shop.boxes[i].tolist(), "frame": int(video.frame[rows[i]]),
-             "frame_box": video.boxes[rows[i]].tolist(), "distance": float(dist[i])} for i in q]
+    return [
+        {
+            "img_name": str(shop.name[i]),
+            "item_box": shop.boxes[i].tolist(),
+            "frame": int(video.frame[rows[i]]),
+            "frame_box": video.boxes[rows[i]].tolist(),
+            "distance": float(dist[i]),
+        }
+        for i in q
+    ]
 
 
-def match_catalogue(shop: CropTable, video: CropTable, dist: np.ndarray, rows: np.ndarray,
-                    cfg: VotingConfig | None = None) -> MatchResult:
+def match_catalogue(
+    shop: CropTable,
+    video: CropTable,
+    dist: np.ndarray,
+    rows: np.ndarray,
+    cfg: VotingConfig | None = None,
+) -> MatchResult:
     """Link item folders to videos. ``dist`` / ``rows`` are the ``(Q, k)`` search results of the
     shop crops against the video crops (only the nearest, column 0, votes)."""
     cfg = cfg or VotingConfig()
@@ -369,12 +495,17 @@ def match_catalogue(shop: CropTable, video: CropTable, dist: np.ndarray, rows: n
         best = winners.get(video_id)
         if best is None:
             near = claims[0]
-            result.near_misses[video_id] = (near.item_id, vote_pairs(shop, video, dist, rows, folders[near.item_id],
-                                                                     video_id))
+            result.near_misses[video_id] = (
+                near.item_id,
+                vote_pairs(shop, video, dist, rows, folders[near.item_id], video_id),
+            )
             result.rejected[video_id] = (
-                f"too far: nearest folder {near.item_id} at {near.distance:.3f} > max_distance {cfg.max_distance}"
-                if not accepts(near.distance, cfg) else
-                f"assigned away: its nearest folder {near.item_id} ({near.distance:.3f}) matched another video")
+                f"too far: nearest folder {near.item_id} at {near.distance:.3f} > max_distance "
+                f"{cfg.max_distance}"
+                if not accepts(near.distance, cfg)
+                else f"assigned away: its nearest folder {near.item_id} ({near.distance:.3f}) "
+                "matched another video"
+            )
             continue
         match = _evidence(best, shop, video, folders[best.item_id], videos[video_id], cfg)
         match.pairs = vote_pairs(shop, video, dist, rows, folders[best.item_id], video_id)

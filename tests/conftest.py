@@ -1,4 +1,5 @@
 """Shared fixtures: a small generated dataset and helpers that write test media."""
+
 from __future__ import annotations
 
 import json
@@ -32,6 +33,7 @@ def all_worn(root: Path, dest: Path) -> Path:
     """A copy of dataset ``root`` at ``dest`` whose frame garments are all annotated worn
     (``display`` 0): the display split has no second class."""
     import shutil
+
     shutil.copytree(root, dest)
     for path in (dest / "video_annotation").glob("*.json"):
         data = json.loads(path.read_text())
@@ -56,12 +58,12 @@ def index_frame(i: int) -> np.ndarray:
     frame = np.zeros((2 * BLOCK, BITS * BLOCK, 3), np.uint8)
     for b in range(BITS):
         if (i >> b) & 1:
-            frame[:, b * BLOCK:(b + 1) * BLOCK] = 255
+            frame[:, b * BLOCK : (b + 1) * BLOCK] = 255
     return frame
 
 
 def read_index(frame: np.ndarray) -> int:
     """Decode the index drawn by :func:`index_frame`."""
-    row = frame[BLOCK // 2:BLOCK + BLOCK // 2]
-    bits = [row[:, b * BLOCK + 4:(b + 1) * BLOCK - 4].mean() > 127 for b in range(BITS)]
+    row = frame[BLOCK // 2 : BLOCK + BLOCK // 2]
+    bits = [row[:, b * BLOCK + 4 : (b + 1) * BLOCK - 4].mean() > 127 for b in range(BITS)]
     return sum(1 << b for b, on in enumerate(bits) if on)

@@ -7,6 +7,7 @@ records what each rank saw and ended with, in ``OUT/probe<rank>.json``:
 
 ``python -m tests.ddp_probe embedder|detector ROOT OUT [overrides...]``
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,15 +40,21 @@ def _record(cls, seen: list, sizes: list):
         if hasattr(self, "dataset"):
             sizes.append(len(self.dataset))
         for item in original(self):
-            items = [item] if isinstance(item, (int, np.integer)) else item  # a batch sampler's batch
-            epoch.extend(int(i[0] if isinstance(i, tuple) else i) for i in items)  # (index, shape) pairs
+            items = (
+                [item] if isinstance(item, (int, np.integer)) else item
+            )  # a batch sampler's batch
+            epoch.extend(
+                int(i[0] if isinstance(i, tuple) else i) for i in items
+            )  # (index, shape) pairs
             yield item
+
     cls.__iter__ = __iter__
 
 
 def main(kind: str, root: str, out: str, overrides: list[str]) -> None:
-    from livematch.config import load_config
     from ground.distributed import setup_distributed
+    from livematch.config import load_config
+
     out_dir = Path(out)
     seen, sizes = [], []
     cfg = load_config(None, overrides)
@@ -55,15 +62,19 @@ def main(kind: str, root: str, out: str, overrides: list[str]) -> None:
     if kind == "embedder":
         from embedder.samplers import AspectRatioBatchSampler
         from livematch.commands.embed import train_embedder
+
         _record(AspectRatioBatchSampler, seen, sizes)
         cfg.embedder.data.roots = [root]
         result, _ = train_embedder(cfg, out_dir / "run", progress=False)
     else:
         from livematch.commands.detect import train_detector_on
+
         _record(torch.utils.data.distributed.DistributedSampler, seen, sizes)
         result, _ = train_detector_on(cfg, [root], None, out_dir / "run", progress=False)
     setup_distributed()
-    (out_dir / f"probe{rank}.json").write_text(json.dumps({"seen": seen, "sizes": sizes, "digest": _digest(result.model)}))
+    (out_dir / f"probe{rank}.json").write_text(
+        json.dumps({"seen": seen, "sizes": sizes, "digest": _digest(result.model)})
+    )
 
 
 if __name__ == "__main__":

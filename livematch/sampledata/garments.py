@@ -4,6 +4,7 @@ A garment is a :class:`GarmentSpec` (shape + pattern + palette); :func:`render_g
 at any height. Colours come from one shared palette, so no colour alone tells items apart: a
 model has to look at shape and pattern (stripe period and angle, dot size, motif layout, print).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -13,20 +14,41 @@ import numpy as np
 
 # (label, kind, sleeve 0/1/2, canvas width / height)
 CATEGORIES = (
-    ("短袖上衣", "top", 1, 1.15), ("长袖上衣", "top", 2, 1.35), ("背心上衣", "top", 0, 0.8),
-    ("短袖连衣裙", "dress", 1, 0.85), ("长袖连衣裙", "dress", 2, 1.0), ("无袖连衣裙", "dress", 0, 0.65),
-    ("短裙", "skirt", 0, 1.0), ("长半身裙", "skirt", 0, 0.7), ("短裤", "shorts", 0, 1.1),
-    ("长裤", "trousers", 0, 0.55), ("长外套", "coat", 2, 0.95), ("短外套", "coat", 2, 1.3),
+    ("短袖上衣", "top", 1, 1.15),
+    ("长袖上衣", "top", 2, 1.35),
+    ("背心上衣", "top", 0, 0.8),
+    ("短袖连衣裙", "dress", 1, 0.85),
+    ("长袖连衣裙", "dress", 2, 1.0),
+    ("无袖连衣裙", "dress", 0, 0.65),
+    ("短裙", "skirt", 0, 1.0),
+    ("长半身裙", "skirt", 0, 0.7),
+    ("短裤", "shorts", 0, 1.1),
+    ("长裤", "trousers", 0, 0.55),
+    ("长外套", "coat", 2, 0.95),
+    ("短外套", "coat", 2, 1.3),
 )
 BOTTOM_KINDS = ("skirt", "shorts", "trousers")
 PATTERNS = ("stripes", "checks", "dots", "chevron", "blocks", "motif", "knit", "print")
 # The varied style adds prints cut from real photographs (:mod:`livematch.sampledata.textures`).
 VARIED_PATTERNS = PATTERNS + ("photo", "photo")
 # One palette shared by every item: colours repeat across items, never identify one.
-PALETTE = np.array([
-    (200, 40, 50), (240, 200, 60), (40, 80, 160), (30, 30, 35), (235, 235, 230), (120, 170, 90),
-    (230, 130, 160), (150, 100, 60), (90, 180, 200), (110, 60, 140), (240, 140, 50), (160, 160, 165),
-], dtype=np.uint8)
+PALETTE = np.array(
+    [
+        (200, 40, 50),
+        (240, 200, 60),
+        (40, 80, 160),
+        (30, 30, 35),
+        (235, 235, 230),
+        (120, 170, 90),
+        (230, 130, 160),
+        (150, 100, 60),
+        (90, 180, 200),
+        (110, 60, 140),
+        (240, 140, 50),
+        (160, 160, 165),
+    ],
+    dtype=np.uint8,
+)
 
 
 @dataclass(frozen=True)
@@ -63,15 +85,20 @@ def random_spec(rng: np.random.Generator, kinds=None, patterns=PATTERNS) -> Garm
     choices = [i for i, c in enumerate(CATEGORIES) if kinds is None or c[1] in kinds]
     n_colors = int(rng.integers(2, 4))
     spec = GarmentSpec(
-        category=int(rng.choice(choices)), length=float(rng.uniform(0.88, 0.98)),
-        width=float(rng.uniform(0.2, 0.3)), flare=float(rng.uniform(0.0, 0.12)),
+        category=int(rng.choice(choices)),
+        length=float(rng.uniform(0.88, 0.98)),
+        width=float(rng.uniform(0.2, 0.3)),
+        flare=float(rng.uniform(0.0, 0.12)),
         pattern=str(rng.choice(patterns)),
         colors=tuple(int(c) for c in rng.choice(len(PALETTE), n_colors, replace=False)),
-        period=float(rng.uniform(0.06, 0.2)), angle=float(rng.choice([0, 90, 45, -45, 30, -60])),
+        period=float(rng.uniform(0.06, 0.2)),
+        angle=float(rng.choice([0, 90, 45, -45, 30, -60])),
         motif_seed=int(rng.integers(1 << 30)),
-        extras=tuple(e for e in ("collar", "belt", "pocket", "hem") if rng.random() < 0.3))
+        extras=tuple(e for e in ("collar", "belt", "pocket", "hem") if rng.random() < 0.3),
+    )
     if spec.pattern == "photo":
         from livematch.sampledata.textures import names
+
         spec = replace(spec, texture=str(rng.choice(names())))
     return spec
 
@@ -81,18 +108,32 @@ def twin_spec(spec: GarmentSpec, rng: np.random.Generator, patterns=VARIED_PATTE
     same print (pattern, colours, scale, motif) on another cut."""
     if rng.random() < 0.5:
         other = random_spec(rng, patterns=patterns)
-        return replace(other, category=spec.category, length=spec.length, width=spec.width,
-                       flare=spec.flare, extras=spec.extras)
+        return replace(
+            other,
+            category=spec.category,
+            length=spec.length,
+            width=spec.width,
+            flare=spec.flare,
+            extras=spec.extras,
+        )
     category = int(rng.choice([i for i in range(len(CATEGORIES)) if i != spec.category]))
-    return replace(spec, category=category, length=float(rng.uniform(0.88, 0.98)),
-                   width=float(rng.uniform(0.2, 0.3)), flare=float(rng.uniform(0.0, 0.12)))
+    return replace(
+        spec,
+        category=category,
+        length=float(rng.uniform(0.88, 0.98)),
+        width=float(rng.uniform(0.2, 0.3)),
+        flare=float(rng.uniform(0.0, 0.12)),
+    )
 
 
 def similar_spec(spec: GarmentSpec, rng: np.random.Generator) -> GarmentSpec:
     """A deliberately close variant: same category, palette and pattern family; one or two
     pattern parameters changed enough to be told apart by a careful look."""
     first = str(rng.choice(["period", "angle", "motif"]))
-    change = {first, str(rng.choice([c for c in ("period", "angle", "motif", "extras") if c != first]))}
+    change = {
+        first,
+        str(rng.choice([c for c in ("period", "angle", "motif", "extras") if c != first])),
+    }
     out = spec
     if "period" in change:
         out = replace(out, period=float(np.clip(spec.period * rng.choice([0.55, 1.8]), 0.04, 0.3)))
@@ -101,8 +142,14 @@ def similar_spec(spec: GarmentSpec, rng: np.random.Generator) -> GarmentSpec:
     if "motif" in change:
         out = replace(out, motif_seed=int(rng.integers(1 << 30)), colors=spec.colors[::-1])
     if "extras" in change:
-        out = replace(out, extras=tuple(e for e in ("collar", "belt", "pocket", "hem")
-                                        if (e in spec.extras) != (rng.random() < 0.6)))
+        out = replace(
+            out,
+            extras=tuple(
+                e
+                for e in ("collar", "belt", "pocket", "hem")
+                if (e in spec.extras) != (rng.random() < 0.6)
+            ),
+        )
     return out
 
 
@@ -115,8 +162,14 @@ def _outline(spec: GarmentSpec, w: int, h: int) -> list[np.ndarray]:
         top = 0.06 * h
         waist = 0.38 * h if kind == "dress" else hem
         neck = 0.09 * w
-        body = [(cx - bw, top), (cx - neck, top - 0.03 * h), (cx, top + 0.07 * h),
-                (cx + neck, top - 0.03 * h), (cx + bw, top), (cx + bw * 0.95, waist)]
+        body = [
+            (cx - bw, top),
+            (cx - neck, top - 0.03 * h),
+            (cx, top + 0.07 * h),
+            (cx + neck, top - 0.03 * h),
+            (cx + bw, top),
+            (cx + bw * 0.95, waist),
+        ]
         if kind == "dress":
             body += [(cx + bw + fl + 0.1 * w, hem), (cx - bw - fl - 0.1 * w, hem)]
         else:
@@ -127,17 +180,36 @@ def _outline(spec: GarmentSpec, w: int, h: int) -> list[np.ndarray]:
             reach = (0.22 if sleeve == 1 else 0.62) * h
             out = min(0.16 * w if sleeve == 1 else 0.12 * w, cx - bw - 2)
             for s in (-1, 1):
-                polys.append([(cx + s * bw, top), (cx + s * (bw + out + 0.04 * w), top + reach),
-                              (cx + s * (bw + out - 0.08 * w), top + reach + 0.05 * h),
-                              (cx + s * bw, top + 0.28 * h)])
+                polys.append(
+                    [
+                        (cx + s * bw, top),
+                        (cx + s * (bw + out + 0.04 * w), top + reach),
+                        (cx + s * (bw + out - 0.08 * w), top + reach + 0.05 * h),
+                        (cx + s * bw, top + 0.28 * h),
+                    ]
+                )
     elif kind == "skirt":
-        polys.append([(cx - bw, 0.04 * h), (cx + bw, 0.04 * h), (cx + bw + fl + 0.12 * w, hem),
-                      (cx - bw - fl - 0.12 * w, hem)])
+        polys.append(
+            [
+                (cx - bw, 0.04 * h),
+                (cx + bw, 0.04 * h),
+                (cx + bw + fl + 0.12 * w, hem),
+                (cx - bw - fl - 0.12 * w, hem),
+            ]
+        )
     else:  # trousers, shorts
         gap = 0.03 * w
-        polys.append([(cx - bw - 0.05 * w, 0.03 * h), (cx + bw + 0.05 * w, 0.03 * h),
-                      (cx + bw + fl + 0.05 * w, hem), (cx + gap, hem), (cx, 0.3 * h),
-                      (cx - gap, hem), (cx - bw - fl - 0.05 * w, hem)])
+        polys.append(
+            [
+                (cx - bw - 0.05 * w, 0.03 * h),
+                (cx + bw + 0.05 * w, 0.03 * h),
+                (cx + bw + fl + 0.05 * w, hem),
+                (cx + gap, hem),
+                (cx, 0.3 * h),
+                (cx - gap, hem),
+                (cx - bw - fl - 0.05 * w, hem),
+            ]
+        )
     return [np.round(np.asarray(p, dtype=np.float64)).astype(np.int32) for p in polys]
 
 
@@ -161,13 +233,16 @@ def _pattern(spec: GarmentSpec, w: int, h: int) -> np.ndarray:
         base[b] = 0.55 * base[b] + 0.45 * third
     elif spec.pattern == "dots":
         du, dv = (u / p) % 1.0 - 0.5, (v / p + 0.5 * (np.floor(u / p) % 2)) % 1.0 - 0.5
-        base[du ** 2 + dv ** 2 < 0.07] = second
+        base[du**2 + dv**2 < 0.07] = second
     elif spec.pattern == "chevron":
         zig = v + 0.5 * p * np.abs(((u / p) % 2.0) - 1.0)
         base[((zig / p) % 1.0) < 0.4] = second
     elif spec.pattern == "photo":
         from livematch.sampledata.textures import fabric
-        base = fabric(spec.texture, spec.motif_seed, float(np.clip(0.15 / p, 1.0, 3.0)), colors, w, h)
+
+        base = fabric(
+            spec.texture, spec.motif_seed, float(np.clip(0.15 / p, 1.0, 3.0)), colors, w, h
+        )
     elif spec.pattern == "blocks":
         base[u > np.median(u)] = second
         base[(v > np.quantile(v, 0.7))] = third
@@ -186,8 +261,11 @@ def _draw_motifs(base: np.ndarray, spec: GarmentSpec, colors: np.ndarray, w: int
     if spec.pattern == "print":
         c = (int(w / 2), int(0.42 * h))
         r = int(0.16 * h)
-        pts = [(c[0] + r * np.cos(a), c[1] + r * np.sin(a))
-               for a in np.linspace(0, 2 * np.pi, int(rng.integers(3, 7)), endpoint=False) + rng.uniform(0, 1)]
+        pts = [
+            (c[0] + r * np.cos(a), c[1] + r * np.sin(a))
+            for a in np.linspace(0, 2 * np.pi, int(rng.integers(3, 7)), endpoint=False)
+            + rng.uniform(0, 1)
+        ]
         cv2.fillPoly(base, [np.round(pts).astype(np.int32)], tuple(float(x) for x in colors[1]))
         cv2.circle(base, c, int(r * 0.45), tuple(float(x) for x in colors[-1]), -1)
         return
@@ -198,8 +276,16 @@ def _draw_motifs(base: np.ndarray, spec: GarmentSpec, colors: np.ndarray, w: int
         color = tuple(float(v) for v in colors[1 + rng.integers(len(colors) - 1)])
         for k in range(5):
             a = k * 2 * np.pi / 5 + rng.uniform(0, 1)
-            cv2.ellipse(base, (int(x + size * 0.6 * np.cos(a)), int(y + size * 0.6 * np.sin(a))),
-                        (max(1, size // 2), max(1, size // 4)), np.rad2deg(a), 0, 360, color, -1)
+            cv2.ellipse(
+                base,
+                (int(x + size * 0.6 * np.cos(a)), int(y + size * 0.6 * np.sin(a))),
+                (max(1, size // 2), max(1, size // 4)),
+                np.rad2deg(a),
+                0,
+                360,
+                color,
+                -1,
+            )
         cv2.circle(base, (x, y), max(1, size // 4), tuple(float(v) for v in colors[0] * 0.6), -1)
 
 
@@ -207,10 +293,10 @@ def _shade(rgb: np.ndarray, mask: np.ndarray, spec: GarmentSpec) -> np.ndarray:
     """Cloth-like shading: darker towards the sides, soft vertical folds, a darker outline."""
     h, w = mask.shape
     x = np.linspace(-1, 1, w, dtype=np.float32)
-    shade = 1.0 - 0.22 * x ** 2
+    shade = 1.0 - 0.22 * x**2
     rng = np.random.default_rng(spec.motif_seed + 1)
     for fx in rng.uniform(-0.6, 0.6, 3):
-        shade = shade - 0.08 * np.exp(-((x - fx) / 0.04) ** 2)
+        shade = shade - 0.08 * np.exp(-(((x - fx) / 0.04) ** 2))
     out = rgb.astype(np.float32) * shade[None, :, None]
     edge = cv2.morphologyEx(mask, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
     out[edge] *= 0.55
@@ -227,7 +313,9 @@ def _draw_extras(rgb: np.ndarray, spec: GarmentSpec, w: int, h: int) -> None:
         y = int(0.38 * h) if spec.kind == "dress" else int(0.07 * h)
         cv2.rectangle(rgb, (0, y - max(2, h // 60)), (w, y + max(2, h // 60)), dark, -1)
     if "pocket" in spec.extras:
-        cv2.rectangle(rgb, (cx + int(0.05 * w), int(0.5 * h)), (cx + int(0.16 * w), int(0.62 * h)), dark, 2)
+        cv2.rectangle(
+            rgb, (cx + int(0.05 * w), int(0.5 * h)), (cx + int(0.16 * w), int(0.62 * h)), dark, 2
+        )
     if "hem" in spec.extras:
         y = int(spec.length * h)
         cv2.rectangle(rgb, (0, y - max(3, h // 30)), (w, y), accent, -1)

@@ -16,6 +16,7 @@ beside distractor garments of other items (``instance_id`` 0). Some clips sell a
 folder; some folders have no clip. Clip ids are random, unrelated to item ids. Deterministic for a
 seed: every item and clip draws from its own generator, whatever the number of workers.
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,17 +28,34 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ground.progress import progress_bar
 from ground.io import atomic_write_bytes, atomic_write_text, write_json
-from livematch.sampledata import scenes
-from livematch.sampledata.garments import (BOTTOM_KINDS, PATTERNS, VARIED_PATTERNS, GarmentSpec, random_spec,
-                                           render_garment, similar_spec, twin_spec)
-from livematch.sampledata.video import write_video
+from ground.progress import progress_bar
 from ground.structures import make_instance_id
+from livematch.sampledata import scenes
+from livematch.sampledata.garments import (
+    BOTTOM_KINDS,
+    PATTERNS,
+    VARIED_PATTERNS,
+    GarmentSpec,
+    random_spec,
+    render_garment,
+    similar_spec,
+    twin_spec,
+)
+from livematch.sampledata.video import write_video
 
 log = logging.getLogger(__name__)
-PATTERN_TEXT = {"stripes": "条纹", "checks": "格子", "dots": "波点", "chevron": "波浪纹",
-                "blocks": "拼色", "motif": "印花", "knit": "针织", "print": "图案", "photo": "数码印花"}
+PATTERN_TEXT = {
+    "stripes": "条纹",
+    "checks": "格子",
+    "dots": "波点",
+    "chevron": "波浪纹",
+    "blocks": "拼色",
+    "motif": "印花",
+    "knit": "针织",
+    "print": "图案",
+    "photo": "数码印花",
+}
 
 
 @dataclass
@@ -63,7 +81,8 @@ class SampleConfig:
     style: str = "varied"  # varied | classic (see the module docstring)
     empty_fraction: float = 0.1  # varied: clips whose presenter wears nothing of the catalogue
     two_people: float = 0.3  # varied: clips with a second presenter
-    twin_fraction: float = 0.15  # varied: items made as a near twin of the previous (other print / other cut)
+    #: varied: items made as a near twin of the previous (other print / other cut)
+    twin_fraction: float = 0.15
 
     @property
     def varied(self) -> bool:
@@ -92,33 +111,47 @@ class Product:
 @dataclass
 class Plan:
     products: list[Product]
-    videos: list[tuple[str, int, list[int]]] = field(default_factory=list)  # (id, product or -1, distractors)
+    #: (id, product or -1, distractors)
+    videos: list[tuple[str, int, list[int]]] = field(default_factory=list)
 
 
 def plan_dataset(cfg: SampleConfig) -> Plan:
     """Decide items, their garments, and which clip sells which item (no pixels yet)."""
     rng = np.random.default_rng([cfg.seed, 0])
-    n_unlisted = min(cfg.videos, max(1, round(cfg.unlisted_fraction * cfg.videos))) if cfg.videos else 0
+    n_unlisted = (
+        min(cfg.videos, max(1, round(cfg.unlisted_fraction * cfg.videos))) if cfg.videos else 0
+    )
     n_total = cfg.items + n_unlisted
     ids = [f"{i:06d}" for i in rng.choice(np.arange(1, 100000), n_total, replace=False)]
     products, patterns = [], cfg.patterns
     for k, item_id in enumerate(ids):
         if products and rng.random() < cfg.similar_fraction:
             base = products[-1].specs[0]
-            specs = [similar_spec(base, rng)] + [similar_spec(s, rng) for s in products[-1].specs[1:]]
+            specs = [similar_spec(base, rng)] + [
+                similar_spec(s, rng) for s in products[-1].specs[1:]
+            ]
         elif cfg.varied and products and rng.random() < cfg.twin_fraction:
             specs = [twin_spec(s, rng, patterns) for s in products[-1].specs]
         elif rng.random() < cfg.set_fraction:
-            specs = [random_spec(rng, ("top", "coat"), patterns), random_spec(rng, BOTTOM_KINDS, patterns)]
+            specs = [
+                random_spec(rng, ("top", "coat"), patterns),
+                random_spec(rng, BOTTOM_KINDS, patterns),
+            ]
         else:
             specs = [random_spec(rng, patterns=patterns)]
         products.append(Product(item_id, specs, listed=k < cfg.items))
     order = rng.permutation(n_total)
     listed = [int(i) for i in order if products[i].listed]
     unlisted = [int(i) for i in order if not products[i].listed]
-    n_empty = min(cfg.videos - n_unlisted, round(cfg.empty_fraction * cfg.videos)) if cfg.varied else 0
+    n_empty = (
+        min(cfg.videos - n_unlisted, round(cfg.empty_fraction * cfg.videos)) if cfg.varied else 0
+    )
     n_listed_videos = cfg.videos - n_unlisted - n_empty
-    sold = (listed * (n_listed_videos // max(1, len(listed)) + 1))[:n_listed_videos] + unlisted + [-1] * n_empty
+    sold = (
+        (listed * (n_listed_videos // max(1, len(listed)) + 1))[:n_listed_videos]
+        + unlisted
+        + [-1] * n_empty
+    )
     video_ids = set()
     taken = set(ids)
     while len(video_ids) < cfg.videos:
@@ -130,17 +163,29 @@ def plan_dataset(cfg: SampleConfig) -> Plan:
     for vid, p in zip(rng.permutation(sorted(video_ids)), rng.permutation(sold)):
         others = [i for i in range(n_total) if i != p]
         k = int(rng.integers(0, 5 if cfg.varied else 3))
-        plan.videos.append((str(vid), int(p), [int(i) for i in rng.choice(others, min(k, len(others)), replace=False)]))
+        plan.videos.append(
+            (
+                str(vid),
+                int(p),
+                [int(i) for i in rng.choice(others, min(k, len(others)), replace=False)],
+            )
+        )
     return plan
 
 
 def _annotation(spec: GarmentSpec, box, instance_id: int, viewpoint: int, display: int) -> dict:
-    return {"label": spec.label, "viewpoint": viewpoint, "display": display,
-            "instance_id": instance_id, "box": [int(v) for v in box]}
+    return {
+        "label": spec.label,
+        "viewpoint": viewpoint,
+        "display": display,
+        "instance_id": instance_id,
+        "box": [int(v) for v in box],
+    }
 
 
-def render_photo(product: Product, rng: np.random.Generator,
-                 varied: bool = False) -> tuple[np.ndarray, list[dict]]:
+def render_photo(
+    product: Product, rng: np.random.Generator, varied: bool = False
+) -> tuple[np.ndarray, list[dict]]:
     """One shop photo of ``product``: worn by a presenter or shown alone, with its annotations."""
     width, height = [(480, 640), (600, 600), (640, 480), (540, 720), (600, 800)][rng.integers(5)]
     img = scenes.background(rng, width, height, scenes.BACKDROPS["varied" if varied else "classic"])
@@ -155,7 +200,10 @@ def render_photo(product: Product, rng: np.random.Generator,
     anns = []
     if worn:
         figure = height * rng.uniform(0.6, 0.85)
-        sx, sy = width * rng.uniform(*((0.25, 0.75) if varied else (0.4, 0.6))), height * rng.uniform(0.12, 0.22)
+        sx, sy = (
+            width * rng.uniform(*((0.25, 0.75) if varied else (0.4, 0.6))),
+            height * rng.uniform(0.12, 0.22),
+        )
         scenes.draw_presenter(img, sx, sy, figure, scenes.SKIN[rng.integers(4)], (40, 30, 25))
         placements = list(zip(specs, ids, scenes.figure_slots(specs, sx, sy, figure)))
         placements.sort(key=lambda p: p[0].kind not in BOTTOM_KINDS)  # bottoms under tops
@@ -181,35 +229,53 @@ def write_item(root: Path, product: Product, seed: int, index: int, cfg: SampleC
     n = int(rng.integers(low, cfg.photos[1] + 1))
     for k in range(n):
         img, anns = render_photo(product, rng, cfg.varied)
-        ok, jpg = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(85, 96))])
+        ok, jpg = cv2.imencode(
+            ".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(85, 96))]
+        )
         atomic_write_bytes(root / "image" / product.item_id / f"{k}.jpg", jpg.tobytes())
-        write_json(root / "image_annotation" / product.item_id / f"{k}.json",
-                   {"item_id": product.item_id, "img_name": f"{k}.jpg", "annotations": anns})
+        write_json(
+            root / "image_annotation" / product.item_id / f"{k}.json",
+            {"item_id": product.item_id, "img_name": f"{k}.jpg", "annotations": anns},
+        )
     if cfg.text:
         spec = product.specs[0]
-        atomic_write_text(root / "image_text" / f"{product.item_id}.txt",
-                          f"{PATTERN_TEXT[spec.pattern]} {spec.label} 新款\n")
+        atomic_write_text(
+            root / "image_text" / f"{product.item_id}.txt",
+            f"{PATTERN_TEXT[spec.pattern]} {spec.label} 新款\n",
+        )
     return n
 
 
-def write_clip(root: Path, cfg: SampleConfig, index: int, video_id: str, product: Product | None,
-               distractors: list[Product]) -> int:
+def write_clip(
+    root: Path,
+    cfg: SampleConfig,
+    index: int,
+    video_id: str,
+    product: Product | None,
+    distractors: list[Product],
+) -> int:
     """Render, encode and annotate one clip (``product`` ``None``: it sells nothing listed or
     unlisted); returns its frame count."""
     from livematch.sampledata.clip import ClipRenderer  # keeps worker start-up light
+
     rng = np.random.default_rng([cfg.seed, 2, index])
     renderer = ClipRenderer(cfg, product, distractors, rng)
     n = write_video(root / "video" / f"{video_id}.mp4", renderer.frames(), fps=cfg.fps)
-    frames = [{"frame_index": i, "annotations": anns} for i, anns in sorted(renderer.annotations.items())]
-    write_json(root / "video_annotation" / f"{video_id}.json", {"video_id": video_id, "frames": frames})
+    frames = [
+        {"frame_index": i, "annotations": anns} for i, anns in sorted(renderer.annotations.items())
+    ]
+    write_json(
+        root / "video_annotation" / f"{video_id}.json", {"video_id": video_id, "frames": frames}
+    )
     if cfg.text:
         label = product.specs[0].label if product else "新品"
         atomic_write_text(root / "video_text" / f"{video_id}.txt", f"直播间 {label} 上新\n")
     return n
 
 
-def generate_dataset(out, cfg: SampleConfig | None = None, overwrite: bool = False,
-                     progress: bool = True) -> Plan:
+def generate_dataset(
+    out, cfg: SampleConfig | None = None, overwrite: bool = False, progress: bool = True
+) -> Plan:
     """Write a sample dataset to ``out`` (created; must be empty unless ``overwrite``)."""
     cfg = cfg or SampleConfig()
     root = Path(out)
@@ -222,8 +288,10 @@ def generate_dataset(out, cfg: SampleConfig | None = None, overwrite: bool = Fal
     for i, product in enumerate(plan.products):
         if product.listed:
             write_item(root, product, cfg.seed, i, cfg)
-    jobs = [(root, cfg, k, vid, plan.products[p] if p >= 0 else None, [plan.products[d] for d in ds])
-            for k, (vid, p, ds) in enumerate(plan.videos)]
+    jobs = [
+        (root, cfg, k, vid, plan.products[p] if p >= 0 else None, [plan.products[d] for d in ds])
+        for k, (vid, p, ds) in enumerate(plan.videos)
+    ]
     bar = progress_bar(total=len(jobs), desc="clips", unit="clip", show=progress)
     if cfg.workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(cfg.workers) as pool:

@@ -4,6 +4,7 @@ Boxes are the visible extent of each garment's sprite (alpha > 50 %) after place
 of the output image; a garment less than ``MIN_VISIBLE`` visible or smaller than ``MIN_SIDE``
 pixels is not annotated, as a human annotator would skip it.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -15,14 +16,25 @@ MIN_VISIBLE = 0.3
 MIN_SIDE = 10
 SKIN = ((224, 172, 140), (198, 140, 105), (160, 110, 80), (240, 200, 175))
 # Garment height as a fraction of the figure height (shoulder to ankle), by kind.
-FIGURE_HEIGHT = {"top": 0.42, "coat": 0.62, "dress": 0.8, "skirt": 0.42, "shorts": 0.25, "trousers": 0.6}
+FIGURE_HEIGHT = {
+    "top": 0.42,
+    "coat": 0.62,
+    "dress": 0.8,
+    "skirt": 0.42,
+    "shorts": 0.25,
+    "trousers": 0.6,
+}
 WAIST = 0.38  # where bottoms start, fraction of the figure height below the shoulders
 # Backdrop styles by sample-data style (varied: photographs twice as often as each drawn style).
-BACKDROPS = {"classic": ("studio", "room", "noise"), "varied": ("studio", "room", "noise", "photo", "photo")}
+BACKDROPS = {
+    "classic": ("studio", "room", "noise"),
+    "varied": ("studio", "room", "noise", "photo", "photo"),
+}
 
 
-def background(rng: np.random.Generator, width: int, height: int,
-               styles=("studio", "room", "noise")) -> np.ndarray:
+def background(
+    rng: np.random.Generator, width: int, height: int, styles=("studio", "room", "noise")
+) -> np.ndarray:
     """A plausible backdrop: studio gradient, cluttered room, soft coloured noise, or (style
     ``"photo"``) a blurred real photograph."""
     style = rng.choice(list(styles))
@@ -33,11 +45,16 @@ def background(rng: np.random.Generator, width: int, height: int,
         for _ in range(int(rng.integers(4, 10))):
             x, y = int(rng.uniform(0, width)), int(rng.uniform(0, height))
             w, h = int(rng.uniform(0.05, 0.35) * width), int(rng.uniform(0.05, 0.4) * height)
-            cv2.rectangle(img, (x, y), (x + w, y + h), tuple(float(v) for v in rng.uniform(40, 220, 3)), -1)
+            cv2.rectangle(
+                img, (x, y), (x + w, y + h), tuple(float(v) for v in rng.uniform(40, 220, 3)), -1
+            )
         img = cv2.GaussianBlur(img, (0, 0), 2.0)
     elif style == "photo":
         from livematch.sampledata.textures import patch
-        img = 0.35 * img + 0.65 * cv2.GaussianBlur(patch(rng, width, height).astype(np.float32), (0, 0), 1.5)
+
+        img = 0.35 * img + 0.65 * cv2.GaussianBlur(
+            patch(rng, width, height).astype(np.float32), (0, 0), 1.5
+        )
     elif style == "noise":
         small = rng.uniform(0, 255, (6, 8, 3)).astype(np.float32)
         img = 0.5 * img + 0.5 * cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
@@ -45,10 +62,12 @@ def background(rng: np.random.Generator, width: int, height: int,
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def paste(canvas: np.ndarray, sprite: np.ndarray, center, height: float,
-          angle: float = 0.0) -> tuple[list[int] | None, float]:
+def paste(
+    canvas: np.ndarray, sprite: np.ndarray, center, height: float, angle: float = 0.0
+) -> tuple[list[int] | None, float]:
     """Draw an RGBA ``sprite`` scaled to ``height`` px and rotated by ``angle`` degrees about
-    ``center`` (x, y). Returns the visible box (or ``None``) and the visible fraction of the sprite."""
+    ``center`` (x, y). Returns the visible box (or ``None``) and the visible fraction of the
+    sprite."""
     sh, sw = sprite.shape[:2]
     scale = height / sh
     m = cv2.getRotationMatrix2D((sw / 2, sh / 2), angle, scale)
@@ -61,8 +80,14 @@ def paste(canvas: np.ndarray, sprite: np.ndarray, center, height: float,
     if x2 - x1 < 2 or y2 - y1 < 2:
         return None, 0.0
     m[:, 2] -= (x1, y1)
-    warped = cv2.warpAffine(sprite, m, (x2 - x1, y2 - y1), flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    warped = cv2.warpAffine(
+        sprite,
+        m,
+        (x2 - x1, y2 - y1),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
     alpha = warped[..., 3].astype(np.float32) * (1.0 / 255.0)
     roi = canvas[y1:y2, x1:x2]
     roi[:] = cv2.blendLinear(np.ascontiguousarray(warped[..., :3]), roi, alpha, 1.0 - alpha)
@@ -72,11 +97,17 @@ def paste(canvas: np.ndarray, sprite: np.ndarray, center, height: float,
     if count == 0 or full_area == 0:
         return None, 0.0
     bx, by, bw, bh = cv2.boundingRect(visible)
-    return [int(x1 + bx), int(y1 + by), int(x1 + bx + bw), int(y1 + by + bh)], float(count / full_area)
+    return [int(x1 + bx), int(y1 + by), int(x1 + bx + bw), int(y1 + by + bh)], float(
+        count / full_area
+    )
 
 
 def annotatable(box, fraction: float) -> bool:
-    return box is not None and fraction >= MIN_VISIBLE and min(box[2] - box[0], box[3] - box[1]) >= MIN_SIDE
+    return (
+        box is not None
+        and fraction >= MIN_VISIBLE
+        and min(box[2] - box[0], box[3] - box[1]) >= MIN_SIDE
+    )
 
 
 def figure_slots(specs, shoulder_x: float, shoulder_y: float, figure: float):
@@ -89,25 +120,35 @@ def figure_slots(specs, shoulder_x: float, shoulder_y: float, figure: float):
     return slots
 
 
-def draw_presenter(canvas: np.ndarray, shoulder_x: float, shoulder_y: float, figure: float,
-                   skin, hair) -> None:
+def draw_presenter(
+    canvas: np.ndarray, shoulder_x: float, shoulder_y: float, figure: float, skin, hair
+) -> None:
     """A simple presenter behind the outfit: head, neck, legs."""
     head = int(0.09 * figure)
     cx, cy = int(shoulder_x), int(shoulder_y - 0.13 * figure)
     cv2.rectangle(canvas, (cx - head // 3, cy), (cx + head // 3, int(shoulder_y) + 4), skin, -1)
     cv2.ellipse(canvas, (cx, cy), (int(head * 0.8), head), 0, 0, 360, skin, -1)
-    cv2.ellipse(canvas, (cx, cy - head // 3), (int(head * 0.9), int(head * 0.8)), 0, 180, 360, hair, -1)
+    cv2.ellipse(
+        canvas, (cx, cy - head // 3), (int(head * 0.9), int(head * 0.8)), 0, 180, 360, hair, -1
+    )
     for s in (-1, 1):
         x = int(shoulder_x + s * 0.07 * figure)
-        cv2.line(canvas, (x, int(shoulder_y + 0.6 * figure)), (x, int(shoulder_y + figure)), skin,
-                 max(2, int(0.05 * figure)))
+        cv2.line(
+            canvas,
+            (x, int(shoulder_y + 0.6 * figure)),
+            (x, int(shoulder_y + figure)),
+            skin,
+            max(2, int(0.05 * figure)),
+        )
 
 
 def draw_hand(canvas: np.ndarray, x: float, y: float, size: float, skin, angle: float) -> None:
     """An arm and hand crossing the view (a partial occluder)."""
     dx, dy = np.cos(np.deg2rad(angle)) * size * 3, np.sin(np.deg2rad(angle)) * size * 3
     cv2.line(canvas, (int(x - dx), int(y - dy)), (int(x), int(y)), skin, max(2, int(size * 0.7)))
-    cv2.ellipse(canvas, (int(x), int(y)), (int(size * 0.6), int(size * 0.45)), angle, 0, 360, skin, -1)
+    cv2.ellipse(
+        canvas, (int(x), int(y)), (int(size * 0.6), int(size * 0.45)), angle, 0, 360, skin, -1
+    )
 
 
 def light(img: np.ndarray, gain: float, cast, blur: float = 0.0) -> np.ndarray:
@@ -141,5 +182,10 @@ def draw_card(canvas: np.ndarray, x: float, y: float, size: float, color, angle:
         f = (k + 1) / 4
         a = pts[0] + (pts[1] - pts[0]) * f
         b = pts[3] + (pts[2] - pts[3]) * f
-        cv2.line(canvas, tuple(int(v) for v in a + (b - a) * 0.15), tuple(int(v) for v in a + (b - a) * 0.8),
-                 color, max(1, int(size * 0.05)))
+        cv2.line(
+            canvas,
+            tuple(int(v) for v in a + (b - a) * 0.15),
+            tuple(int(v) for v in a + (b - a) * 0.8),
+            color,
+            max(1, int(size * 0.05)),
+        )

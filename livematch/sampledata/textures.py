@@ -4,6 +4,7 @@ colour statistics, clutter, fine detail that blurs and compresses like camera fo
 
 Nothing is downloaded: only images inside the installed ``skimage/data`` folder are read.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -13,14 +14,33 @@ import cv2
 import numpy as np
 
 # Colour photographs and grey ones (tinted with the garment's palette when used as fabric).
-COLOUR = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "hubble_deep_field.jpg",
-          "ihc.png", "retina.jpg", "motorcycle_left.png", "color.png")
-GREY = ("camera.png", "brick.png", "grass.png", "gravel.png", "moon.png", "coins.png", "page.png", "text.png")
+COLOUR = (
+    "astronaut.png",
+    "coffee.png",
+    "chelsea.png",
+    "rocket.jpg",
+    "hubble_deep_field.jpg",
+    "ihc.png",
+    "retina.jpg",
+    "motorcycle_left.png",
+    "color.png",
+)
+GREY = (
+    "camera.png",
+    "brick.png",
+    "grass.png",
+    "gravel.png",
+    "moon.png",
+    "coins.png",
+    "page.png",
+    "text.png",
+)
 
 
 @lru_cache(maxsize=1)
 def _folder() -> Path:
     import skimage.data
+
     return Path(skimage.data.__file__).parent
 
 
@@ -38,7 +58,9 @@ def names() -> tuple[str, ...]:
     return tuple(n for n in COLOUR + GREY if (_folder() / n).exists())
 
 
-def patch(rng: np.random.Generator, w: int, h: int, zoom: float = 1.0, name: str | None = None) -> np.ndarray:
+def patch(
+    rng: np.random.Generator, w: int, h: int, zoom: float = 1.0, name: str | None = None
+) -> np.ndarray:
     """A ``(h, w, 3)`` window of a photograph: a random crop covering ``1 / zoom`` of the
     photo's short side, resized to ``w x h``."""
     src = photo(name or str(rng.choice(names())))
@@ -46,7 +68,7 @@ def patch(rng: np.random.Generator, w: int, h: int, zoom: float = 1.0, name: str
     side = max(8, int(min(sh, sw) / max(zoom, 1.0)))
     cw, ch = min(sw, int(side * w / max(w, h)) or 1), min(sh, int(side * h / max(w, h)) or 1)
     x, y = int(rng.integers(0, sw - cw + 1)), int(rng.integers(0, sh - ch + 1))
-    return cv2.resize(src[y:y + ch, x:x + cw], (w, h), interpolation=cv2.INTER_AREA)
+    return cv2.resize(src[y : y + ch, x : x + cw], (w, h), interpolation=cv2.INTER_AREA)
 
 
 def fabric(name: str, seed: int, zoom: float, colors: np.ndarray, w: int, h: int) -> np.ndarray:

@@ -1,4 +1,5 @@
 """Writing clips: H.264 through PyAV (what real footage uses), mp4v through OpenCV."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,8 +9,15 @@ import numpy as np
 CODECS = ("h264", "mp4v")
 
 
-def write_video(path, frames, fps: float = 25.0, codec: str = "h264", gop: int = 50,
-                crf: int = 23, faststart: bool = False) -> int:
+def write_video(
+    path,
+    frames,
+    fps: float = 25.0,
+    codec: str = "h264",
+    gop: int = 50,
+    crf: int = 23,
+    faststart: bool = False,
+) -> int:
     """Encode RGB ``uint8`` frames (an iterable of equal-size ``(H, W, 3)`` arrays, even sides)
     to ``path``; returns the number of frames written. ``gop`` is the keyframe interval;
     ``faststart`` (H.264 only) puts the index at the start, as streaming uploads do."""
@@ -23,8 +31,10 @@ def write_video(path, frames, fps: float = 25.0, codec: str = "h264", gop: int =
 
 
 def _write_h264(path: Path, frames, fps: float, gop: int, crf: int, faststart: bool) -> int:
-    import av
     from fractions import Fraction
+
+    import av
+
     count = 0
     options = {"movflags": "faststart"} if faststart else {}
     with av.open(str(path), mode="w", options=options) as container:
@@ -35,8 +45,13 @@ def _write_h264(path: Path, frames, fps: float, gop: int, crf: int, faststart: b
                 stream.height, stream.width = rgb.shape[:2]
                 stream.pix_fmt = "yuv420p"
                 # One thread and fixed options: identical bytes for identical frames (determinism).
-                stream.options = {"crf": str(crf), "preset": "ultrafast", "g": str(gop),
-                                  "threads": "1", "bframes": "0"}
+                stream.options = {
+                    "crf": str(crf),
+                    "preset": "ultrafast",
+                    "g": str(gop),
+                    "threads": "1",
+                    "bframes": "0",
+                }
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
             container.mux(stream.encode(frame))
             count += 1
@@ -47,11 +62,14 @@ def _write_h264(path: Path, frames, fps: float, gop: int, crf: int, faststart: b
 
 def _write_mp4v(path: Path, frames, fps: float) -> int:
     import cv2
+
     count, writer = 0, None
     for rgb in frames:
         if writer is None:
             height, width = rgb.shape[:2]
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+            writer = cv2.VideoWriter(
+                str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height)
+            )
             if not writer.isOpened():
                 raise OSError(f"{path}: OpenCV cannot write mp4v here")
         writer.write(np.ascontiguousarray(rgb[..., ::-1]))

@@ -1,4 +1,5 @@
 """The worn scorer: context crops, training on a built case, checkpoints, annotated samples."""
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -18,7 +19,9 @@ def test_context_crop_widens_the_box_and_marks_it():
     crop = context_crop(image, (100, 50, 200, 150), size=66, context=0.5)
     assert crop.shape == (66, 66, 4) and crop.dtype == np.uint8
     mask = crop[..., 3] > 0
-    assert mask[16:50, 16:50].all() and not mask[:15].any() and not mask[:, 51:].any()  # the middle half
+    assert (
+        mask[16:50, 16:50].all() and not mask[:15].any() and not mask[:, 51:].any()
+    )  # the middle half
     assert tuple(crop[33, 33, :3]) == (200, 30, 30)
     assert crop[8, 33, 1] == 200  # the context above the box is in the crop
     edge = context_crop(image, (0, 0, 100, 100), size=64, context=0.5)
@@ -29,9 +32,9 @@ def _scene(rng, worn: bool):
     """A garment box on a grey backdrop; worn ones have a skin-coloured head above them."""
     image = np.full((160, 160, 3), 90, np.uint8)
     x, y = int(rng.integers(30, 70)), int(rng.integers(50, 80))
-    image[y:y + 60, x:x + 50] = rng.integers(0, 255, 3)
+    image[y : y + 60, x : x + 50] = rng.integers(0, 255, 3)
     if worn:
-        image[y - 25:y - 3, x + 15:x + 35] = (230, 180, 150)
+        image[y - 25 : y - 3, x + 15 : x + 35] = (230, 180, 150)
     return image, (x, y, x + 50, y + 60)
 
 
@@ -66,22 +69,29 @@ def test_samples_follow_the_display_field_and_need_both_kinds(sample_root, tmp_p
         worn_samples(load_dataset(root, probe_media=False), cfg)
 
 
-def test_a_pretrained_backbone_scorer_starts_from_imagenet_and_reloads_without_the_package(tmp_path, monkeypatch):
+def test_a_pretrained_backbone_scorer_starts_from_imagenet_and_reloads_without_the_package(
+    tmp_path, monkeypatch
+):
     """detector.worn.backbone / weights: a timm backbone with a 4-channel stem adapted from the
     packaged ImageNet file; its checkpoint reloads from its own weights, never the package's."""
     import torch
+
     from detector.worn import TimmWorn, build_worn
     from ground import pretrained
     from ground.checkpoint import save_checkpoint
+
     cfg = WornConfig(backbone="tf_efficientnet_lite0", weights="imagenet")
     model = build_worn(cfg).eval()
     stem = pretrained.resolve_weights("imagenet", "tf_efficientnet_lite0")["conv_stem.weight"]
     assert isinstance(model, TimmWorn) and model.net.conv_stem.weight.shape[1] == 4
-    assert torch.allclose(model.net.conv_stem.weight[:, :3] * 4 / 3, stem)  # timm's channel adaptation
+    assert torch.allclose(
+        model.net.conv_stem.weight[:, :3] * 4 / 3, stem
+    )  # timm's channel adaptation
     save_checkpoint(tmp_path / "worn", {"model": model}, cfg, {"kind": "worn", "epoch": 1})
 
     def offline(source, arch):
         assert not source, "a checkpoint must not read the packaged weights"
+
     monkeypatch.setattr(pretrained, "resolve_weights", offline)
     loaded, _ = load_worn(tmp_path / "worn")
     x = torch.rand(2, 4, 64, 64)

@@ -3,16 +3,18 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from ground.errors import ConfigError
 from pytorch_metric_learning import losses
 
 from embedder.config import LossConfig
-from embedder.losses import HeadMemory, EmbeddingLoss, build_head, class_margins
+from embedder.losses import EmbeddingLoss, HeadMemory, build_head, class_margins
+from ground.errors import ConfigError
 
 
 def test_class_margins_rarest_gets_the_largest():
     m = class_margins([100, 10, 1, 100], low=10.0, high=30.0)
-    assert m[2] == pytest.approx(30.0) and m[0] == pytest.approx(10.0) and m[3] == pytest.approx(10.0)
+    assert (
+        m[2] == pytest.approx(30.0) and m[0] == pytest.approx(10.0) and m[3] == pytest.approx(10.0)
+    )
     assert 10.0 < m[1] < 30.0
     assert torch.allclose(class_margins([5, 5], 10.0, 30.0), torch.tensor([30.0, 30.0]))
 
@@ -24,9 +26,13 @@ def test_arcface_matches_the_formula():
     cos = F.normalize(emb) @ F.normalize(head.W, dim=0)
     theta = torch.acos(cos.gather(1, labels[:, None]).clamp(-1, 1))
     m = math.radians(28.6)
-    target = torch.where(theta <= math.pi - m, torch.cos(theta + m), torch.cos(theta) - m * math.sin(m))
+    target = torch.where(
+        theta <= math.pi - m, torch.cos(theta + m), torch.cos(theta) - m * math.sin(m)
+    )
     logits = cos.scatter(1, labels[:, None], target) * 30.0
-    torch.testing.assert_close(head(emb, labels), F.cross_entropy(logits, labels), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        head(emb, labels), F.cross_entropy(logits, labels), rtol=1e-4, atol=1e-4
+    )
 
 
 @pytest.mark.parametrize("head", ["arcface", "subcenter"])
@@ -34,7 +40,9 @@ def test_dynamic_margin_with_equal_counts_equals_the_fixed_margin(head):
     cfg = LossConfig(head=head, margin=28.6, scale=30.0)
     torch.manual_seed(1)
     fixed = build_head(cfg, 5, 8)
-    dynamic = build_head(LossConfig(head=head, margin=28.6, scale=30.0, dynamic_margin=True), 5, 8, [3] * 5)
+    dynamic = build_head(
+        LossConfig(head=head, margin=28.6, scale=30.0, dynamic_margin=True), 5, 8, [3] * 5
+    )
     dynamic.W.data.copy_(fixed.W.data)
     emb, labels = torch.randn(7, 8), torch.randint(0, 5, (7,))
     torch.testing.assert_close(dynamic(emb, labels), fixed(emb, labels))
@@ -62,14 +70,20 @@ def test_cross_batch_memory_switches_on_at_its_start():
 
 def test_the_margin_head_and_memory_run_in_fp32_under_autocast():
     """Under AMP the cosine must not be computed in half precision: there a cos near 1 rounds to
-    1, where acos has an infinite gradient. bf16 autocast on the CPU shows it as fp16 would on CUDA."""
+    1, where acos has an infinite gradient. bf16 autocast on the CPU shows it as fp16 would on
+    CUDA."""
     torch.manual_seed(0)
-    loss = EmbeddingLoss(LossConfig(head="arcface", margin=28.6, scale=30.0, xbm=True, xbm_memory=16, xbm_start=0),
-                         3, 64)
+    loss = EmbeddingLoss(
+        LossConfig(head="arcface", margin=28.6, scale=30.0, xbm=True, xbm_memory=16, xbm_start=0),
+        3,
+        64,
+    )
     seen, cosine = [], loss.head.get_cosine
     loss.head.get_cosine = lambda e: seen.append(cosine(e)) or seen[-1]  # the head's cosine matmul
     target = F.normalize(loss.head.W.detach()[:, 0], dim=0)
-    emb = (target + 1e-3 * torch.randn(4, 64)).requires_grad_()  # cos ~ 0.9999 with class 0's weight
+    emb = (
+        target + 1e-3 * torch.randn(4, 64)
+    ).requires_grad_()  # cos ~ 0.9999 with class 0's weight
     labels = torch.zeros(4, dtype=torch.long)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         total, _ = loss(emb * 1.0, labels)

@@ -1,11 +1,11 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from ground.errors import ConfigError
 from safetensors.torch import save_file
 
 from embedder.config import ModelConfig
 from embedder.model import GeM, build_embedder, ensemble_features, gem
+from ground.errors import ConfigError
 
 TINY = ModelConfig(backbone="mobilenetv3_small_050", embedding_dim=32)
 
@@ -53,6 +53,8 @@ def test_local_backbone_weights_are_loaded(tmp_path):
     source = build_embedder(TINY)
     path = tmp_path / "backbone.safetensors"
     save_file({k: v.contiguous() for k, v in source.backbone.state_dict().items()}, str(path))
-    loaded = build_embedder(ModelConfig(backbone=TINY.backbone, embedding_dim=32, weights=str(path)))
+    loaded = build_embedder(
+        ModelConfig(backbone=TINY.backbone, embedding_dim=32, weights=str(path))
+    )
     for k, v in source.backbone.state_dict().items():
         torch.testing.assert_close(loaded.backbone.state_dict()[k], v)

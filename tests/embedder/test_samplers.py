@@ -17,7 +17,9 @@ def sampler(n=103, **kw):
 
 
 def test_nearest_bucket_in_log_space():
-    np.testing.assert_array_equal(assign_buckets([0.45, 0.71, 0.7, 1.4, 1.42, 3.0], BUCKETS), [0, 1, 0, 1, 2, 2])
+    np.testing.assert_array_equal(
+        assign_buckets([0.45, 0.71, 0.7, 1.4, 1.42, 3.0], BUCKETS), [0, 1, 0, 1, 2, 2]
+    )
 
 
 def test_bucket_shapes_keep_the_aspect_and_the_short_side():
@@ -36,7 +38,7 @@ def test_every_batch_is_one_bucket_and_the_epoch_covers_each_crop_once():
         rows = [r for r, *_ in batch]
         shapes = {shape for _, shape, _ in batch}
         assert len(shapes) == 1 and len(set(buckets[rows])) == 1
-        (h, w), = shapes
+        ((h, w),) = shapes
         assert min(h, w) in (64, 96)
         assert len(rows) <= 8
         seen += rows

@@ -1,25 +1,33 @@
-
 from dataclasses import replace
 
 import pytest
 import torch
 
-from embedder.checkpoint import load_embedder
-from ground.checkpoint import CheckpointError
 from embedder.augment import build_augment
+from embedder.checkpoint import load_embedder
 from embedder.config import AugmentConfig, EmbedderConfig
 from embedder.data import CropDataset
 from embedder.evaluate import evaluate_crops
 from embedder.train import TrainingError, train
-from livematch.config import load_config
-from livematch.commands.embed import labelled_crops
+from ground.checkpoint import CheckpointError
 from ground.summary import RunSummary
+from livematch.commands.embed import labelled_crops
+from livematch.config import load_config
 
-OVERRIDES = ["embedder.model.backbone=mobilenetv3_small_050", "embedder.model.embedding_dim=32",
-             "embedder.data.scales=[64]", "embedder.data.batch_size=16", "embedder.data.workers=0",
-             "embedder.data.p_identities=4", "embedder.data.k_per_identity=4",
-             "embedder.loss.xbm_memory=64", "embedder.loss.xbm_start=4",
-             "embedder.optim.lr=3e-3", "embedder.optim.warmup_steps=2", "embedder.extract.scale=64"]
+OVERRIDES = [
+    "embedder.model.backbone=mobilenetv3_small_050",
+    "embedder.model.embedding_dim=32",
+    "embedder.data.scales=[64]",
+    "embedder.data.batch_size=16",
+    "embedder.data.workers=0",
+    "embedder.data.p_identities=4",
+    "embedder.data.k_per_identity=4",
+    "embedder.loss.xbm_memory=64",
+    "embedder.loss.xbm_start=4",
+    "embedder.optim.lr=3e-3",
+    "embedder.optim.warmup_steps=2",
+    "embedder.extract.scale=64",
+]
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +101,9 @@ def test_a_resumed_training_ends_where_an_uninterrupted_one_does(setup, tmp_path
 
 def test_a_crops_augmentation_depends_on_its_draw_alone(setup):
     _, crops, _ = setup
-    first, second = (CropDataset(crops, build_augment(AugmentConfig())) for _ in range(2))  # two pipelines
+    first, second = (
+        CropDataset(crops, build_augment(AugmentConfig())) for _ in range(2)
+    )  # two pipelines
     item = (0, (64, 64), 12345)
     image = first[item][0]
     assert torch.equal(second[item][0], image) and torch.equal(first[item][0], image)
@@ -106,8 +116,10 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(setup, tmp_pat
     train(cfg, crops, tmp_path / "run", progress=False, max_steps=2)
     good = (tmp_path / "run" / "last" / "model.safetensors").read_bytes()
     cfg.optim.epochs = 3
-    monkeypatch.setattr("embedder.losses.EmbeddingLoss.forward",
-                        lambda self, e, y, step=0: (e.sum() * float("nan"), {"margin": 0.0, "xbm": 0.0}))
+    monkeypatch.setattr(
+        "embedder.losses.EmbeddingLoss.forward",
+        lambda self, e, y, step=0: (e.sum() * float("nan"), {"margin": 0.0, "xbm": 0.0}),
+    )
     with pytest.raises(TrainingError, match="last good checkpoint kept"):
         train(cfg, crops, tmp_path / "run", progress=False)
     assert (tmp_path / "run" / "last" / "model.safetensors").read_bytes() == good
@@ -118,7 +130,9 @@ def test_fine_tune_and_architecture_mismatch(setup, tmp_path):
     cfg.optim.epochs = 1
     base = train(cfg, crops, tmp_path / "base", progress=False, max_steps=1)
     subset = [c for c in crops if c.label < 5]
-    tuned = train(cfg, subset, tmp_path / "tuned", init_from=base.checkpoint, progress=False, max_steps=1)
+    tuned = train(
+        cfg, subset, tmp_path / "tuned", init_from=base.checkpoint, progress=False, max_steps=1
+    )
     assert tuned.checkpoint.exists()
     other = load_config(None, OVERRIDES + ["embedder.model.backbone=resnet18"]).embedder
     with pytest.raises(CheckpointError, match="mobilenetv3_small_050.*resnet18"):
@@ -140,6 +154,7 @@ def test_retrieval_evaluation_runs_on_crops(setup, tmp_path):
 def test_best_checkpoint_is_the_selected_epoch(setup, tmp_path, select):
     import copy
     import json
+
     cfg, crops, _ = setup
     cfg = copy.deepcopy(cfg)
     cfg.optim.epochs, cfg.optim.select = 2, select
@@ -154,6 +169,7 @@ def test_best_checkpoint_is_the_selected_epoch(setup, tmp_path, select):
 
 def test_unknown_selection_rule_is_refused(setup, tmp_path):
     import copy
+
     cfg = copy.deepcopy(setup[0])
     cfg.optim.select = "loss"
     with pytest.raises(TrainingError, match="optim.select.*top1, map10, last"):

@@ -31,10 +31,27 @@ def test_clip_and_validity():
 
 def test_each_owner_keeps_its_best_boxes_when_too_few_clear_the_threshold():
     from ground.boxes import kept_with_floor
+
     scores = [0.95, 0.3, 0.6, 0.4, 0.2, 0.5]
     owners = ["a", "a", "b", "b", "c", "b"]
-    assert kept_with_floor(scores, owners, 0.9, 0).tolist() == [True, False, False, False, False, False]
-    assert kept_with_floor(scores, owners, 0.9, 1).tolist() == [True, False, True, False, True, False]
+    assert kept_with_floor(scores, owners, 0.9, 0).tolist() == [
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+    ]
+    assert kept_with_floor(scores, owners, 0.9, 1).tolist() == [
+        True,
+        False,
+        True,
+        False,
+        True,
+        False,
+    ]
     assert kept_with_floor(scores, owners, 0.9, 2).tolist() == [True, True, True, False, True, True]
-    assert kept_with_floor(scores, owners, 0.1, 1).tolist() == [True] * 6  # the threshold keeps more
+    assert (
+        kept_with_floor(scores, owners, 0.1, 1).tolist() == [True] * 6
+    )  # the threshold keeps more
     assert kept_with_floor([], [], 0.5, 1).tolist() == []

@@ -24,8 +24,10 @@ def _ann(box, iid=20000101, label=LABEL, **kw):
 
 
 def _photo_ann(root, item, name, anns):
-    return write_json(root / "image_annotation" / item / f"{name}.json",
-                      {"item_id": item, "img_name": f"{name}.jpg", "annotations": anns})
+    return write_json(
+        root / "image_annotation" / item / f"{name}.json",
+        {"item_id": item, "img_name": f"{name}.jpg", "annotations": anns},
+    )
 
 
 @pytest.fixture
@@ -35,14 +37,23 @@ def clean_root(tmp_path):
     _photo(root, "000001", "0")
     _photo_ann(root, "000001", "0", [_ann([10, 10, 50, 60])])
     write_video(root / "video" / "555555.mp4", (index_frame(i) for i in range(120)))
-    write_json(root / "video_annotation" / "555555.json", {"video_id": "555555", "frames": [
-        {"frame_index": 0, "annotations": [_ann([0, 0, 50, 30])]},
-        {"frame_index": 40, "annotations": []}]})
+    write_json(
+        root / "video_annotation" / "555555.json",
+        {
+            "video_id": "555555",
+            "frames": [
+                {"frame_index": 0, "annotations": [_ann([0, 0, 50, 30])]},
+                {"frame_index": 40, "annotations": []},
+            ],
+        },
+    )
     return root
 
 
 def _issues(ds):
-    return [(i.path.split("/root/")[-1], i.reason.split(":")[0], i.action) for i in ds.summary.issues]
+    return [
+        (i.path.split("/root/")[-1], i.reason.split(":")[0], i.action) for i in ds.summary.issues
+    ]
 
 
 def test_clean_root_loads_without_issues(clean_root):
@@ -60,58 +71,175 @@ def test_clean_root_loads_without_issues(clean_root):
     assert ds.annotated
 
 
-@pytest.mark.parametrize("make, path, reason, action", [
-    (lambda r: (r / "image_annotation/000001/0.json").write_text("{not json"),
-     "image_annotation/000001/0.json", "invalid JSON", "unannotated"),
-    (lambda r: (r / "image_annotation/000001/0.json").unlink(),
-     "image_annotation/000001/0.json", "missing annotation", "unannotated"),
-    (lambda r: write_json(r / "image_annotation/000001/0.json", {"item_id": "000001"}),
-     "image_annotation/000001/0.json", "malformed annotation", "unannotated"),
-    (lambda r: _photo_ann(r, "000001", "0", [_ann([1, 1, 20, 20], label="外星服")]),
-     "image_annotation/000001/0.json", "unknown label", "kept"),
-    (lambda r: _photo_ann(r, "000001", "0", [_ann([-5, 10, 500, 60])]),
-     "image_annotation/000001/0.json", "box outside image", "clipped"),
-    (lambda r: _photo_ann(r, "000001", "0", [_ann([200, 10, 300, 60])]),
-     "image_annotation/000001/0.json", "zero-area box", "skipped"),
-    (lambda r: _photo_ann(r, "000001", "0", [_ann([10, 10, 10, 60])]),
-     "image_annotation/000001/0.json", "zero-area box", "skipped"),
-    (lambda r: _photo_ann(r, "000001", "0", [_ann([10, 10, 60])]),
-     "image_annotation/000001/0.json", "malformed box", "skipped"),
-    (lambda r: _photo_ann(r, "000001", "0", [_ann([1, 1, 20, 20], iid="x")]),
-     "image_annotation/000001/0.json", "malformed box", "skipped"),
-    (lambda r: _photo_ann(r, "000001", "0", [_ann([1, 1, 20, 20], iid=-3)]),
-     "image_annotation/000001/0.json", "malformed box", "skipped"),
-    (lambda r: _photo_ann(r, "000001", "0", [_ann([1, 1, 20, 20], iid=123)]),
-     "image_annotation/000001/0.json", "instance_id off convention", "kept"),
-    (lambda r: _photo_ann(r, "000001", "0", [{**_ann([1, 1, 20, 20]), "viewpoint": 9}]),
-     "image_annotation/000001/0.json", "out-of-range field", "kept"),
-    (lambda r: (r / "image/000002").mkdir(), "image/000002", "empty item folder", "skipped"),
-    (lambda r: (r / "image/readme.txt").write_text("x"), "image/readme.txt", "stray file", "skipped"),
-    (lambda r: (r / "image/000001/notes.txt").write_text("x"),
-     "image/000001/notes.txt", "stray file", "skipped"),
-    (lambda r: (r / "video/list.csv").write_text("x"), "video/list.csv", "stray file", "skipped"),
-    (lambda r: (r / "extra").mkdir(), "extra", "stray entry", "ignored"),
-    (lambda r: _photo_ann(r, "000001", "7", []), "image_annotation/000001/7.json",
-     "orphan annotation", "skipped"),
-    (lambda r: write_json(r / "video_annotation/999999.json", {"frames": []}),
-     "video_annotation/999999.json", "orphan annotation", "skipped"),
-    (lambda r: (r / "image/000001/1.jpg").write_text("not an image"),
-     "image/000001/1.jpg", "unreadable photo", "skipped"),
-    (lambda r: (r / "video/666666.mp4").write_bytes(b"\0" * 1000),
-     "video/666666.mp4", "unreadable video", "skipped"),
-    (lambda r: (r / "video/777777.mp4").write_bytes(b""), "video/777777.mp4", "unreadable video", "skipped"),
-    (lambda r: write_json(r / "video_annotation/555555.json", {"frames": [{"annotations": []}]}),
-     "video_annotation/555555.json", "malformed frame", "skipped"),
-    (lambda r: write_json(r / "video_annotation/555555.json", {"frames": [
-        {"frame_index": 0, "annotations": []}, {"frame_index": 0, "annotations": []}]}),
-     "video_annotation/555555.json", "duplicate frame", "kept first"),
-    (lambda r: write_json(r / "video_annotation/555555.json", {"frames": [
-        {"frame_index": 0, "annotations": [_ann([100, 0, 400, 30])]}]}),
-     "video_annotation/555555.json", "box outside image", "clipped"),
-    (lambda r: write_json(r / "video_annotation/555555.json", {"video_id": "1", "frames": []}),
-     "video_annotation/555555.json", "video_id mismatch", "kept file name"),
-])
-def test_each_bad_input_gives_one_warning_and_the_load_goes_on(clean_root, make, path, reason, action):
+@pytest.mark.parametrize(
+    "make, path, reason, action",
+    [
+        (
+            lambda r: (r / "image_annotation/000001/0.json").write_text("{not json"),
+            "image_annotation/000001/0.json",
+            "invalid JSON",
+            "unannotated",
+        ),
+        (
+            lambda r: (r / "image_annotation/000001/0.json").unlink(),
+            "image_annotation/000001/0.json",
+            "missing annotation",
+            "unannotated",
+        ),
+        (
+            lambda r: write_json(r / "image_annotation/000001/0.json", {"item_id": "000001"}),
+            "image_annotation/000001/0.json",
+            "malformed annotation",
+            "unannotated",
+        ),
+        (
+            lambda r: _photo_ann(r, "000001", "0", [_ann([1, 1, 20, 20], label="外星服")]),
+            "image_annotation/000001/0.json",
+            "unknown label",
+            "kept",
+        ),
+        (
+            lambda r: _photo_ann(r, "000001", "0", [_ann([-5, 10, 500, 60])]),
+            "image_annotation/000001/0.json",
+            "box outside image",
+            "clipped",
+        ),
+        (
+            lambda r: _photo_ann(r, "000001", "0", [_ann([200, 10, 300, 60])]),
+            "image_annotation/000001/0.json",
+            "zero-area box",
+            "skipped",
+        ),
+        (
+            lambda r: _photo_ann(r, "000001", "0", [_ann([10, 10, 10, 60])]),
+            "image_annotation/000001/0.json",
+            "zero-area box",
+            "skipped",
+        ),
+        (
+            lambda r: _photo_ann(r, "000001", "0", [_ann([10, 10, 60])]),
+            "image_annotation/000001/0.json",
+            "malformed box",
+            "skipped",
+        ),
+        (
+            lambda r: _photo_ann(r, "000001", "0", [_ann([1, 1, 20, 20], iid="x")]),
+            "image_annotation/000001/0.json",
+            "malformed box",
+            "skipped",
+        ),
+        (
+            lambda r: _photo_ann(r, "000001", "0", [_ann([1, 1, 20, 20], iid=-3)]),
+            "image_annotation/000001/0.json",
+            "malformed box",
+            "skipped",
+        ),
+        (
+            lambda r: _photo_ann(r, "000001", "0", [_ann([1, 1, 20, 20], iid=123)]),
+            "image_annotation/000001/0.json",
+            "instance_id off convention",
+            "kept",
+        ),
+        (
+            lambda r: _photo_ann(r, "000001", "0", [{**_ann([1, 1, 20, 20]), "viewpoint": 9}]),
+            "image_annotation/000001/0.json",
+            "out-of-range field",
+            "kept",
+        ),
+        (lambda r: (r / "image/000002").mkdir(), "image/000002", "empty item folder", "skipped"),
+        (
+            lambda r: (r / "image/readme.txt").write_text("x"),
+            "image/readme.txt",
+            "stray file",
+            "skipped",
+        ),
+        (
+            lambda r: (r / "image/000001/notes.txt").write_text("x"),
+            "image/000001/notes.txt",
+            "stray file",
+            "skipped",
+        ),
+        (
+            lambda r: (r / "video/list.csv").write_text("x"),
+            "video/list.csv",
+            "stray file",
+            "skipped",
+        ),
+        (lambda r: (r / "extra").mkdir(), "extra", "stray entry", "ignored"),
+        (
+            lambda r: _photo_ann(r, "000001", "7", []),
+            "image_annotation/000001/7.json",
+            "orphan annotation",
+            "skipped",
+        ),
+        (
+            lambda r: write_json(r / "video_annotation/999999.json", {"frames": []}),
+            "video_annotation/999999.json",
+            "orphan annotation",
+            "skipped",
+        ),
+        (
+            lambda r: (r / "image/000001/1.jpg").write_text("not an image"),
+            "image/000001/1.jpg",
+            "unreadable photo",
+            "skipped",
+        ),
+        (
+            lambda r: (r / "video/666666.mp4").write_bytes(b"\0" * 1000),
+            "video/666666.mp4",
+            "unreadable video",
+            "skipped",
+        ),
+        (
+            lambda r: (r / "video/777777.mp4").write_bytes(b""),
+            "video/777777.mp4",
+            "unreadable video",
+            "skipped",
+        ),
+        (
+            lambda r: write_json(
+                r / "video_annotation/555555.json", {"frames": [{"annotations": []}]}
+            ),
+            "video_annotation/555555.json",
+            "malformed frame",
+            "skipped",
+        ),
+        (
+            lambda r: write_json(
+                r / "video_annotation/555555.json",
+                {
+                    "frames": [
+                        {"frame_index": 0, "annotations": []},
+                        {"frame_index": 0, "annotations": []},
+                    ]
+                },
+            ),
+            "video_annotation/555555.json",
+            "duplicate frame",
+            "kept first",
+        ),
+        (
+            lambda r: write_json(
+                r / "video_annotation/555555.json",
+                {"frames": [{"frame_index": 0, "annotations": [_ann([100, 0, 400, 30])]}]},
+            ),
+            "video_annotation/555555.json",
+            "box outside image",
+            "clipped",
+        ),
+        (
+            lambda r: write_json(
+                r / "video_annotation/555555.json", {"video_id": "1", "frames": []}
+            ),
+            "video_annotation/555555.json",
+            "video_id mismatch",
+            "kept file name",
+        ),
+    ],
+)
+def test_each_bad_input_gives_one_warning_and_the_load_goes_on(
+    clean_root, make, path, reason, action
+):
     make(clean_root)
     ds = load_dataset(clean_root)
     assert _issues(ds) == [(path, reason, action)]
@@ -120,8 +248,12 @@ def test_each_bad_input_gives_one_warning_and_the_load_goes_on(clean_root, make,
 
 
 def test_box_rules_clip_and_drop(clean_root):
-    _photo_ann(clean_root, "000001", "0", [_ann([-5, 10, 500, 60]), _ann([200, 10, 300, 60]),
-                                           _ann([1, 2, 3, 4])])
+    _photo_ann(
+        clean_root,
+        "000001",
+        "0",
+        [_ann([-5, 10, 500, 60]), _ann([200, 10, 300, 60]), _ann([1, 2, 3, 4])],
+    )
     boxes = [a.box for a in load_dataset(clean_root).items["000001"].photos[0].annotations]
     assert boxes == [(0.0, 10.0, 100.0, 60.0), (1.0, 2.0, 3.0, 4.0)]
 
@@ -174,9 +306,11 @@ def test_annotated_frame_past_the_clip_end_costs_that_frame_only(sample_root, tm
     whole clip as 'undecodable')."""
     import json
     import shutil
+
     from detector.data import detection_samples
     from ground.dataset import read_images
     from ground.summary import RunSummary
+
     root = tmp_path / "data"
     shutil.copytree(sample_root, root)
     ann = sorted((root / "video_annotation").glob("*.json"))[0]
@@ -199,27 +333,53 @@ def test_annotated_frame_past_the_clip_end_costs_that_frame_only(sample_root, tm
 
 def test_annotation_grid_is_the_step_the_frames_share(clean_root, sample_root, tmp_path):
     from ground.dataset import annotation_grid
+
     assert annotation_grid([load_dataset(clean_root)]) == 40
     assert annotation_grid([load_dataset(sample_root, probe_media=False)]) == 40
     other = tmp_path / "other"
     _photo(other, "000002", "0")
     write_video(other / "video" / "666666.mp4", (index_frame(i) for i in range(120)))
-    write_json(other / "video_annotation" / "666666.json", {"video_id": "666666", "frames": [
-        {"frame_index": 30, "annotations": []}, {"frame_index": 90, "annotations": []}]})
+    write_json(
+        other / "video_annotation" / "666666.json",
+        {
+            "video_id": "666666",
+            "frames": [
+                {"frame_index": 30, "annotations": []},
+                {"frame_index": 90, "annotations": []},
+            ],
+        },
+    )
     assert annotation_grid([load_dataset(other)]) == 30
-    assert annotation_grid([load_dataset(clean_root), load_dataset(other)]) == 10  # one grid both lie on
-    write_json(other / "video_annotation" / "666666.json", {"video_id": "666666", "frames": [
-        {"frame_index": 0, "annotations": []}]})
+    assert (
+        annotation_grid([load_dataset(clean_root), load_dataset(other)]) == 10
+    )  # one grid both lie on
+    write_json(
+        other / "video_annotation" / "666666.json",
+        {"video_id": "666666", "frames": [{"frame_index": 0, "annotations": []}]},
+    )
     assert annotation_grid([load_dataset(other)]) is None  # frame 0 alone says nothing
-    write_json(other / "video_annotation" / "666666.json", {"video_id": "666666", "frames": [
-        {"frame_index": 30, "annotations": []}, {"frame_index": 41, "annotations": []}]})
-    assert annotation_grid([load_dataset(other)]) == 1  # irregular: every frame counts as on the grid
+    write_json(
+        other / "video_annotation" / "666666.json",
+        {
+            "video_id": "666666",
+            "frames": [
+                {"frame_index": 30, "annotations": []},
+                {"frame_index": 41, "annotations": []},
+            ],
+        },
+    )
+    assert (
+        annotation_grid([load_dataset(other)]) == 1
+    )  # irregular: every frame counts as on the grid
 
 
-def test_the_run_summary_groups_bad_inputs_by_kind_with_the_instances_under_it(sample_root, tmp_path):
+def test_the_run_summary_groups_bad_inputs_by_kind_with_the_instances_under_it(
+    sample_root, tmp_path
+):
     """Eight annotated frames past one short clip's end are one kind, not eight keys."""
     import json
     import shutil
+
     root = tmp_path / "data"
     shutil.copytree(sample_root, root)
     ann = sorted((root / "video_annotation").glob("*.json"))[0]
@@ -229,6 +389,7 @@ def test_the_run_summary_groups_bad_inputs_by_kind_with_the_instances_under_it(s
     grouped = load_dataset([root]).summary.to_dict()["issues_by_reason"]
     past = grouped["frame past the clip's end"]
     assert len(past) == 8 and {i["path"] for i in past} == {str(ann)}
-    assert sorted(int(i["reason"].split("frame_index ")[1].split(",")[0]) for i in past) == [5000 + 40 * k
-                                                                                            for k in range(8)]
+    assert sorted(int(i["reason"].split("frame_index ")[1].split(",")[0]) for i in past) == [
+        5000 + 40 * k for k in range(8)
+    ]
     assert not any(k.startswith("frame_index") for k in grouped)

@@ -70,12 +70,18 @@ def test_sixteen_bit_scales_to_eight(tmp_path):
 
 def test_bad_photos_raise_our_error(tmp_path):
     buf = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buf, "JPEG")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(
+        buf, "JPEG"
+    )
     (tmp_path / "trunc.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     (tmp_path / "text.jpg").write_text("not an image")
     (tmp_path / "empty.jpg").write_bytes(b"")
-    for name, reason in [("trunc.jpg", "truncated"), ("text.jpg", "not an image"),
-                         ("empty.jpg", "empty file"), ("missing.jpg", "no such file")]:
+    for name, reason in [
+        ("trunc.jpg", "truncated"),
+        ("text.jpg", "not an image"),
+        ("empty.jpg", "empty file"),
+        ("missing.jpg", "no such file"),
+    ]:
         with pytest.raises(MediaError, match=reason) as err:
             read_photo(tmp_path / name)
         assert name in str(err.value)
@@ -98,8 +104,15 @@ def test_resolve_indices_reads_the_schedule_lattice_of_a_short_clip():
     """A clip far shorter than the schedule (191 frames, annotated 0, 40, ..., 160): the frames
     of the schedule's lattice, which hold the annotated ones; scaling moved them off it."""
     assert resolve_indices(range(80, 381, 20), 191) == list(range(0, 181, 20))
-    assert resolve_indices(range(90, 381, 30), 100) == [0, 30, 60, 90]  # offset as the schedule's start
-    assert resolve_indices(range(80, 381, 20), 1000 // 3) == list(range(80, 321, 20))  # 13 of 16 inside
+    assert resolve_indices(range(90, 381, 30), 100) == [
+        0,
+        30,
+        60,
+        90,
+    ]  # offset as the schedule's start
+    assert resolve_indices(range(80, 381, 20), 1000 // 3) == list(
+        range(80, 321, 20)
+    )  # 13 of 16 inside
     assert resolve_indices(range(0, 1000, 20), 600) == list(range(0, 600, 20))
 
 
@@ -136,7 +149,9 @@ def test_sample_frames_returns_the_requested_frames(index_clips, backend, codec)
 
 @pytest.mark.parametrize("backend", media.BACKENDS)
 def test_short_clip_reads_the_schedule_lattice(index_clips, backend):
-    frames = sample_frames(index_clips["short"], range(80, 381, 20), backend=backend, fallback=False)
+    frames = sample_frames(
+        index_clips["short"], range(80, 381, 20), backend=backend, fallback=False
+    )
     assert frames.indices == resolve_indices(range(80, 381, 20), 50) == [0, 20, 40]
     assert [read_index(f) for f in frames.images] == frames.indices
 
@@ -150,10 +165,13 @@ def test_probe_reports_size_and_length(index_clips):
 
 def _audio_only(path):
     import av
+
     with av.open(str(path), "w") as c:
         s = c.add_stream("aac", rate=16000)
         for k in range(10):
-            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            f = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
             f.sample_rate, f.pts = 16000, k * 1024
             c.mux(s.encode(f))
         c.mux(s.encode(None))
@@ -172,7 +190,7 @@ def bad_clips(index_clips, tmp_path_factory):
     (d / "truncated_faststart.mp4").write_bytes(head[: len(head) // 2])
     (d / "garbage.mp4").write_bytes(np.random.default_rng(1).bytes(20000))
     corrupt = bytearray(data)
-    corrupt[len(data) // 3: len(data) // 3 + 3000] = bytes(3000)  # damaged packets mid-clip
+    corrupt[len(data) // 3 : len(data) // 3 + 3000] = bytes(3000)  # damaged packets mid-clip
     (d / "corrupt.mp4").write_bytes(bytes(corrupt))
     _audio_only(d / "audio.mp4")
     return d
@@ -211,6 +229,7 @@ def _remux_rotated(src, dst, degrees: int):
     """``src``'s packets in a new container whose display matrix turns them ``degrees`` (ccw),
     as phones record portrait streams."""
     import av
+
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         stream = inp.streams.video[0]
         rotated = out.add_stream_from_template(stream)
@@ -226,9 +245,13 @@ def _remux_rotated(src, dst, degrees: int):
 def test_a_rotated_phone_clip_reads_as_displayed_in_every_backend(index_clips, tmp_path, degrees):
     clip = _remux_rotated(index_clips["h264"], tmp_path / "phone.mp4", degrees)
     wanted = [0, 41, 99]
-    turned = {b: sample_frames(clip, wanted, backend=b, fallback=False).images for b in media.BACKENDS}
+    turned = {
+        b: sample_frames(clip, wanted, backend=b, fallback=False).images for b in media.BACKENDS
+    }
     for backend, images in turned.items():
-        assert images.shape == (3, 160, 32, 3), backend  # portrait as displayed, not the coded landscape
+        assert images.shape == (3, 160, 32, 3), (
+            backend
+        )  # portrait as displayed, not the coded landscape
         upright = np.rot90(images, -degrees // 90, axes=(1, 2))
         assert [read_index(f) for f in upright] == wanted, backend
         info = media.probe_video(clip, backend)

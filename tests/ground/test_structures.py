@@ -1,7 +1,13 @@
 import pytest
 
-from ground.structures import (BoxAnnotation, Video, follows_instance_convention, instance_item,
-                                  make_instance_id, normalize_label)
+from ground.structures import (
+    BoxAnnotation,
+    Video,
+    follows_instance_convention,
+    instance_item,
+    make_instance_id,
+    normalize_label,
+)
 
 
 def test_instance_convention_round_trip():
@@ -26,9 +32,17 @@ def test_label_variants_normalise():
 
 def test_sold_item_is_the_item_of_positive_instances():
     box = (0, 0, 1, 1)
-    video = Video("123456", path=None, frames={
-        0: [BoxAnnotation(box, instance_id=0)],
-        40: [BoxAnnotation(box, instance_id=20004101), BoxAnnotation(box, instance_id=20004102)]})
+    video = Video(
+        "123456",
+        path=None,
+        frames={
+            0: [BoxAnnotation(box, instance_id=0)],
+            40: [
+                BoxAnnotation(box, instance_id=20004101),
+                BoxAnnotation(box, instance_id=20004102),
+            ],
+        },
+    )
     assert video.sold_item == "000041"
     assert Video("1", path=None, frames={0: [BoxAnnotation(box)]}).sold_item is None
     assert Video("1", path=None).sold_item is None

@@ -1,25 +1,33 @@
 """The Python API gives ``livematch run``'s numbers."""
+
 import json
 
 import pytest
 
+from ground.errors import ConfigError, MediaError
 from livematch.api import Pipeline
 from livematch.config import load_config
-from ground.errors import ConfigError, MediaError
 from livematch.pipeline import run
 from matcher.result import to_result
 
 # one image per detector batch (the run groups images of several units, the API one unit at a
 # time); three frames per clip to keep the test short
-SAME = ["detector.infer.batch_size=1", "run.workers=0", "media.infer_frames.start=80",
-        "media.infer_frames.stop=160", "media.infer_frames.step=40"]
+SAME = [
+    "detector.infer.batch_size=1",
+    "run.workers=0",
+    "media.infer_frames.start=80",
+    "media.infer_frames.stop=160",
+    "media.infer_frames.step=40",
+]
 
 
 @pytest.fixture(scope="module")
 def small_root(sample_root, tmp_path_factory):
     """Two clips of the sample and the items they sell, plus one other item."""
     import shutil
+
     from ground.dataset import load_dataset
+
     ds = load_dataset(sample_root, probe_media=False)
     clips = [v for v in ds.videos.values() if v.sold_item in ds.items][:2]
     items = {v.sold_item for v in clips} | {sorted(set(ds.items) - {v.sold_item for v in clips})[0]}
@@ -49,7 +57,14 @@ def test_api_matches_the_run_on_the_same_root(pipe, catalogue, small_root, tmp_p
     assert len(catalogue) and len(clips) and catalogue.dim == clips.dim == pipe.dim
     result = pipe.match(catalogue, clips)
     cfg = load_config("configs/pipeline/demo.yaml", SAME)
-    run(cfg, [small_root], tmp_path / "run", cfg.weights.detector, cfg.weights.embedders, progress=False)
+    run(
+        cfg,
+        [small_root],
+        tmp_path / "run",
+        cfg.weights.detector,
+        cfg.weights.embedders,
+        progress=False,
+    )
     assert result.matches  # the demo models link some clips of the sample
     assert to_result(result) == json.loads((tmp_path / "run" / "result.json").read_text())
     details = json.loads((tmp_path / "run" / "match_details.json").read_text())["videos"]
@@ -59,15 +74,28 @@ def test_api_matches_the_run_on_the_same_root(pipe, catalogue, small_root, tmp_p
 
 def test_the_result_saves_and_scores_itself_as_the_run_does(pipe, catalogue, small_root, tmp_path):
     import livematch
+
     assert livematch.Pipeline is Pipeline
     result = pipe.match(catalogue, pipe.clips(small_root))
     out = result.save(tmp_path / "api", gt=[small_root])
     cfg = load_config("configs/pipeline/demo.yaml", SAME)
-    run(cfg, [small_root], tmp_path / "run", cfg.weights.detector, cfg.weights.embedders, gt=[small_root],
-        progress=False)
+    run(
+        cfg,
+        [small_root],
+        tmp_path / "run",
+        cfg.weights.detector,
+        cfg.weights.embedders,
+        gt=[small_root],
+        progress=False,
+    )
     for name in ("result.json", "score.json"):
-        assert json.loads((out / name).read_text()) == json.loads((tmp_path / "run" / name).read_text()), name
-    rounded = lambda path: json.loads(path.read_text(), parse_float=lambda s: round(float(s), 4))  # noqa: E731
+        assert json.loads((out / name).read_text()) == json.loads(
+            (tmp_path / "run" / name).read_text()
+        ), name
+    rounded = lambda path: json.loads(  # noqa: E731
+        path.read_text(),
+        parse_float=lambda s: round(float(s), 4),
+    )
     # distances: the API embeds one unit per pass, the run several (float32 sums in another order)
     assert rounded(out / "match_details.json") == rounded(tmp_path / "run" / "match_details.json")
     assert result.score(small_root) == json.loads((out / "score.json").read_text())
@@ -77,6 +105,7 @@ def test_the_result_saves_and_scores_itself_as_the_run_does(pipe, catalogue, sma
 
 def test_catalogue_and_clips_show_progress_in_logs(small_root, capsys, monkeypatch):
     from ground.progress import ENV, INTERVAL_ENV
+
     monkeypatch.setenv(INTERVAL_ENV, "3600")
     monkeypatch.delenv(ENV, raising=False)
     pipe = Pipeline.load("configs/pipeline/demo.yaml", SAME)
@@ -89,7 +118,9 @@ def test_catalogue_and_clips_show_progress_in_logs(small_root, capsys, monkeypat
 def test_match_one_clip(pipe, catalogue, small_root):
     clip = next((small_root / "video").glob("*.mp4"))
     table = pipe.clip(clip)
-    assert set(table.owner) <= {clip.stem} and set(table.frame) <= set(pipe.cfg.media.infer_frames.indices())
+    assert set(table.owner) <= {clip.stem} and set(table.frame) <= set(
+        pipe.cfg.media.infer_frames.indices()
+    )
     match = pipe.match_clip(clip, catalogue)
     assert match is None or (match.video_id == clip.stem and match.item_id in set(catalogue.owner))
 
@@ -105,6 +136,7 @@ def test_bad_inputs(pipe, tmp_path):
 
 def test_a_root_is_loaded_once_and_its_bad_clip_counted_once(small_root, tmp_path):
     import shutil
+
     root = tmp_path / "copy"
     shutil.copytree(small_root, root)
     clip = next((root / "video").glob("*.mp4"))
@@ -114,4 +146,6 @@ def test_a_root_is_loaded_once_and_its_bad_clip_counted_once(small_root, tmp_pat
     assert clip.stem not in set(clips.owner)
     assert [i.path for i in pipe.summary.issues].count(str(clip)) == 1  # the clips' load counts it
     pipe.catalogue(root)
-    assert [i.path for i in pipe.summary.issues].count(str(clip)) == 1  # and the root is not loaded again
+    assert [i.path for i in pipe.summary.issues].count(
+        str(clip)
+    ) == 1  # and the root is not loaded again

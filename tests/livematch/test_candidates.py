@@ -1,5 +1,6 @@
 """fit's candidates (livematch.candidates): one loop tries each, keeps it by the paired rule of
 livematch.estimate, and says the same sentence everywhere."""
+
 import pytest
 
 from livematch.calibration import Calibration, Procedure
@@ -25,7 +26,10 @@ def loop(cfg, estimates: dict, procedure=PROC):
 
     def choose(c, rows):
         seen.append(("calibrated", rows, int(c.matcher.rerank.dba_k)))
-        return calibration(estimates[(int(c.matcher.rerank.dba_k), tuple(c.embedder.extract.scales_tta))])
+        return calibration(
+            estimates[(int(c.matcher.rerank.dba_k), tuple(c.embedder.extract.scales_tta))]
+        )
+
     plain = choose(cfg, "rows:")
     return try_candidates(cfg, plain, "rows:", rows_for, choose, procedure), seen
 
@@ -34,17 +38,27 @@ def test_a_clearly_better_candidate_is_kept_and_a_tie_refused():
     cfg = load_config(None, ["fit.tta_scales=[1.5]"])
     size = round(1.5 * cfg.embedder.extract.scale)
     weak, strong = clips([k % 2 == 0 for k in range(30)]), clips([True] * 30)
-    (kept_cfg, found, records), seen = loop(cfg, {(0, ()): weak, (2, ()): strong, (2, (size,)): strong})
+    (kept_cfg, found, records), seen = loop(
+        cfg, {(0, ()): weak, (2, ()): strong, (2, (size,)): strong}
+    )
     assert [r["key"] for r in records] == ["matcher.rerank.dba_k", "embedder.extract.scales_tta"]
     assert records[0]["kept"] and records[0]["low"] > 0 and records[0]["value"] == 2
-    assert not records[1]["kept"] and records[1]["difference"] == 0  # tta ties the held DBA: not kept
+    assert (
+        not records[1]["kept"] and records[1]["difference"] == 0
+    )  # tta ties the held DBA: not kept
     assert kept_cfg.matcher.rerank.dba_k == 2 and kept_cfg.embedder.extract.scales_tta == []
     assert found.estimate.score == pytest.approx(1.0)
     # DBA calibrates the rows already made; the scales embed them again, over the kept DBA
-    assert seen == [("calibrated", "rows:", 0), ("calibrated", "rows:", 2), ("embedded", "tta", [size]),
-                    ("calibrated", "rows:tta", 2)]
+    assert seen == [
+        ("calibrated", "rows:", 0),
+        ("calibrated", "rows:", 2),
+        ("embedded", "tta", [size]),
+        ("calibrated", "rows:tta", 2),
+    ]
     line = candidate_line(records[0])
-    assert line.startswith("candidate database-side augmentation k = 2 (matcher.rerank.dba_k=2): held-out estimate")
+    assert line.startswith(
+        "candidate database-side augmentation k = 2 (matcher.rerank.dba_k=2): held-out estimate"
+    )
     assert "1.0000 (1.0000-1.0000, 30 clips) against 0.5000" in line and line.endswith(": kept")
     assert "the simpler setting stays" in candidate_line(records[1])
 
@@ -52,9 +66,15 @@ def test_a_clearly_better_candidate_is_kept_and_a_tie_refused():
 def test_no_estimate_keeps_the_simpler_setting_and_no_candidate_means_no_loop():
     cfg = load_config(None)
     plain = Calibration(None, None, [], None, None, None, [], "too few")
-    out = try_candidates(cfg, plain, "rows", None, lambda c, r: calibration(clips([True] * 30)), PROC)
-    assert out[0].matcher.rerank.dba_k == 0 and not out[2][0]["kept"] and out[2][0]["against"] is None
+    out = try_candidates(
+        cfg, plain, "rows", None, lambda c, r: calibration(clips([True] * 30)), PROC
+    )
+    assert (
+        out[0].matcher.rerank.dba_k == 0 and not out[2][0]["kept"] and out[2][0]["against"] is None
+    )
     assert "no held-out estimate" in candidate_line(out[2][0])
     assert candidates(cfg, Procedure(dba_k=())) == [] and candidates(cfg, PROC)[0].value == 2
-    assert candidates(with_value(cfg, "matcher.rerank.dba_k", 2), PROC) == []  # configured already: nothing to try
+    assert (
+        candidates(with_value(cfg, "matcher.rerank.dba_k", 2), PROC) == []
+    )  # configured already: nothing to try
     assert with_value(cfg, "matcher.rerank.dba_k", 2) is not cfg and cfg.matcher.rerank.dba_k == 0

@@ -4,9 +4,9 @@ import sys
 
 import pytest
 
-from livematch.cli import main
 from ground.dataset import load_dataset
 from ground.metric import oracle_result
+from livematch.cli import main
 
 COMMANDS = ["sample-data", "validate", "evaluate", "config"]
 
@@ -22,8 +22,27 @@ def test_help_on_every_command(command, capsys):
 
 def test_sample_data_then_validate(tmp_path, capsys):
     out = tmp_path / "d"
-    assert main(["sample-data", str(out), "--items", "3", "--videos", "3", "--width", "160",
-                 "--height", "96", "--frames", "50", "--workers", "1"]) == 0
+    assert (
+        main(
+            [
+                "sample-data",
+                str(out),
+                "--items",
+                "3",
+                "--videos",
+                "3",
+                "--width",
+                "160",
+                "--height",
+                "96",
+                "--frames",
+                "50",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert main(["validate", str(out), "--json", str(tmp_path / "s.json")]) == 0
     text = capsys.readouterr().out
     assert "items" in text and "no bad input" in text and "oracle score 1.0000" in text
@@ -35,6 +54,7 @@ def test_sample_data_then_validate(tmp_path, capsys):
 
 def test_validate_reports_bad_input(sample_root, tmp_path, capsys):
     import shutil
+
     root = tmp_path / "copy"
     shutil.copytree(sample_root, root)
     clip = next((root / "video").glob("*.mp4"))
@@ -48,8 +68,20 @@ def test_validate_reports_bad_input(sample_root, tmp_path, capsys):
 def test_evaluate_oracle_and_broken_files(sample_root, tmp_path, capsys):
     pred = tmp_path / "result.json"
     pred.write_text(json.dumps(oracle_result(load_dataset(sample_root))))
-    assert main(["evaluate", "--pred", str(pred), "--gt", str(sample_root),
-                 "--json", str(tmp_path / "score.json")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--pred",
+                str(pred),
+                "--gt",
+                str(sample_root),
+                "--json",
+                str(tmp_path / "score.json"),
+            ]
+        )
+        == 0
+    )
     assert "score  1.0000" in capsys.readouterr().out
     assert json.loads((tmp_path / "score.json").read_text())["score"] == 1.0
     pred.write_text("[]")
@@ -63,16 +95,21 @@ def test_config_errors_exit_2(capsys):
 
 
 def test_console_script_runs():
-    out = subprocess.run([sys.executable, "-m", "livematch.cli", "--help"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "livematch.cli", "--help"], capture_output=True, text=True
+    )
     assert out.returncode == 0 and "sample-data" in out.stdout
 
 
-@pytest.mark.parametrize("argv, says", [
-    (["run"], "Missing option '--data'"),
-    (["run", "--data", "x", "--bogus"], "No such option: --bogus"),
-    (["run", "--data"], "requires an argument"),
-    (["fit", "--data", "x"], "Missing option '--val'"),
-])
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["run"], "Missing option '--data'"),
+        (["run", "--data", "x", "--bogus"], "No such option: --bogus"),
+        (["run", "--data"], "requires an argument"),
+        (["fit", "--data", "x"], "Missing option '--val'"),
+    ],
+)
 def test_usage_mistakes_are_one_line_and_exit_2(argv, says, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -86,6 +123,7 @@ def test_version(capsys):
 
 def test_quiet_and_log_level_set_what_is_logged(sample_root, tmp_path, capsys):
     import shutil
+
     root = tmp_path / "copy"
     shutil.copytree(sample_root, root)
     clip = next((root / "video").glob("*.mp4"))
@@ -102,16 +140,39 @@ def test_quiet_and_log_level_set_what_is_logged(sample_root, tmp_path, capsys):
 
 def test_progress_off_on_request_and_plain_lines_off_a_terminal(monkeypatch, tmp_path):
     from ground.progress import ENV, bar_disabled
+
     monkeypatch.setenv(ENV, "0")
-    assert bar_disabled(True) is None and bar_disabled(False) is True  # None: tqdm's own terminal test
+    assert (
+        bar_disabled(True) is None and bar_disabled(False) is True
+    )  # None: tqdm's own terminal test
     assert main(["--no-progress", "config"]) == 0
     assert bar_disabled(True) is True
-    # a pipe is not a terminal: plain progress lines in a child's stderr, no bar; none with --no-progress
-    args = ["sample-data", str(tmp_path / "d"), "--items", "2", "--videos", "2", "--width", "96", "--height", "64",
-            "--frames", "50", "--workers", "1", "--overwrite"]
+    # a pipe is not a terminal: plain progress lines in a child's stderr, no bar; none with
+    # --no-progress
+    args = [
+        "sample-data",
+        str(tmp_path / "d"),
+        "--items",
+        "2",
+        "--videos",
+        "2",
+        "--width",
+        "96",
+        "--height",
+        "64",
+        "--frames",
+        "50",
+        "--workers",
+        "1",
+        "--overwrite",
+    ]
     for flags, shown in (([], True), (["--no-progress"], False)):
-        out = subprocess.run([sys.executable, "-m", "livematch.cli", *flags, *args], capture_output=True, text=True,
-                             env={**__import__("os").environ, ENV: "0"})
+        out = subprocess.run(
+            [sys.executable, "-m", "livematch.cli", *flags, *args],
+            capture_output=True,
+            text=True,
+            env={**__import__("os").environ, ENV: "0"},
+        )
         assert out.returncode == 0 and "\r" not in out.stderr
         assert ("clips: 2/2 (100%)" in out.stderr) is shown
 
@@ -129,17 +190,44 @@ def test_exit_codes_mean_something(sample_root, tmp_path, capsys):
         (empty / sub).mkdir()
     assert main(["validate", str(empty)]) == 2
     assert "no readable photo and no readable clip" in capsys.readouterr().err
-    assert main(["run", "--config", "configs/pipeline/demo.yaml", "--data", str(empty), "--out",
-                 str(tmp_path / "run")]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "--config",
+                "configs/pipeline/demo.yaml",
+                "--data",
+                str(empty),
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 2
+    )
     assert not (tmp_path / "run" / "result.json").exists()
 
 
 def test_swapped_detector_and_embedder_is_one_line_before_any_work(sample_root, tmp_path, capsys):
     from pathlib import Path
+
     weights = Path(__file__).resolve().parents[2] / "weights"
     out = tmp_path / "out"
-    assert main(["run", "--data", str(sample_root), "--out", str(out), "--detector", str(weights / "embedder_lite0"),
-                 "--embedder", str(weights / "detector_lite0")]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "--data",
+                str(sample_root),
+                "--out",
+                str(out),
+                "--detector",
+                str(weights / "embedder_lite0"),
+                "--embedder",
+                str(weights / "detector_lite0"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "embedder_lite0: not a detector checkpoint" in err[0]
     assert not out.exists() or not any(out.rglob("*.npz"))

@@ -1,10 +1,11 @@
 """--device of the model commands: auto picks CUDA when present; a wrong name fails in one line."""
+
 import pytest
 import torch
 
-from livematch.cli import main
 from ground.distributed import pick_device
 from ground.errors import ConfigError
+from livematch.cli import main
 
 
 def test_pick_device_names_and_errors():
@@ -19,7 +20,10 @@ def test_pick_device_names_and_errors():
 
 @pytest.mark.parametrize("command", [["detect", "eval"], ["embed", "eval"]])
 def test_a_bad_device_is_one_line_and_exit_2(command, tmp_path, capsys):
-    assert main([*command, "--checkpoint", str(tmp_path), "--data", str(tmp_path), "--device", "gpu0"]) == 2
+    assert (
+        main([*command, "--checkpoint", str(tmp_path), "--data", str(tmp_path), "--device", "gpu0"])
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "gpu0" in err[0]
 
@@ -37,10 +41,12 @@ class _Joined(Exception):
 def test_trainers_join_the_process_group_with_their_configured_timeout(monkeypatch, tmp_path):
     """Rank 0 validates alone while the others wait in a collective: the wait is the config's."""
     import torch.distributed as dist
+
     from detector.config import DetectorConfig
     from detector.train import train_detector
     from embedder.config import EmbedderConfig
     from embedder.train import train
+
     seen = []
 
     def join(backend, timeout=None, **kw):

@@ -1,5 +1,6 @@
 """``livematch detect region``: the part of the frame where sold garments stand, learned from
 annotated clips (the sample studio puts its racks of other items at the sides)."""
+
 import json
 import shutil
 import xml.etree.ElementTree as ET
@@ -7,20 +8,27 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
+from ground.dataset import load_dataset
+from ground.errors import ConfigError, DatasetError
+from ground.regions import learn_frame_region
 from livematch.cli import main
 from livematch.config import load_config
-from ground.dataset import load_dataset
-from ground.regions import learn_frame_region
-from ground.errors import ConfigError, DatasetError
 
 
 def _inside(points, region) -> np.ndarray:
     p = np.asarray(points).reshape(-1, 2)
-    return (p[:, 0] >= region[0]) & (p[:, 0] <= region[2]) & (p[:, 1] >= region[1]) & (p[:, 1] <= region[3])
+    return (
+        (p[:, 0] >= region[0])
+        & (p[:, 0] <= region[2])
+        & (p[:, 1] >= region[1])
+        & (p[:, 1] <= region[3])
+    )
 
 
 def test_region_keeps_the_sold_garments_and_drops_the_racks(classic_root):
-    learned = learn_frame_region([classic_root], coverage=0.9)  # 49 sold centres: 98% reaches a presenter walking in
+    learned = learn_frame_region(
+        [classic_root], coverage=0.9
+    )  # 49 sold centres: 98% reaches a presenter walking in
     region, centres = learned["region"], learned["centres"]
     ds = load_dataset(classic_root)
     annotated = [a for v in ds.videos.values() for anns in v.frames.values() for a in anns]
@@ -49,10 +57,19 @@ def test_coverage_nests_regions_and_is_checked(sample_root, tmp_path):
         learn_frame_region([bare])
 
 
-def test_detect_region_command_prints_an_override_and_draws_the_centres(sample_root, tmp_path, capsys):
+def test_detect_region_command_prints_an_override_and_draws_the_centres(
+    sample_root, tmp_path, capsys
+):
     svg, out = tmp_path / "region.svg", tmp_path / "region.json"
-    assert main(["detect", "region", "--gt", str(sample_root), "--plot", str(svg), "--json", str(out)]) == 0
-    line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("detector.infer.frame_region="))
+    assert (
+        main(["detect", "region", "--gt", str(sample_root), "--plot", str(svg), "--json", str(out)])
+        == 0
+    )
+    line = next(
+        s
+        for s in capsys.readouterr().out.splitlines()
+        if s.startswith("detector.infer.frame_region=")
+    )
     saved = json.loads(out.read_text())
     assert load_config(None, [line]).detector.infer.frame_region == saved["region"]
     dots = [e for e in ET.parse(svg).iter() if e.tag.endswith("circle")]

@@ -6,17 +6,20 @@ import numpy as np
 import pytest
 
 from ground.dataset import load_dataset
+from ground.structures import instance_item
 from livematch.sampledata.garments import PALETTE, random_spec, render_garment, similar_spec
 from livematch.sampledata.generate import SampleConfig, generate_dataset, plan_dataset
-from ground.structures import instance_item
 from tests.conftest import SMALL
 
 TINY = dict(items=5, videos=4, width=160, height=96, frames=60)
 
 
 def _digest(root):
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_same_bytes_whatever_the_workers(tmp_path):
@@ -71,11 +74,16 @@ def test_clips_vary_like_live_streams(sample_root):
     assert shapes == {True, False}  # portrait and landscape
     late = sum(not any(a.instance_id for a in v.frames[0]) for v in ds.videos.values())
     assert late >= len(ds.videos) // 2  # the garment usually shows up after a delay
-    distractors = sum(any(a.instance_id == 0 for anns in v.frames.values() for a in anns)
-                      for v in ds.videos.values())
+    distractors = sum(
+        any(a.instance_id == 0 for anns in v.frames.values() for a in anns)
+        for v in ds.videos.values()
+    )
     assert distractors >= 1
-    sizes = {v.frames[360][0].box[2] - v.frames[360][0].box[0]
-             for v in ds.videos.values() if v.frames[360]}
+    sizes = {
+        v.frames[360][0].box[2] - v.frames[360][0].box[0]
+        for v in ds.videos.values()
+        if v.frames[360]
+    }
     assert len(sizes) > 1
 
 
@@ -85,8 +93,10 @@ def test_colour_alone_does_not_identify_an_item():
     assert max(base.values()) >= 2 and len(base) <= len(PALETTE)
     shared = sum(n for n in base.values() if n > 1)
     assert shared >= len(plan.products) // 2  # most items share their main colour with another
-    similar = sum(a.specs[0].category == b.specs[0].category and a.specs[0].pattern == b.specs[0].pattern
-                  for a, b in zip(plan.products, plan.products[1:]))
+    similar = sum(
+        a.specs[0].category == b.specs[0].category and a.specs[0].pattern == b.specs[0].pattern
+        for a, b in zip(plan.products, plan.products[1:])
+    )
     assert similar >= 3  # deliberately close neighbours
 
 
@@ -102,11 +112,15 @@ def test_similar_spec_changes_the_look_but_not_the_family():
 
 
 def test_annotation_json_matches_format(sample_root):
-    ann = json.loads(next((sample_root / "video_annotation").glob("*.json")).read_text(encoding="utf-8"))
+    ann = json.loads(
+        next((sample_root / "video_annotation").glob("*.json")).read_text(encoding="utf-8")
+    )
     assert set(ann) == {"video_id", "frames"}
     frame = ann["frames"][0]
     assert set(frame) == {"frame_index", "annotations"}
-    photo = json.loads(next((sample_root / "image_annotation").rglob("*.json")).read_text(encoding="utf-8"))
+    photo = json.loads(
+        next((sample_root / "image_annotation").rglob("*.json")).read_text(encoding="utf-8")
+    )
     assert set(photo) == {"item_id", "img_name", "annotations"}
     box = photo["annotations"][0]
     assert set(box) == {"label", "viewpoint", "display", "instance_id", "box"}
@@ -117,6 +131,7 @@ def test_annotation_json_matches_format(sample_root):
 def test_varied_style_plants_no_position_cue(sample_root, classic_root):
     """Varied clips put the sold garment anywhere across the frame, and other garments where
     it stands; classic clips keep it mid-frame, racks at the sides (the cue a region learns)."""
+
     def spread(root):
         ds = load_dataset(root)
         sold, alone = [], []
@@ -133,8 +148,12 @@ def test_varied_style_plants_no_position_cue(sample_root, classic_root):
     mid_racks = ((alone > 0.3) & (alone < 0.7)).mean()
     assert mid_racks > 0.2  # racks stand in the middle too, behind or beside the presenter
     assert any(v.sold_item is None for v in ds.videos.values())  # clips that sell nothing
-    worn_other = sum(a.instance_id == 0 and a.display == 0 for v in ds.videos.values()
-                     for anns in v.frames.values() for a in anns)
+    worn_other = sum(
+        a.instance_id == 0 and a.display == 0
+        for v in ds.videos.values()
+        for anns in v.frames.values()
+        for a in anns
+    )
     assert worn_other > 0
     c_sold, c_alone, _ = spread(classic_root)
     assert 0.25 < np.median(c_sold) < 0.75 and ((c_alone > 0.3) & (c_alone < 0.7)).mean() < 0.05
@@ -142,13 +161,18 @@ def test_varied_style_plants_no_position_cue(sample_root, classic_root):
 
 def test_twin_spec_changes_one_whole_aspect():
     from livematch.sampledata.garments import VARIED_PATTERNS, twin_spec
+
     rng = np.random.default_rng(1)
     kinds = set()
     for _ in range(40):
         spec = random_spec(rng, patterns=VARIED_PATTERNS)
         twin = twin_spec(spec, rng)
         same_cut = twin.category == spec.category and twin.width == spec.width
-        same_print = (twin.pattern, twin.colors, twin.motif_seed) == (spec.pattern, spec.colors, spec.motif_seed)
+        same_print = (twin.pattern, twin.colors, twin.motif_seed) == (
+            spec.pattern,
+            spec.colors,
+            spec.motif_seed,
+        )
         assert same_cut != same_print
         kinds.add(same_cut)
     assert kinds == {True, False}
@@ -156,6 +180,7 @@ def test_twin_spec_changes_one_whole_aspect():
 
 def test_photo_prints_come_from_real_photographs():
     from livematch.sampledata import textures
+
     spec = random_spec(np.random.default_rng(0), patterns=("photo",))
     assert spec.texture in textures.names()
     a, b = render_garment(spec, 80), render_garment(spec, 80)

@@ -12,8 +12,14 @@ from tests.matcher.test_voting import scenario
 
 def small_table(n=4, dim=8):
     feats = np.eye(n, dim, dtype=np.float32)
-    return CropTable([f"{i:06d}" for i in range(n)], [str(i) for i in range(n)], [-1] * n,
-                     np.tile([0, 0, 10, 10], (n, 1)), np.linspace(0.9, 1, n), feats)
+    return CropTable(
+        [f"{i:06d}" for i in range(n)],
+        [str(i) for i in range(n)],
+        [-1] * n,
+        np.tile([0, 0, 10, 10], (n, 1)),
+        np.linspace(0.9, 1, n),
+        feats,
+    )
 
 
 def test_selection_and_concat():
@@ -53,12 +59,26 @@ def test_result_json_shape_and_details(tmp_path):
     cands = {"000001": [("A", 80, 0.3)], "000002": [("A", 80, 0.5)], "000003": [("B", 80, 1.5)]}
     result = match_catalogue(*scenario(cands))
     out = to_result(result)
-    assert out == {"A": {"item_id": "000001", "frame_index": 80,
-                         "result": [{"img_name": "0", "item_box": [0, 0, 10, 10], "frame_box": [80, 0, 100, 20]}]}}
+    assert out == {
+        "A": {
+            "item_id": "000001",
+            "frame_index": 80,
+            "result": [
+                {"img_name": "0", "item_box": [0, 0, 10, 10], "frame_box": [80, 0, 100, 20]}
+            ],
+        }
+    }
     details = to_details(result)
     assert details["videos"]["A"]["runner_up_item"] == "000002"
-    assert details["videos"]["B"]["status"] == "no match" and "too far" in details["videos"]["B"]["reason"]
-    assert details["folders"]["000002"] == {**details["folders"]["000002"], "won": False, "lost_to": "000001"}
+    assert (
+        details["videos"]["B"]["status"] == "no match"
+        and "too far" in details["videos"]["B"]["reason"]
+    )
+    assert details["folders"]["000002"] == {
+        **details["folders"]["000002"],
+        "won": False,
+        "lost_to": "000001",
+    }
     paths = write_outputs(tmp_path / "run", result)
     assert json.loads(paths[0].read_text()) == out
     assert not list((tmp_path / "run").glob(".*tmp"))  # nothing half-written left behind

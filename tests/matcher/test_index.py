@@ -14,7 +14,9 @@ def unit(rng, n, d):
 
 def clustered(rng, n_clusters, per, d, spread=0.3):
     centers = unit(rng, n_clusters, d)
-    x = np.repeat(centers, per, axis=0) + spread * rng.normal(size=(n_clusters * per, d)) / np.sqrt(d)
+    x = np.repeat(centers, per, axis=0) + spread * rng.normal(size=(n_clusters * per, d)) / np.sqrt(
+        d
+    )
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
@@ -29,7 +31,9 @@ def test_distance_is_euclidean_on_unit_vectors():
     a, b = unit(rng, 5, 16), unit(rng, 7, 16)
     expected = np.linalg.norm(a[:, None] - b[None], axis=-1)
     np.testing.assert_allclose(pairwise_distance(a, b), expected, atol=1e-5)
-    np.testing.assert_allclose(distance_from_similarity([1.0, 0.0, -1.0]), [0.0, np.sqrt(2), 2.0], atol=1e-6)
+    np.testing.assert_allclose(
+        distance_from_similarity([1.0, 0.0, -1.0]), [0.0, np.sqrt(2), 2.0], atol=1e-6
+    )
 
 
 def test_flat_search_equals_brute_force():
@@ -49,8 +53,10 @@ def test_fp16_storage_keeps_the_nearest_neighbour():
     assert (exact == half).mean() >= 0.99
 
 
-@pytest.mark.parametrize("kind, k, minimum", [("ivf_flat", 1, 0.95), ("hnsw", 1, 0.95), ("ivf_pq", 40, 0.9),
-                                              ("ivf_fastscan", 1, 0.95)])
+@pytest.mark.parametrize(
+    "kind, k, minimum",
+    [("ivf_flat", 1, 0.95), ("hnsw", 1, 0.95), ("ivf_pq", 40, 0.9), ("ivf_fastscan", 1, 0.95)],
+)
 def test_approximate_indexes_recall_on_clustered_data(kind, k, minimum):
     rng = np.random.default_rng(3)
     g = clustered(rng, 100, 40, 64)
@@ -123,7 +129,9 @@ def test_use_gpu_without_one_searches_on_the_cpu_and_says_so_once(caplog):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("kind,storage", [("flat", "fp32"), ("ivf_flat", "fp32"), ("hnsw", "fp32"), ("flat", "fp16")])
+@pytest.mark.parametrize(
+    "kind,storage", [("flat", "fp32"), ("ivf_flat", "fp32"), ("hnsw", "fp32"), ("flat", "fp16")]
+)
 def test_faiss_gpu_search_equals_the_cpu_top1(kind, storage):
     if not hasattr(faiss, "get_num_gpus") or faiss.get_num_gpus() == 0:
         pytest.skip("needs faiss with a GPU")
@@ -137,6 +145,7 @@ def test_faiss_gpu_search_equals_the_cpu_top1(kind, storage):
 
 def test_tuning_picks_the_smallest_nprobe_that_reaches_the_target_recall():
     from matcher.index import _ivf
+
     rng = np.random.default_rng(7)
     g, q = unit(rng, 4000, 32), unit(rng, 200, 32)  # no clusters: few probes miss many neighbours
     index = build_index(g, IndexConfig(kind="ivf_flat", nlist=64, nprobe=1))
@@ -146,12 +155,15 @@ def test_tuning_picks_the_smallest_nprobe_that_reaches_the_target_recall():
     assert all(curve[p] < 0.97 for p in curve if p < chosen) and max(curve) == chosen
     _, rows = index.search(q, 1)
     exact = np.argmax(q @ g.T, axis=1)
-    assert (rows[:, 0] == exact).mean() == pytest.approx(curve[chosen])  # what it measured is what it does
+    assert (rows[:, 0] == exact).mean() == pytest.approx(
+        curve[chosen]
+    )  # what it measured is what it does
     assert build_index(g).tune(q, g, 0.99) == {}  # exact search: nothing to tune
 
 
 def test_search_tunes_an_ivf_index_when_a_target_recall_is_set(caplog):
     from matcher.rerank import search
+
     rng = np.random.default_rng(8)
     g, q = unit(rng, 3000, 32), unit(rng, 100, 32)
     caplog.set_level("INFO", logger="matcher.index")
@@ -166,7 +178,9 @@ def test_fastscan_round_trips_through_save_and_load(tmp_path):
     g, q = unit(rng, 2000, 32), unit(rng, 30, 32)
     index = build_index(g, IndexConfig(kind="ivf_fastscan", nlist=16, nprobe=4, fastscan_dims=2))
     index.save(tmp_path / "g.faiss")
-    np.testing.assert_array_equal(KnnIndex.load(tmp_path / "g.faiss").search(q, 3)[1], index.search(q, 3)[1])
+    np.testing.assert_array_equal(
+        KnnIndex.load(tmp_path / "g.faiss").search(q, 3)[1], index.search(q, 3)[1]
+    )
 
 
 @pytest.mark.parametrize("engine", ["numpy", "faiss"])

@@ -58,7 +58,9 @@ def test_kreciprocal_keeps_the_right_cluster_and_sorts():
 def test_every_method_runs_through_search(method):
     rng = np.random.default_rng(4)
     g, q = clustered(rng, 10, 8, 16), clustered(np.random.default_rng(4), 10, 1, 16)
-    dist, rows = search(q, g, rerank=RerankConfig(method=method, k1=6, k2=3, top_k=10, dba_k=2), k=3)
+    dist, rows = search(
+        q, g, rerank=RerankConfig(method=method, k1=6, k2=3, top_k=10, dba_k=2), k=3
+    )
     assert dist.shape == rows.shape == (10, 3)
     assert (rows[:, 0] // 8 == np.arange(10)).mean() >= 0.9
     with pytest.raises(ConfigError, match="unknown rerank.method"):
@@ -71,6 +73,7 @@ def test_neighbour_lists_augment_any_subset_as_a_new_search_would(alpha):
     all rows equals a search of the subset itself, also where a row's short list keeps too few
     of the subset's rows (those are searched exactly)."""
     from matcher.rerank import NeighbourLists, database_augmentation
+
     rng = np.random.default_rng(0)
     gallery = rng.normal(size=(300, 16)).astype(np.float32)
     gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)

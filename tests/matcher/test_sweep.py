@@ -7,8 +7,13 @@ from tests.matcher.test_voting import scenario
 
 def test_calibration_finds_the_known_best_cut():
     # true pairs at 0.3-0.5; two folders whose item has no video wrongly claim videos at 0.8-0.9
-    cands = {"000001": [("A", 80, 0.3)], "000002": [("B", 80, 0.4)], "000003": [("C", 80, 0.5)],
-             "000004": [("X", 80, 0.8)], "000005": [("Y", 80, 0.9)]}
+    cands = {
+        "000001": [("A", 80, 0.3)],
+        "000002": [("B", 80, 0.4)],
+        "000003": [("C", 80, 0.5)],
+        "000004": [("X", 80, 0.8)],
+        "000005": [("Y", 80, 0.9)],
+    }
     truth = {"A": "000001", "B": "000002", "C": "000003"}
 
     def f1(pred):

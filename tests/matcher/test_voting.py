@@ -22,7 +22,12 @@ def scenario(cands, dim=8, seed=0):
             rows.append(len(video_rows))
             dist.append(d)
             video_rows.append((video, "", frame, [frame, 0, frame + 20, 20], 0.9))
-    return table(shop_rows, rng, dim), table(video_rows, rng, dim), np.array(dist)[:, None], np.array(rows)[:, None]
+    return (
+        table(shop_rows, rng, dim),
+        table(video_rows, rng, dim),
+        np.array(dist)[:, None],
+        np.array(rows)[:, None],
+    )
 
 
 def table(rows, rng, dim):
@@ -42,8 +47,10 @@ def test_keep_count_rounding():
 
 def test_the_28_percent_cut_decides():
     # 7 nearest candidates -> video A; the 18 others -> video B (B has more votes overall).
-    cands = {"000001": [("A", 80, 0.1 + 0.01 * i) for i in range(7)] +
-                       [("B", 80, 0.5 + 0.01 * i) for i in range(18)]}
+    cands = {
+        "000001": [("A", 80, 0.1 + 0.01 * i) for i in range(7)]
+        + [("B", 80, 0.5 + 0.01 * i) for i in range(18)]
+    }
     result = match_catalogue(*scenario(cands))
     assert result.matches["A"].item_id == "000001"
     assert result.claims[0].kept == 7 and result.claims[0].votes == 7
@@ -53,7 +60,9 @@ def test_the_28_percent_cut_decides():
 
 def test_vote_cut_and_the_m_rules():
     # kept candidates: A x3 (0.5..0.7), B x1 (0.1), C x1 (0.2) -> V = 3
-    cands = {"000001": [("A", 80, 0.5), ("A", 80, 0.6), ("A", 80, 0.7), ("B", 80, 0.1), ("C", 80, 0.2)]}
+    cands = {
+        "000001": [("A", 80, 0.5), ("A", 80, 0.6), ("A", 80, 0.7), ("B", 80, 0.1), ("C", 80, 0.2)]
+    }
     all_kept = replace(REF, keep_fraction=1.0)
     # 50 %: ceil(1.5) = 2 finalists, A (most votes) and B (nearer than C): M > 1 -> nearest -> B
     result = match_catalogue(*scenario(cands), all_kept)
@@ -97,7 +106,9 @@ def test_max_distance_cut_is_inclusive():
 
 def test_unclaimed_videos_are_reported():
     shop, video, dist, rows = scenario({"000001": [("A", 80, 0.1)]})
-    extra = CropTable(["Z"], [""], [80], [[0, 0, 5, 5]], [0.9], np.ones((1, 8), np.float32) / np.sqrt(8))
+    extra = CropTable(
+        ["Z"], [""], [80], [[0, 0, 5, 5]], [0.9], np.ones((1, 8), np.float32) / np.sqrt(8)
+    )
     result = match_catalogue(shop, CropTable.concat([video, extra]), dist, rows)
     assert result.rejected == {"Z": "unclaimed: no folder voted for this video"}
 
@@ -128,8 +139,14 @@ def test_evidence_frame_moves_to_the_annotation_grid():
     # the nearest candidate sits on frame 100 (off the 40-frame grid); the video also has crops on
     # frames 80 and 120; the folder's crop is closest to the one on frame 120.
     shop, video, dist, rows = scenario({"000001": [("A", 100, 0.1)]})
-    grid = CropTable(["A", "A"], ["", ""], [80, 120], [[0, 0, 9, 9], [1, 1, 8, 8]], [0.9, 0.9],
-                     np.stack([-shop.features[0], shop.features[0] * 0.9 + 0.1 * video.features[0]]))
+    grid = CropTable(
+        ["A", "A"],
+        ["", ""],
+        [80, 120],
+        [[0, 0, 9, 9], [1, 1, 8, 8]],
+        [0.9, 0.9],
+        np.stack([-shop.features[0], shop.features[0] * 0.9 + 0.1 * video.features[0]]),
+    )
     grid.features /= np.linalg.norm(grid.features, axis=1, keepdims=True)
     video = CropTable.concat([video, grid])
     match = match_catalogue(shop, video, dist, rows).matches["A"]
@@ -151,13 +168,17 @@ def test_frame_box_nearest_option_picks_the_folder_lookalike():
 
 def test_voting_is_deterministic_under_input_order():
     rng = np.random.default_rng(3)
-    cands = {f"{i:06d}": [(f"V{rng.integers(5)}", 80, float(rng.uniform(0, 1.2))) for _ in range(6)]
-             for i in range(8)}
+    cands = {
+        f"{i:06d}": [(f"V{rng.integers(5)}", 80, float(rng.uniform(0, 1.2))) for _ in range(6)]
+        for i in range(8)
+    }
     shop, video, dist, rows = scenario(cands)
     perm = rng.permutation(len(shop))
     a = match_catalogue(shop, video, dist, rows)
     b = match_catalogue(shop[perm], video, dist[perm], rows[perm])
-    assert {v: m.item_id for v, m in a.matches.items()} == {v: m.item_id for v, m in b.matches.items()}
+    assert {v: m.item_id for v, m in a.matches.items()} == {
+        v: m.item_id for v, m in b.matches.items()
+    }
 
 
 def test_item_box_paired_takes_the_photo_crop_nearest_the_frame_box():
@@ -166,9 +187,15 @@ def test_item_box_paired_takes_the_photo_crop_nearest_the_frame_box():
     cands = {"000001": [("A", 80, 0.1), ("A", 80, 0.2), ("A", 80, 0.3)]}
     shop, video, dist, rows = with_scores(*scenario(cands), [0.9, 0.99, 0.9], [0.5, 0.5, 0.99])
     video.features[2] = shop.features[2]
-    picks = {mode: match_catalogue(shop, video, dist, rows, replace(REF, item_box=mode)).matches["A"]
-             for mode in ("confidence", "nearest", "paired")}
-    assert {m: p.img_name for m, p in picks.items()} == {"confidence": "1", "nearest": "0", "paired": "2"}
+    picks = {
+        mode: match_catalogue(shop, video, dist, rows, replace(REF, item_box=mode)).matches["A"]
+        for mode in ("confidence", "nearest", "paired")
+    }
+    assert {m: p.img_name for m, p in picks.items()} == {
+        "confidence": "1",
+        "nearest": "0",
+        "paired": "2",
+    }
     assert picks["paired"].item_box == shop.boxes[2].tolist()
     assert all(p.frame_box == video.boxes[2].tolist() for p in picks.values())
 
@@ -182,11 +209,24 @@ def test_unknown_evidence_rule_is_a_config_error(bad):
 def test_a_match_lists_the_strongest_votes_behind_it():
     """vote_pairs: the folder's crops whose nearest video crop lies in the matched clip, nearest
     first, at most five, each with the frame crop it retrieved and their distance."""
-    cands = {"A": [("v1", 40, 0.5), ("v1", 80, 0.2), ("v2", 40, 0.1), ("v1", 120, 0.4), ("v1", 160, 0.3),
-                   ("v1", 200, 0.6), ("v1", 240, 0.7)]}
+    cands = {
+        "A": [
+            ("v1", 40, 0.5),
+            ("v1", 80, 0.2),
+            ("v2", 40, 0.1),
+            ("v1", 120, 0.4),
+            ("v1", 160, 0.3),
+            ("v1", 200, 0.6),
+            ("v1", 240, 0.7),
+        ]
+    }
     shop, video, dist, rows = scenario(cands)
-    m = match_catalogue(shop, video, dist, rows, replace(REF, keep_fraction=1.0, max_distance=9.0)).matches["v1"]
-    assert [p["distance"] for p in m.pairs] == pytest.approx([0.2, 0.3, 0.4, 0.5, 0.6])  # v2's vote is not v1's
+    m = match_catalogue(
+        shop, video, dist, rows, replace(REF, keep_fraction=1.0, max_distance=9.0)
+    ).matches["v1"]
+    assert [p["distance"] for p in m.pairs] == pytest.approx(
+        [0.2, 0.3, 0.4, 0.5, 0.6]
+    )  # v2's vote is not v1's
     assert [p["frame"] for p in m.pairs] == [80, 160, 120, 40, 200]
     assert m.pairs[0]["img_name"] == "1" and m.pairs[0]["frame_box"] == [80, 0, 100, 20]
 
@@ -195,6 +235,7 @@ def test_a_rejected_clip_keeps_the_votes_of_the_folder_that_came_nearest():
     """A clip whose nearest claim is beyond max_distance has no match, but its details say which
     folder came nearest and with which crop pairs (what a person checks for a missed clip)."""
     from matcher.result import to_details
+
     cands = {"A": [("v1", 40, 0.9), ("v1", 80, 0.8)]}
     result = match_catalogue(*scenario(cands), replace(REF, keep_fraction=1.0, max_distance=0.5))
     assert not result.matches and result.rejected["v1"].startswith("too far")
