@@ -2,8 +2,8 @@
 
 On Linux, glibc keeps the pages of freed blocks (decoded frames, activation buffers) inside its
 arenas; over a long run the resident size climbs step by step although nothing is kept alive.
-``malloc_trim(0)`` after each pass keeps it flat (docs/DESIGN.md, "Benchmarks", has the
-measurement).
+``malloc_trim(0)`` after each pass keeps it flat (``python -m bench.pipeline`` measures the
+peak resident size).
 """
 
 from __future__ import annotations

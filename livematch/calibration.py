@@ -554,8 +554,8 @@ def folds(cal: SplitScorer, k: int, seed: int = 0) -> list[SplitScorer]:
 
 def uses_train(fit: FitConfig, val_roots: int, procedure: Procedure) -> bool:
     """Whether TRAIN's clips join the calibration (``fit.train_calibration``; ``auto``: with at most
-    ``procedure.train_max_val_roots`` VAL roots, where the roots alone chose worse settings than
-    with TRAIN's parts beside them: docs/RESULTS.md)."""
+    ``procedure.train_max_val_roots`` VAL roots, where the roots alone choose less steady settings
+    than with TRAIN's parts beside them)."""
     return fit.train_calibration == "always" or (
         fit.train_calibration == "auto" and val_roots <= procedure.train_max_val_roots
     )

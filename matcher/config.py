@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 class IndexConfig:
     """Which faiss index holds the gallery (video crops)."""
 
-    #: flat (exact) | ivf_flat | ivf_pq | ivf_fastscan | hnsw (docs/DESIGN.md: which to pick)
+    #: flat (exact) | ivf_flat | ivf_pq | ivf_fastscan | hnsw (docs/DESIGN.md, Matching)
     kind: str = "flat"
     storage: str = "fp32"  # fp32 | fp16 (flat and hnsw: vectors held as float16 inside faiss)
     nlist: int = 1024  # IVF cells (capped at gallery size / 39)
