@@ -1,22 +1,29 @@
-"""Detector inference speed, measured side by side in one run.
+"""Detector inference speed (batch 1 against batched), or train-step speed against an older recipe.
 
     python -m bench.detector [--configs tiny r50_fpn] [--images 8]
         [--out bench/results/detector.json]
     python -m bench.detector --train-step      # tiny recipe's train step vs the earlier tiny recipe
+    python -m bench.detector --toy [--train-step]   # small frames and sizes, the test's size
 
-For each recipe: images per second on 540x960 frames at the recipe's frame short side, batch 1
-vs batched (ratio); on CUDA also fp32 vs AMP (ratio). Untrained weights: the proposal counts,
-not the weights, set the cost, so the numbers hold for trained models of the same recipe.
+Measured side by side in one run, on random frames made here. For each recipe: images per second
+on 540x960 frames at the recipe's frame short side, batch 1 vs batched (ratio); on CUDA also fp32
+vs AMP (ratio). Untrained weights: the proposal counts, not the weights, set the cost, so the
+numbers hold for trained models of the same recipe. Writes ``--out``
+(``bench/results/detector.json``).
 
 ``--train-step``: seconds per SGD step (4 random 360x640 frames, 2 boxes each) of
 ``configs/detector/tiny.yaml`` against the earlier tiny recipe (FPN 128 channels, 128 sampled
-ROIs, 300 train proposals, short sides 256-320), and against each change alone (ratios).
+ROIs, 300 train proposals, short sides 256-320), and against each change alone (ratios). Writes
+``--out`` (``bench/results/detector_train_step.json``).
+
+``--toy``: the tiny recipe alone on two 180x320 frames at short side 128; train steps on four
+180x320 frames, every variant at short side 128 (what differs is then the model), one step each;
+one CPU thread.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -26,6 +33,17 @@ import torch
 from detector.infer import predict
 from detector.model import build_detector
 from livematch.config import load_config
+
+TOY = {
+    "configs": ["tiny"],
+    "images": 2,
+    "batch": 2,
+    "frame": [180, 320],
+    "short_side": 128,
+    "steps": 1,
+    "step_overrides": ["detector.train.short_sides=[128]"],
+    "threads": 1,
+}
 
 
 def images_per_second(model, frames, short_side: int, batch: int, amp: bool) -> float:
@@ -59,27 +77,30 @@ STEP_VARIANTS = {
 }
 
 
-def train_step_seconds(overrides: list[str], steps: int, device) -> float:
+def train_images(frame, device) -> tuple[list, list]:
+    """Four random frames of ``frame`` = (height, width), two of them turned upright, with two
+    boxes each (a garment worn and one beside it, in proportion to the frame)."""
+    gen = torch.Generator().manual_seed(0)
+    h, w = frame
+    images = [
+        torch.rand(3, *hw, generator=gen, device="cpu").to(device) for hw in [(h, w), (w, h)] * 2
+    ]
+    box = torch.tensor([[40.0, 30.0, 200.0, 300.0], [250.0, 60.0, 330.0, 200.0]]) * (h / 360)
+    targets = [
+        {"boxes": box.to(device), "labels": torch.ones(2, dtype=torch.int64, device=device)}
+        for _ in images
+    ]
+    return images, targets
+
+
+def train_step_seconds(overrides: list[str], steps: int, device, frame=(360, 640)) -> float:
     """Mean seconds of a train step of the tiny recipe with ``overrides`` (after one warm-up)."""
     cfg = load_config(Path("configs/detector/tiny.yaml"), overrides).detector
     torch.manual_seed(0)
     model = build_detector(cfg.model).to(device).train()
     model.transform.min_size = tuple(cfg.train.short_sides)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    gen = torch.Generator().manual_seed(0)
-    images = [
-        torch.rand(3, *hw, generator=gen, device="cpu").to(device)
-        for hw in [(360, 640), (640, 360)] * 2
-    ]
-    targets = [
-        {
-            "boxes": torch.tensor(
-                [[40.0, 30.0, 200.0, 300.0], [250.0, 60.0, 330.0, 200.0]], device=device
-            ),
-            "labels": torch.ones(2, dtype=torch.int64, device=device),
-        }
-        for _ in images
-    ]
+    images, targets = train_images(frame, device)
     times = []
     for _ in range(steps + 1):
         start = time.perf_counter()
@@ -93,75 +114,97 @@ def train_step_seconds(overrides: list[str], steps: int, device) -> float:
     return float(np.mean(times[1:]))
 
 
-def bench_train_step(steps: int, out: Path, device) -> None:
-    rows = {name: train_step_seconds(ov, steps, device) for name, ov in STEP_VARIANTS.items()}
+def bench_train_step(args, device) -> dict:
+    frame = args.frame if args.toy else [360, 640]
+    rows = {
+        name: train_step_seconds([*ov, *args.step_overrides], args.steps, device, frame)
+        for name, ov in STEP_VARIANTS.items()
+    }
     base = rows["earlier tiny"]
     for name, sec in rows.items():
         print(
             f"{name:<30} {sec:6.2f} s/step  (x{base / sec:.2f} faster than the earlier tiny recipe)"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "device": str(device),
-                "steps": steps,
-                "seconds_per_step": rows,
-                "speedup_vs_earlier": {k: base / v for k, v in rows.items()},
-            },
-            indent=2,
-        )
+    return {
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "steps": args.steps,
+        "images": [frame, frame[::-1]] * 2,
+        "seconds_per_step": rows,
+        "speedup_vs_earlier": {k: base / v for k, v in rows.items()},
+    }
+
+
+def bench_recipe(name: str, frames, args, device) -> dict:
+    """One recipe's throughput at batch 1 and batched (and with AMP on CUDA)."""
+    cfg = load_config(Path("configs/detector") / f"{name}.yaml").detector
+    model = build_detector(cfg.model).to(device).eval()
+    if device.type == "cuda" and cfg.infer.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    side, batched = args.short_side or cfg.infer.frame_short_side, f"batch{args.batch}_ips"
+    row = {
+        "short_side": side,
+        "batch1_ips": images_per_second(model, frames, side, 1, False),
+        batched: images_per_second(model, frames, side, args.batch, False),
+    }
+    row["batched_vs_batch1"] = row[batched] / row["batch1_ips"]
+    if device.type == "cuda":
+        row["amp_ips"] = images_per_second(model, frames, side, args.batch, True)
+        row["amp_vs_fp32"] = row["amp_ips"] / row[batched]
+    extra = f", AMP x{row['amp_vs_fp32']:.2f}" if "amp_vs_fp32" in row else ""
+    print(
+        f"{name:<10} short side {side}: batch 1 {row['batch1_ips']:.2f} img/s, batch "
+        f"{args.batch} {row[batched]:.2f} img/s (x{row['batched_vs_batch1']:.2f}){extra}"
     )
-    print(f"wrote {out}")
+    return row
 
 
-def main() -> None:
+def bench_inference(args, device) -> dict:
+    rng = np.random.default_rng(0)
+    frames = [(rng.random((*args.frame, 3)) * 255).astype(np.uint8) for _ in range(args.images)]
+    return {
+        "device": str(torch.cuda.get_device_name() if device.type == "cuda" else "cpu"),
+        "threads": torch.get_num_threads(),
+        "images": args.images,
+        "frame": args.frame,
+        "recipes": {name: bench_recipe(name, frames, args, device) for name in args.configs},
+    }
+
+
+def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=["tiny", "r50_fpn"])
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/detector.json"))
+    parser.add_argument("--out", type=Path, help="JSON written (default under bench/results/)")
     parser.add_argument(
         "--train-step", action="store_true", help="time train steps instead of inference"
     )
     parser.add_argument("--steps", type=int, default=6)
-    args = parser.parse_args()
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads of torch")
+    parser.add_argument(
+        "--toy", action="store_true", help="small frames and sizes, one thread: the test's size"
+    )
+    args = parser.parse_args(argv)
+    vars(args).update(frame=[540, 960], short_side=None, step_overrides=[])
+    if args.toy:
+        vars(args).update(TOY)
+    name = "detector_train_step.json" if args.train_step else "detector.json"
+    args.out = args.out or Path("bench/results") / name
+    return args
+
+
+def main(argv=None) -> dict:
+    from bench import bound_threads
+    from ground.io import write_json
+
+    args = parse(argv)
+    bound_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if args.train_step:
-        return bench_train_step(args.steps, args.out.with_name("detector_train_step.json"), device)
-    rng = np.random.default_rng(0)
-    frames = [(rng.random((540, 960, 3)) * 255).astype(np.uint8) for _ in range(args.images)]
-    results = {
-        "device": str(torch.cuda.get_device_name() if device.type == "cuda" else "cpu"),
-        "threads": torch.get_num_threads(),
-        "images": args.images,
-        "recipes": {},
-    }
-    for name in args.configs:
-        cfg = load_config(Path("configs/detector") / f"{name}.yaml").detector
-        model = build_detector(cfg.model).to(device).eval()
-        if device.type == "cuda" and cfg.infer.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        side = cfg.infer.frame_short_side
-        row = {
-            "short_side": side,
-            "batch1_ips": images_per_second(model, frames, side, 1, False),
-            f"batch{args.batch}_ips": images_per_second(model, frames, side, args.batch, False),
-        }
-        row["batched_vs_batch1"] = row[f"batch{args.batch}_ips"] / row["batch1_ips"]
-        if device.type == "cuda":
-            row["amp_ips"] = images_per_second(model, frames, side, args.batch, True)
-            row["amp_vs_fp32"] = row["amp_ips"] / row[f"batch{args.batch}_ips"]
-        results["recipes"][name] = row
-        extra = f", AMP x{row['amp_vs_fp32']:.2f}" if "amp_vs_fp32" in row else ""
-        print(
-            f"{name:<10} short side {side}: batch 1 {row['batch1_ips']:.2f} img/s, batch "
-            f"{args.batch} {row[f'batch{args.batch}_ips']:.2f} img/s "
-            f"(x{row['batched_vs_batch1']:.2f}){extra}"
-        )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
+    results = bench_train_step(args, device) if args.train_step else bench_inference(args, device)
+    write_json(args.out, results)
     print(f"wrote {args.out}")
+    return results
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python -m bench.knn [--scale 1.0] [--kinds ivf_flat,ivf_pq,ivf_fastscan,hnsw]
         [--out bench/results/knn.json]
+    python -m bench.knn --toy                      # 1000-row galleries, the test's size
 
 1. exact, on the two shapes the matcher meets: 2k queries against 200k x 2048 (the reference's
    4-model ensemble width), k = 1, and 2k against 100k x 512, k = 5: our ``KnnIndex`` (faiss flat
@@ -12,7 +13,9 @@
    search are measured on 2k other queries (search time; build time reported apart);
 3. memory: FP16 vs FP32 storage of the gallery inside faiss and of the saved features.
 
-``--scale`` shrinks every size (0.1 runs in about a minute on 2 cores).
+``--scale`` shrinks every size (0.1 runs in about a minute on 2 cores; no size below 1000 rows);
+``--toy`` runs at that floor, IVF-PQ at ``--pq-m 8``, on one thread: the test's size. The vectors
+are made here (seeded). Writes ``--out``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ import numpy as np
 
 from matcher.config import IndexConfig
 from matcher.index import KnnIndex, build_index, exact_topk
+
+#: --toy: every size at its 1000-row floor, 8 IVF-PQ sub-quantizers, one thread (no OpenMP wait)
+TOY = {"scale": 0.001, "pq_m": 8, "threads": 1}
 
 
 def unit_rows(
@@ -100,7 +106,9 @@ def near_queries(rng, gallery: np.ndarray, q: int) -> np.ndarray:
     return queries / np.linalg.norm(queries, axis=1, keepdims=True)
 
 
-def bench_approximate(rng, n: int, d: int, q: int, kinds, target: float = 0.95) -> dict:
+def bench_approximate(
+    rng, n: int, d: int, q: int, kinds, target: float = 0.95, pq_m: int = 64
+) -> dict:
     gallery = unit_rows(rng, n, d, max(100, n // 50))
     queries, tuning = near_queries(rng, gallery, q), near_queries(rng, gallery, 256)
     exact = build_index(gallery)
@@ -115,7 +123,7 @@ def bench_approximate(rng, n: int, d: int, q: int, kinds, target: float = 0.95) 
     }
     train = gallery[rng.choice(n, min(n, 64 * 1024), replace=False)]
     for kind in kinds:
-        cfg = IndexConfig(kind=kind, nlist=1024, nprobe=32, pq_m=64)
+        cfg = IndexConfig(kind=kind, nlist=1024, nprobe=32, pq_m=pq_m)
         index = KnnIndex(d, cfg)
         _, build_s = timed(lambda index=index: (index.train(train), index.add(gallery)))
         curve = index.tune(tuning, gallery, target)  # {} for HNSW: its efSearch stays as configured
@@ -147,7 +155,7 @@ def bench_memory(rng, n: int, d: int, q: int) -> dict:
     }
 
 
-def main() -> None:
+def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every size by this")
     parser.add_argument(
@@ -162,31 +170,33 @@ def main() -> None:
             "+-0.013)"
         ),
     )
-    parser.add_argument("--out", type=Path, default=Path("bench/results/knn.json"))
-    args = parser.parse_args()
-    s = lambda n: max(1000, int(n * args.scale))  # noqa: E731
-    rng = np.random.default_rng(0)
-    results = {
-        "faiss": faiss.__version__,
-        "threads": faiss.omp_get_max_threads(),
-        "scale": args.scale,
-        "exact": [],
-    }
-    for n, d, k in [(s(200_000), 2048, 1), (s(100_000), 512, 5)]:
-        e = bench_exact(rng, n, d, s(2_000), k)
-        results["exact"].append(e)
-        t = e["seconds"]
-        print(
-            f"exact  {n}x{d} k={k}, {e['queries']} queries: ours {t['ours']:.2f}s, faiss default "
-            f"block {t['faiss_default_block']:.2f}s, numpy {t['numpy']:.2f}s, torch "
-            f"{t['torch']:.2f}s -> others take "
-            + ", ".join(f"x{v:.2f}" for v in e["ours_vs"].values())
-            + " our time; top-1 identical "
-            + ", ".join(f"{v:.4f}" for v in e["top1_identical_to_ours"].values())
-        )
-    results["approximate"] = a = bench_approximate(
-        rng, s(1_000_000), 512, s(2_000), args.kinds.split(","), args.target
+    parser.add_argument("--pq-m", type=int, default=64, help="IVF-PQ sub-quantizers")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads of faiss and torch")
+    parser.add_argument(
+        "--toy",
+        action="store_true",
+        help="1000-row galleries, --pq-m 8, one thread: the test's size",
     )
+    parser.add_argument("--out", type=Path, default=Path("bench/results/knn.json"))
+    args = parser.parse_args(argv)
+    if args.toy:
+        vars(args).update(TOY)
+    return args
+
+
+def print_exact(e: dict) -> None:
+    t, (n, d) = e["seconds"], e["gallery"]
+    print(
+        f"exact  {n}x{d} k={e['k']}, {e['queries']} queries: ours {t['ours']:.2f}s, faiss default "
+        f"block {t['faiss_default_block']:.2f}s, numpy {t['numpy']:.2f}s, torch "
+        f"{t['torch']:.2f}s -> others take "
+        + ", ".join(f"x{v:.2f}" for v in e["ours_vs"].values())
+        + " our time; top-1 identical "
+        + ", ".join(f"{v:.4f}" for v in e["top1_identical_to_ours"].values())
+    )
+
+
+def print_rest(a: dict, m: dict) -> None:
     print(
         f"approx {a['gallery'][0]}x{a['gallery'][1]}, exact search {a['exact_s']:.2f}s; nprobe "
         f"tuned on 256 other queries for recall@1 >= {a['target_recall']}"
@@ -196,16 +206,40 @@ def main() -> None:
             f"  {kind:<12} nprobe {r['nprobe']}  recall@1 {r['recall_at_1']:.4f}  search "
             f"x{r['speedup_vs_exact']:.1f} faster ({r['search_s']:.3f}s; build {r['build_s']:.1f}s)"
         )
-    results["memory"] = m = bench_memory(rng, s(200_000), 512, s(2_000))
     print(
         f"memory {m['gallery'][0]}x{m['gallery'][1]}: index fp32 "
-        f"{m['index_bytes']['fp32'] / 2**20:.0f} MiB vs fp16 "
-        f"{m['index_bytes']['fp16'] / 2**20:.0f} MiB (x{m['index_ratio_fp32_vs_fp16']:.2f}); top-1 "
+        f"{m['index_bytes']['fp32'] / 2**20:.1f} MiB vs fp16 "
+        f"{m['index_bytes']['fp16'] / 2**20:.1f} MiB (x{m['index_ratio_fp32_vs_fp16']:.2f}); top-1 "
         f"identical {m['top1_identical_fp16_vs_fp32']:.4f}"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
+
+
+def main(argv=None) -> dict:
+    from bench import bound_threads
+    from ground.io import write_json
+
+    args = parse(argv)
+    bound_threads(args.threads, faiss=True)
+    s = lambda n: max(1000, int(n * args.scale))  # noqa: E731
+    rng = np.random.default_rng(0)
+    results = {
+        "faiss": faiss.__version__,
+        "threads": faiss.omp_get_max_threads(),
+        "scale": args.scale,
+        "exact": [],
+    }
+    for n, d, k in [(s(200_000), 2048, 1), (s(100_000), 512, 5)]:
+        results["exact"].append(bench_exact(rng, n, d, s(2_000), k))
+        print_exact(results["exact"][-1])
+    results["approximate"] = bench_approximate(
+        rng, s(1_000_000), 512, s(2_000), args.kinds.split(","), args.target, args.pq_m
+    )
+    results["memory"] = bench_memory(rng, s(200_000), 512, s(2_000))
+    print_rest(results["approximate"], results["memory"])
+    results = json.loads(json.dumps(results))  # what the JSON holds (its keys strings)
+    write_json(args.out, results)
     print(f"wrote {args.out}")
+    return results
 
 
 if __name__ == "__main__":
