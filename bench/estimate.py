@@ -8,7 +8,7 @@ The models are given (by default the committed demo's, ``configs/pipeline/demo.y
 sample data of ``--train-seed``, so TRAIN's clips are clips the models trained on, as in a user's
 fit). The bench writes the sample roots it needs under ``--work`` (TRAIN, each draw's VAL roots,
 the unseen ``--test`` roots), detects and embeds each once as fit does (its crop rows), then, for
-each draw of VAL roots, runs fit's calibration stage (:func:`livematch.fit.choose_settings` with the
+each draw of VAL roots, runs fit's calibration stage (:mod:`livematch.fit.calibrate`, with the
 candidates of :mod:`livematch.candidates`) and scores the pipeline it keeps on the unseen roots.
 Beside the estimate it prints two other numbers a user could read: the VAL score the calibration
 reached on its own clips (in sample), and the estimate fit printed until the estimate held VAL out
@@ -57,7 +57,7 @@ def _root(work: Path, name: str, seed: int, size: dict) -> Path:
 
 
 class Rows:
-    """Each root's crop rows (fit's :func:`~livematch.fit.validation_rows`, cached under
+    """Each root's crop rows (fit's :func:`~livematch.fit.calibrate.validation_rows`, cached under
     ``work/rows``) and its dataset, with the scorers fit builds on them."""
 
     def __init__(self, cfg, work: Path, detector: Path, embedders: list[Path]):
@@ -69,7 +69,7 @@ class Rows:
 
     def __call__(self, root: Path):
         from ground.dataset import load_dataset
-        from livematch.fit import validation_rows
+        from livematch.fit.calibrate import validation_rows
 
         if root not in self.cache:
             store = validation_rows(
@@ -99,7 +99,7 @@ def base_config(pipeline: Path, train_root: Path, roots: list[Path], work: Path,
     the annotated grid of the roots."""
     from ground.dataset import annotation_grid, load_dataset
     from livematch.config import given_keys, load_config, use_checkpoints
-    from livematch.fit import fit_config, use_annotation_grid
+    from livematch.fit.inputs import fit_config, use_annotation_grid
 
     given = load_config(pipeline)
     train = load_dataset([train_root], probe_media=True)
@@ -135,7 +135,7 @@ def run_draw(seeds, rows: Rows, cfg, train_ds, train_rows, tests, procedure, log
     from livematch.calibration import uses_train
     from livematch.candidates import candidates, with_value
     from livematch.estimate import compare
-    from livematch.fit import choose_settings
+    from livematch.fit.calibrate import choose_settings
 
     roots = [rows.work / "data" / f"seed{s}" for s in seeds]
     stores, splits = zip(*(rows(r) for r in roots))
@@ -246,7 +246,7 @@ def table(rows: list[dict], summ: dict) -> str:
 def main(argv=None) -> dict:
     from bench import procedure as parse_procedure
     from ground.io import write_json
-    from livematch.fit import train_rows
+    from livematch.fit.calibrate import train_rows
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(

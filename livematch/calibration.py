@@ -1,7 +1,7 @@
 """Choosing the pipeline's inference settings on annotated validation data, by the contest score.
 
 The validation split is detected and embedded once, at the lowest detection threshold under
-consideration, with every class and the whole frame (:func:`livematch.fit.validation_rows`); a
+consideration, with every class and the whole frame (``livematch.fit.calibrate``); a
 setting then only re-filters those crop rows, searches and re-votes, which takes a fraction of a
 second. :class:`SplitScorer` scores a :class:`Setting`; :func:`coordinate_ascent` moves one
 setting at a time to its best value on the grid, in a fixed order, for a few rounds.

@@ -108,7 +108,7 @@ _TRUST = (0.5, 0.7, 0.8, 0.9, 0.95)
 class FitConfig:
     """What ``livematch fit`` trains and how it calibrates the inference settings on VAL
     (docs/FIT.md). How the calibration searches (rounds, vote rules, cuts of a root) is
-    :class:`livematch.calibration.Procedure`, which only the benchmarks vary."""
+    :class:`livematch.calibration.Procedure`, which fit passes explicitly (the benchmarks vary it)."""
 
     #: models trained without --init-from: lite0 (CPU, ImageNet start) | tiny | reference (GPU)
     recipe: str = "lite0"

@@ -259,7 +259,7 @@ MUTATIONS = [
     ),
     (
         "fit: the annotated grid is not learned from the data",
-        "livematch/fit.py",
+        "livematch/fit/__init__.py",
         "    use_annotation_grid(cfg, annotation_grid(",
         "    (cfg, annotation_grid(",
         ["tests/livematch/test_fit.py::test_fit_learns_the_annotated_grid_of_the_data"],
@@ -402,7 +402,7 @@ MUTATIONS = [
     ),
     (
         "fit: the calibration rows are embedded without the test-time scales it writes",
-        "livematch/fit.py",
+        "livematch/fit/calibrate.py",
         "    c.detector.infer = replace(\n        c.detector.infer,\n        photo_threshold=low,",
         "    c.embedder.extract.scales_tta = []\n"
         "    c.detector.infer = replace(\n        c.detector.infer,\n        photo_threshold=low,",
@@ -410,15 +410,15 @@ MUTATIONS = [
     ),
     (
         "fit: pipeline.yaml leaves the test-time scales out",
-        "livematch/fit.py",
-        '{"scales_tta": list(cfg.embedder.extract.scales_tta)}',
+        "livematch/fit/outputs.py",
+        '{"scales_tta": list(extract.scales_tta)}',
         "{}",
         ["tests/livematch/test_fit.py::test_fit_writes_a_pipeline_that_run_accepts_from_anywhere"],
     ),
     (
         "fit: a bad fit.tta_scales is found only after training",
-        "livematch/fit.py",
-        "    tta_sizes(1, cfg.fit.tta_scales)  # ... and so does a bad multiple\n",
+        "livematch/fit/__init__.py",
+        "    tta_sizes(1, cfg.fit.tta_scales)  # a bad multiple fails before training\n",
         "",
         ["tests/livematch/test_fit.py::test_a_bad_tta_multiple_fails_before_training"],
     ),

@@ -14,7 +14,7 @@ from ground.errors import ConfigError
 from livematch.calibration import Procedure, Setting, SplitScorer, coordinate_ascent, default_grids
 from livematch.cli import main
 from livematch.config import load_config
-from livematch.fit import resolve_split
+from livematch.fit.inputs import resolve_split
 from livematch.sampledata.features import simulate_crops
 from livematch.sampledata.generate import SampleConfig, generate_dataset
 from matcher.config import MatcherConfig
@@ -361,7 +361,7 @@ def test_a_draw_of_a_large_root_keeps_each_selling_clip_with_its_item(sample_roo
 
 def test_the_annotated_grid_sets_the_evidence_grid_and_the_training_frames(caplog):
     from livematch.config import FrameSchedule
-    from livematch.fit import use_annotation_grid
+    from livematch.fit.inputs import use_annotation_grid
 
     cfg = load_config(None)
     use_annotation_grid(cfg, 40)  # the format's grid: nothing moves
@@ -840,7 +840,7 @@ def test_fit_trains_from_imagenet_weights_by_default(sample_root, val_root, tmp_
 
     from embedder.model import build_embedder
     from ground.pretrained import resolve_weights
-    from livematch.fit import fit_config
+    from livematch.fit.inputs import fit_config
 
     cfg = fit_config([sample_root], [val_root], tmp_path, {})
     assert cfg.fit.recipe == "lite0"
@@ -858,7 +858,7 @@ def test_fit_trains_from_imagenet_weights_by_default(sample_root, val_root, tmp_
 
 def test_init_from_finds_checkpoints_in_a_folder_or_a_pipeline(tmp_path):
     from ground.errors import ConfigError
-    from livematch.fit import find_init
+    from livematch.fit.inputs import find_init
 
     found = find_init("weights")  # the shipped demo models, told apart by their configs
     assert found == {
