@@ -140,6 +140,10 @@ class DetectorConfig:
 
 
 # Settings that take one of a few words: checked when a config loads (livematch.config).
+# model.split_by: the SPLITS table above ("" for none). model.backend names the keys of
+# detector.model.BACKENDS and train.decay those of ground.engine.DECAYS: those modules import
+# torch, which a config check does without, so the names are listed here, in the tables' order,
+# and tests/detector keeps the two equal.
 CHOICES = {
     "model.backend": ("torchvision", "detectron2"),
     "model.split_by": ("", *SPLITS),

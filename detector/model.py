@@ -5,6 +5,8 @@ and the optional detectron2 backend behind the same interface."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable
 
 import timm
 import torch
@@ -103,9 +105,21 @@ def _timm_fpn(cfg: DetModelConfig, n_anchors: int, name: str):
     )
 
 
-# model.backbone -> ``(cfg, anchors per location, name after the colon) -> (backbone, rpn_head,
-# box_head)``; "timm:<name>" takes the "timm" entry with <name>.
-BACKBONES = {"resnet50_fpn_v2": _resnet50_fpn_v2, "timm": _timm_fpn}
+@dataclass(frozen=True)
+class Backbone:
+    """A backbone family (``model.backbone``, the part before a colon): ``build(cfg, anchors per
+    location, name after the colon) -> (backbone, rpn_head, box_head)``; ``named``: the family
+    takes a model name after the colon (``timm:<name>``), else none."""
+
+    build: Callable
+    named: bool = False
+
+
+# model.backbone -> its family; "timm:<name>" takes the "timm" entry with <name>.
+BACKBONES = {
+    "resnet50_fpn_v2": Backbone(_resnet50_fpn_v2),
+    "timm": Backbone(_timm_fpn, named=True),
+}
 
 
 def _torchvision(cfg: DetModelConfig) -> FasterRCNN:
@@ -118,12 +132,14 @@ def _torchvision(cfg: DetModelConfig) -> FasterRCNN:
         tuple((s,) for s in cfg.anchor_sizes), (tuple(cfg.aspect_ratios),) * levels
     )
     kind, _, name = cfg.backbone.partition(":")
-    if kind not in BACKBONES or (kind == "timm") != bool(name):
+    if kind not in BACKBONES or BACKBONES[kind].named != bool(name):
         raise ConfigError(
             f"unknown model.backbone {cfg.backbone!r}: "
-            f"{' or '.join(k if k != 'timm' else 'timm:<name>' for k in BACKBONES)}"
+            f"{' or '.join(f'{k}:<name>' if b.named else k for k, b in BACKBONES.items())}"
         )
-    backbone, rpn_head, box_head = BACKBONES[kind](cfg, anchors.num_anchors_per_location()[0], name)
+    backbone, rpn_head, box_head = BACKBONES[kind].build(
+        cfg, anchors.num_anchors_per_location()[0], name
+    )
     return FasterRCNN(
         backbone,
         num_classes=None,
@@ -149,8 +165,8 @@ def _detectron2(cfg: DetModelConfig) -> nn.Module:
     return build_detectron2(cfg)
 
 
-# model.backend -> its builder. detector.config.CHOICES names the same keys so that a config is
-# checked when it loads without importing torch (a test keeps the two equal).
+# model.backend -> its builder ``(cfg) -> detector``. detector.config.CHOICES names the same keys
+# so that a config is checked when it loads without importing torch (a test keeps the two equal).
 BACKENDS = {"torchvision": _torchvision, "detectron2": _detectron2}
 
 

@@ -128,7 +128,13 @@ class EmbedderConfig:
     out_dir: str = "runs/embedder"
 
 
-# Settings that take one of a few words: checked when a config loads (livematch.config).
+# Settings that take one of a few words: checked when a config loads (livematch.config). Each
+# names the keys of the table that implements it (model.pool: embedder.model.POOLS,
+# model.neck_activation: embedder.model.NECKS, loss.head: embedder.losses.HEADS, loss.xbm_loss:
+# embedder.losses.XBM_LOSSES; optim.select: embedder.train.SELECT, optim.decay:
+# ground.engine.DECAYS; optim.optimizer: embedder.train._optimizer): those modules import torch,
+# which a config check does without, so the names are listed here, in the tables' order, and
+# tests/embedder keeps the two equal.
 CHOICES = {
     "model.pool": ("gem", "avg", "max"),
     "model.neck_activation": ("none", "prelu"),

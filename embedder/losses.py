@@ -10,6 +10,8 @@ the loss module: they go into the optimiser and the checkpoint with the model.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -54,36 +56,79 @@ class DynamicSubCenterArcFaceLoss(_PerClassMargin, losses.SubCenterArcFaceLoss):
     pass
 
 
+def _angular(fixed: type, per_class: type, sub_centers: bool = False):
+    """An ArcFace-family head: pml's ``fixed`` loss (additive angular margin ``loss.margin``
+    degrees), or with ``loss.dynamic_margin`` its ``per_class`` version, whose margins come from
+    the class frequencies (:func:`class_margins`)."""
+
+    def build(cfg: LossConfig, num_classes: int, embedding_dim: int, class_counts=None):
+        kw = dict(
+            num_classes=num_classes,
+            embedding_size=embedding_dim,
+            margin=cfg.margin,
+            scale=cfg.scale,
+        )
+        if sub_centers:
+            kw["sub_centers"] = cfg.sub_centers
+        if not cfg.dynamic_margin:
+            return fixed(**kw)
+        if class_counts is None or len(class_counts) != num_classes:
+            raise ConfigError("loss.dynamic_margin needs the crop count of every identity")
+        head = per_class(**kw)
+        margins = class_margins(class_counts, cfg.margin_min, cfg.margin, cfg.margin_power)
+        head.register_buffer("class_margin", torch.deg2rad(margins))
+        return head
+
+    return build
+
+
+def _cosface(cfg: LossConfig, num_classes: int, embedding_dim: int, class_counts=None):
+    """pml's CosFace: an additive cosine margin of ``loss.margin / 100``."""
+    return losses.CosFaceLoss(
+        num_classes=num_classes,
+        embedding_size=embedding_dim,
+        margin=cfg.margin / 100.0,
+        scale=cfg.scale,
+    )
+
+
+@dataclass(frozen=True)
+class Head:
+    """A margin head (``loss.head``): ``build(cfg, num_classes, embedding_dim, class_counts)``
+    and whether it takes class-frequency margins (``loss.dynamic_margin``)."""
+
+    build: Callable[..., nn.Module]
+    per_class_margin: bool = False
+
+
+# loss.head -> the head (embedder.config.CHOICES lists the same names, without importing torch)
+HEADS = {
+    "arcface": Head(_angular(losses.ArcFaceLoss, DynamicArcFaceLoss), per_class_margin=True),
+    "subcenter": Head(
+        _angular(losses.SubCenterArcFaceLoss, DynamicSubCenterArcFaceLoss, sub_centers=True),
+        per_class_margin=True,
+    ),
+    "cosface": Head(_cosface),
+}
+
+
+def _names(table) -> str:
+    """``"a, b or c"``: a table's names for a message."""
+    *first, last = table
+    return f"{', '.join(first)} or {last}"
+
+
 def build_head(
     cfg: LossConfig, num_classes: int, embedding_dim: int, class_counts=None
 ) -> nn.Module:
     """The margin loss for ``num_classes`` identities (``class_counts`` for dynamic margins)."""
-    kw = dict(
-        num_classes=num_classes, embedding_size=embedding_dim, margin=cfg.margin, scale=cfg.scale
-    )
-    if cfg.head == "cosface":
-        if cfg.dynamic_margin:
-            raise ConfigError("loss.dynamic_margin supports the arcface and subcenter heads only")
-        return losses.CosFaceLoss(
-            num_classes=num_classes,
-            embedding_size=embedding_dim,
-            margin=cfg.margin / 100.0,
-            scale=cfg.scale,
-        )
-    if cfg.head not in ("arcface", "subcenter"):
-        raise ConfigError(f"unknown loss.head {cfg.head!r}; choose arcface, subcenter or cosface")
-    if cfg.head == "subcenter":
-        kw["sub_centers"] = cfg.sub_centers
-    if not cfg.dynamic_margin:
-        return (
-            losses.ArcFaceLoss(**kw) if cfg.head == "arcface" else losses.SubCenterArcFaceLoss(**kw)
-        )
-    if class_counts is None or len(class_counts) != num_classes:
-        raise ConfigError("loss.dynamic_margin needs the crop count of every identity")
-    head = (DynamicArcFaceLoss if cfg.head == "arcface" else DynamicSubCenterArcFaceLoss)(**kw)
-    margins = class_margins(class_counts, cfg.margin_min, cfg.margin, cfg.margin_power)
-    head.register_buffer("class_margin", torch.deg2rad(margins))
-    return head
+    if cfg.head not in HEADS:
+        raise ConfigError(f"unknown loss.head {cfg.head!r}; choose {_names(HEADS)}")
+    head = HEADS[cfg.head]
+    if cfg.dynamic_margin and not head.per_class_margin:
+        per_class = [name for name, h in HEADS.items() if h.per_class_margin]
+        raise ConfigError(f"loss.dynamic_margin supports the {' and '.join(per_class)} heads only")
+    return head.build(cfg, num_classes, embedding_dim, class_counts)
 
 
 class HeadMemory(nn.Module):
@@ -118,14 +163,29 @@ class HeadMemory(nn.Module):
         )
 
 
-def build_pair_loss(name: str) -> nn.Module:
-    if name == "multisimilarity":
-        return losses.MultiSimilarityLoss()
-    if name == "contrastive":
-        return losses.ContrastiveLoss(pos_margin=0.0, neg_margin=0.5)
-    raise ConfigError(
-        f"unknown loss.xbm_loss {name!r}; choose multisimilarity, contrastive or head"
-    )
+def _pair_memory(pair_loss):
+    """pml's ``CrossBatchMemory`` around the pair loss ``pair_loss()`` makes: the batch's pairs
+    with the remembered embeddings, a loss added to the margin head's."""
+
+    def build(embedding_dim: int, size: int) -> nn.Module:
+        return losses.CrossBatchMemory(pair_loss(), embedding_dim, memory_size=size)
+
+    return build
+
+
+def _contrastive() -> nn.Module:
+    return losses.ContrastiveLoss(pos_margin=0.0, neg_margin=0.5)
+
+
+# loss.xbm_loss -> the cross-batch memory, ``(embedding_dim, memory size) -> module``: a pair loss
+# over the memory (pml's CrossBatchMemory wraps pair losses only, not a margin head), or ``head``:
+# the memory's embeddings through the margin head with the batch (HeadMemory). embedder.config's
+# CHOICES lists the same names, without importing torch.
+XBM_LOSSES = {
+    "multisimilarity": _pair_memory(losses.MultiSimilarityLoss),
+    "contrastive": _pair_memory(_contrastive),
+    "head": HeadMemory,
+}
 
 
 class EmbeddingLoss(nn.Module):
@@ -139,12 +199,12 @@ class EmbeddingLoss(nn.Module):
         self.cfg = cfg
         self.head = build_head(cfg, num_classes, embedding_dim, class_counts)
         self.xbm = None
-        if cfg.xbm and cfg.xbm_loss == "head":
-            self.xbm = HeadMemory(embedding_dim, cfg.xbm_memory)
-        elif cfg.xbm:
-            self.xbm = losses.CrossBatchMemory(
-                build_pair_loss(cfg.xbm_loss), embedding_dim, memory_size=cfg.xbm_memory
+        if cfg.xbm and cfg.xbm_loss not in XBM_LOSSES:
+            raise ConfigError(
+                f"unknown loss.xbm_loss {cfg.xbm_loss!r}; choose {_names(XBM_LOSSES)}"
             )
+        if cfg.xbm:
+            self.xbm = XBM_LOSSES[cfg.xbm_loss](embedding_dim, cfg.xbm_memory)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, step: int = 0):
         """Returns the total loss and its parts ``{"margin": float, "xbm": float}``. Runs in fp32

@@ -31,11 +31,15 @@ class GeM(nn.Module):
         return gem(x.float(), self.p.clamp(min=1.0), self.eps).to(x.dtype)
 
 
+# model.pool -> its layer ``(cfg) -> (B, C, H, W) -> (B, C)``; embedder.config.CHOICES lists the
+# same names (a config is checked without importing torch; a test keeps the two equal)
 POOLS = {
     "gem": lambda cfg: GeM(cfg.gem_p, trainable=cfg.gem_trainable),
     "avg": lambda cfg: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()),
     "max": lambda cfg: nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten()),
 }
+# model.neck_activation -> the layer after the neck's BatchNorm (prelu: the GLR 2020 neck)
+NECKS = {"none": nn.Identity, "prelu": nn.PReLU}
 
 
 class Embedder(nn.Module):
@@ -60,7 +64,12 @@ class Embedder(nn.Module):
         self.pool = POOLS[cfg.pool](cfg)
         self.fc = nn.Linear(self.backbone.num_features, cfg.embedding_dim)
         self.bn = nn.BatchNorm1d(cfg.embedding_dim)
-        self.act = nn.PReLU() if cfg.neck_activation == "prelu" else nn.Identity()
+        if cfg.neck_activation not in NECKS:
+            raise ConfigError(
+                f"unknown model.neck_activation {cfg.neck_activation!r}; choose one of "
+                f"{sorted(NECKS)}"
+            )
+        self.act = NECKS[cfg.neck_activation]()
         data_cfg = timm.data.resolve_data_config({}, model=self.backbone)
         self.register_buffer(
             "mean", torch.tensor(data_cfg["mean"]).view(1, 3, 1, 1), persistent=False

@@ -29,6 +29,7 @@ from livematch.config import FitConfig
 from matcher import rerank
 from matcher.config import MatcherConfig
 from matcher.crops import CropTable
+from matcher.index import is_exact
 from matcher.result import to_result
 from matcher.store import FeatureStore
 from matcher.sweep import distance_grid, sweep_votes
@@ -228,10 +229,11 @@ class SplitScorer:
     def _gallery(self, keep_video: np.ndarray, video: CropTable):
         """The kept ``video`` crops' features as the search sees them, and the re-ranking left to
         it: database-side augmentation (``rerank.dba_k``) of the kept crops comes from neighbour
-        lists of all the rows, searched once (:class:`matcher.rerank.NeighbourLists`, exact: a flat
-        index), not from a new search of each filter's gallery."""
+        lists of all the rows, searched once (:class:`matcher.rerank.NeighbourLists`, exact: for an
+        index kind whose entry says ``exact``, flat), not from a new search of each filter's
+        gallery."""
         rr = self.matcher.rerank
-        if rr.dba_k <= 1 or self.matcher.index.kind != "flat":
+        if rr.dba_k <= 1 or not is_exact(self.matcher.index.kind):
             return video.features, rr
         if self._lists is None:
             self._lists = rerank.NeighbourLists(self.store.video.features)

@@ -282,10 +282,8 @@ def _check_choices(cfg: LiveMatchConfig, path, overrides=()) -> None:
     a typo never costs a run."""
     from detector.config import CHOICES as DETECTOR
     from embedder.config import CHOICES as EMBEDDER
-    from matcher.config import CHOICES as MATCHER_CONFIG
-    from matcher.voting import CHOICES as VOTING
+    from matcher import CHOICES as MATCHER
 
-    MATCHER = {**MATCHER_CONFIG, **VOTING}
     for section, choices in (
         ("detector", DETECTOR),
         ("embedder", EMBEDDER),

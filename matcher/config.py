@@ -80,13 +80,3 @@ class MatcherConfig:
     index: IndexConfig = field(default_factory=IndexConfig)
     voting: VotingConfig = field(default_factory=VotingConfig)
     rerank: RerankConfig = field(default_factory=RerankConfig)
-
-
-# Settings that take one of a few words: checked when a config loads (livematch.config); the voting
-# rules, assignments and evidence boxes are matcher.voting's tables (voting.CHOICES).
-CHOICES = {
-    "index.kind": ("flat", "ivf_flat", "ivf_pq", "ivf_fastscan", "hnsw"),
-    "index.storage": ("fp32", "fp16"),
-    "index.flat_engine": ("faiss", "numpy"),
-    "rerank.method": ("none", "aqe", "alpha_qe", "kreciprocal"),
-}

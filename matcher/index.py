@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 try:
     import faiss
@@ -25,7 +27,6 @@ from matcher.config import IndexConfig
 from matcher.crops import FeatureError
 
 log = logging.getLogger(__name__)
-KINDS = ("flat", "ivf_flat", "ivf_pq", "ivf_fastscan", "hnsw")
 
 
 def distance_from_similarity(sim: np.ndarray) -> np.ndarray:
@@ -63,46 +64,111 @@ def exact_topk(
     return sim, ids
 
 
-def _make(dim: int, cfg: IndexConfig, n_train: int):
-    ip = faiss.METRIC_INNER_PRODUCT
-    fp16 = cfg.storage == "fp16"
-    if cfg.storage not in ("fp32", "fp16"):
-        raise ConfigError(f"index.storage must be fp32 or fp16, got {cfg.storage!r}")
-    if cfg.kind == "flat":
-        return (
-            faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, ip)
-            if fp16
-            else faiss.IndexFlatIP(dim)
-        )
-    if cfg.kind == "hnsw":
-        index = (
-            faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, cfg.hnsw_m, ip)
-            if fp16
-            else faiss.IndexHNSWFlat(dim, cfg.hnsw_m, ip)
-        )
-        index.hnsw.efSearch = cfg.ef_search
-        return index
-    nlist = max(1, min(cfg.nlist, n_train // 39))
-    quantizer = faiss.IndexFlatIP(dim)
-    if cfg.kind == "ivf_flat":
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, ip)
-    elif cfg.kind == "ivf_pq":
-        if dim % cfg.pq_m:
-            raise ConfigError(f"index.pq_m={cfg.pq_m} must divide the feature dimension {dim}")
-        index = faiss.IndexIVFPQ(quantizer, dim, nlist, cfg.pq_m, 8, ip)
-    elif cfg.kind == "ivf_fastscan":
-        if dim % cfg.fastscan_dims:
-            raise ConfigError(
-                f"index.fastscan_dims={cfg.fastscan_dims} must divide the feature dimension {dim}"
-            )
-        index = faiss.IndexIVFPQFastScan(quantizer, dim, nlist, dim // cfg.fastscan_dims, 4, ip)
-    else:
-        raise ConfigError(f"unknown index.kind {cfg.kind!r}; choose one of {KINDS}")
-    index.nprobe = min(cfg.nprobe, nlist)  # faiss keeps the quantizer referenced by the index
-    if cfg.kind == "ivf_fastscan":  # 4-bit codes find candidates; the exact vectors order them
-        index = faiss.IndexRefineFlat(index)
-        index.k_factor = float(cfg.refine)
+_IP = faiss.METRIC_INNER_PRODUCT
+# index.storage -> how faiss holds the vectors: None (float32) or its scalar quantizer type
+STORAGE = {"fp32": None, "fp16": faiss.ScalarQuantizer.QT_fp16}
+
+
+def _flat(dim: int, cfg: IndexConfig, n_train: int, sq):
+    return faiss.IndexScalarQuantizer(dim, sq, _IP) if sq is not None else faiss.IndexFlatIP(dim)
+
+
+def _hnsw(dim: int, cfg: IndexConfig, n_train: int, sq):
+    index = (
+        faiss.IndexHNSWSQ(dim, sq, cfg.hnsw_m, _IP)
+        if sq is not None
+        else faiss.IndexHNSWFlat(dim, cfg.hnsw_m, _IP)
+    )
+    index.hnsw.efSearch = cfg.ef_search
     return index
+
+
+def _inverted(cells):
+    """An IVF kind: ``cells(quantizer, dim, nlist, cfg)`` makes its index over ``nlist`` cells
+    (capped at the training size / 39), which visits ``nprobe`` of them per query."""
+
+    def make(dim: int, cfg: IndexConfig, n_train: int, sq):
+        nlist = max(1, min(cfg.nlist, n_train // 39))
+        index = cells(faiss.IndexFlatIP(dim), dim, nlist, cfg)
+        index.nprobe = min(cfg.nprobe, nlist)  # faiss keeps the quantizer referenced by the index
+        return index
+
+    return make
+
+
+def _ivf_flat_cells(quantizer, dim: int, nlist: int, cfg: IndexConfig):
+    return faiss.IndexIVFFlat(quantizer, dim, nlist, _IP)
+
+
+def _ivf_pq_cells(quantizer, dim: int, nlist: int, cfg: IndexConfig):
+    if dim % cfg.pq_m:
+        raise ConfigError(f"index.pq_m={cfg.pq_m} must divide the feature dimension {dim}")
+    return faiss.IndexIVFPQ(quantizer, dim, nlist, cfg.pq_m, 8, _IP)
+
+
+def _fastscan_cells(quantizer, dim: int, nlist: int, cfg: IndexConfig):
+    if dim % cfg.fastscan_dims:
+        raise ConfigError(
+            f"index.fastscan_dims={cfg.fastscan_dims} must divide the feature dimension {dim}"
+        )
+    return faiss.IndexIVFPQFastScan(quantizer, dim, nlist, dim // cfg.fastscan_dims, 4, _IP)
+
+
+def _ivf_fastscan(dim: int, cfg: IndexConfig, n_train: int, sq):
+    """4-bit codes find candidates; the exact vectors order them (``refine`` x k of them)."""
+    index = faiss.IndexRefineFlat(_inverted(_fastscan_cells)(dim, cfg, n_train, sq))
+    index.k_factor = float(cfg.refine)
+    return index
+
+
+@dataclass(frozen=True)
+class Kind:
+    """An index kind (``index.kind``): ``make(dim, cfg, n_train, sq) -> faiss index`` (``sq``:
+    :data:`STORAGE`'s quantizer; approximate kinds train on ``n_train`` rows), and ``exact``: it
+    scores every gallery row (BLAS blocks over the gallery, the numpy engine, and neighbour lists
+    searched once stand in for its search)."""
+
+    make: Callable
+    exact: bool = False
+
+
+# index.kind -> the kind (the order is the one the config's messages list)
+KINDS = {
+    "flat": Kind(_flat, exact=True),
+    "ivf_flat": Kind(_inverted(_ivf_flat_cells)),
+    "ivf_pq": Kind(_inverted(_ivf_pq_cells)),
+    "ivf_fastscan": Kind(_ivf_fastscan),
+    "hnsw": Kind(_hnsw),
+}
+
+
+def is_exact(kind: str) -> bool:
+    """Whether index kind ``kind`` scores every gallery row (False for an unknown kind)."""
+    return kind in KINDS and KINDS[kind].exact
+
+
+def _exact_topk(index, gallery: np.ndarray | None, batch: np.ndarray, k: int):
+    return exact_topk(batch, gallery, k)
+
+
+def _faiss_topk(index, gallery: np.ndarray | None, batch: np.ndarray, k: int):
+    return index.search(batch, k)
+
+
+# index.flat_engine -> ``(faiss index, flat fp32 gallery, queries, k) -> (Q, k)`` similarities
+# and rows (numpy: matmul + argmax / argpartition through numpy's BLAS)
+ENGINES = {"faiss": _faiss_topk, "numpy": _exact_topk}
+# The index settings that take one of a few words: the tables, by name (checked when a config
+# loads, livematch.config).
+CHOICES = {"index.kind": KINDS, "index.storage": STORAGE, "index.flat_engine": ENGINES}
+
+
+def _make(dim: int, cfg: IndexConfig, n_train: int):
+    if cfg.storage not in STORAGE:
+        raise ConfigError(f"index.storage must be {' or '.join(STORAGE)}, got {cfg.storage!r}")
+    if cfg.kind not in KINDS:
+        raise ConfigError(f"unknown index.kind {cfg.kind!r}; choose one of {tuple(KINDS)}")
+    return KINDS[cfg.kind].make(dim, cfg, n_train, STORAGE[cfg.storage])
 
 
 def _ivf(index):
@@ -168,19 +234,16 @@ class KnnIndex:
         if not self.ntotal or not len(queries):
             return dist, rows
         index = self._searcher()
-        if self.cfg.kind == "flat":  # larger BLAS blocks over the gallery (bench/knn.py)
+        if is_exact(self.cfg.kind):  # larger BLAS blocks over the gallery (bench/knn.py)
             faiss.cvar.distance_compute_blas_database_bs = int(self.cfg.blas_block)
-        engine = (
-            self.cfg.flat_engine if index is self.index and self._gallery() is not None else "faiss"
+        gallery = self._gallery() if index is self.index else None
+        topk = (
+            ENGINES.get(self.cfg.flat_engine, _faiss_topk) if gallery is not None else _faiss_topk
         )
         start = time.perf_counter()
         for lo in range(0, len(queries), self.cfg.query_batch):
             batch = queries[lo : lo + self.cfg.query_batch]
-            sim, ids = (
-                exact_topk(batch, self._gallery(), k)
-                if engine == "numpy"
-                else index.search(batch, k)
-            )
+            sim, ids = topk(index, gallery, batch, k)
             found = ids >= 0
             dist[lo : lo + len(ids)] = np.where(
                 found, distance_from_similarity(np.where(found, sim, 0)), np.inf
@@ -197,8 +260,9 @@ class KnnIndex:
     def _gallery(self) -> np.ndarray | None:
         """The flat fp32 gallery as a numpy view of faiss's own storage (no copy); else None."""
         if (
-            self.cfg.kind != "flat"
-            or self.cfg.storage != "fp32"
+            not is_exact(self.cfg.kind)
+            or self.cfg.storage not in STORAGE
+            or STORAGE[self.cfg.storage] is not None
             or not isinstance(self.index, faiss.IndexFlat)
         ):
             return None

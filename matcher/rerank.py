@@ -3,13 +3,14 @@ database-side augmentation, and k-reciprocal re-ranking of each query's top cand
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
 
 from ground.errors import ConfigError
 from matcher.config import IndexConfig, RerankConfig
 from matcher.index import KnnIndex, build_index, pairwise_distance
-
-METHODS = ("none", "aqe", "alpha_qe", "kreciprocal")
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
@@ -167,6 +168,50 @@ def search_store(store, cfg) -> tuple[np.ndarray, np.ndarray]:
     return search(store.shop.features, store.video.features, cfg.index, cfg.rerank)
 
 
+def _plain(index: KnnIndex, queries, gallery, rerank: RerankConfig, k: int, alpha: float):
+    return index.search(queries, k)
+
+
+def _expanded(index: KnnIndex, queries, gallery, rerank: RerankConfig, k: int, alpha: float):
+    """Query expansion (:func:`expand`) over each query's ``qe_k`` nearest rows, then search."""
+    dist, rows = index.search(queries, rerank.qe_k)
+    queries = expand(queries, gallery[np.maximum(rows, 0)], dist, alpha)
+    return index.search(queries, k)
+
+
+def _reciprocal_ranked(
+    index: KnnIndex, queries, gallery, rerank: RerankConfig, k: int, alpha: float
+):
+    """:func:`kreciprocal` over each query's ``top_k`` candidates."""
+    _, rows = index.search(queries, max(k, rerank.top_k))
+    dist, rows = kreciprocal(queries, gallery, rows, rerank.k1, rerank.k2, rerank.lambda_)
+    return dist[:, :k], rows[:, :k]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A re-ranking method (``rerank.method``): ``search(index, queries, gallery, rerank, k,
+    alpha) -> (Q, k)`` distances and rows from a filled index, and the alpha its query expansion
+    weighs neighbours with: ``cos ** rerank.alpha`` when ``weighted`` (alpha-QE), else equal
+    weights (alpha 0)."""
+
+    search: Callable[..., tuple[np.ndarray, np.ndarray]]
+    weighted: bool = False
+
+    def alpha(self, rerank: RerankConfig) -> float:
+        return rerank.alpha if self.weighted else 0.0
+
+
+# rerank.method -> the method (its name is what the config checks when it loads: CHOICES).
+METHODS = {
+    "none": Method(_plain),
+    "aqe": Method(_expanded),
+    "alpha_qe": Method(_expanded, weighted=True),
+    "kreciprocal": Method(_reciprocal_ranked),
+}
+CHOICES = {"rerank.method": METHODS}
+
+
 def search(
     queries: np.ndarray,
     gallery: np.ndarray,
@@ -180,7 +225,9 @@ def search(
     ``max_distance`` for it (``livematch calibrate``)."""
     rerank, index_cfg = rerank or RerankConfig(), index_cfg or IndexConfig()
     if rerank.method not in METHODS:
-        raise ConfigError(f"unknown rerank.method {rerank.method!r}; choose one of {METHODS}")
+        raise ConfigError(
+            f"unknown rerank.method {rerank.method!r}; choose one of {tuple(METHODS)}"
+        )
     queries, gallery = np.asarray(queries, np.float32), np.asarray(gallery, np.float32)
     if rerank.dba_k > 1:
         gallery = database_augmentation(gallery, rerank.dba_k, rerank.alpha, index_cfg)
@@ -189,12 +236,7 @@ def search(
         index.add(gallery)
         if index_cfg.target_recall > 0:
             index.tune(queries[: index_cfg.tune_queries], gallery, index_cfg.target_recall)
-    if rerank.method in ("aqe", "alpha_qe") and index.ntotal:
-        dist, rows = index.search(queries, rerank.qe_k)
-        alpha = rerank.alpha if rerank.method == "alpha_qe" else 0.0
-        queries = expand(queries, gallery[np.maximum(rows, 0)], dist, alpha)
-    if rerank.method == "kreciprocal" and index.ntotal:
-        _, rows = index.search(queries, max(k, rerank.top_k))
-        dist, rows = kreciprocal(queries, gallery, rows, rerank.k1, rerank.k2, rerank.lambda_)
-        return dist[:, :k], rows[:, :k]
-    return index.search(queries, k)
+    if not index.ntotal:  # nothing to re-rank: every neighbour is missing
+        return index.search(queries, k)
+    method = METHODS[rerank.method]
+    return method.search(index, queries, gallery, rerank, k, method.alpha(rerank))

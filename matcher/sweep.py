@@ -12,7 +12,7 @@ import numpy as np
 from matcher.config import VotingConfig
 from matcher.crops import CropTable
 from matcher.result import to_result
-from matcher.voting import MatchResult, accepts, match_catalogue
+from matcher.voting import ASSIGN, RULES, MatchResult, accepts, check_voting, match_catalogue
 
 DEFAULT_GRID = {
     "keep_fraction": [0.1, 0.2, 0.28, 0.4, 0.6, 0.8, 1.0],
@@ -50,7 +50,8 @@ def sweep_votes(
     the grid's earlier values, i.e. the more conservative setting). ``base`` gives every other
     voting choice (rule, assignment, evidence)."""
     base, grid = base or VotingConfig(), {**DEFAULT_GRID, **(grid or {})}
-    if base.rule == "set":  # the set rule has no kept / vote fractions: one row per cut-off
+    check_voting(base)
+    if not RULES[base.rule].fractions:  # a rule without kept / vote fractions: a row per cut-off
         grid = {
             **grid,
             "keep_fraction": [base.keep_fraction],
@@ -63,10 +64,11 @@ def sweep_votes(
         cuts = grid.get("max_distance") or distance_grid(full)
         for cut in cuts:
             at_cut = replace(cfg, max_distance=cut)
-            # a global assignment changes with the cut (a pair beyond it frees both sides): re-solve
+            # a joint (global) assignment changes with the cut (a pair beyond it frees both
+            # sides): re-solve
             result = (
                 match_catalogue(shop, video, dist, rows, at_cut)
-                if base.assign == "global"
+                if ASSIGN[base.assign].joint
                 else _cut(full, at_cut)
             )
             table.append(

@@ -26,6 +26,7 @@ import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -48,10 +49,11 @@ def within(distance: float, cut: float) -> bool:
 
 def accepts(distance: float, cfg: VotingConfig) -> bool:
     """Whether a pair passes ``max_distance``: ``<=`` on the Euclidean distance (``written``),
-    strictly ``<`` on the mean squared distance (``original``: their code drops ``>= 1.12``)."""
+    strictly ``<`` on the mean squared distance (a rule whose :class:`Rule` says ``squared``:
+    ``original``, their code drops ``>= 1.12``)."""
     return (
         float(distance) < cfg.max_distance
-        if cfg.rule == "original"
+        if RULES[cfg.rule].squared
         else within(distance, cfg.max_distance)
     )
 
@@ -282,6 +284,51 @@ def set_claims(
     return out
 
 
+def _frame_confident(claim, shop, video, folder_rows, in_frame, claimed) -> int:
+    """The highest-confidence crop of the frame (rule ``original``: the most confident crop its
+    voters retrieved, when the frame is still the claimed one)."""
+    if claim.confident_gallery >= 0 and claimed:
+        return claim.confident_gallery
+    return int(in_frame[np.argmax(video.scores[in_frame])])
+
+
+def _frame_nearest(claim, shop, video, folder_rows, in_frame, claimed) -> int:
+    """The crop of the frame nearest any of the folder's crops."""
+    d = pairwise_distance(shop.features[folder_rows], video.features[in_frame]).min(axis=0)
+    return int(in_frame[np.argmin(d)])
+
+
+def _item_confident(claim, shop, video, folder_rows, g) -> int:
+    """The folder's highest-confidence crop (rule ``original``: the most confident of the crops
+    that voted for the video)."""
+    if claim.confident_query >= 0:
+        return claim.confident_query
+    return int(folder_rows[np.argmax(shop.scores[folder_rows])])  # argmax: first of ties
+
+
+def _item_nearest(claim, shop, video, folder_rows, g) -> int:
+    """The folder's crop of the nearest candidate."""
+    return claim.query_row
+
+
+def _item_paired(claim, shop, video, folder_rows, g) -> int:
+    """The folder's crop nearest the chosen frame box (both boxes show one garment)."""
+    return int(
+        folder_rows[
+            np.argmin(pairwise_distance(video.features[[g]], shop.features[folder_rows])[0])
+        ]
+    )
+
+
+# matcher.voting.frame_box -> the video crop whose box is the frame box: ``(claim, shop, video,
+# folder_rows, in_frame, claimed) -> row``, ``in_frame`` the video's crops in the evidence frame,
+# ``claimed`` whether that frame is the claim's own (not moved to the annotation grid).
+FRAME_BOX = {"confidence": _frame_confident, "nearest": _frame_nearest}
+# matcher.voting.item_box -> the shop crop whose box is the photo box: ``(claim, shop, video,
+# folder_rows, g) -> row``, ``g`` the frame box's video crop.
+ITEM_BOX = {"confidence": _item_confident, "nearest": _item_nearest, "paired": _item_paired}
+
+
 def _evidence(
     claim: Claim,
     shop: CropTable,
@@ -303,25 +350,8 @@ def _evidence(
             d = pairwise_distance(shop.features[folder_rows], video.features[on_grid]).min(axis=0)
             frame = int(video.frame[on_grid[np.argmin(d)]])
     in_frame = video_rows[video.frame[video_rows] == frame]
-    if cfg.frame_box == "nearest":
-        d = pairwise_distance(shop.features[folder_rows], video.features[in_frame]).min(axis=0)
-        g = int(in_frame[np.argmin(d)])
-    elif claim.confident_gallery >= 0 and frame == claimed_frame:
-        g = claim.confident_gallery
-    else:
-        g = int(in_frame[np.argmax(video.scores[in_frame])])
-    if cfg.item_box == "nearest":
-        q = claim.query_row
-    elif cfg.item_box == "paired":
-        q = int(
-            folder_rows[
-                np.argmin(pairwise_distance(video.features[[g]], shop.features[folder_rows])[0])
-            ]
-        )
-    elif claim.confident_query >= 0:
-        q = claim.confident_query
-    else:
-        q = int(folder_rows[np.argmax(shop.scores[folder_rows])])  # argmax: first of ties
+    g = FRAME_BOX[cfg.frame_box](claim, shop, video, folder_rows, in_frame, frame == claimed_frame)
+    q = ITEM_BOX[cfg.item_box](claim, shop, video, folder_rows, g)
     return Match(
         claim.video_id,
         claim.item_id,
@@ -332,10 +362,6 @@ def _evidence(
         str(shop.name[q]),
         shop.boxes[q].tolist(),
     )
-
-
-ITEM_BOX = ("confidence", "nearest", "paired")  # _evidence's photo-box choices
-FRAME_BOX = ("confidence", "nearest")  # and its frame-box choices
 
 
 def check_voting(cfg: VotingConfig) -> None:
@@ -406,7 +432,7 @@ def _global(
 
 def per_folder(claims_of):
     """A rule that claims folder by folder, ``claims_of(item_id, query_rows, dist, rows, shop,
-    video, cfg) -> [Claim]`` (its pick first), as a :data:`RULES` entry over every folder."""
+    video, cfg) -> [Claim]`` (its pick first), as a :class:`Rule`'s claims over every folder."""
 
     def rule(shop, video, dist, rows, folders, videos, cfg) -> dict[str, list[Claim]]:
         options = {}
@@ -427,15 +453,41 @@ def _set(shop, video, dist, rows, folders, videos, cfg) -> dict[str, list[Claim]
     return set_claims(shop, video, folders, videos, cfg)
 
 
-# matcher.voting.rule -> the rule: ``(shop, video, dist, rows, folders, videos, cfg) -> {item_id:
-# [Claim, ...]}``, each folder's claims with its pick first (folders without a claim left out);
-# ``dist`` / ``rows`` are each shop crop's nearest video crop. A new rule is one function and one
-# line.
-RULES = {"written": per_folder(_written), "original": per_folder(original_claims), "set": _set}
-# matcher.voting.assign -> how claims become matches: ``(options, cfg) -> (winners, contenders)``.
-ASSIGN = {"greedy": _greedy, "global": _global}
-# The voting settings that take one of a few words, each from the table that implements it
-# (livematch.config checks them when a config loads).
+@dataclass(frozen=True)
+class Rule:
+    """A voting rule (``matcher.voting.rule``): ``claims(shop, video, dist, rows, folders,
+    videos, cfg) -> {item_id: [Claim, ...]}``, each folder's claims with its pick first (folders
+    without a claim left out; ``dist`` / ``rows`` are each shop crop's nearest video crop), and
+    what the rest of the matcher needs to know of it."""
+
+    claims: Callable[..., dict[str, list[Claim]]]
+    #: its distances are mean squared Euclidean distances (the authors' code), cut strictly:
+    #: ``< max_distance``
+    squared: bool = False
+    #: keep_fraction / vote_fraction shape its claims (the vote sweep varies them)
+    fractions: bool = True
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """How claims become matches (``matcher.voting.assign``): ``pick(options, cfg) -> (winners,
+    contenders)``; ``joint``: one assignment over every pair within the cut-off, which a new
+    cut-off can change (the vote sweep solves it again at each cut)."""
+
+    pick: Callable[..., tuple[dict[str, Claim], dict[str, list[Claim]]]]
+    joint: bool = False
+
+
+# matcher.voting.rule -> the rule. A new rule is one function and one line.
+RULES = {
+    "written": Rule(per_folder(_written)),
+    "original": Rule(per_folder(original_claims), squared=True),
+    "set": Rule(_set, fractions=False),
+}
+# matcher.voting.assign -> how claims become matches.
+ASSIGN = {"greedy": Assignment(_greedy), "global": Assignment(_global, joint=True)}
+# The voting settings that take one of a few words: the tables themselves, by name (livematch.config
+# checks them when a config loads).
 CHOICES = {
     "voting.rule": RULES,
     "voting.assign": ASSIGN,
@@ -486,8 +538,8 @@ def match_catalogue(
     if dist.ndim == 2:
         dist, rows = dist[:, 0], rows[:, 0]
     folders, videos = _groups(shop.owner), _groups(video.owner)
-    options = RULES[cfg.rule](shop, video, dist, rows, folders, videos, cfg)
-    winners, contenders = ASSIGN[cfg.assign](options, cfg)
+    options = RULES[cfg.rule].claims(shop, video, dist, rows, folders, videos, cfg)
+    winners, contenders = ASSIGN[cfg.assign].pick(options, cfg)
     result = MatchResult()
     won = {c.item_id: c for c in winners.values()}
     result.claims = [won.get(item_id, claims[0]) for item_id, claims in options.items()]

@@ -61,19 +61,24 @@ def test_per_label_heads_and_bad_options():
 
 
 def test_a_backbone_family_is_one_table_entry(monkeypatch):
-    """detector.model.BACKBONES: a new family is one builder and one line; the backends' table
-    has the names the config checks at load."""
+    """detector.model.BACKBONES: a new family is one entry (a builder, and whether it takes a
+    model name after a colon); the backends' table has the names the config checks at load."""
     from detector import model as det
     from detector.config import CHOICES
 
-    assert set(det.BACKENDS) == set(CHOICES["model.backend"])
+    assert CHOICES["model.backend"] == tuple(det.BACKENDS)  # the same names, in the same order
+    for family, entry in det.BACKBONES.items():  # a named family needs its name, others none
+        wrong = family if entry.named else f"{family}:x"
+        with pytest.raises(ConfigError, match="model.backbone"):
+            build_detector(DetModelConfig(backbone=wrong, **SMALL))
+    assert [k for k, b in det.BACKBONES.items() if b.named] == ["timm"]
     built = []
 
     def tiny(cfg, n_anchors, name):
         built.append(name)
         return det._timm_fpn(cfg, n_anchors, "mobilenetv3_small_050")
 
-    monkeypatch.setitem(det.BACKBONES, "mine", tiny)
+    monkeypatch.setitem(det.BACKBONES, "mine", det.Backbone(tiny))
     model = build_detector(DetModelConfig(backbone="mine", **SMALL))
     assert built == [""] and model.backbone.out_channels == SMALL["fpn_channels"]
 

@@ -112,3 +112,36 @@ def test_head_memory_sends_remembered_embeddings_through_the_margin_head():
     assert total.item() == pytest.approx(expected.item(), rel=1e-6)
     plain = EmbeddingLoss(LossConfig(xbm=False), 5, 8)
     assert isinstance(loss.xbm, HeadMemory) and plain.xbm is None
+
+
+@pytest.mark.parametrize("name", ["arcface", "subcenter", "cosface"])
+def test_each_head_entry_says_whether_it_takes_class_frequency_margins(name):
+    """embedder.losses.HEADS: the config's allowed heads are its names, in its order; a head
+    whose entry says ``per_class_margin`` builds with loss.dynamic_margin (a margin per class),
+    any other one refuses it."""
+    from embedder.config import CHOICES
+    from embedder.losses import HEADS
+
+    assert CHOICES["loss.head"] == tuple(HEADS)
+    cfg = LossConfig(head=name, dynamic_margin=True)
+    if HEADS[name].per_class_margin:
+        assert build_head(cfg, 3, 8, [1, 2, 3]).class_margin.shape == (3,)
+    else:
+        with pytest.raises(ConfigError, match="dynamic_margin supports the arcface and subcenter"):
+            build_head(cfg, 3, 8, [1, 2, 3])
+    assert HEADS[name].per_class_margin is (name != "cosface")
+
+
+@pytest.mark.parametrize("name", ["multisimilarity", "contrastive", "head"])
+def test_each_cross_batch_memory_is_its_table_entry(name):
+    """embedder.losses.XBM_LOSSES: the config's allowed memories are its names, in its order;
+    the memory a loss keeps is the one its entry builds (``head``: through the margin head)."""
+    from embedder.config import CHOICES
+    from embedder.losses import XBM_LOSSES
+
+    assert CHOICES["loss.xbm_loss"] == tuple(XBM_LOSSES)
+    loss = EmbeddingLoss(LossConfig(xbm_loss=name, xbm_memory=8), 4, 8)
+    assert type(loss.xbm) is type(XBM_LOSSES[name](8, 8))
+    assert isinstance(loss.xbm, HeadMemory) is (name == "head")
+    with pytest.raises(ConfigError, match="choose multisimilarity, contrastive or head"):
+        EmbeddingLoss(LossConfig(xbm_loss="triplet"), 4, 8)

@@ -58,3 +58,22 @@ def test_local_backbone_weights_are_loaded(tmp_path):
     )
     for k, v in source.backbone.state_dict().items():
         torch.testing.assert_close(loaded.backbone.state_dict()[k], v)
+
+
+def test_pools_and_necks_are_their_tables_entries():
+    """embedder.model.POOLS / NECKS: the config's allowed pools and neck activations are their
+    names, in their order; the model's layers are what the entries build."""
+    from torch import nn
+
+    from embedder.config import CHOICES
+    from embedder.model import NECKS, POOLS
+
+    assert CHOICES["model.pool"] == tuple(POOLS) and CHOICES["model.neck_activation"] == tuple(
+        NECKS
+    )
+    for pool, neck in zip(POOLS, ("prelu", "none", "prelu")):
+        model = build_embedder(ModelConfig(**{**vars(TINY), "pool": pool, "neck_activation": neck}))
+        assert type(model.pool) is type(POOLS[pool](TINY)) and type(model.act) is NECKS[neck]
+    assert NECKS["prelu"] is nn.PReLU and NECKS["none"] is nn.Identity
+    with pytest.raises(ConfigError, match="model.neck_activation"):
+        build_embedder(ModelConfig(**{**vars(TINY), "neck_activation": "prlu"}))

@@ -204,3 +204,28 @@ def test_numpy_engine_with_a_gallery_smaller_than_k():
     dist, rows = build_index(g, IndexConfig(flat_engine="numpy")).search(q, 5)
     assert (rows[:, 3:] == -1).all() and np.isinf(dist[:, 3:]).all()
     np.testing.assert_array_equal(rows[:, :3], brute_force(q, g, 3)[1])
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf_flat", "ivf_pq", "ivf_fastscan", "hnsw"])
+def test_each_index_kind_entry_says_whether_it_is_exact(kind):
+    """matcher.index.KINDS / STORAGE / ENGINES: the config's allowed kinds, storages and engines
+    are their names; a kind whose entry says ``exact`` scores every row, so the numpy engine
+    searches its fp32 gallery (any other kind, or fp16 storage, searches through faiss)."""
+    from matcher import CHOICES
+    from matcher.index import ENGINES, KINDS, STORAGE, is_exact
+
+    assert CHOICES["index.kind"] is KINDS
+    assert list(KINDS) == ["flat", "ivf_flat", "ivf_pq", "ivf_fastscan", "hnsw"]
+    assert CHOICES["index.storage"] is STORAGE and list(STORAGE) == ["fp32", "fp16"]
+    assert CHOICES["index.flat_engine"] is ENGINES and list(ENGINES) == ["faiss", "numpy"]
+    rng = np.random.default_rng(13)
+    g, q = clustered(rng, 8, 40, 16), unit(rng, 20, 16)
+    cfg = IndexConfig(kind=kind, nlist=8, nprobe=8, pq_m=4, flat_engine="numpy")
+    index = build_index(g, cfg)
+    assert is_exact(kind) is KINDS[kind].exact is (kind == "flat")
+    assert (index._gallery() is not None) is KINDS[kind].exact
+    assert (
+        build_index(g, IndexConfig(kind=kind, storage="fp16", nlist=8, pq_m=4))._gallery() is None
+    )
+    if KINDS[kind].exact:
+        np.testing.assert_array_equal(index.search(q, 3)[1], brute_force(q, g, 3)[1])

@@ -86,3 +86,24 @@ def test_neighbour_lists_augment_any_subset_as_a_new_search_would(alpha):
     keep = np.zeros(len(gallery), bool)
     keep[:1] = True
     assert np.array_equal(lists.augment(keep, 2, alpha), gallery[:1])  # one row: nothing to average
+
+
+@pytest.mark.parametrize("method", ["aqe", "alpha_qe"])
+def test_each_query_expansion_entry_weighs_with_its_alpha(method):
+    """matcher.rerank.METHODS: the config's allowed methods are its names; query expansion
+    weighs neighbours with the alpha its entry gives (``weighted``: rerank.alpha, else 0)."""
+    from matcher import CHOICES
+    from matcher.rerank import METHODS
+
+    assert CHOICES["rerank.method"] is METHODS
+    assert list(METHODS) == ["none", "aqe", "alpha_qe", "kreciprocal"]
+    rr = RerankConfig(method=method, qe_k=3, alpha=3.0)
+    assert METHODS[method].alpha(rr) == (3.0 if method == "alpha_qe" else 0.0)
+    rng = np.random.default_rng(5)
+    g, q = unit(rng, 40, 8), unit(rng, 6, 8)
+    index = build_index(g)
+    dist, rows = index.search(q, 3)
+    expected = index.search(expand(q, g[rows], dist, METHODS[method].alpha(rr)), 2)
+    got = search(q, g, rerank=rr, k=2)
+    np.testing.assert_array_equal(got[1], expected[1])
+    np.testing.assert_allclose(got[0], expected[0])

@@ -243,3 +243,22 @@ def test_a_rejected_clip_keeps_the_votes_of_the_folder_that_came_nearest():
     assert item == "A" and [p["distance"] for p in pairs] == pytest.approx([0.8, 0.9])
     details = to_details(result)["videos"]["v1"]
     assert details["nearest_item"] == "A" and [p["frame"] for p in details["pairs"]] == [80, 40]
+
+
+def test_the_evidence_boxes_are_their_tables_functions(monkeypatch):
+    """matcher.voting.FRAME_BOX / ITEM_BOX: the config's allowed boxes are their names, in the
+    order the calibration tries them, and the box a match shows is the crop its entry picks."""
+    from matcher import CHOICES
+    from matcher.voting import FRAME_BOX, ITEM_BOX
+
+    assert CHOICES["voting.frame_box"] is FRAME_BOX and list(FRAME_BOX) == ["confidence", "nearest"]
+    assert CHOICES["voting.item_box"] is ITEM_BOX
+    assert list(ITEM_BOX) == ["confidence", "nearest", "paired"]
+    shop, video, dist, rows = scenario({"000001": [("A", 80, 0.1), ("A", 80, 0.2)]})
+    for frame_box in FRAME_BOX:
+        for item_box in ITEM_BOX:
+            monkeypatch.setitem(FRAME_BOX, frame_box, lambda *a: 1)
+            monkeypatch.setitem(ITEM_BOX, item_box, lambda *a: 1)
+            cfg = replace(REF, frame_box=frame_box, item_box=item_box)
+            match = match_catalogue(shop, video, dist, rows, cfg).matches["A"]
+            assert match.frame_box == video.boxes[1].tolist() and match.img_name == shop.name[1]

@@ -289,12 +289,12 @@ def test_hub_correction_stops_a_clip_from_drawing_every_folder():
 
 
 def test_a_new_rule_is_one_function_and_one_table_line(monkeypatch):
-    """A rule added to matcher.voting.RULES alone: the config accepts its name, the calibration's
-    vote grid offers it, and match_catalogue votes with it."""
+    """A rule added to matcher.voting.RULES alone (one Rule entry): the config accepts its name,
+    the calibration's vote grid offers it, and match_catalogue votes with it."""
     from livematch.calibration import vote_rules
     from livematch.config import load_config
     from matcher import voting
-    from matcher.voting import RULES, Claim, per_folder
+    from matcher.voting import RULES, Claim, Rule, per_folder
 
     def farthest(item_id, query_rows, dist, rows, shop, video, cfg):
         """Each folder claims the clip of its *farthest* crop pair (to tell it from every real
@@ -307,7 +307,7 @@ def test_a_new_rule_is_one_function_and_one_table_line(monkeypatch):
 
     with pytest.raises(ConfigError, match="matcher.voting.rule is 'farthest'"):
         load_config(None, ["matcher.voting.rule=farthest"])
-    monkeypatch.setitem(RULES, "farthest", per_folder(farthest))
+    monkeypatch.setitem(RULES, "farthest", Rule(per_folder(farthest)))
     assert load_config(None, ["matcher.voting.rule=farthest"]).matcher.voting.rule == "farthest"
     assert vote_rules(["farthest/greedy"]) == [("farthest", "greedy")]  # fit.vote_rules may name it
     cands = {"000001": [("A", 80, 0.1), ("B", 80, 0.3)]}
@@ -315,3 +315,54 @@ def test_a_new_rule_is_one_function_and_one_table_line(monkeypatch):
     assert list(match_catalogue(*scenario(cands), cfg).matches) == ["B"]
     assert list(match_catalogue(*scenario(cands), replace(cfg, rule="written")).matches) == ["A"]
     assert voting.CHOICES["voting.rule"] is RULES  # the config's choices are the table itself
+
+
+@pytest.mark.parametrize("name", ["written", "original", "set"])
+def test_each_rule_entry_says_what_the_matcher_does_with_it(name):
+    """matcher.voting.RULES: the config's allowed rules are its names; a rule whose entry says
+    ``squared`` answers squared distances and is cut strictly; one whose entry says ``fractions``
+    is swept over keep / vote fractions."""
+    from matcher import CHOICES
+    from matcher.voting import RULES, accepts
+
+    assert CHOICES["voting.rule"] is RULES and name in RULES
+    rule = RULES[name]
+    cfg = replace(VotingConfig(), rule=name, keep_fraction=0.9, prefer_annotation_grid=False)
+    assert accepts(0.5, replace(cfg, max_distance=0.5)) is not rule.squared
+    cands = {"000001": [("A", 80, 0.5), ("A", 80, 0.5), ("Z", 80, 1.9)]}
+    if name != "set":  # the set rule's distance is 1 - a similarity of the (random) features
+        distance = match_catalogue(*scenario(cands), cfg).matches["A"].distance
+        assert distance == pytest.approx(0.25 if rule.squared else 0.5, abs=1e-4)
+
+    def claims(keep):
+        result = match_catalogue(*scenario(cands), replace(cfg, keep_fraction=keep))
+        return [(c.video_id, c.kept) for c in result.claims]
+
+    assert (claims(0.3) != claims(1.0)) is rule.fractions  # the fractions shape its claims
+    grid = {"keep_fraction": [0.3, 1.0], "vote_fraction": [1.0], "max_distance": [9.0]}
+    table = sweep_votes(*scenario(cands), lambda pred: 0.0, cfg, grid)
+    assert len({row["keep_fraction"] for row in table}) == (2 if rule.fractions else 1)
+
+
+@pytest.mark.parametrize("name", ["greedy", "global"])
+def test_each_assignment_entry_says_whether_the_sweep_solves_it_again(name):
+    """matcher.voting.ASSIGN: the config's allowed assignments are its names; the sweep's score
+    at a cut-off is the score of voting with that cut-off (a ``joint`` assignment changes with
+    the cut, so the sweep solves it again)."""
+    from matcher import CHOICES
+    from matcher.result import to_result
+    from matcher.voting import ASSIGN
+
+    assert CHOICES["voting.assign"] is ASSIGN and list(ASSIGN) == ["greedy", "global"]
+    cands = {"000001": [("A", 80, 0.2), ("B", 80, 0.3)], "000002": [("A", 80, 0.25)]}
+    truth = {"A": "000001"}
+
+    def score(pred):
+        return sum(truth.get(v) == e["item_id"] for v, e in pred.items())
+
+    cfg = replace(GLOBAL, assign=name)
+    grid = {"keep_fraction": [1.0], "vote_fraction": [1.0], "max_distance": [0.26]}
+    row = sweep_votes(*scenario(cands), score, cfg, grid)[0]
+    at_cut = match_catalogue(*scenario(cands), replace(cfg, max_distance=0.26))
+    assert row["score"] == score(to_result(at_cut))
+    assert ASSIGN[name].joint is (name == "global")
