@@ -51,6 +51,8 @@ class Procedure:
     min_gain: float = 0.0
     vote_rules: tuple[str, ...] = ("written/greedy",)  # RULE/ASSIGN pairs the vote coordinate tries
     cuts: int = 3  # one VAL root: cut into fit.parts parts this many ways for the held-out estimate
+    #: with this many VAL roots or more, the estimate holds out each root's parts, not whole roots
+    part_roots: int = 3
     #: a held-out part needs this many selling clips; VAL twice as many for an estimate
     min_clips: int = 5
     #: resamples of VAL's clips for the estimate's interval and a candidate's difference

@@ -107,8 +107,9 @@ _TRUST = (0.5, 0.7, 0.8, 0.9, 0.95)
 @dataclass
 class FitConfig:
     """What ``livematch fit`` trains and how it calibrates the inference settings on VAL
-    (docs/FIT.md). How the calibration searches (rounds, vote rules, cuts of a root) is
-    :class:`livematch.calibration.Procedure`, which fit passes explicitly (the benchmarks vary it)."""
+    (docs/FIT.md). How the calibration searches, estimates and decides (rounds, vote rules, cuts
+    of a root, the estimate's interval) is :class:`livematch.calibration.Procedure`, which fit
+    passes explicitly (the benchmarks vary it)."""
 
     #: models trained without --init-from: lite0 (CPU, ImageNet start) | tiny | reference (GPU)
     recipe: str = "lite0"

@@ -3,9 +3,10 @@ uncertainty.
 
 Only VAL is ever held out: the models trained on TRAIN's clips, so their distances there are
 tighter than on anything new, and a setting chosen or scored on them says little about new data.
-The calibration procedure is cross-validated over VAL: with two or more VAL roots each root is
-held out in turn; with one root it is cut into ``parts`` parts (each catalogue item with the clips
-that sell it), ``cuts`` ways. Each held-out split is scored at the settings the calibration chooses
+The calibration procedure is cross-validated over VAL (:func:`plan`): with two VAL roots each root
+is held out in turn; with three or more, each root is cut into ``parts`` parts (each catalogue item
+with the clips that sell it) and each part is held out; with one root it is cut into parts
+``cuts`` ways. Each held-out split is scored at the settings the calibration chooses
 on everything else it would use (the other VAL splits, and TRAIN's parts when
 ``fit.train_calibration`` adds them), so the estimate measures the procedure that writes the
 pipeline, on clips it never saw.
@@ -31,8 +32,9 @@ class Estimate:
     """The held-out estimate: ``score`` pooled over every held-out clip, its bootstrap interval
     ``low``-``high`` over the ``clips`` VAL clips (``selling`` of them sell a listed item); each
     held-out split's own score (``per_split``) and the settings calibrated without it; ``by``
-    ``roots`` (VAL roots left out one at a time) or ``parts`` (one VAL root cut ``cuts`` ways into
-    ``parts`` parts); ``train_parts``: TRAIN's parts, in every calibration and never held out.
+    ``roots`` (VAL roots left out one at a time), ``root parts`` (each root's ``parts`` parts left
+    out one at a time) or ``parts`` (one VAL root cut ``cuts`` ways into ``parts`` parts);
+    ``train_parts``: TRAIN's parts, in every calibration and never held out.
     ``units``: each held-out clip's summed counts, what the intervals resample."""
 
     score: float
@@ -58,9 +60,14 @@ class Estimate:
         if self.by == "parts":
             return (
                 f"VAL cut {self.cuts} times into {self.parts} parts, each catalogue item with the "
-                "clips that sell it, each part scored at the settings calibrated on the other "
+                f"clips that sell it, each part scored at the settings calibrated on the other "
                 f"parts{train}; the parts share one root's conditions: more --val roots give a "
                 "better one"
+            )
+        if self.by == "root parts":
+            return (
+                f"each VAL root cut into {self.parts} parts, each part scored at the settings "
+                f"calibrated on the other roots and its root's other parts{train}"
             )
         return f"each VAL root scored at the settings calibrated on the other roots{train}"
 
@@ -82,10 +89,17 @@ class Verdict:
 
 
 def plan(val: list, parts: int, procedure: Procedure):
-    """How VAL is held out: ``("roots", [val])`` with two or more splits, ``("parts", [cut, ...])``
-    with one root cut ``procedure.cuts`` ways; or ``(None, why)`` when VAL is too small to estimate
-    from (fewer than ``2 * procedure.min_clips`` selling clips, or a part with fewer than
-    ``procedure.min_clips``)."""
+    """How VAL is held out, as ``(by, folds)``: each fold a list of ``(origin, held, rest)``, the
+    held-out split, the VAL splits that calibrate without it, and the VAL root it comes from.
+
+    - ``roots`` (two VAL roots, up to ``procedure.part_roots - 1``): each root held out whole;
+    - ``root parts`` (``procedure.part_roots`` roots or more): each root cut into ``parts`` parts,
+      each part held out, calibrated on the other roots and its root's other parts (a calibration
+      on one root fewer chose worse settings than the final one on all of them);
+    - ``parts`` (one root): the root cut into ``parts`` parts, ``procedure.cuts`` ways.
+
+    ``(None, why)`` when VAL is too small to estimate from: fewer than ``2 *
+    procedure.min_clips`` selling clips, or (one root) a part with fewer than ``min_clips``."""
     selling = sum(len(v.truth) for v in val)
     need = 2 * procedure.min_clips
     if selling < need:
@@ -94,15 +108,28 @@ def plan(val: list, parts: int, procedure: Procedure):
             f"{roots} with {selling} clips that sell a listed item: too few to estimate from "
             f"(at least {need}); add a --val root"
         )
+    if len(val) >= procedure.part_roots and parts >= 2:
+        cut = [folds(v, parts, 0) for v in val]
+        if all(len(p.truth) >= procedure.min_clips for c in cut for p in c):
+            return "root parts", [_root_parts(val, cut)]
     if len(val) > 1:
-        return "roots", [val]
+        return "roots", [[(k, v, val[:k] + val[k + 1 :]) for k, v in enumerate(val)]]
     cuts = [folds(val[0], parts, seed) for seed in range(procedure.cuts)] if parts >= 2 else []
     if not cuts or any(len(p.truth) < procedure.min_clips for cut in cuts for p in cut):
         return None, (
             f"one VAL root with {selling} clips that sell a listed item: too few to cut into "
             f"fit.parts={parts} parts of {procedure.min_clips} or more; add a --val root"
         )
-    return "parts", cuts
+    return "parts", [[(0, p, c[:k] + c[k + 1 :]) for k, p in enumerate(c)] for c in cuts]
+
+
+def _root_parts(val: list, cut: list) -> list:
+    """Each part of each root held out, calibrated on the other roots and its root's other parts."""
+    fold = []
+    for r, parts in enumerate(cut):
+        others = val[:r] + val[r + 1 :]
+        fold += [(r, p, others + parts[:k] + parts[k + 1 :]) for k, p in enumerate(parts)]
+    return fold
 
 
 def holdout_estimate(
@@ -116,22 +143,25 @@ def holdout_estimate(
     if by is None:
         return None, cuts
     always, per_split, settings, units = list(always), [], [], {}
-    for splits in cuts:
-        for k, held in enumerate(splits):
-            rest = Splits([c for j, c in enumerate(splits) if j != k] + always)
+    for fold in cuts:
+        for origin, held, rest in fold:
             chosen, _ = coordinate_ascent(
-                rest, start, grids, procedure.rounds, margin=procedure.min_gain
+                Splits(list(rest) + always),
+                start,
+                grids,
+                procedure.rounds,
+                margin=procedure.min_gain,
             )
             counts = clip_counts(held.result(chosen), held.gt, held.truth)
             per_split.append(float(score_of_counts(np.sum(list(counts.values()), axis=0))))
             settings.append(asdict(chosen))
-            origin = k if by == "roots" else 0
             for clip, row in counts.items():
                 units[f"{origin}/{clip}"] = list(np.add(units.get(f"{origin}/{clip}", 0), row))
     rows = np.array(list(units.values()), np.int64)
     low, high = np.quantile(
         _resampled(rows, lambda r: score_of_counts(r), procedure), _tails(procedure)
     )
+    cut = by != "roots"
     return Estimate(
         float(score_of_counts(rows.sum(axis=0))),
         float(low),
@@ -142,8 +172,8 @@ def holdout_estimate(
         settings,
         by,
         len(always),
-        parts if by == "parts" else 0,
-        len(cuts) if by == "parts" else 0,
+        parts if cut else 0,
+        len(cuts) if cut else 0,
         {k: [int(x) for x in v] for k, v in units.items()},
     ), None
 

@@ -170,14 +170,12 @@ def _holdout_text(held, why: str, roots) -> str:
 
     if not held:
         return f"<p>{html.escape(estimate_line(None, why))}.</p>"
-    names = (
-        roots
-        if held.by == "roots"
-        else [
-            f"cut {k // held.parts + 1} part {k % held.parts + 1}"
-            for k in range(len(held.per_split))
-        ]
-    )
+    k = range(len(held.per_split))
+    names = {
+        "roots": list(map(str, roots)),
+        "root parts": [f"{roots[i // held.parts]} part {i % held.parts + 1}" for i in k],
+        "parts": [f"cut {i // held.parts + 1} part {i % held.parts + 1}" for i in k],
+    }[held.by]
     each = ", ".join(f"{name} {score:.4f}" for name, score in zip(names, held.per_split))
     return f"<p>{html.escape(estimate_line(held))} (each held-out split: {html.escape(each)}).</p>"
 

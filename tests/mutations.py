@@ -111,8 +111,8 @@ MUTATIONS = [
     (
         "assign global: solved greedily",
         "matcher/voting.py",
-        'ASSIGN = {"greedy": _greedy, "global": _global}',
-        'ASSIGN = {"greedy": _greedy, "global": _greedy}',
+        '"global": Assignment(_global, joint=True)',
+        '"global": Assignment(_greedy, joint=True)',
         ["tests/matcher/test_voting_rules.py"],
     ),
     (

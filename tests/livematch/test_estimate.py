@@ -83,6 +83,27 @@ def test_one_val_root_is_cut_into_parts_and_trains_parts_calibrate_but_are_never
     )
 
 
+def test_with_three_val_roots_each_roots_parts_are_held_out_in_turn(hijacked):
+    """Three or more VAL roots (Procedure.part_roots): each root cut into parts, each part scored
+    at the settings calibrated on the other roots and its root's other parts; with fewer, or when
+    a part would be too small, whole roots are held out."""
+    a, b = scorers(hijacked)
+    val = [a, b, b]
+    held, _ = holdout_estimate(val, START, GRIDS, ONE, parts=2)
+    assert held.by == "root parts" and (held.parts, held.cuts) == (2, 1) and len(held.settings) == 6
+    for r, root in enumerate(val):
+        p, q = folds(root, 2, seed=0)
+        others = val[:r] + val[r + 1 :]
+        on_q, _ = coordinate_ascent(Splits(others + [q]), START, GRIDS, rounds=1)
+        assert held.settings[2 * r]["frame_threshold"] == on_q.frame_threshold
+        assert held.per_split[2 * r] == pytest.approx(p.score(on_q))
+    assert held.clips == sum(len(v.gt.videos) for v in val)  # each clip once, per root
+    assert "each VAL root cut into 2 parts" in held.method()
+    assert holdout_estimate(val, START, GRIDS, replace(ONE, part_roots=4))[0].by == "roots"
+    whole = holdout_estimate(val, START, GRIDS, replace(ONE, min_clips=len(a.truth)))[0]
+    assert whole.by == "roots"  # parts of 2 selling clips would be under min_clips: whole roots
+
+
 def test_a_val_too_small_gets_no_estimate_and_says_what_to_do(hijacked):
     a, _ = scorers(hijacked)
     need = replace(ONE, min_clips=len(a.truth))  # twice the selling clips there are
