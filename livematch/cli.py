@@ -189,6 +189,29 @@ def evaluate(
         write_json(json_out, result.to_dict())
 
 
+@app.command()
+def diagnose(
+    fit: Path = typer.Option(..., help="A livematch fit output folder (pipeline.yaml, fit.json)."),
+    data: List[Path] = typer.Option(..., help="Annotated root(s) the fit never saw; repeatable."),
+    out: Path = typer.Option(
+        ..., help="Folder for diagnose.json, diagnose.html and the crop rows."
+    ),
+):
+    """Where a fitted pipeline wins and loses on annotated data: what each chosen setting adds
+    (reverted one at a time), how far it is from its oracle (the sold garments' crops given), and
+    where each failure comes from (detector, photo threshold, nearest folder, cut-off,
+    assignment)."""
+    from livematch.diagnose import diagnose as run_diagnose
+    from livematch.diagnose import lines
+
+    if not (fit / "pipeline.yaml").is_file():
+        raise LiveMatchError(f"{fit}: no pipeline.yaml; --fit takes a livematch fit output folder")
+    result = run_diagnose(fit, data, out)
+    for line in lines(result):
+        typer.echo(line)
+    typer.echo(f"wrote {out / 'diagnose.html'} and {out / 'diagnose.json'}")
+
+
 @app.command("simulate-features")
 def simulate_features(
     gt: List[Path] = typer.Option(..., help="Annotated dataset root(s)."),

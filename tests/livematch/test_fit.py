@@ -987,3 +987,34 @@ def test_fit_under_torchrun_trains_on_every_rank_and_calibrates_on_rank_0(
         json.loads((out / "calibration" / "train_run0" / "summary.json").read_text())["ranks"] == 2
     )
     assert done.stdout.count("at the starting settings") == 1  # rank 0 alone reports
+
+
+def test_diagnose_reverts_each_setting_scores_the_oracle_and_explains_each_clip(
+    fitted, val_root, tmp_path, capsys
+):
+    """livematch diagnose on a VAL root: its chosen score is the one fit measured there, each
+    reverted setting and the oracle get a row, and every clip gets one reason whose counts agree
+    with the metric's (fully right = correct at box level; right item = correct at item level)."""
+    out = tmp_path / "diag"
+    assert main(["diagnose", "--fit", str(fitted), "--data", str(val_root), "--out", str(out)]) == 0
+    result = json.loads((out / "diagnose.json").read_text())
+    record = json.loads((fitted / "fit.json").read_text())
+    name = val_root.name
+    assert result["scores"]["chosen"][name] == pytest.approx(record["val"][0]["score"])
+    assert {"start (nothing calibrated)", "oracle: sold garments' crops only"} <= set(
+        result["scores"]
+    )
+    counts, why = record["val"][0]["counts"], result["reasons"]
+    assert why["right"] == counts["correct_box"]
+    assert why["right"] + why["evidence"] == counts["correct_item"]
+    from ground.metric import sold_items
+
+    selling = len(sold_items(load_dataset(val_root, probe_media=False)))
+    assert sum(n for k, n in why.items() if k != "false positive") == selling  # one reason each
+    printed = capsys.readouterr().out
+    assert "where each comes from" in printed and "oracle: sold garments' crops only" in printed
+    page = (out / "diagnose.html").read_text()
+    assert "Where each failure comes from" in page and "<table>" in page
+    assert (
+        main(["diagnose", "--fit", str(tmp_path), "--data", str(val_root), "--out", str(out)]) == 2
+    )
