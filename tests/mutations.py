@@ -298,8 +298,8 @@ MUTATIONS = [
     (
         "fit: the held-out estimate calibrates on every split, the held one included",
         "livematch/estimate.py",
-        "rest = Splits([c for j, c in enumerate(splits) if j != k] + always)",
-        "rest = Splits(list(splits) + always)",
+        "                Splits(list(rest) + always),",
+        "                Splits(list(rest) + [held] + always),",
         [
             "tests/livematch/test_estimate.py::"
             "test_each_val_root_is_scored_at_the_settings_calibrated_on_the_others"
@@ -313,6 +313,16 @@ MUTATIONS = [
         [
             "tests/livematch/test_estimate.py::"
             "test_one_val_root_is_cut_into_parts_and_trains_parts_calibrate_but_are_never_held_out"
+        ],
+    ),
+    (
+        "fit: with three VAL roots the estimate holds out whole roots",
+        "livematch/estimate.py",
+        "    if len(val) >= procedure.part_roots and parts >= 2:\n",
+        "    if False:\n",
+        [
+            "tests/livematch/test_estimate.py::"
+            "test_with_three_val_roots_each_roots_parts_are_held_out_in_turn"
         ],
     ),
     (
@@ -366,8 +376,8 @@ MUTATIONS = [
     (
         "fit: the held-out estimate leaves TRAIN's parts out of its calibrations",
         "livematch/estimate.py",
-        "rest = Splits([c for j, c in enumerate(splits) if j != k] + always)",
-        "rest = Splits([c for j, c in enumerate(splits) if j != k])",
+        "                Splits(list(rest) + always),",
+        "                Splits(list(rest)),",
         [
             "tests/livematch/test_estimate.py::"
             "test_one_val_root_is_cut_into_parts_and_trains_parts_calibrate_but_are_never_held_out"
