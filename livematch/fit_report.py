@@ -170,12 +170,13 @@ def _holdout_text(held, why: str, roots) -> str:
 
     if not held:
         return f"<p>{html.escape(estimate_line(None, why))}.</p>"
-    k = range(len(held.per_split))
-    names = {
-        "roots": list(map(str, roots)),
-        "root parts": [f"{roots[i // held.parts]} part {i % held.parts + 1}" for i in k],
-        "parts": [f"cut {i // held.parts + 1} part {i % held.parts + 1}" for i in k],
-    }[held.by]
+    k, n = range(len(held.per_split)), max(held.parts, 1)
+    if held.by == "roots":
+        names = list(map(str, roots))
+    elif held.by == "root parts":
+        names = [f"{roots[i // n]} part {i % n + 1}" for i in k]
+    else:
+        names = [f"cut {i // n + 1} part {i % n + 1}" for i in k]
     each = ", ".join(f"{name} {score:.4f}" for name, score in zip(names, held.per_split))
     return f"<p>{html.escape(estimate_line(held))} (each held-out split: {html.escape(each)}).</p>"
 
