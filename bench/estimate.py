@@ -97,11 +97,10 @@ class Rows:
     def score(self, root: Path, cfg, setting) -> float:
         """The contest score ``setting`` gives on ``root`` with ``cfg``'s search (what ``run``
         scores)."""
-        from livematch.calibration import SplitScorer
+        from livematch.fit.calibrate import scorer
 
         store, ds = self(root)
-        sizes = {v.video_id: v.size for v in ds.videos.values() if v.size}
-        return SplitScorer(store, self.classes, sizes, ds, cfg.matcher).score(setting)
+        return scorer(cfg.matcher, self.classes, store, ds).score(setting)
 
 
 def base_config(pipeline: Path, train_root: Path, roots: list[Path], work: Path, overrides=()):

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from ground.errors import ConfigError
 from livematch.calibration import Calibration, Procedure
-from livematch.estimate import compare
+from livematch.estimate import compare, interval_text
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +79,8 @@ def with_value(cfg, key: str, value):
     return load_config(None, layers=[conf])
 
 
-def _estimate_dict(estimate) -> dict | None:
-    return (
-        None
-        if estimate is None
-        else {
-            "score": estimate.score,
-            "low": estimate.low,
-            "high": estimate.high,
-            "clips": estimate.clips,
-        }
-    )
+def _brief(estimate) -> dict | None:
+    return None if estimate is None else estimate.brief()
 
 
 def try_candidates(cfg, found: Calibration, rows, rows_for, choose, procedure: Procedure):
@@ -110,8 +101,8 @@ def try_candidates(cfg, found: Calibration, rows, rows_for, choose, procedure: P
                 "key": cand.key,
                 "value": cand.value,
                 "label": cand.label,
-                "estimate": _estimate_dict(trial.estimate),
-                "against": _estimate_dict(found.estimate),
+                "estimate": _brief(trial.estimate),
+                "against": _brief(found.estimate),
                 "difference": verdict.difference,
                 "low": verdict.low,
                 "high": verdict.high,
@@ -125,19 +116,11 @@ def try_candidates(cfg, found: Calibration, rows, rows_for, choose, procedure: P
     return cfg, found, records
 
 
-def _said(estimate: dict | None) -> str:
-    if estimate is None:
-        return "none"
-    return (
-        f"{estimate['score']:.4f} ({estimate['low']:.4f}-{estimate['high']:.4f}, "
-        f"{estimate['clips']} clips)"
-    )
-
-
 def candidate_line(record: dict) -> str:
     """One candidate's record as one sentence: the CLI, ``pipeline.yaml`` and ``fit.html`` say it
     alike."""
     return (
         f"candidate {record['label']} ({record['key']}={record['value']}): held-out estimate "
-        f"{_said(record['estimate'])} against {_said(record['against'])} without; {record['why']}"
+        f"{interval_text(record['estimate'])} against {interval_text(record['against'])} "
+        f"without; {record['why']}"
     )

@@ -26,6 +26,7 @@ import numpy as np
 from ground.boxes import box_iou
 from ground.io import atomic_write_text, write_json
 from livematch.calibration import Setting, SplitScorer, describe, setting_of
+from livematch.candidates import dba_k
 
 REASONS = {
     "right": "right item",
@@ -82,25 +83,26 @@ def oracle(cal: SplitScorer) -> SplitScorer:
 def reasons(cal: SplitScorer, setting: Setting) -> dict[str, str]:
     """One key of :data:`REASONS` per clip of the split, at ``setting``."""
     from ground.metric import judge
-    from matcher.voting import match_catalogue
+    from matcher.result import to_result
+    from matcher.voting import MatchResult, match_catalogue
 
     shop, video, dist, rows = cal.search(setting)
-    res = match_catalogue(shop, video, dist, rows, cal.voting(setting)) if len(shop) else None
-    matches = res.matches if res else {}
-    picks = {}
-    for claim in res.claims if res else []:
+    voted = len(shop) and len(video)  # as SplitScorer.result: nothing to vote on otherwise
+    res = match_catalogue(shop, video, dist, rows, cal.voting(setting)) if voted else MatchResult()
+    pred, picks = to_result(res), {}
+    for claim in res.claims:
         picks.setdefault(claim.item_id, claim)  # a folder's pick comes first
     sold = on_sold(video.boxes, video.owner, video.frame, cal.gt)
-    found = set(np.asarray(video.owner)[sold].astype(str))
+    found, listed = set(np.asarray(video.owner)[sold].astype(str)), set(shop.owner)
     out = {}
     for clip in sorted(cal.gt.videos):
-        item, match = cal.truth.get(clip), matches.get(clip)
+        item, match = cal.truth.get(clip), res.matches.get(clip)
         if item is None:
             if match is not None:
                 out[clip] = "false positive"
             continue
-        out[clip] = _reason(clip, item, match, picks.get(item), set(shop.owner), found)
-        if out[clip] == "right" and judge(clip, _entry(match), cal.gt, cal.truth)[0] is not None:
+        out[clip] = _reason(clip, item, match, picks.get(item), listed, found)
+        if out[clip] == "right" and judge(clip, pred[clip], cal.gt, cal.truth)[0] is not None:
             out[clip] = "evidence"
     return out
 
@@ -117,13 +119,6 @@ def _reason(clip, item, match, pick, listed, found) -> str:
     return "assignment" if match is not None else "cutoff"
 
 
-def _entry(match) -> dict:
-    from matcher.result import to_result
-    from matcher.voting import MatchResult
-
-    return to_result(MatchResult(matches={match.video_id: match}))[match.video_id]
-
-
 def scorers(fit: Path, roots, work: Path, progress: bool):
     """Per annotated root, ``(root, SplitScorer)`` on its crop rows, made once with the fit's
     models at the lowest threshold, every class, the whole frame (cached under ``work``); and the
@@ -131,19 +126,16 @@ def scorers(fit: Path, roots, work: Path, progress: bool):
     from detector.model import class_names
     from ground.dataset import load_dataset
     from livematch.config import load_config, use_checkpoints
-    from livematch.fit.calibrate import validation_rows
+    from livematch.fit.calibrate import scorer, validation_rows
 
     cfg = load_config(fit / "pipeline.yaml")
     detector, embedders = cfg.weights.detector, cfg.weights.embedders
     use_checkpoints(cfg, detector, embedders[0])
-    out = []
+    classes, out = class_names(cfg.detector.model), []
     for root in roots:
         gt = load_dataset([root], probe_media=True)
         store = validation_rows(cfg, [root], detector, embedders, work / root.name, progress)
-        sizes = {v.video_id: v.size for v in gt.videos.values() if v.size}
-        out.append(
-            (root, SplitScorer(store, class_names(cfg.detector.model), sizes, gt, cfg.matcher))
-        )
+        out.append((root, scorer(cfg.matcher, classes, store, gt)))
     return out, cfg
 
 
@@ -159,7 +151,7 @@ def diagnose(fit, roots, out, progress: bool = True) -> dict:
     for root, cal in found:
         for name, s in variants(chosen, start).items():
             table.setdefault(name, {})[root.name] = cal.score(s)
-        if cfg.matcher.rerank.dba_k > 1:
+        if dba_k(cfg):
             plain = replace(cfg.matcher, rerank=replace(cfg.matcher.rerank, dba_k=0))
             other = SplitScorer(cal.store, cal.classes, cal.sizes, cal.gt, plain)
             table.setdefault("matcher.rerank.dba_k -> 0", {})[root.name] = other.score(chosen)

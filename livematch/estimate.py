@@ -50,9 +50,13 @@ class Estimate:
     cuts: int = 0
     units: dict[str, list[int]] = field(default_factory=dict, repr=False)
 
+    def brief(self) -> dict:
+        """The number with its interval and clips (a candidate's record keeps these)."""
+        return {"score": self.score, "low": self.low, "high": self.high, "clips": self.clips}
+
     def text(self) -> str:
         """``0.9300 (0.8500-0.9800, 20 clips)``: the number with its interval."""
-        return f"{self.score:.4f} ({self.low:.4f}-{self.high:.4f}, {self.clips} clips)"
+        return interval_text(self.brief())
 
     def method(self) -> str:
         """One sentence on how it was made."""
@@ -158,9 +162,7 @@ def holdout_estimate(
             for clip, row in counts.items():
                 units[f"{origin}/{clip}"] = list(np.add(units.get(f"{origin}/{clip}", 0), row))
     rows = np.array(list(units.values()), np.int64)
-    low, high = np.quantile(
-        _resampled(rows, lambda r: score_of_counts(r), procedure), _tails(procedure)
-    )
+    low, high = np.quantile(_resampled(rows, score_of_counts, procedure), _tails(procedure))
     cut = by != "roots"
     return Estimate(
         float(score_of_counts(rows.sum(axis=0))),
@@ -176,6 +178,13 @@ def holdout_estimate(
         len(cuts) if cut else 0,
         {k: [int(x) for x in v] for k, v in units.items()},
     ), None
+
+
+def interval_text(brief: dict | None) -> str:
+    """An :meth:`Estimate.brief` as ``0.9300 (0.8500-0.9800, 20 clips)``; ``none`` for none."""
+    if brief is None:
+        return "none"
+    return f"{brief['score']:.4f} ({brief['low']:.4f}-{brief['high']:.4f}, {brief['clips']} clips)"
 
 
 def _tails(procedure: Procedure) -> list[float]:

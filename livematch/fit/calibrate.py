@@ -91,12 +91,13 @@ def train_rows(
     return None if any(store is None for store, _ in out) else out  # every rank runs every root
 
 
-def _scorer(cfg, classes, store, ds):
-    """A root's crop rows scored as fit scores them (frame sizes from its probed clips)."""
+def scorer(matcher, classes, store, ds):
+    """A root's crop rows ``store`` scored as fit scores them against its annotations ``ds``
+    (frame sizes from its probed clips), searched and voted by ``matcher``'s settings."""
     from livematch.calibration import SplitScorer
 
     sizes = {v.video_id: v.size for v in ds.videos.values() if v.size}
-    return SplitScorer(store, classes, sizes, ds, cfg.matcher)
+    return SplitScorer(store, classes, sizes, ds, matcher)
 
 
 def _region(train_ds: Dataset, procedure) -> list | None:
@@ -129,8 +130,10 @@ def choose_settings(
     from livematch.estimate import holdout_estimate
 
     classes = class_names(cfg.detector.model)
-    val = Splits([_scorer(cfg, classes, store, ds) for store, ds in zip(stores, splits)])
-    parts = train_splits([_scorer(cfg, classes, store, ds) for store, ds in train], cfg.fit.parts)
+    val = Splits([scorer(cfg.matcher, classes, store, ds) for store, ds in zip(stores, splits)])
+    parts = train_splits(
+        [scorer(cfg.matcher, classes, store, ds) for store, ds in train], cfg.fit.parts
+    )
     region = _region(train_ds, procedure)
     # every folder keeps its best box: one with none cannot match (docs/FIT.md)
     start = replace(

@@ -67,6 +67,15 @@ def _train_worn(cfg, ds, out: Path, progress: bool) -> Path | None:
     )  # no validation: OUT/last is the checkpoint
 
 
+def _trained(target: Path, stage: str, skipped: list) -> bool:
+    """Whether ``stage``'s checkpoint is at ``target`` already (then listed in ``skipped``)."""
+    if not (target / "model.safetensors").is_file():
+        return False
+    skipped.append(stage)
+    log.warning("%s: already trained (%s); delete it to train again", stage, target)
+    return True
+
+
 def train_models(job, init: dict) -> tuple[dict, list]:
     """Stages 1-2: each model trained (or fine-tuned from ``init``, or kept) unless the job names
     its checkpoint or it was trained already. Returns ``(seconds, skipped)``."""
@@ -74,11 +83,7 @@ def train_models(job, init: dict) -> tuple[dict, list]:
     given = {"detector": job.detector, "embedder": job.embedders}
     for stage, train in (("embedder", _train_embedder), ("detector", _train_detector)):
         target = job.out / "weights" / stage
-        if given.get(stage):
-            continue
-        if (target / "model.safetensors").is_file():
-            skipped.append(stage)
-            log.warning("%s: already trained (%s); delete it to train again", stage, target)
+        if given.get(stage) or _trained(target, stage, skipped):
             continue
         t0 = time.perf_counter()
         if stage in init and getattr(job.cfg.fit.finetune, f"{stage}_epochs") == 0:
@@ -95,10 +100,7 @@ def worn_stage(job, seconds: dict, skipped: list) -> None:
     ``weights.worn`` in the job's config (empty: no scorer)."""
     cfg = job.cfg
     worn = job.out / "weights" / "worn" if cfg.fit.worn else None
-    if worn is not None and (worn / "model.safetensors").is_file():
-        skipped.append("worn")
-        log.warning("worn: already trained (%s); delete it to train again", worn)
-    elif worn is not None:
+    if worn is not None and not _trained(worn, "worn", skipped):
         t0 = time.perf_counter()
         worn = _train_worn(cfg, job.train_ds, job.out, job.progress)
         seconds["worn"] = time.perf_counter() - t0
