@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -107,6 +108,39 @@ def shape_batches(images: list[np.ndarray], batch_size: int) -> list[list[int]]:
     ]
 
 
+@contextmanager
+def _short_side(transform, images: list[np.ndarray], short_side: int):
+    """Within the block, ``transform`` (the model's) resizes every image of ``images`` so that its
+    short side is ``short_side``, the long side uncapped; its own sizes are restored after."""
+    saved = transform.min_size, transform.max_size
+    longest = max((max(im.shape[:2]) / min(im.shape[:2]) for im in images), default=1.0)
+    transform.min_size, transform.max_size = (
+        (int(short_side),),
+        int(np.ceil(short_side * longest)) + 1,
+    )
+    try:
+        yield
+    finally:
+        transform.min_size, transform.max_size = saved
+
+
+def _kept(result: dict, shape, threshold: float, labels, region) -> Detections:
+    """The boxes of one image's model output (of an image of ``shape``) that :func:`predict`
+    keeps, as numpy arrays."""
+    keep = result["scores"] >= threshold
+    if labels is not None:
+        keep &= torch.isin(
+            result["labels"], torch.as_tensor(labels, device=result["labels"].device)
+        )
+    if region is not None:
+        keep &= centre_inside(result["boxes"], shape, region)
+    return Detections(
+        result["boxes"][keep].float().cpu().numpy(),
+        result["scores"][keep].float().cpu().numpy(),
+        result["labels"][keep].cpu().numpy(),
+    )
+
+
 @torch.no_grad()
 def predict(
     model,
@@ -131,15 +165,8 @@ def predict(
     cuda = device.type == "cuda"
     if cuda and channels_last:
         model.to(memory_format=torch.channels_last)
-    transform = model.transform
-    saved = transform.min_size, transform.max_size
-    longest = max((max(im.shape[:2]) / min(im.shape[:2]) for im in images), default=1.0)
-    transform.min_size, transform.max_size = (
-        (int(short_side),),
-        int(np.ceil(short_side * longest)) + 1,
-    )
     out: list[Detections | None] = [None] * len(images)
-    try:
+    with _short_side(model.transform, images, short_side):
         for rows in shape_batches(images, max(1, batch_size)):
             batch = [
                 torch.from_numpy(np.ascontiguousarray(images[i].transpose(2, 0, 1)))
@@ -151,18 +178,5 @@ def predict(
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp and cuda):
                 results = model(batch)
             for i, r in zip(rows, results):
-                keep = r["scores"] >= threshold
-                if labels is not None:
-                    keep &= torch.isin(
-                        r["labels"], torch.as_tensor(labels, device=r["labels"].device)
-                    )
-                if region is not None:
-                    keep &= centre_inside(r["boxes"], images[i].shape, region)
-                out[i] = Detections(
-                    r["boxes"][keep].float().cpu().numpy(),
-                    r["scores"][keep].float().cpu().numpy(),
-                    r["labels"][keep].cpu().numpy(),
-                )
-    finally:
-        transform.min_size, transform.max_size = saved
+                out[i] = _kept(r, images[i].shape, threshold, labels, region)
     return out

@@ -226,6 +226,222 @@ def _rank_mean(values: dict[str, float], world: int, device: torch.device) -> di
     return dict(zip(values, (t / world).tolist()))
 
 
+def _budget(n_batches: int, loop: Loop, max_steps: int | None) -> tuple[int, int, int | None]:
+    """Epochs to run, updates the schedule spans, and the update count to stop at (``None``: the
+    schedule's end) for ``n_batches`` batches per epoch."""
+    # a last, partial accumulation is stepped too
+    per_epoch = max(1, -(-n_batches // loop.accumulate))
+    epochs = -(-loop.steps // per_epoch) if loop.steps > 0 else loop.epochs
+    total = loop.steps if loop.steps > 0 else epochs * per_epoch
+    stops = [n for n in (max_steps, loop.steps) if n]
+    return epochs, total, min(stops) if stops else None
+
+
+def _distributed(task: Task, world: int, device: torch.device) -> torch.nn.Module:
+    """``task.module`` wrapped in DDP on several ranks, else itself."""
+    if world > 1:
+        return torch.nn.parallel.DistributedDataParallel(
+            task.module,
+            device_ids=[device] if device.type == "cuda" else None,
+            find_unused_parameters=task.find_unused_parameters,
+        )
+    return task.module
+
+
+@dataclass
+class _Run:
+    """One training's parts and its running counters (the update count and the best score)."""
+
+    task: Task
+    optimizer: object
+    loop: Loop
+    scheduler: object
+    scaler: torch.amp.GradScaler
+    ddp: torch.nn.Module  # task.module, DDP-wrapped on several ranks
+    board: _Board
+    out_dir: Path
+    rank: int
+    world: int
+    device: torch.device
+    epochs: int
+    max_steps: int | None
+    progress: bool
+    use_amp: bool
+    step: int = 0
+    best: float = -1.0
+
+    @property
+    def last(self) -> Path:
+        """``OUT/last``: the checkpoint with the training state."""
+        return self.out_dir / "last"
+
+    def stopped(self) -> bool:
+        """Whether the update budget (``max_steps``) is spent."""
+        return self.max_steps is not None and self.step >= self.max_steps
+
+    def train_epoch(self, epoch: int) -> tuple[dict, bool]:
+        """One pass over the epoch's batches: its log row (with the validation metrics on rank 0
+        when due) and whether it is a validated epoch."""
+        self.task.module.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        torch.manual_seed(self.loop.seed + epoch)  # the epoch's random draws, also after a resume
+        sums, n, start = {}, 0, time.perf_counter()
+        bar = progress_bar(
+            self.task.batches(epoch),
+            total=len(self.task),
+            desc=f"epoch {epoch + 1}/{self.epochs}",
+            unit="batch",
+            show=self.progress and not self.rank,
+        )
+        n_batches = len(self.task)
+        for i, batch in enumerate(bar):
+            value, parts = self.batch(epoch, i, n_batches, batch)
+            for key, part in {"loss": value, **parts}.items():
+                sums[key] = sums.get(key, 0.0) + part
+            n += 1
+            bar.set_postfix(
+                loss=f"{sums['loss'] / n:.3f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}"
+            )
+            if self.stopped():
+                break
+        return self.epoch_row(epoch, sums, n, start)
+
+    def batch(self, epoch: int, i: int, n_batches: int, batch) -> tuple[float, dict]:
+        """Forward and backward batch ``i`` of ``n_batches``, stepping the optimiser when it ends
+        an accumulation group: the batch's loss and its named parts."""
+        accumulate = self.loop.accumulate
+        group = min(accumulate, n_batches - i // accumulate * accumulate)  # this update's batches
+        update = (i + 1) % accumulate == 0 or i + 1 == n_batches
+        with (
+            self.ddp.no_sync() if self.world > 1 and not update else nullcontext()
+        ):  # all-reduce once per update
+            with torch.autocast(
+                device_type=self.device.type, dtype=torch.float16, enabled=self.use_amp
+            ):
+                loss, parts = self.task.step(self.ddp, batch, self.step)
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"loss is {loss.item()} at epoch {epoch + 1} step {self.step}; "
+                    f"last good checkpoint kept at {self.last}"
+                )
+            self.scaler.scale(loss / group).backward()
+        value = float(loss.detach())
+        if update:
+            self.update(value)
+        return value, parts
+
+    def update(self, value: float) -> None:
+        """One optimiser update (unscale, clip, step), then the schedule, the task's hook and the
+        update's scalars."""
+        optimizer = self.optimizer
+        self.scaler.unscale_(optimizer)
+        if self.loop.clip_grad > 0:
+            torch.nn.utils.clip_grad_norm_(self.task.module.parameters(), self.loop.clip_grad)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.scheduler.step_update(self.step)
+        self.task.after_update(self.step)
+        self.board.scalars(
+            "train", {"loss": value, "lr": optimizer.param_groups[0]["lr"]}, self.step
+        )
+
+    def epoch_row(self, epoch: int, sums: dict, n: int, start: float) -> tuple[dict, bool]:
+        """The epoch's log row from its summed losses over ``n`` batches (validated on rank 0
+        when due) and whether the epoch is a validated one."""
+        means = _rank_mean({k: v / max(1, n) for k, v in sums.items()}, self.world, self.device)
+        row = {
+            "epoch": epoch + 1,
+            "step": self.step,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "seconds": round(time.perf_counter() - start, 2),
+            **means,
+        }
+        validated = self.task.has_val and (
+            (epoch + 1) % max(1, self.loop.val_every) == 0 or epoch + 1 == self.epochs
+        )
+        if validated and self.rank == 0:
+            row.update(self.task.evaluate())
+        return row, validated
+
+    def record(self, epoch: int, row: dict, validated: bool) -> None:
+        """Rank 0's end of an epoch: its progress line, log.csv and TensorBoard rows, ``OUT/best``
+        when it scored best, and ``OUT/last`` with the training state."""
+        task = self.task
+        if enabled(self.progress):
+            say(epoch_line(row, self.epochs))
+        append_csv(self.out_dir / "log.csv", row, task.log_fields)
+        self.board.scalars("epoch", row, self.step)
+        meta = {
+            "kind": task.kind,
+            "epoch": epoch + 1,
+            "step": self.step,
+            "select": task.select or "last",
+            "best": self.best,
+            **task.meta(),
+        }
+        score = row.get(task.select) if task.select else None  # None: every epoch replaces OUT/best
+        if validated and (score is None or score > self.best):
+            self.best = meta["best"] = self.best if score is None else score
+            task.save(self.out_dir / "best", meta)
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            **task.state(),
+        }
+        task.save(self.last, meta, state)
+
+
+def _start(
+    task: Task,
+    optimizer,
+    loop: Loop,
+    out_dir,
+    rank: int,
+    world: int,
+    device: torch.device,
+    progress: bool,
+    max_steps: int | None,
+) -> tuple[_Run, int]:
+    """Everything a training needs before its first batch (the schedule, the AMP scaler, the
+    state resumed from ``out_dir/last``, the DDP wrapper, the TensorBoard writer) and the epoch to
+    start at."""
+    out_dir, last = Path(out_dir), Path(out_dir) / "last"
+    epochs, total, max_steps = _budget(len(task), loop, max_steps)
+    scheduler = build_scheduler(optimizer, loop, total)
+    use_amp = loop.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    start_epoch, step, best = 0, 0, -1.0
+    if (last / "train_state.pt").is_file():
+        start_epoch, step, best = _resume(task, last, optimizer, scaler)
+    scheduler.step_update(step)
+    sync_batchnorm(task.module, loop, world, device)
+    ddp = _distributed(task, world, device)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    board = _Board(out_dir / "tensorboard", loop.tensorboard and rank == 0)
+    run = _Run(
+        task=task,
+        optimizer=optimizer,
+        loop=loop,
+        scheduler=scheduler,
+        scaler=scaler,
+        ddp=ddp,
+        board=board,
+        out_dir=out_dir,
+        rank=rank,
+        world=world,
+        device=device,
+        epochs=epochs,
+        max_steps=max_steps,
+        progress=progress,
+        use_amp=use_amp,
+        step=step,
+        best=best,
+    )
+    return run, start_epoch
+
+
 def train_loop(
     task: Task,
     optimizer,
@@ -240,124 +456,18 @@ def train_loop(
     """Train ``task`` for ``loop.epochs`` or ``loop.steps`` updates (resuming from ``out_dir/last``
     when it holds a training state); ``max_steps`` stops early without changing the schedule
     (tests: a killed run)."""
-    out_dir, last = Path(out_dir), Path(out_dir) / "last"
-    per_epoch = max(
-        1, -(-len(task) // loop.accumulate)
-    )  # a last, partial accumulation is stepped too
-    epochs = -(-loop.steps // per_epoch) if loop.steps > 0 else loop.epochs
-    total = loop.steps if loop.steps > 0 else epochs * per_epoch
-    stops = [n for n in (max_steps, loop.steps) if n]
-    max_steps = min(stops) if stops else None
-    scheduler = build_scheduler(optimizer, loop, total)
-    use_amp = loop.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    start_epoch, step, best = 0, 0, -1.0
-    if (last / "train_state.pt").is_file():
-        start_epoch, step, best = _resume(task, last, optimizer, scaler)
-    scheduler.step_update(step)
-    sync_batchnorm(task.module, loop, world, device)
-    ddp = (
-        torch.nn.parallel.DistributedDataParallel(
-            task.module,
-            device_ids=[device] if device.type == "cuda" else None,
-            find_unused_parameters=task.find_unused_parameters,
-        )
-        if world > 1
-        else task.module
+    run, start_epoch = _start(
+        task, optimizer, loop, out_dir, rank, world, device, progress, max_steps
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    board = _Board(out_dir / "tensorboard", loop.tensorboard and rank == 0)
     history = []
-    for epoch in range(start_epoch, epochs):
-        task.module.train()
-        optimizer.zero_grad(set_to_none=True)
-        torch.manual_seed(loop.seed + epoch)  # the epoch's random draws, also after a resume
-        sums, n, start = {}, 0, time.perf_counter()
-        bar = progress_bar(
-            task.batches(epoch),
-            total=len(task),
-            desc=f"epoch {epoch + 1}/{epochs}",
-            unit="batch",
-            show=progress and not rank,
-        )
-        n_batches = len(task)
-        for i, batch in enumerate(bar):
-            group = min(
-                loop.accumulate, n_batches - i // loop.accumulate * loop.accumulate
-            )  # this update's batches
-            update = (i + 1) % loop.accumulate == 0 or i + 1 == n_batches
-            with (
-                ddp.no_sync() if world > 1 and not update else nullcontext()
-            ):  # all-reduce once per update
-                with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                    loss, parts = task.step(ddp, batch, step)
-                if not torch.isfinite(loss):
-                    raise TrainingError(
-                        f"loss is {loss.item()} at epoch {epoch + 1} step {step}; "
-                        f"last good checkpoint kept at {last}"
-                    )
-                scaler.scale(loss / group).backward()
-            value = float(loss.detach())
-            if update:
-                scaler.unscale_(optimizer)
-                if loop.clip_grad > 0:
-                    torch.nn.utils.clip_grad_norm_(task.module.parameters(), loop.clip_grad)
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                scheduler.step_update(step)
-                task.after_update(step)
-                board.scalars("train", {"loss": value, "lr": optimizer.param_groups[0]["lr"]}, step)
-            for key, part in {"loss": value, **parts}.items():
-                sums[key] = sums.get(key, 0.0) + part
-            n += 1
-            bar.set_postfix(
-                loss=f"{sums['loss'] / n:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}"
-            )
-            if max_steps is not None and step >= max_steps:
-                break
-        means = _rank_mean({k: v / max(1, n) for k, v in sums.items()}, world, device)
-        row = {
-            "epoch": epoch + 1,
-            "step": step,
-            "lr": optimizer.param_groups[0]["lr"],
-            "seconds": round(time.perf_counter() - start, 2),
-            **means,
-        }
-        validated = task.has_val and (
-            (epoch + 1) % max(1, loop.val_every) == 0 or epoch + 1 == epochs
-        )
-        if validated and rank == 0:
-            row.update(task.evaluate())
+    for epoch in range(start_epoch, run.epochs):
+        row, validated = run.train_epoch(epoch)
         history.append(row)
         if rank == 0:
-            if enabled(progress):
-                say(epoch_line(row, epochs))
-            append_csv(out_dir / "log.csv", row, task.log_fields)
-            board.scalars("epoch", row, step)
-            meta = {
-                "kind": task.kind,
-                "epoch": epoch + 1,
-                "step": step,
-                "select": task.select or "last",
-                "best": best,
-                **task.meta(),
-            }
-            score = (
-                row.get(task.select) if task.select else None
-            )  # None: every epoch replaces OUT/best
-            if validated and (score is None or score > best):
-                best = meta["best"] = best if score is None else score
-                task.save(out_dir / "best", meta)
-            state = {
-                "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict(),
-                **task.state(),
-            }
-            task.save(last, meta, state)
-        if max_steps is not None and step >= max_steps:
+            run.record(epoch, row, validated)
+        if run.stopped():
             break
-    board.close()
-    final = out_dir / "best" if task.has_val and (out_dir / "best").exists() else last
+    run.board.close()
+    out_dir = run.out_dir
+    final = out_dir / "best" if task.has_val and (out_dir / "best").exists() else run.last
     return TrainResult(final, history, task.model)

@@ -191,11 +191,8 @@ def _train_text(parts: int) -> str:
     )
 
 
-def write_fit_report(
-    path, chosen, start, scores: dict, sweeps, val, region, levels: list[dict], roots
-) -> None:
-    """Write the page (module docstring); ``levels``: the chosen setting's evaluation per VAL
-    root (``roots``), ``val``: the first root's dataset, whose frames show the region."""
+def _charts(sweeps, chosen) -> list[str]:
+    """One chart per swept setting, from its last round (two for the thresholds)."""
     last = {s.name: s for s in sweeps}  # each setting's curve of its last round
     charts = []
     for name, s in last.items():
@@ -208,19 +205,27 @@ def write_fit_report(
         labels = [describe(v, name) for v in s.values]
         pick = next((i for i, v in enumerate(s.values) if v == get_value(chosen, name)), None)
         charts.append(svg_curve(labels, s.scores, pick, f"{name} (round {s.round})"))
-    rows = "".join(
+    return charts
+
+
+def _choice_table(rows) -> str:
+    """The table of each setting's choice, its score and the best alternative."""
+    cells = "".join(
         f"<tr><td style='text-align:left'>{html.escape(n)}</td><td>"
         f"{html.escape(describe(v, n))}</td>"
         f"<td>{sc:.4f}</td><td style='text-align:left'>{html.escape(str(alt))}</td></tr>"
-        for n, v, sc, alt in scores["rows"]
+        for n, v, sc, alt in rows
     )
-    f1 = "; ".join(
-        f"{root}: score {lv['score']:.4f}, "
-        + ", ".join(f"{k} F1 {lv[k]['f1']:.3f}" for k in ("item", "frame", "box"))
-        for root, lv in zip(roots, levels)
+    return (
+        f"<table><tr><th style='text-align:left'>setting</th><th>chosen</th><th>score</th>"
+        f"<th style='text-align:left'>best alternative</th></tr>{cells}</table>"
     )
+
+
+def _region_text(chosen, region) -> str:
+    """What became of the region learned from TRAIN (``region``; ``None``: none learned)."""
     kept = region and tuple(chosen.region) == tuple(region)
-    region_text = (
+    return (
         "no region was learned (no annotated training clips)"
         if not region
         else f"learned from the training clips: {[round(v, 2) for v in region]}; "
@@ -229,6 +234,19 @@ def write_fit_report(
             if kept
             else "not kept: it did not raise the validation score"
         )
+    )
+
+
+def write_fit_report(
+    path, chosen, start, scores: dict, sweeps, val, region, levels: list[dict], roots
+) -> None:
+    """Write the page (module docstring); ``levels``: the chosen setting's evaluation per VAL
+    root (``roots``), ``val``: the first root's dataset, whose frames show the region."""
+    charts = _charts(sweeps, chosen)
+    f1 = "; ".join(
+        f"{root}: score {lv['score']:.4f}, "
+        + ", ".join(f"{k} F1 {lv[k]['f1']:.3f}" for k in ("item", "frame", "box"))
+        for root, lv in zip(roots, levels)
     )
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>LiveMatch fit</title><style>"
@@ -240,13 +258,12 @@ def write_fit_report(
         + "".join(
             f"<p>{html.escape(candidate_line(r))}.</p>" for r in scores.get("candidates") or []
         )
-        + f"<p>{html.escape(f1)}</p>"
-        f"<table><tr><th style='text-align:left'>setting</th><th>chosen</th><th>score</th>"
-        f"<th style='text-align:left'>best alternative</th></tr>{rows}</table>"
+        + f"<p>{html.escape(f1)}</p>{_choice_table(scores['rows'])}"
         "<h2>Score against each setting</h2><p>Each chart moves one setting with the others as "
         "chosen; the green point is the choice (ties keep the value already held).</p>"
         f"{''.join(charts)}"
-        f"<h2>Frame region</h2><p>{html.escape(region_text)}. Blue: the region; green: sold "
-        f"garments; red: other garments.</p>{_frames_with_region(val, region)}</body></html>\n"
+        f"<h2>Frame region</h2><p>{html.escape(_region_text(chosen, region))}. Blue: the region; "
+        f"green: sold garments; red: other garments.</p>{_frames_with_region(val, region)}"
+        "</body></html>\n"
     )
     atomic_write_text(path, page)

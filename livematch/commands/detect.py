@@ -77,20 +77,10 @@ def _rows(d) -> list[list[float]]:
     ]
 
 
-def predict_boxes(
-    checkpoint, roots, out, cfg: LiveMatchConfig, progress: bool = True, device="cpu"
-) -> RunSummary:
-    """Detect on every photo and on the ``media.infer_frames`` of every clip; write box files.
-    Unreadable photos and clips are skipped with a warning, counted in the returned summary."""
-    from detector.checkpoint import load_detector
-    from detector.infer import frame_region, kept_labels, predict
+def _photo_boxes(model, ds, inf, labels, out: Path, summary: RunSummary, progress: bool) -> None:
+    """Detect on every item's photos and write ``out/photos/<item_id>.json``."""
+    from detector.infer import predict
 
-    model, det_cfg = load_detector(checkpoint, device)
-    inf, out = cfg.detector.infer, Path(out)
-    photo_labels, frame_labels = kept_labels(det_cfg.model, inf)
-    region = frame_region(inf)
-    ds = load_dataset(roots, probe_media=False)
-    summary = ds.summary
     for item in progress_bar(ds.items.values(), desc="photos", unit="item", show=progress):
         images, names = read_item_photos(item, summary)
         dets = predict(
@@ -100,7 +90,7 @@ def predict_boxes(
             inf.photo_threshold,
             inf.batch_size,
             channels_last=inf.channels_last,
-            labels=photo_labels,
+            labels=labels,
         )
         write_json(
             out / "photos" / f"{item.item_id}.json",
@@ -108,6 +98,16 @@ def predict_boxes(
             indent=None,
         )
         summary.counts["detected photo boxes"] += sum(len(d) for d in dets)
+
+
+def _frame_boxes(
+    model, ds, cfg: LiveMatchConfig, labels, region, out: Path, summary: RunSummary, progress: bool
+) -> None:
+    """Detect on the ``media.infer_frames`` of every clip and write ``out/videos/<video_id>.json``
+    (unreadable clips skipped)."""
+    from detector.infer import predict
+
+    inf = cfg.detector.infer
     for video in progress_bar(ds.videos.values(), desc="clips", unit="clip", show=progress):
         frames = read_clip_frames(video, cfg.media, summary)
         if frames is None:
@@ -119,7 +119,7 @@ def predict_boxes(
             inf.frame_threshold,
             inf.batch_size,
             channels_last=inf.channels_last,
-            labels=frame_labels,
+            labels=labels,
             region=region,
         )
         write_json(
@@ -128,4 +128,22 @@ def predict_boxes(
             indent=None,
         )
         summary.counts["detected frame boxes"] += sum(len(d) for d in dets)
+
+
+def predict_boxes(
+    checkpoint, roots, out, cfg: LiveMatchConfig, progress: bool = True, device="cpu"
+) -> RunSummary:
+    """Detect on every photo and on the ``media.infer_frames`` of every clip; write box files.
+    Unreadable photos and clips are skipped with a warning, counted in the returned summary."""
+    from detector.checkpoint import load_detector
+    from detector.infer import frame_region, kept_labels
+
+    model, det_cfg = load_detector(checkpoint, device)
+    inf, out = cfg.detector.infer, Path(out)
+    photo_labels, frame_labels = kept_labels(det_cfg.model, inf)
+    region = frame_region(inf)
+    ds = load_dataset(roots, probe_media=False)
+    summary = ds.summary
+    _photo_boxes(model, ds, inf, photo_labels, out, summary, progress)
+    _frame_boxes(model, ds, cfg, frame_labels, region, out, summary, progress)
     return summary

@@ -141,6 +141,33 @@ class ClipRenderer:
         ox, oy = int(self.MARGIN + self.pan_x(t)), int(self.MARGIN + self.pan_y(t))
         img = self.bg[oy : oy + self.h, ox : ox + self.w].copy()
         anns = []
+        self._hang_rack(img, anns, t)
+        x, y, figure = self._presenter_at(t)
+        if self.second is not None:
+            sx, sy, size, outfit, sway = self.second
+            self._dress(img, anns, outfit, sx + sway(t), sy, self.figure * size, -self.turn(t))
+        if t >= self.delay:
+            self._dress(img, anns, self.outfit, x, y, figure, self.turn(t))
+        self._occlude(img, t, figure)
+        blur = max([s for a, b, s in self.blurs if a <= t < b], default=0.0)
+        jump = self.lights[1] if t >= self.lights[0] else 1.0
+        img = scenes.light(img, (1.0 + self.gain(t)) * jump, self.cast, blur)
+        for a, b, length, angle in self.streaks:
+            if a <= t < b:
+                img = scenes.motion_blur(img, length, angle)
+        return img, [
+            {
+                "label": s.label,
+                "viewpoint": self.viewpoint,
+                "display": d,
+                "instance_id": iid,
+                "box": box,
+            }
+            for s, box, iid, d in anns
+        ]
+
+    def _hang_rack(self, img, anns, t: int) -> None:
+        """Draw the rack garments shown by frame ``t``; record the visible ones."""
         for spec, center, height, start, sprite in self.rack:
             if t >= start:
                 box, frac = scenes.paste(
@@ -148,12 +175,9 @@ class ClipRenderer:
                 )
                 if scenes.annotatable(box, frac):
                     anns.append((spec, box, 0, 1))
-        x, y, figure = self._presenter_at(t)
-        if self.second is not None:
-            sx, sy, size, outfit, sway = self.second
-            self._dress(img, anns, outfit, sx + sway(t), sy, self.figure * size, -self.turn(t))
-        if t >= self.delay:
-            self._dress(img, anns, self.outfit, x, y, figure, self.turn(t))
+
+    def _occlude(self, img, t: int, figure: float) -> None:
+        """Draw the product cards and hands crossing the view at frame ``t``."""
         for a, b, (cx, cy, cx2, cy2), colour in self.cards:
             if a <= t < b:
                 f = (t - a) / max(1, b - a)
@@ -171,22 +195,6 @@ class ClipRenderer:
                 px = self.w * ((1 - f) * hx + f * hx2)
                 py = self.h * (0.3 + 0.5 * ((1 - f) * hy + f * hy2))
                 scenes.draw_hand(img, px, py, 0.07 * figure, self.skin, 180 * hx)
-        blur = max([s for a, b, s in self.blurs if a <= t < b], default=0.0)
-        jump = self.lights[1] if t >= self.lights[0] else 1.0
-        img = scenes.light(img, (1.0 + self.gain(t)) * jump, self.cast, blur)
-        for a, b, length, angle in self.streaks:
-            if a <= t < b:
-                img = scenes.motion_blur(img, length, angle)
-        return img, [
-            {
-                "label": s.label,
-                "viewpoint": self.viewpoint,
-                "display": d,
-                "instance_id": iid,
-                "box": box,
-            }
-            for s, box, iid, d in anns
-        ]
 
     def _dress(self, img, anns, outfit, x, y, figure, turn) -> None:
         """Draw a presenter wearing ``outfit`` at shoulders ``(x, y)``; record the visible

@@ -155,62 +155,75 @@ def similar_spec(spec: GarmentSpec, rng: np.random.Generator) -> GarmentSpec:
 
 def _outline(spec: GarmentSpec, w: int, h: int) -> list[np.ndarray]:
     """Polygons (pixel coordinates) of the garment's silhouette on a ``w x h`` canvas."""
-    kind, sleeve = spec.kind, CATEGORIES[spec.category][2]
+    kind = spec.kind
     cx, bw, fl, hem = w / 2, spec.width * w, spec.flare * w, spec.length * h
-    polys = []
     if kind in ("top", "dress", "coat"):
-        top = 0.06 * h
-        waist = 0.38 * h if kind == "dress" else hem
-        neck = 0.09 * w
-        body = [
-            (cx - bw, top),
-            (cx - neck, top - 0.03 * h),
-            (cx, top + 0.07 * h),
-            (cx + neck, top - 0.03 * h),
-            (cx + bw, top),
-            (cx + bw * 0.95, waist),
-        ]
-        if kind == "dress":
-            body += [(cx + bw + fl + 0.1 * w, hem), (cx - bw - fl - 0.1 * w, hem)]
-        else:
-            body += [(cx + bw + fl * 0.5, hem), (cx - bw - fl * 0.5, hem)]
-        body += [(cx - bw * 0.95, waist)]
-        polys.append(body)
-        if sleeve:
-            reach = (0.22 if sleeve == 1 else 0.62) * h
-            out = min(0.16 * w if sleeve == 1 else 0.12 * w, cx - bw - 2)
-            for s in (-1, 1):
-                polys.append(
-                    [
-                        (cx + s * bw, top),
-                        (cx + s * (bw + out + 0.04 * w), top + reach),
-                        (cx + s * (bw + out - 0.08 * w), top + reach + 0.05 * h),
-                        (cx + s * bw, top + 0.28 * h),
-                    ]
-                )
+        polys = _upper_outline(spec, w, h, cx, bw, fl, hem)
     elif kind == "skirt":
-        polys.append(
+        polys = [
             [
                 (cx - bw, 0.04 * h),
                 (cx + bw, 0.04 * h),
                 (cx + bw + fl + 0.12 * w, hem),
                 (cx - bw - fl - 0.12 * w, hem),
             ]
-        )
+        ]
     else:  # trousers, shorts
-        gap = 0.03 * w
-        polys.append(
-            [
-                (cx - bw - 0.05 * w, 0.03 * h),
-                (cx + bw + 0.05 * w, 0.03 * h),
-                (cx + bw + fl + 0.05 * w, hem),
-                (cx + gap, hem),
-                (cx, 0.3 * h),
-                (cx - gap, hem),
-                (cx - bw - fl - 0.05 * w, hem),
-            ]
-        )
+        polys = [_legs_outline(w, h, cx, bw, fl, hem)]
     return [np.round(np.asarray(p, dtype=np.float64)).astype(np.int32) for p in polys]
+
+
+def _upper_outline(
+    spec: GarmentSpec, w: int, h: int, cx: float, bw: float, fl: float, hem: float
+) -> list[list[tuple[float, float]]]:
+    """Body and sleeve polygons of a top, dress or coat (float pixel coordinates)."""
+    kind, sleeve = spec.kind, CATEGORIES[spec.category][2]
+    top = 0.06 * h
+    waist = 0.38 * h if kind == "dress" else hem
+    neck = 0.09 * w
+    body = [
+        (cx - bw, top),
+        (cx - neck, top - 0.03 * h),
+        (cx, top + 0.07 * h),
+        (cx + neck, top - 0.03 * h),
+        (cx + bw, top),
+        (cx + bw * 0.95, waist),
+    ]
+    if kind == "dress":
+        body += [(cx + bw + fl + 0.1 * w, hem), (cx - bw - fl - 0.1 * w, hem)]
+    else:
+        body += [(cx + bw + fl * 0.5, hem), (cx - bw - fl * 0.5, hem)]
+    body += [(cx - bw * 0.95, waist)]
+    polys = [body]
+    if sleeve:
+        reach = (0.22 if sleeve == 1 else 0.62) * h
+        out = min(0.16 * w if sleeve == 1 else 0.12 * w, cx - bw - 2)
+        for s in (-1, 1):
+            polys.append(
+                [
+                    (cx + s * bw, top),
+                    (cx + s * (bw + out + 0.04 * w), top + reach),
+                    (cx + s * (bw + out - 0.08 * w), top + reach + 0.05 * h),
+                    (cx + s * bw, top + 0.28 * h),
+                ]
+            )
+    return polys
+
+
+def _legs_outline(
+    w: int, h: int, cx: float, bw: float, fl: float, hem: float
+) -> list[tuple[float, float]]:
+    """The polygon of trousers or shorts: waistband, two legs split by a crotch gap."""
+    gap = 0.03 * w
+    return [
+        (cx - bw - 0.05 * w, 0.03 * h),
+        (cx + bw + 0.05 * w, 0.03 * h),
+        (cx + bw + fl + 0.05 * w, hem),
+        (cx + gap, hem),
+        (cx, 0.3 * h),
+        (cx - gap, hem),
+        (cx - bw - fl - 0.05 * w, hem),
+    ]
 
 
 def _pattern(spec: GarmentSpec, w: int, h: int) -> np.ndarray:
