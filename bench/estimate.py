@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -94,13 +95,21 @@ class Rows:
             self.cache[root] = (store, load_dataset([root], probe_media=True))
         return self.cache[root]
 
-    def score(self, root: Path, cfg, setting) -> float:
+    def score(self, root: Path, cfg, setting) -> tuple[float, dict]:
         """The contest score ``setting`` gives on ``root`` with ``cfg``'s search (what ``run``
-        scores)."""
+        scores), and whether each clip got its item right (item level: the sold item, or no
+        answer for a clip that sells none listed)."""
+        from ground.metric import evaluate
         from livematch.fit.calibrate import scorer
 
         store, ds = self(root)
-        return scorer(cfg.matcher, self.classes, store, ds).score(setting)
+        cal = scorer(cfg.matcher, self.classes, store, ds)
+        pred = cal.result(setting)
+        right = {
+            f"{root.name}/{v}": (pred[v]["item_id"] if v in pred else None) == cal.truth.get(v)
+            for v in ds.videos
+        }
+        return evaluate(pred, ds, cal.truth).score, right
 
 
 def base_config(pipeline: Path, train_root: Path, roots: list[Path], work: Path, overrides=()):
@@ -157,7 +166,7 @@ def run_draw(seeds, rows: Rows, cfg, train_ds, train_rows, tests, procedure, log
     """fit's calibration stage on the draw's VAL roots ``seeds`` and the score of what it keeps on
     ``tests``."""
     from livematch.calibration import uses_train
-    from livematch.candidates import candidates, with_value
+    from livematch.candidates import candidates, has_text, with_value
     from livematch.estimate import compare
     from livematch.fit.calibrate import choose_settings
 
@@ -168,22 +177,33 @@ def run_draw(seeds, rows: Rows, cfg, train_ds, train_rows, tests, procedure, log
 
     def choose(c):
         found = choose_settings(c, list(stores), train_ds, list(splits), False, train, procedure)
-        unseen = float(np.mean([rows.score(t, c, found.chosen) for t in tests]))
-        return found, unseen, previous_estimate(found, procedure)
+        scored = [rows.score(t, c, found.chosen) for t in tests]
+        right = {k: v for _, r in scored for k, v in r.items()}
+        unseen = float(np.mean([score for score, _ in scored]))
+        return found, unseen, previous_estimate(found, procedure), right
 
     plain = choose(cfg)
     kept, now, before = plain, [], plain
-    for cand in candidates(cfg, procedure):
+    for cand in candidates(cfg, procedure, has_text(stores)):
         trial = choose(with_value(cfg, cand.key, cand.value))
         verdict = compare(trial[0].estimate, kept[0].estimate, procedure)
-        now.append({"candidate": cand.label, "kept": verdict.kept, "why": verdict.why})
+        now.append(
+            {
+                "candidate": cand.label,
+                "key": cand.key,
+                "kept": verdict.kept,
+                "why": verdict.why,
+                "value": getattr(trial[0].chosen, cand.key.rsplit(".", 1)[1], cand.value),
+                **effect(kept, trial),
+            }
+        )
         kept = trial if verdict.kept else kept
         before = (
             trial
             if (trial[2] is not None and before[2] is not None and trial[2] > before[2])
             else before
         )
-    found, unseen, _ = kept
+    found, unseen, *_ = kept
     row = {"val": list(seeds), "unseen": unseen, "candidates": now, **_estimate_row(found)}
     row.update(previous=before[2], previous_unseen=before[1], seconds=time.perf_counter() - t0)
     est = found.estimate
@@ -191,6 +211,42 @@ def run_draw(seeds, rows: Rows, cfg, train_ds, train_rows, tests, procedure, log
         "draw %s: estimate %s, unseen %.4f", seeds, est.text() if est else found.no_estimate, unseen
     )
     return row
+
+
+def effect(held, trial) -> dict:
+    """What a candidate does on the unseen roots, tried or kept: the unseen score without and
+    with it, and the clips whose item it makes right (fixed) or wrong (caused)."""
+    before, after = held[3], trial[3]
+    return {
+        "unseen_without": held[1],
+        "unseen_with": trial[1],
+        "fixed": sum(after[k] and not before[k] for k in before),
+        "caused": sum(before[k] and not after[k] for k in before),
+        "wrong_without": sum(not v for v in before.values()),
+        "test_clips": len(before),
+    }
+
+
+def candidate_summary(rows: list[dict]) -> dict:
+    """Each candidate over the draws: mean unseen score without and with it (and their spread
+    over the draws), how often it was kept, the clips it fixed and caused."""
+    out = {}
+    for key in dict.fromkeys(c["key"] for r in rows for c in r["candidates"]):
+        tried = [c for r in rows for c in r["candidates"] if c["key"] == key]
+        gain = [c["unseen_with"] - c["unseen_without"] for c in tried]
+        out[key] = {
+            "draws": len(tried),
+            "kept": sum(c["kept"] for c in tried),
+            "unseen_without": float(np.mean([c["unseen_without"] for c in tried])),
+            "unseen_with": float(np.mean([c["unseen_with"] for c in tried])),
+            "gain": float(np.mean(gain)),
+            "gain_sd": float(np.std(gain, ddof=1)) if len(gain) > 1 else None,
+            "draws_better": sum(g > 0 for g in gain),
+            "fixed": sum(c["fixed"] for c in tried),
+            "caused": sum(c["caused"] for c in tried),
+            "wrong_without": sum(c["wrong_without"] for c in tried),
+        }
+    return out
 
 
 def summary(rows: list[dict]) -> dict:
@@ -214,8 +270,13 @@ def summary(rows: list[dict]) -> dict:
         }
     inside = [r["low"] <= r["unseen"] <= r["high"] for r in rows if r["estimate"] is not None]
     out["covered"] = f"{sum(inside)} of {len(inside)}"
+    # what a perfect estimator of the procedure's score would still miss by, from its VAL clips'
+    # sampling alone: E|N(0, sd^2)| = sd * sqrt(2 / pi), sd read off each 90 % interval
+    sd = [(r["high"] - r["low"]) / (2 * 1.645) for r in rows if r["estimate"] is not None]
+    out["sampling_floor"] = float(np.mean(sd) * math.sqrt(2 / math.pi)) if sd else None
     est, prev = out["estimate"]["mean"], out["previous"]["mean"]
     out["ratio"] = prev / est if est and prev is not None else None
+    out["candidates"] = candidate_summary(rows)
     return out
 
 
@@ -249,8 +310,16 @@ def table(rows: list[dict], summ: dict) -> str:
         )
     lines.append(
         f"intervals covering the unseen score: {summ['covered']}; previous / estimate mean error: "
-        f"x{_fmt(summ['ratio'])}"
+        f"x{_fmt(summ['ratio'])}; the VAL clips' sampling alone: mean error "
+        f"{_fmt(summ['sampling_floor'])}"
     )
+    for key, c in summ["candidates"].items():
+        lines.append(
+            f"{key}: unseen {c['unseen_without']:.3f} without, {c['unseen_with']:.3f} with "
+            f"(gain {c['gain']:+.3f}, sd {_fmt(c['gain_sd'])} over {c['draws']} draws, better in "
+            f"{c['draws_better']}); kept in {c['kept']}; wrong items fixed {c['fixed']}, caused "
+            f"{c['caused']} of {c['wrong_without']} wrong without"
+        )
     return "\n".join(lines)
 
 

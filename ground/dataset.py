@@ -157,14 +157,19 @@ def _numeric_key(path: Path):
 
 
 def _read_text(path: Path, summary: RunSummary) -> str | None:
+    """The text of ``path`` (UTF-8, with or without a byte-order mark) as one line, its lines
+    joined by spaces; ``None``, with a warning naming the file, when it cannot be read as text."""
     if not path.is_file():
         return None
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         summary.warn(path, f"unreadable text: {e}")
         return None
-    return lines[0].strip() if lines else ""
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
+        summary.warn(path, "not text: holds control characters (a binary file?)")
+        return None
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 class _AnnotationReader:

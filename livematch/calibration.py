@@ -33,6 +33,7 @@ from matcher.index import is_exact
 from matcher.result import to_result
 from matcher.store import FeatureStore
 from matcher.sweep import distance_grid, sweep_votes
+from matcher.text import text_scores
 from matcher.voting import ASSIGN, FRAME_BOX, ITEM_BOX, NO_CUT, RULES, MatchResult, match_catalogue
 
 if TYPE_CHECKING:
@@ -67,6 +68,9 @@ class Procedure:
     # matcher.rerank.dba_k values fit tries (database-side augmentation) as candidates; () tries
     # none
     dba_k: tuple[int, ...] = (2,)
+    #: matcher.voting.text_weight values the words candidate calibrates over (and 0), when VAL has
+    #: item titles and clip transcripts; () tries no words
+    text_weights: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5)
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ class Setting:
     trust_worn: float = 0.0
     #: each folder keeps at least this many of its most confident boxes; 0: threshold alone
     photo_min_boxes: int = 0
+    #: the vote's distance minus this x the title / transcript similarity; 0: pictures alone
+    text_weight: float = 0.0
 
     def overrides(self) -> dict:
         """The setting as the nested config sections it sets."""
@@ -114,6 +120,7 @@ class Setting:
                     "max_distance": min(self.max_distance, NO_CUT),
                     "rule": self.rule,
                     "assign": self.assign,
+                    "text_weight": self.text_weight,
                 }
             },
         }
@@ -138,6 +145,7 @@ def setting_of(cfg) -> Setting:
         float(inf.frame_min_worn),
         float(inf.frame_trust_worn),
         int(inf.photo_min_boxes),
+        float(vote.text_weight),
     )
 
 
@@ -182,6 +190,7 @@ class SplitScorer:
         self._searches: dict[tuple, tuple] = {}
         self._lists = None  # neighbour lists of the video crops, for database-side augmentation
         self.evaluations = 0
+        self.text = text_scores(store.titles, store.transcripts, matcher.text)
 
     def _label_ids(self, names) -> np.ndarray:
         return np.array([k + 1 for k, n in enumerate(self.classes) if n in names], np.int64)
@@ -260,7 +269,7 @@ class SplitScorer:
         shop, video, dist, rows = self.search(s)
         if not len(shop) or not len(video):
             return {}
-        return to_result(match_catalogue(shop, video, dist, rows, self.voting(s)))
+        return to_result(match_catalogue(shop, video, dist, rows, self.voting(s), self.text))
 
     def _score_result(self, pred: dict) -> float:
         from ground.metric import evaluate
@@ -288,13 +297,14 @@ class SplitScorer:
             max_distance=s.max_distance,
             rule=s.rule,
             assign=s.assign,
+            text_weight=s.text_weight,
         )
 
     def part(self, items, clips) -> SplitScorer:
         """The same split cut down to catalogue ``items`` and clips ``clips`` (their crop rows and
         annotations), matched on its own."""
         items, clips = set(items), set(clips)
-        store = FeatureStore(
+        store = self.store.subset(
             self.store.shop[np.isin(self.store.shop.owner, list(items))],
             self.store.video[np.isin(self.store.video.owner, list(clips))],
         )
@@ -311,7 +321,9 @@ class SplitScorer:
         shop, video, dist, rows = self.search(s)
         if not len(shop) or not len(video):
             return []
-        return sweep_votes(shop, video, dist, rows, self._score_result, self.voting(s), grid)
+        return sweep_votes(
+            shop, video, dist, rows, self._score_result, self.voting(s), grid, self.text
+        )
 
 
 class Splits:
@@ -343,7 +355,7 @@ class Splits:
             shop, video, dist, rows = c.search(s)
             if len(shop) and len(video):
                 full = match_catalogue(
-                    shop, video, dist, rows, replace(c.voting(s), max_distance=float("inf"))
+                    shop, video, dist, rows, replace(c.voting(s), max_distance=float("inf")), c.text
                 )
                 pooled.matches.update({f"{id(c)}/{v}": m for v, m in full.matches.items()})
         grid = {
@@ -461,6 +473,43 @@ def _vote_step(cal, current: Setting, rules: list, vote_grid: dict | None):
     return replace(current, **{k: table[0][k] for k in VOTE_KEYS}), table[0]["score"], table
 
 
+def _vote_move(cal, current: Setting, best: float, options, vote_grid, margin, r: int):
+    """The vote coordinate of round ``r``: keep / vote fraction and cut-off swept together under
+    each ``(rule, assign)`` of ``options``. Returns ``(setting, score, sweep)``; no sweep when
+    nothing could be voted."""
+    chosen, score, table = _vote_step(cal, current, options, vote_grid)
+    if chosen is None:
+        return current, best, None
+    keys, curve = [_vote_key(t) for t in table], [t["score"] for t in table]
+    held = _vote_key(asdict(current))
+    if held not in keys:  # the held cut-off need not lie on this sweep's distance grid
+        keys.append(held)
+        curve.append(best)
+    if _improves(score, best, margin):
+        current, best = chosen, score
+    return current, best, Sweep("vote", r, keys, curve, _vote_key(asdict(current)))
+
+
+def _move(cal, current: Setting, best: float, name: str, values: list, margin, r: int):
+    """Coordinate ``name`` of round ``r`` swept over its held value and ``values``; it moves to
+    the best one when that beats the held score by more than ``margin``. Returns ``(setting,
+    score, sweep)``."""
+    values = list(dict.fromkeys([get_value(current, name), *values]))
+    scores = [cal.score(_set(current, name, v)) for v in values]
+    k = int(np.argmax(scores))
+    if _improves(scores[k], best, margin):
+        current, best = _set(current, name, values[k]), scores[k]
+    order = sorted(range(len(values)), key=lambda i: values[i])  # one type per coordinate
+    curve = Sweep(
+        name,
+        r,
+        [values[i] for i in order],
+        [scores[i] for i in order],
+        get_value(current, name),
+    )
+    return current, best, curve
+
+
 def coordinate_ascent(
     cal: SplitScorer,
     start: Setting,
@@ -477,39 +526,19 @@ def coordinate_ascent(
     from ground.progress import progress_bar
 
     current, best, sweeps = start, cal.score(start), []
-    for r in range(rounds):
+    for r in range(1, rounds + 1):
         before = current
         for name in progress_bar(
-            list(grids), desc=f"calibration round {r + 1}", unit="setting", show=progress
+            list(grids), desc=f"calibration round {r}", unit="setting", show=progress
         ):
             if name == "vote":
-                chosen, score, table = _vote_step(cal, current, grids[name], vote_grid)
-                if chosen is None:
-                    continue
-                keys, curve = [_vote_key(t) for t in table], [t["score"] for t in table]
-                held = _vote_key(asdict(current))
-                if held not in keys:  # the held cut-off need not lie on this sweep's distance grid
-                    keys.append(held)
-                    curve.append(best)
-                if _improves(score, best, margin):
-                    current, best = chosen, score
-                sweeps.append(Sweep("vote", r + 1, keys, curve, _vote_key(asdict(current))))
-                continue
-            values = list(dict.fromkeys([get_value(current, name), *grids[name]]))
-            scores = [cal.score(_set(current, name, v)) for v in values]
-            k = int(np.argmax(scores))
-            if _improves(scores[k], best, margin):
-                current, best = _set(current, name, values[k]), scores[k]
-            order = sorted(range(len(values)), key=lambda i: values[i])  # one type per coordinate
-            sweeps.append(
-                Sweep(
-                    name,
-                    r + 1,
-                    [values[i] for i in order],
-                    [scores[i] for i in order],
-                    get_value(current, name),
+                current, best, sweep = _vote_move(
+                    cal, current, best, grids[name], vote_grid, margin, r
                 )
-            )
+            else:
+                current, best, sweep = _move(cal, current, best, name, grids[name], margin, r)
+            if sweep is not None:
+                sweeps.append(sweep)
         if current == before:
             break
     log.info(
@@ -601,11 +630,12 @@ def vote_rules(names) -> list[tuple[str, str]]:
     return pairs
 
 
-def fit_grids(cfg, classes: list[str], region, rules=None) -> dict[str, list]:
+def fit_grids(cfg, classes: list[str], region, rules=None, text_weights=()) -> dict[str, list]:
     """:func:`default_grids` for config ``cfg`` (its ``fit`` section); the worn coordinates only
-    when it names a worn scorer."""
+    when it names a worn scorer; the text weight (0 and ``text_weights``, before the vote) only
+    when ``cfg`` votes with text (fit's words candidate)."""
     worn = bool(cfg.weights.worn)
-    return default_grids(
+    grids = default_grids(
         cfg.fit.thresholds,
         classes,
         region,
@@ -613,6 +643,13 @@ def fit_grids(cfg, classes: list[str], region, rules=None) -> dict[str, list]:
         cfg.fit.worn_cutoffs if worn else (),
         cfg.fit.worn_trust if worn else (),
     )
+    if cfg.matcher.voting.text_weight > 0:  # the text candidate: its weight calibrates too
+        vote = grids.pop("vote")
+        grids["text_weight"] = list(
+            dict.fromkeys([0.0, *(float(w) for w in text_weights if w > 0)])
+        )
+        grids["vote"] = vote
+    return grids
 
 
 def all_rules() -> list[str]:

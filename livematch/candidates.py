@@ -49,9 +49,18 @@ def tta_sizes(scale: int, multiples) -> list[int]:
     return [round(scale * m) for m in multiples]
 
 
-def candidates(cfg, procedure: Procedure) -> list[Candidate]:
+def text_start(weights) -> float:
+    """The text weight the text candidate starts its calibration from: the middle of the positive
+    ``Procedure.text_weights`` (the calibration then sweeps them all, and 0)."""
+    positive = sorted(float(w) for w in weights if w > 0)
+    return positive[len(positive) // 2] if positive else 0.0
+
+
+def candidates(cfg, procedure: Procedure, text: bool = False) -> list[Candidate]:
     """What fit tries, in order: database-side augmentation with each k of ``procedure.dba_k``
-    (1 and less: none) other than the configured one, then ``fit.tta_scales`` when it lists any."""
+    (1 and less: none) other than the configured one, ``fit.tta_scales`` when it lists any, then
+    the words (``text``: VAL has titles and transcripts; ``procedure.text_weights`` lists one and
+    the config does not vote with text already)."""
     out = [
         Candidate("matcher.rerank.dba_k", int(k), f"database-side augmentation k = {int(k)}")
         for k in dict.fromkeys(procedure.dba_k)
@@ -67,7 +76,22 @@ def candidates(cfg, procedure: Procedure) -> list[Candidate]:
                 "tta",
             )
         )
+    weight = text_start(procedure.text_weights)
+    if text and weight > 0 and not cfg.matcher.voting.text_weight:
+        out.append(
+            Candidate(
+                "matcher.voting.text_weight",
+                weight,
+                "item titles against clip transcripts beside the pictures "
+                f"(weight calibrated over {[0.0, *sorted(procedure.text_weights)]})",
+            )
+        )
     return out
+
+
+def has_text(stores) -> bool:
+    """Whether any of the crop-row ``stores`` holds both titles and transcripts."""
+    return any(s.titles and s.transcripts for s in stores)
 
 
 def with_value(cfg, key: str, value):
@@ -83,13 +107,15 @@ def _brief(estimate) -> dict | None:
     return None if estimate is None else estimate.brief()
 
 
-def try_candidates(cfg, found: Calibration, rows, rows_for, choose, procedure: Procedure):
+def try_candidates(
+    cfg, found: Calibration, rows, rows_for, choose, procedure: Procedure, text: bool = False
+):
     """Each of :func:`candidates` against the calibration held so far (``found`` on ``rows`` at
     first): ``rows_for(cfg, folder)`` makes a candidate's own crop rows (``None`` on torchrun ranks
     other than 0), ``choose(cfg, rows)`` calibrates. Returns ``(cfg, calibration, records)``, one
     record per candidate (what :func:`candidate_line` says), or ``None`` on ranks other than 0."""
     records = []
-    for cand in candidates(cfg, procedure):
+    for cand in candidates(cfg, procedure, text):
         other = with_value(cfg, cand.key, cand.value)
         mine = rows if not cand.rows else rows_for(other, cand.rows)
         if mine is None:

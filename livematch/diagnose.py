@@ -52,6 +52,8 @@ def variants(chosen: Setting, start: Setting) -> dict[str, Setting]:
             out[f"{name} -> {back}"] = replace(chosen, **{name: getattr(start, name)})
     if any(getattr(chosen, k) != getattr(start, k) for k in VOTE):
         out["vote cut-offs -> start"] = replace(chosen, **{k: getattr(start, k) for k in VOTE})
+    if chosen.text_weight:
+        out["text_weight -> 0 (the pictures alone)"] = replace(chosen, text_weight=0.0)
     out["start (nothing calibrated)"] = start
     return out
 
@@ -72,11 +74,9 @@ def on_sold(boxes: np.ndarray, owners, frames, gt) -> np.ndarray:
 
 def oracle(cal: SplitScorer) -> SplitScorer:
     """The same split with only its frame crops on the sold garment."""
-    from matcher.store import FeatureStore
-
     video = cal.store.video
     keep = on_sold(video.boxes, video.owner, video.frame, cal.gt)
-    store = FeatureStore(cal.store.shop, video[keep], cal.store.dropped)
+    store = cal.store.subset(cal.store.shop, video[keep])
     return SplitScorer(store, cal.classes, cal.sizes, cal.gt, cal.matcher)
 
 
@@ -88,7 +88,11 @@ def reasons(cal: SplitScorer, setting: Setting) -> dict[str, str]:
 
     shop, video, dist, rows = cal.search(setting)
     voted = len(shop) and len(video)  # as SplitScorer.result: nothing to vote on otherwise
-    res = match_catalogue(shop, video, dist, rows, cal.voting(setting)) if voted else MatchResult()
+    res = (
+        match_catalogue(shop, video, dist, rows, cal.voting(setting), cal.text)
+        if voted
+        else MatchResult()
+    )
     pred, picks = to_result(res), {}
     for claim in res.claims:
         picks.setdefault(claim.item_id, claim)  # a folder's pick comes first

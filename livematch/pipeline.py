@@ -43,7 +43,7 @@ from livematch.report import write_report
 from matcher.crops import CropTable, clean_features
 from matcher.rerank import search_store
 from matcher.result import to_details, to_result, write_outputs
-from matcher.store import FeatureStore, save_store
+from matcher.store import FeatureStore, save_store, store_text
 from matcher.voting import MatchResult, match_catalogue
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,6 @@ class Models:
         their crops: ``[(image k, box, score, label, worn)]`` (worn 1.0 without a scorer) and
         ``(N, D)`` features."""
         from detector.infer import predict
-        from embedder.data import cut_crop
         from embedder.extract import embed_images
 
         inf = self.cfg.detector.infer
@@ -188,18 +187,23 @@ class Models:
                 region=region,
             )
         if floor:
-            owners, n = floor
-            counts = [len(d) for d in dets]
-            keep = np.split(
-                kept_with_floor(
-                    np.concatenate([d.scores for d in dets]),
-                    np.repeat(owners, counts),
-                    threshold,
-                    n,
-                ),
-                np.cumsum(counts)[:-1],
+            dets = _with_floor(dets, *floor, threshold)
+        crops, rows = self._worn_crops(images, dets, worn, min_worn, trusted)
+        with self.clock("embed"):
+            feats = embed_images(
+                self.embedders,
+                crops,
+                self.cfg.embedder.extract,
+                buckets=self.cfg.embedder.data.aspect_buckets,
+                scales=self.scales,
             )
-            dets = [d[m] for d, m in zip(dets, keep)]
+        return rows, feats
+
+    def _worn_crops(self, images, dets, worn, min_worn: float, trusted):
+        """The crops of the boxes of ``dets`` that pass the worn cut-off (:meth:`rows`), and their
+        rows ``[(image k, box, score, label, worn)]``."""
+        from embedder.data import cut_crop
+
         if worn is not None:
             from detector.worn import score_worn
         crops, rows = [], []
@@ -216,15 +220,23 @@ class Models:
                 if crop is not None:
                     crops.append(crop)
                     rows.append((k, box, float(score), int(label), float(p)))
-        with self.clock("embed"):
-            feats = embed_images(
-                self.embedders,
-                crops,
-                self.cfg.embedder.extract,
-                buckets=self.cfg.embedder.data.aspect_buckets,
-                scales=self.scales,
-            )
-        return rows, feats
+        return crops, rows
+
+
+def _with_floor(dets, owners, n: int, threshold: float):
+    """``dets`` (detected at threshold 0) with only the boxes that clear ``threshold``, or are
+    among the ``n`` most confident of their image's owner when fewer do."""
+    counts = [len(d) for d in dets]
+    keep = np.split(
+        kept_with_floor(
+            np.concatenate([d.scores for d in dets]),
+            np.repeat(owners, counts),
+            threshold,
+            n,
+        ),
+        np.cumsum(counts)[:-1],
+    )
+    return [d[m] for d, m in zip(dets, keep)]
 
 
 @dataclass
@@ -348,15 +360,7 @@ def _process(
     tables: dict[str, CropTable] = {}
 
     def flush(group: list[_Decoded]) -> None:
-        images = [im for d in group for im in d.images]
-        owner_of = [(d, k) for d in group for k in range(len(d.images))]
-        rows, feats = models.crops(images, kind, [d.unit for d, _ in owner_of])
-        entries = defaultdict(list)
-        for (k, box, score, label, worn), f in zip(rows, feats):
-            d, local = owner_of[k]
-            unit = units[d.unit]
-            name, frame = (d.labels[local], -1) if kind == "items" else ("", d.labels[local])
-            entries[d.unit].append((unit.name, name, frame, box, score, label, f, worn))
+        entries = _group_entries(group, units, models, kind)
         for d in group:
             unit = units[d.unit]
             if kind == "clips" and not d.complete:
@@ -368,21 +372,45 @@ def _process(
         if cfg.run.trim_memory:
             trim_heap()
 
-    stream, group, count = _decoded(units, cfg), [], 0
+    stream = _decoded(units, cfg)
     with progress_bar(total=len(units), desc=kind, unit=kind[:-1], show=progress) as bar:
-        while True:
-            with clock("decode"):  # time the models wait for decoded media
-                d = next(stream, None)
-            if d is not None:
-                summary.merge(d.summary)
-                group.append(d)
-                count += len(d.images)
-            if group and (d is None or count >= cfg.run.batch_images):
-                flush(group)
-                bar.update(len(group))
-                group, count = [], 0
-            if d is None:
-                return tables
+        for group in _groups(stream, cfg.run.batch_images, summary, clock):
+            flush(group)
+            bar.update(len(group))
+        return tables
+
+
+def _groups(stream, batch_images: int, summary: RunSummary, clock: Stopwatch):
+    """The decoded units of ``stream`` in groups of at least ``batch_images`` images (the last
+    group: what is left); merges each unit's bad inputs into ``summary``."""
+    group, count = [], 0
+    while True:
+        with clock("decode"):  # time the models wait for decoded media
+            d = next(stream, None)
+        if d is not None:
+            summary.merge(d.summary)
+            group.append(d)
+            count += len(d.images)
+        if group and (d is None or count >= batch_images):
+            yield group
+            group, count = [], 0
+        if d is None:
+            return
+
+
+def _group_entries(group: list[_Decoded], units: list[_Unit], models: Models, kind: str):
+    """Crop rows ``(owner, photo name, frame, box, score, label, feature, worn)`` of the decoded
+    units of ``group``, by unit index: one pass of the models over all their images."""
+    images = [im for d in group for im in d.images]
+    owner_of = [(d, k) for d in group for k in range(len(d.images))]
+    rows, feats = models.crops(images, kind, [d.unit for d, _ in owner_of])
+    entries = defaultdict(list)
+    for (k, box, score, label, worn), f in zip(rows, feats):
+        d, local = owner_of[k]
+        unit = units[d.unit]
+        name, frame = (d.labels[local], -1) if kind == "items" else ("", d.labels[local])
+        entries[d.unit].append((unit.name, name, frame, box, score, label, f, worn))
+    return entries
 
 
 def check_output_dir(out) -> Path:
@@ -441,40 +469,19 @@ def run(
     for root in [*roots, *(gt or [])]:
         check_root(root)  # before the output folder exists: a typo leaves nothing behind
     out = check_output_dir(out)
-    owned = (
-        not dist.is_initialized()
-    )  # a caller's process group (fit's) outlives this run: fit runs several
+    # a caller's process group (fit's) outlives this run: fit runs several
+    owned = not dist.is_initialized()
     rank, world, device = setup_distributed(cfg.run.dist_timeout_min)
     clock = Stopwatch()
     with clock("load"), _quiet(rank != 0):  # rank 0 names each bad input; the others load silently
-        ds = load_dataset(roots, probe_media=cfg.data.probe_media, video_backend="pyav")
-        same = gt and [Path(r).resolve() for r in gt] == [Path(r).resolve() for r in roots]
-        gt_ds = (
-            (ds if same else load_dataset(gt, probe_media=False)) if gt and rank == 0 else None
-        )  # a bad root
-        # fails here, before any work; the same roots are read (and warned about) once
+        ds, gt_ds = _datasets(cfg, roots, gt, rank)
         models = Models(detector_ckpt, embedder_ckpts, cfg, clock, device)
     summary = ds.summary if rank == 0 else RunSummary()  # load warnings are the same on every rank
     dim = sum(m.cfg.embedding_dim for m in models.embedders)
     cache, key = ResultCache(out / "cache"), models.key()
-    units = {
-        "items": [
-            _Unit("items", i.item_id, i, key, [p.path for p in i.photos]) for i in ds.items.values()
-        ],
-        "clips": [_Unit("clips", v.video_id, v, key, [v.path]) for v in ds.videos.values()],
-    }
-    tables = {}
-    for kind, all_units in units.items():
-        mine = [u for n, u in enumerate(all_units) if n % world == rank]
-        todo = []
-        for u in mine:
-            cached = cache.get(kind, u.name, u.source)
-            if cached is None:
-                todo.append(u)
-            else:
-                tables[kind, u.name] = cached
-        done = _process(todo, models, cfg, cache, summary, clock, dim, progress and rank == 0)
-        tables.update({(kind, name): t for name, t in done.items()})
+    units = _units(ds, key)
+    mine = {kind: [u for n, u in enumerate(us) if n % world == rank] for kind, us in units.items()}
+    tables = _tables(mine, models, cfg, cache, summary, clock, dim, progress and rank == 0)
     if world > 1:
         _gather(summary, world)  # also waits until every rank's tables are in the cache
         if rank != 0:
@@ -482,53 +489,137 @@ def run(
                 dist.destroy_process_group()
             return RunReport(None, summary, dict(clock.seconds))
         tables.update(_merge(units, cache, tables))
+    store = _store(units, tables, dim, summary, ds)
+    with clock("match"):
+        dist_, rows = search_store(store, cfg.matcher)
+        result = match_catalogue(
+            store.shop, store.video, dist_, rows, cfg.matcher.voting, store_text(store, cfg.matcher)
+        )
+    _write_results(out, store, result, cfg, roots, detector_ckpt, embedder_ckpts)
+    report = RunReport(result, summary, dict(clock.seconds))
+    summary_dict = _score_and_summary(out, report, gt_ds, world)
+    with clock("report"):
+        _write_html(out, report, ds, summary_dict, gt_ds, models.regions["clips"], cfg)
+    report.seconds = dict(clock.seconds)
+    if world > 1 and owned:
+        dist.destroy_process_group()
+    return report
+
+
+def _datasets(cfg: LiveMatchConfig, roots, gt, rank: int):
+    """The dataset of ``roots``, and on rank 0 that of ``gt`` (``None`` without ``gt`` or on
+    other ranks)."""
+    ds = load_dataset(roots, probe_media=cfg.data.probe_media, video_backend="pyav")
+    same = gt and [Path(r).resolve() for r in gt] == [Path(r).resolve() for r in roots]
+    # a bad root fails here, before any work; the same roots are read (and warned about) once
+    gt_ds = (ds if same else load_dataset(gt, probe_media=False)) if gt and rank == 0 else None
+    return ds, gt_ds
+
+
+def _units(ds, key: str) -> dict[str, list[_Unit]]:
+    """The work units of ``ds``, by kind: its catalogue items and its clips, in dataset order."""
+    return {
+        "items": [
+            _Unit("items", i.item_id, i, key, [p.path for p in i.photos]) for i in ds.items.values()
+        ],
+        "clips": [_Unit("clips", v.video_id, v, key, [v.path]) for v in ds.videos.values()],
+    }
+
+
+def _tables(
+    mine: dict[str, list[_Unit]],
+    models: Models,
+    cfg: LiveMatchConfig,
+    cache: ResultCache,
+    summary: RunSummary,
+    clock: Stopwatch,
+    dim: int,
+    progress: bool,
+) -> dict:
+    """The crop table of each of this rank's units, by ``(kind, name)``: from the cache, else
+    computed (:func:`_process`)."""
+    tables = {}
+    for kind, units in mine.items():
+        todo = []
+        for u in units:
+            cached = cache.get(kind, u.name, u.source)
+            if cached is None:
+                todo.append(u)
+            else:
+                tables[kind, u.name] = cached
+        done = _process(todo, models, cfg, cache, summary, clock, dim, progress)
+        tables.update({(kind, name): t for name, t in done.items()})
+    return tables
+
+
+def _store(units: dict[str, list[_Unit]], tables: dict, dim: int, summary: RunSummary, ds):
+    """The shop and video crops of ``tables`` in unit order, as a :class:`FeatureStore` of
+    finite features with the titles and transcripts of ``ds``; counts them in ``summary``."""
     kept = {
         kind: [tables[kind, u.name] for u in units[kind] if (kind, u.name) in tables]
         for kind in units
     }
     (shop, bad_shop), (video, bad_video) = joined(kept["items"], dim), joined(kept["clips"], dim)
-    store = FeatureStore(shop, video, bad_shop + bad_video)
+    store = FeatureStore(
+        shop,
+        video,
+        bad_shop + bad_video,
+        {i.item_id: i.text for i in ds.items.values() if i.text is not None},
+        {v.video_id: v.text for v in ds.videos.values() if v.text is not None},
+    )
     summary.counts.update({"shop crops": len(store.shop), "video crops": len(store.video)})
     if store.dropped:
         summary.counts["crops dropped (feature NaN, inf or zero)"] = store.dropped
-    with clock("match"):
-        dist_, rows = search_store(store, cfg.matcher)
-        result = match_catalogue(store.shop, store.video, dist_, rows, cfg.matcher.voting)
+    return store
+
+
+def _write_results(
+    out: Path, store: FeatureStore, result: MatchResult, cfg, roots, detector_ckpt, embedder_ckpts
+) -> None:
+    """Writes ``features/``, ``result.json``, ``match_details.json`` and ``config.yaml`` (the
+    config as it ran, :func:`ran_config`) under ``out``."""
     save_store(out / "features", store)
     write_outputs(out, result)
     atomic_write_text(
         out / "config.yaml", to_yaml(ran_config(cfg, roots, detector_ckpt, embedder_ckpts))
     )
-    report = RunReport(result, summary, dict(clock.seconds))
+
+
+def _write_html(
+    out: Path, report: RunReport, ds, summary: dict, gt_ds, region, cfg: LiveMatchConfig
+) -> None:
+    """Writes ``report.html`` under ``out``: ``report.result`` with ``summary`` (the
+    ``summary.json`` dict) and the score against ``gt_ds`` when given."""
+    write_report(
+        out / "report.html",
+        to_result(report.result),
+        to_details(report.result),
+        ds,
+        summary,
+        report.score,
+        gt_ds,
+        region,
+        vote_cutoff(cfg.matcher.voting),
+    )
+
+
+def _score_and_summary(out: Path, report: RunReport, gt_ds, world: int) -> dict:
+    """Scores ``report.result`` against ``gt_ds`` when given (``score.json``), writes
+    ``summary.json`` and returns what it wrote."""
     if gt_ds is not None:
         from ground.metric import evaluate
 
-        report.score = evaluate(to_result(result), gt_ds).to_dict()
+        report.score = evaluate(to_result(report.result), gt_ds).to_dict()
         write_json(out / "score.json", report.score)
     summary_dict = {
-        **summary.to_dict(),
+        **report.summary.to_dict(),
         "seconds": report.seconds,
-        "matched videos": len(result.matches),
+        "matched videos": len(report.result.matches),
         **({"score": report.score["score"]} if report.score else {}),
         "ranks": world,
     }
     write_json(out / "summary.json", summary_dict)
-    with clock("report"):
-        write_report(
-            out / "report.html",
-            to_result(result),
-            to_details(result),
-            ds,
-            summary_dict,
-            report.score,
-            gt_ds,
-            models.regions["clips"],
-            vote_cutoff(cfg.matcher.voting),
-        )
-    report.seconds = dict(clock.seconds)
-    if world > 1 and owned:
-        dist.destroy_process_group()
-    return report
+    return summary_dict
 
 
 def ran_config(cfg: LiveMatchConfig, roots, detector, embedders) -> LiveMatchConfig:

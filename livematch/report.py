@@ -423,6 +423,86 @@ class _Pictures:
             )
         return out
 
+    def _shown(self, vid: str, entry: dict | None, truth_item: str | None) -> int:
+        """The frame a clip's section shows: the match's frame, else an annotated frame (else the
+        middle one)."""
+        if entry is not None:
+            return entry["frame_index"]
+        index = self._annotated_frame(vid, truth_item)
+        return index if index is not None else (self.ds.videos[vid].num_frames or 1) // 2
+
+    def _frame(
+        self, vid: str, shown: tuple[int, np.ndarray], boxes, truth_item: str | None, note: str
+    ) -> tuple[str, str, bool]:
+        """The clip's shown frame (``shown``: an entry of :meth:`_frames`) with ``boxes``, the sold
+        garment's annotated boxes and the region."""
+        index, image = shown
+        src = self._save(
+            f"{vid}_frame.jpg",
+            image,
+            boxes,
+            self._frame_truth(vid, index, truth_item),
+            region=self.region,
+        )
+        return src, f"clip {vid}, frame {index}{note}", False
+
+    def _runner_up(self, vid: str, runner: str | None) -> list[tuple[str, str, bool]]:
+        """The runner-up item's first photo (none without a runner-up or its photos)."""
+        if not (runner and runner in self.ds.items and self.ds.items[runner].photos):
+            return []
+        first = self.ds.items[runner].photos[0]
+        src = self._save(
+            f"{vid}_runner.jpg",
+            read_photo(first.path),
+            (),
+            self._photo_truth(runner, first.name),
+            height=140,
+        )
+        return [(src, f"runner-up {runner}, photo {first.name}", False)]
+
+    def _unmatched(
+        self, out: list, vid: str, details: dict, truth_item: str | None, images: dict, shown: int
+    ) -> None:
+        """Append an unmatched clip's pictures to ``out``: its shown frame and the votes of the
+        folder that came nearest to claiming it."""
+        out.append(self._frame(vid, images[shown], (), truth_item, " (no match)"))
+        if details.get("nearest_item"):  # what nearly matched: the nearest folder's votes
+            out += self.votes(
+                vid,
+                details["nearest_item"],
+                details.get("pairs", []),
+                images,
+                f"nearest folder {details['nearest_item']}, ",
+            )
+
+    def _matched(
+        self,
+        out: list,
+        vid: str,
+        entry: dict,
+        details: dict,
+        truth_item: str | None,
+        images: dict,
+    ) -> None:
+        """Append a matched clip's pictures to ``out`` (one at a time, so that a failure keeps the
+        ones before it): the shop photo and the frame with the match's boxes, the votes behind it
+        and the runner-up's first photo."""
+        r = entry["result"][0]
+        photo = self.ds.items[entry["item_id"]].photo(r["img_name"])
+        src = self._save(
+            f"{vid}_photo.jpg",
+            read_photo(photo.path),
+            [r["item_box"]],
+            self._photo_truth(entry["item_id"], r["img_name"]),
+        )
+        out.append((src, f"item {entry['item_id']}, photo {r['img_name']}", False))
+        staged = ", blue: frame_region" if self.region is not None else ""
+        out.append(
+            self._frame(vid, images[entry["frame_index"]], [r["frame_box"]], truth_item, staged)
+        )
+        out += self.votes(vid, entry["item_id"], details.get("pairs", []), images)
+        out += self._runner_up(vid, details.get("runner_up_item"))
+
     def clip(
         self,
         vid: str,
@@ -442,89 +522,13 @@ class _Pictures:
             else None
         )
         try:
+            shown = self._shown(vid, entry, truth_item)
+            extra = [true_index] if true_index is not None else []
+            images = self._frames(vid, [shown, *(p["frame"] for p in pairs), *extra])
             if entry is None:
-                index = self._annotated_frame(vid, truth_item)
-                shown = index if index is not None else (self.ds.videos[vid].num_frames or 1) // 2
+                self._unmatched(out, vid, details, truth_item, images, shown)
             else:
-                shown = entry["frame_index"]
-            images = self._frames(
-                vid,
-                [
-                    shown,
-                    *(p["frame"] for p in pairs),
-                    *([true_index] if true_index is not None else []),
-                ],
-            )
-            if entry is None:
-                index, image = images[shown]
-                out.append(
-                    (
-                        self._save(
-                            f"{vid}_frame.jpg",
-                            image,
-                            (),
-                            self._frame_truth(vid, index, truth_item),
-                            region=self.region,
-                        ),
-                        f"clip {vid}, frame {index} (no match)",
-                        False,
-                    )
-                )
-                if details.get("nearest_item"):  # what nearly matched: the nearest folder's votes
-                    out += self.votes(
-                        vid,
-                        details["nearest_item"],
-                        pairs,
-                        images,
-                        f"nearest folder {details['nearest_item']}, ",
-                    )
-            else:
-                r = entry["result"][0]
-                photo = self.ds.items[entry["item_id"]].photo(r["img_name"])
-                out.append(
-                    (
-                        self._save(
-                            f"{vid}_photo.jpg",
-                            read_photo(photo.path),
-                            [r["item_box"]],
-                            self._photo_truth(entry["item_id"], r["img_name"]),
-                        ),
-                        f"item {entry['item_id']}, photo {r['img_name']}",
-                        False,
-                    )
-                )
-                index, image = images[shown]
-                staged = ", blue: frame_region" if self.region is not None else ""
-                out.append(
-                    (
-                        self._save(
-                            f"{vid}_frame.jpg",
-                            image,
-                            [r["frame_box"]],
-                            self._frame_truth(vid, index, truth_item),
-                            region=self.region,
-                        ),
-                        f"clip {vid}, frame {index}{staged}",
-                        False,
-                    )
-                )
-                out += self.votes(vid, entry["item_id"], pairs, images)
-                runner = details.get("runner_up_item")
-                if runner and runner in self.ds.items and self.ds.items[runner].photos:
-                    first = self.ds.items[runner].photos[0]
-                    out.append(
-                        (
-                            self._save(
-                                f"{vid}_runner.jpg",
-                                read_photo(first.path),
-                                (),
-                                self._photo_truth(runner, first.name),
-                                height=140,
-                            ),
-                            f"runner-up {runner}, photo {first.name}",
-                            False,
-                        )
-                    )
+                self._matched(out, vid, entry, details, truth_item, images)
         except (MediaError, KeyError, AttributeError, OSError) as e:
             log.warning("report: pictures missing for clip %s (%s)", vid, e)
         try:  # the truth's pictures do not depend on the prediction's
@@ -541,7 +545,55 @@ def _full(src: str) -> str:
     return f"{folder}/full/{name}"
 
 
-def _section(vid: str, entry: dict | None, info: dict, grade: tuple[str, str], pictures) -> str:
+def highlight(text: str, marked: set[str]) -> str:
+    """``text`` as HTML with every occurrence of the strings in ``marked`` in ``<mark>``."""
+    on = [False] * len(text)
+    for word in marked:
+        start = text.find(word)
+        while start >= 0:
+            on[start : start + len(word)] = [True] * len(word)
+            start = text.find(word, start + 1)
+    out, k = [], 0
+    while k < len(text):
+        j = k
+        while j < len(text) and on[j] == on[k]:
+            j += 1
+        piece = html.escape(text[k:j])
+        out.append(f"<mark>{piece}</mark>" if on[k] else piece)
+        k = j
+    return "".join(out)
+
+
+def words(vid: str, info: dict, ds: Dataset) -> str:
+    """The clip's transcript beside the titles of its item (or nearest folder) and runner-up,
+    the words each shares with the transcript highlighted; empty when the clip has no text."""
+    from matcher.text import shared_words
+
+    video = ds.videos.get(vid)
+    said = video.text if video is not None else None
+    if not said:
+        return ""
+    lines = []
+    for role, item_id in (
+        ("item", info.get("item_id") or info.get("nearest_item")),
+        ("runner-up", info.get("runner_up_item")),
+    ):
+        title = ds.items[item_id].text if item_id in ds.items else None
+        if title:
+            shared = shared_words(title, said)
+            lines.append((role, item_id, title, shared))
+    marked = set().union(*(shared for *_, shared in lines)) if lines else set()
+    score = f" (text score {info['text_score']:.2f})" if "text_score" in info else ""
+    rows = [f"<p>said in the clip{score}: {highlight(said, marked)}</p>"] + [
+        f"<p>{role} {html.escape(item_id)}'s title: {highlight(title, shared)}</p>"
+        for role, item_id, title, shared in lines
+    ]
+    return '<div class="words" style="font-size:14px">' + "".join(rows) + "</div>"
+
+
+def _section(
+    vid: str, entry: dict | None, info: dict, grade: tuple[str, str], pictures, said: str = ""
+) -> str:
     name, reason = grade
     if entry is not None:
         runner = (
@@ -567,7 +619,56 @@ def _section(vid: str, entry: dict | None, info: dict, grade: tuple[str, str], p
     return (
         f'<section id="v{html.escape(vid)}" data-verdict="{name}"><h3>clip {html.escape(vid)} '
         f'<span class="verdict" style="color:{COLORS[name]}">{name}</span>{why}</h3><p>{line}</p>'
-        f"{pics}</section>"
+        f"{said}{pics}</section>"
+    )
+
+
+def _score_table(score: dict) -> str:
+    """Precision, recall and F1 at the item, frame and box levels, then the score."""
+    return (
+        "<table><tr><th></th><th>precision</th><th>recall</th><th>F1</th></tr>"
+        + "".join(
+            f"<tr><td>{k}</td><td>{score[k]['precision']:.3f}</td>"
+            f"<td>{score[k]['recall']:.3f}</td><td>{score[k]['f1']:.3f}</td></tr>"
+            for k in ("item", "frame", "box")
+        )
+        + f"</table><p><b>score {score['score']:.4f}</b></p>"
+    )
+
+
+def _plots(
+    result: dict, details: dict, truth: dict[str, str], gt: Dataset | None, cutoff: float | None
+) -> list[str]:
+    """The histogram of pair distances and (with ground truth) precision / recall against the
+    distance, both with the cut-off marked."""
+    matched = [d["distance"] for d in details["videos"].values() if d["status"] == "matched"]
+    lost = [f["distance"] for f in details["folders"].values() if not f["won"]]
+    plots = [svg_histogram({"accepted pairs": matched, "claims that lost": lost}, cutoff)]
+    if gt is not None:
+        plots.append(svg_precision_recall(_curve(result, details, truth), cutoff))
+    return plots
+
+
+def _index(clips: list[str], grades: dict[str, tuple[str, str]]) -> str:
+    """The legend, one filter button per verdict present (``all`` active) and a link to each
+    clip, in the page's order."""
+    counts = {v: sum(g[0] == v for g in grades.values()) for v in VERDICTS}
+    buttons = [
+        f'<button class="active" data-v="all" onclick="show(\'all\')">all ({len(clips)})</button>'
+    ] + [
+        f'<button data-v="{v}" onclick="show(\'{v}\')" style="color:{COLORS[v]}">{v} ({n})</button>'
+        for v, n in counts.items()
+        if n
+    ]
+    return (
+        LEGEND
+        + f'<div id="filters">{"".join(buttons)}</div><nav>'
+        + "".join(
+            f'<a href="#v{html.escape(v)}" style="color:{COLORS[grades[v][0]]}">'
+            f"{html.escape(v)}</a>"
+            for v in clips
+        )
+        + "</nav>"
     )
 
 
@@ -593,61 +694,20 @@ def write_report(
     clips = sorted(set(ds.videos) | set(result))
     grades = {vid: verdict(vid, result.get(vid), gt, truth) for vid in clips}
     clips.sort(key=lambda v: ORDER.index(grades[v][0]))  # failures first, then by clip id
-    counts = {v: sum(g[0] == v for g in grades.values()) for v in VERDICTS}
-    matched = [d["distance"] for d in details["videos"].values() if d["status"] == "matched"]
-    lost = [f["distance"] for f in details["folders"].values() if not f["won"]]
     head = [
         f"<h1>LiveMatch run</h1><p>{len(result)} of {len(clips)} clips matched to {len(ds.items)} "
         f"catalogue items; {sum(map(len, summary.get('issues_by_reason', {}).values()))} bad "
-        "input(s) (summary.json).</p>"
+        "input(s) (summary.json).</p>",
+        _score_table(score) if score else "",
+        *_plots(result, details, truth, gt, cutoff),
+        _index(clips, grades),
     ]
-    if score:
-        head.append(
-            "<table><tr><th></th><th>precision</th><th>recall</th><th>F1</th></tr>"
-            + "".join(
-                f"<tr><td>{k}</td><td>{score[k]['precision']:.3f}</td>"
-                f"<td>{score[k]['recall']:.3f}</td><td>{score[k]['f1']:.3f}</td></tr>"
-                for k in ("item", "frame", "box")
-            )
-            + f"</table><p><b>score {score['score']:.4f}</b></p>"
-        )
-    head.append(svg_histogram({"accepted pairs": matched, "claims that lost": lost}, cutoff))
-    if gt is not None:
-        head.append(svg_precision_recall(_curve(result, details, truth), cutoff))
-    buttons = [
-        f'<button class="active" data-v="all" onclick="show(\'all\')">all ({len(clips)})</button>'
-    ] + [
-        f'<button data-v="{v}" onclick="show(\'{v}\')" style="color:{COLORS[v]}">{v} ({n})</button>'
-        for v, n in counts.items()
-        if n
-    ]
-    head.append(LEGEND)
-    head.append(
-        f'<div id="filters">{"".join(buttons)}</div><nav>'
-        + "".join(
-            f'<a href="#v{html.escape(v)}" style="color:{COLORS[grades[v][0]]}">'
-            f"{html.escape(v)}</a>"
-            for v in clips
-        )
-        + "</nav>"
-    )
     wrong = ("wrong item", "missed")
-    sections = [
-        _section(
-            vid,
-            result.get(vid),
-            details["videos"].get(vid, {}),
-            grades[vid],
-            pictures.clip(
-                vid,
-                result.get(vid),
-                details["videos"].get(vid, {}),
-                truth.get(vid),
-                grades[vid][0] in wrong,
-            ),
-        )
-        for vid in clips
-    ]
+    sections = []
+    for vid in clips:
+        entry, info = result.get(vid), details["videos"].get(vid, {})
+        shots = pictures.clip(vid, entry, info, truth.get(vid), grades[vid][0] in wrong)
+        sections.append(_section(vid, entry, info, grades[vid], shots, words(vid, info, ds)))
     page = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>LiveMatch report</title>'
         f"<style>{STYLE}</style><script>{SCRIPT}</script></head><body>{''.join(head)}"

@@ -59,6 +59,9 @@ class VotingConfig:
     assign: str = "greedy"  # greedy: each folder its best video, each video its nearest folder |
     # global: one folder-to-video assignment over every finalist pair (a folder that loses a video
     # may take its next finalist), the cut-off being the cost of leaving a folder unmatched
+    #: a claim's distance minus this x the text similarity of the folder's title and the clip's
+    #: transcript (matcher.text); 0: the visual vote alone. fit calibrates it on VAL.
+    text_weight: float = 0.0
 
 
 @dataclass
@@ -76,7 +79,16 @@ class RerankConfig:
 
 
 @dataclass
+class TextConfig:
+    """How a clip's transcript is compared with each folder's title (character n-gram TF-IDF)."""
+
+    ngram_min: int = 1  # shortest character n-gram
+    ngram_max: int = 2  # longest character n-gram
+
+
+@dataclass
 class MatcherConfig:
     index: IndexConfig = field(default_factory=IndexConfig)
     voting: VotingConfig = field(default_factory=VotingConfig)
     rerank: RerankConfig = field(default_factory=RerankConfig)
+    text: TextConfig = field(default_factory=TextConfig)

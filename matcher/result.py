@@ -30,9 +30,16 @@ def to_result(result: MatchResult) -> dict:
     }
 
 
+def _text(pair) -> dict:
+    """A claim's or a match's text score, when the vote used one (nothing otherwise: a run
+    without text writes what it wrote before text existed)."""
+    return {} if pair.text_score is None else {"text_score": pair.text_score}
+
+
 def to_details(result: MatchResult) -> dict:
-    """Per video: the chosen item, distance, votes, runner-up, or why it has no match; per folder:
-    its claim and the vote that led to it. For the report and for debugging."""
+    """Per video: the chosen item, distance (with text: minus the weighted text score), votes,
+    text score, runner-up, or why it has no match; per folder: its claim and the vote that led
+    to it. For the report and for debugging."""
     videos = {}
     for vid, m in result.matches.items():
         videos[vid] = {
@@ -45,6 +52,7 @@ def to_details(result: MatchResult) -> dict:
             "runner_up_item": m.runner_up_item,
             "runner_up_distance": m.runner_up_distance,
             "pairs": m.pairs,
+            **_text(m),
         }
     for vid, reason in result.rejected.items():
         videos[vid] = {"status": "no match", "reason": reason}
@@ -63,6 +71,7 @@ def to_details(result: MatchResult) -> dict:
             "finalists": c.finalists,
             "won": won,
             **({} if won else {"lost_to": m.item_id if m else None}),
+            **_text(c),
         }
     return {"videos": dict(sorted(videos.items())), "folders": dict(sorted(folders.items()))}
 

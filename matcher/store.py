@@ -1,13 +1,20 @@
 """The embedder-to-matcher format: a feature store, a folder with ``shop*.npz`` (crops of shop
 photos) and ``video*.npz`` (crops of video frames), each a :class:`matcher.crops.CropTable`;
-several shards of each kind are concatenated in name order."""
+several shards of each kind are concatenated in name order. ``text.json``, when there is text:
+``{"titles": {item_id: title}, "transcripts": {video_id: transcript}}``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ground.io import write_json
+from matcher.config import MatcherConfig
 from matcher.crops import CropTable, FeatureError, clean_features
+from matcher.text import TextScores, text_scores
+
+TEXT_FILE = "text.json"
 
 
 @dataclass
@@ -15,6 +22,38 @@ class FeatureStore:
     shop: CropTable
     video: CropTable
     dropped: int = 0  # crops dropped for NaN / inf / zero-norm features
+    titles: dict[str, str] = field(default_factory=dict)  # item id -> its title (image_text)
+    #: video id -> what is said in it (video_text)
+    transcripts: dict[str, str] = field(default_factory=dict)
+
+    def subset(self, shop, video) -> FeatureStore:
+        """The store cut down to crop tables ``shop`` and ``video``, with the texts of their
+        folders and clips."""
+        items, clips = set(shop.owner.tolist()), set(video.owner.tolist())
+        return FeatureStore(
+            shop,
+            video,
+            self.dropped,
+            {k: t for k, t in self.titles.items() if k in items},
+            {k: t for k, t in self.transcripts.items() if k in clips},
+        )
+
+
+def _load_text(path: Path) -> tuple[dict, dict]:
+    """``text.json``'s titles and transcripts (both empty when there is no file)."""
+    if not path.is_file():
+        return {}, {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        titles, transcripts = data.get("titles", {}), data.get("transcripts", {})
+        if not all(
+            isinstance(d, dict) and all(isinstance(v, str) for v in d.values())
+            for d in (titles, transcripts)
+        ):
+            raise ValueError("titles and transcripts must map ids to strings")
+    except (OSError, ValueError, AttributeError) as e:
+        raise FeatureError(f"{path}: not a text file of a feature store ({e})") from e
+    return {str(k): v for k, v in titles.items()}, {str(k): v for k, v in transcripts.items()}
 
 
 def load_store(folder) -> FeatureStore:
@@ -38,10 +77,28 @@ def load_store(folder) -> FeatureStore:
         )
     shop, bad_shop = clean_features(tables["shop"])
     video, bad_video = clean_features(tables["video"])
-    return FeatureStore(shop, video, bad_shop + bad_video)
+    titles, transcripts = _load_text(folder / TEXT_FILE)
+    return FeatureStore(shop, video, bad_shop + bad_video, titles, transcripts)
 
 
 def save_store(folder, store: FeatureStore) -> None:
+    """Write the store's tables (and ``text.json`` when it holds any text)."""
     folder = Path(folder)
     store.shop.save(folder / "shop.npz")
     store.video.save(folder / "video.npz")
+    if store.titles or store.transcripts:
+        write_json(
+            folder / TEXT_FILE,
+            {
+                "titles": dict(sorted(store.titles.items())),
+                "transcripts": dict(sorted(store.transcripts.items())),
+            },
+        )
+
+
+def store_text(store: FeatureStore, cfg: MatcherConfig) -> TextScores | None:
+    """The title / transcript similarities the vote adds to ``store``'s pairs (``None`` with
+    ``voting.text_weight`` 0 or without text: the vote is the visual one)."""
+    if not cfg.voting.text_weight:
+        return None
+    return text_scores(store.titles, store.transcripts, cfg.text)

@@ -12,6 +12,7 @@ import numpy as np
 from matcher.config import VotingConfig
 from matcher.crops import CropTable
 from matcher.result import to_result
+from matcher.text import TextScores
 from matcher.voting import ASSIGN, RULES, MatchResult, accepts, check_voting, match_catalogue
 
 DEFAULT_GRID = {
@@ -44,11 +45,13 @@ def sweep_votes(
     score_fn,
     base: VotingConfig | None = None,
     grid: dict | None = None,
+    text: TextScores | None = None,
 ) -> list[dict]:
     """Score every (keep_fraction, vote_fraction, max_distance) combination; returns the table
     rows ``{keep_fraction, vote_fraction, max_distance, score, matches}``, best first (ties:
     the grid's earlier values, i.e. the more conservative setting). ``base`` gives every other
-    voting choice (rule, assignment, evidence)."""
+    voting choice (rule, assignment, evidence, text weight); ``text``: the title / transcript
+    similarities the vote adds (:func:`matcher.voting.match_catalogue`)."""
     base, grid = base or VotingConfig(), {**DEFAULT_GRID, **(grid or {})}
     check_voting(base)
     if not RULES[base.rule].fractions:  # a rule without kept / vote fractions: a row per cut-off
@@ -60,14 +63,14 @@ def sweep_votes(
     table = []
     for keep, vote in itertools.product(grid["keep_fraction"], grid["vote_fraction"]):
         cfg = replace(base, keep_fraction=keep, vote_fraction=vote, max_distance=float("inf"))
-        full = match_catalogue(shop, video, dist, rows, cfg)
+        full = match_catalogue(shop, video, dist, rows, cfg, text)
         cuts = grid.get("max_distance") or distance_grid(full)
         for cut in cuts:
             at_cut = replace(cfg, max_distance=cut)
             # a joint (global) assignment changes with the cut (a pair beyond it frees both
             # sides): re-solve
             result = (
-                match_catalogue(shop, video, dist, rows, at_cut)
+                match_catalogue(shop, video, dist, rows, at_cut, text)
                 if ASSIGN[base.assign].joint
                 else _cut(full, at_cut)
             )

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -34,6 +34,7 @@ from ground.errors import ConfigError
 from matcher.config import VotingConfig
 from matcher.crops import CropTable
 from matcher.index import pairwise_distance
+from matcher.text import TextScores
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,9 @@ class Claim:
     #: rule "original": the most confident of the folder's crops that voted for the video
     confident_query: int = -1
     confident_gallery: int = -1  # and the most confident video crop they retrieved
+    #: the similarity of the folder's title and the clip's transcript (None: no text, or text
+    #: off); ``distance`` is then the visual distance minus ``voting.text_weight`` x it
+    text_score: float | None = None
 
 
 @dataclass
@@ -96,6 +100,7 @@ class Match:
     runner_up_item: str | None = None
     runner_up_distance: float | None = None
     pairs: list[dict] = field(default_factory=list)  # the strongest votes behind it (vote_pairs)
+    text_score: float | None = None  # the claim's title / transcript similarity (Claim)
 
 
 @dataclass
@@ -174,20 +179,10 @@ def original_claims(
     if not len(d):
         return []
     owners = video.owner[rows].astype(str)
-    keep = d < np.quantile(d, cfg.keep_fraction)
-    ids, counts = np.unique(owners[keep], return_counts=True)
-    finalists = [str(v) for v in ids[counts >= round(int(keep.sum()) * cfg.vote_fraction)]]
+    keep, ids, finalists = _original_vote(d, owners, cfg)
     if not finalists:
         return []
-    chosen = finalists[0]
-    if (
-        len(finalists) > 1
-    ):  # their loop: the first finalist whose mean beats every earlier one and 0
-        chosen, best = None, np.float16(0)
-        for v in finalists:
-            mean = d[owners == v].mean()
-            if mean > best:
-                chosen, best = v, mean
+    chosen = _original_pick(finalists, d, owners)
     if chosen is None:
         log.warning(
             "folder %s: no finalist video has a mean distance above 0; the authors' code would "
@@ -195,27 +190,67 @@ def original_claims(
             item_id,
         )
         return []
-    claims = []
-    for v in finalists:
-        voters = np.flatnonzero(keep & (owners == v))
-        q = voters[np.argmin(d[voters])]
-        g = rows[voters][np.argmax(video.scores[rows[voters]])]
-        claims.append(
-            Claim(
-                item_id,
-                v,
-                float(d[voters].mean()),
-                len(voters),
-                int(keep.sum()),
-                len(ids),
-                len(finalists),
-                int(query_rows[q]),
-                int(rows[q]),
-                int(query_rows[voters][np.argmax(shop.scores[query_rows[voters]])]),
-                int(g),
-            )
+    claims = [
+        _original_claim(
+            item_id, v, keep, len(ids), len(finalists), d, owners, query_rows, rows, shop, video
         )
+        for v in finalists
+    ]
     return sorted(claims, key=lambda c: (c.video_id != chosen, c.distance, c.video_id))
+
+
+def _original_vote(
+    d: np.ndarray, owners: np.ndarray, cfg: VotingConfig
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Steps 1-2 in the authors' arithmetic: (kept-candidate mask, their videos, finalists)."""
+    keep = d < np.quantile(d, cfg.keep_fraction)
+    ids, counts = np.unique(owners[keep], return_counts=True)
+    finalists = [str(v) for v in ids[counts >= round(int(keep.sum()) * cfg.vote_fraction)]]
+    return keep, ids, finalists
+
+
+def _original_pick(finalists: list[str], d: np.ndarray, owners: np.ndarray) -> str | None:
+    """Their loop: the first finalist whose mean beats every earlier one and 0 (else None)."""
+    if len(finalists) == 1:
+        return finalists[0]
+    chosen, best = None, np.float16(0)
+    for v in finalists:
+        mean = d[owners == v].mean()
+        if mean > best:
+            chosen, best = v, mean
+    return chosen
+
+
+def _original_claim(
+    item_id: str,
+    video_id: str,
+    keep: np.ndarray,
+    n_videos: int,
+    n_finalists: int,
+    d: np.ndarray,
+    owners: np.ndarray,
+    query_rows: np.ndarray,
+    rows: np.ndarray,
+    shop: CropTable,
+    video: CropTable,
+) -> Claim:
+    """A finalist's claim: its kept voters' mean distance, nearest and most confident crops."""
+    voters = np.flatnonzero(keep & (owners == video_id))
+    q = voters[np.argmin(d[voters])]
+    g = rows[voters][np.argmax(video.scores[rows[voters]])]
+    return Claim(
+        item_id,
+        video_id,
+        float(d[voters].mean()),
+        len(voters),
+        int(keep.sum()),
+        n_videos,
+        n_finalists,
+        int(query_rows[q]),
+        int(rows[q]),
+        int(query_rows[voters][np.argmax(shop.scores[query_rows[voters]])]),
+        int(g),
+    )
 
 
 def set_claims(
@@ -237,31 +272,10 @@ def set_claims(
     names = list(videos)
     if not names or not folders:
         return {}
-    code = np.empty(len(video), np.int64)
-    for j, rows in enumerate(videos.values()):
-        code[rows] = j
-    sim = np.full((len(folders), len(names)), -np.inf, np.float64)
-    best_g = np.zeros((len(folders), len(names)), np.int64)
-    best_q = np.zeros_like(best_g)
     k = max(1, int(cfg.set_top_k))
-    for i, rows in enumerate(folders.values()):
-        s = np.asarray(shop.features[rows], np.float32) @ np.asarray(video.features, np.float32).T
-        m, near = s.max(axis=0), s.argmax(axis=0)
-        order = np.lexsort((-m, code))  # grouped by clip, best crop first
-        grouped = code[order]
-        rank = np.arange(len(order)) - np.searchsorted(grouped, grouped)
-        top = order[rank < k]
-        sim[i] = np.bincount(code[top], m[top], len(names)) / np.maximum(
-            np.bincount(code[top], minlength=len(names)), 1
-        )
-        first = order[rank == 0]
-        best_g[i, code[first]] = first
-        best_q[i, code[first]] = rows[near[first]]
+    sim, best_q, best_g = _set_similarity(shop, video, folders, videos, k)
     if cfg.hub_k > 0:
-        h = int(cfg.hub_k)
-        r_folder = -np.sort(-sim, axis=1)[:, :h].mean(axis=1, keepdims=True)
-        r_clip = -np.sort(-sim, axis=0)[:h].mean(axis=0, keepdims=True)
-        sim = 2 * sim - r_folder - r_clip
+        sim = _hubness_corrected(sim, int(cfg.hub_k))
     dist = 1.0 - sim
     out = {}
     offers = max(1, int(cfg.set_offers))
@@ -282,6 +296,43 @@ def set_claims(
             for j in picks
         ]
     return out
+
+
+def _set_similarity(
+    shop: CropTable,
+    video: CropTable,
+    folders: dict[str, np.ndarray],
+    videos: dict[str, np.ndarray],
+    k: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(F, C)`` folder x clip similarities, and the shop / video rows of each pair's best crop."""
+    code = np.empty(len(video), np.int64)
+    for j, rows in enumerate(videos.values()):
+        code[rows] = j
+    sim = np.full((len(folders), len(videos)), -np.inf, np.float64)
+    best_g = np.zeros((len(folders), len(videos)), np.int64)
+    best_q = np.zeros_like(best_g)
+    for i, rows in enumerate(folders.values()):
+        s = np.asarray(shop.features[rows], np.float32) @ np.asarray(video.features, np.float32).T
+        m, near = s.max(axis=0), s.argmax(axis=0)
+        order = np.lexsort((-m, code))  # grouped by clip, best crop first
+        grouped = code[order]
+        rank = np.arange(len(order)) - np.searchsorted(grouped, grouped)
+        top = order[rank < k]
+        sim[i] = np.bincount(code[top], m[top], len(videos)) / np.maximum(
+            np.bincount(code[top], minlength=len(videos)), 1
+        )
+        first = order[rank == 0]
+        best_g[i, code[first]] = first
+        best_q[i, code[first]] = rows[near[first]]
+    return sim, best_q, best_g
+
+
+def _hubness_corrected(sim: np.ndarray, h: int) -> np.ndarray:
+    """``2 s - r_folder - r_clip``, ``r`` the mean of a folder's (clip's) ``h`` best pairs."""
+    r_folder = -np.sort(-sim, axis=1)[:, :h].mean(axis=1, keepdims=True)
+    r_clip = -np.sort(-sim, axis=0)[:h].mean(axis=0, keepdims=True)
+    return 2 * sim - r_folder - r_clip
 
 
 def _frame_confident(claim, shop, video, folder_rows, in_frame, claimed) -> int:
@@ -361,6 +412,7 @@ def _evidence(
         video.boxes[g].tolist(),
         str(shop.name[q]),
         shop.boxes[q].tolist(),
+        text_score=claim.text_score,
     )
 
 
@@ -523,15 +575,52 @@ def vote_pairs(
     ]
 
 
+def with_text(
+    options: dict[str, list[Claim]], text: TextScores, weight: float
+) -> dict[str, list[Claim]]:
+    """Each claim's distance minus ``weight`` x its folder's title / transcript similarity (a pair
+    without text keeps its visual distance), each folder's claims re-ordered by that distance (its
+    pick first; ties keep the rule's order; a folder none of whose claims has text is left as it
+    is)."""
+    out = {}
+    for item_id, claims in options.items():
+        scores = [text(item_id, c.video_id) for c in claims]
+        if all(t is None for t in scores):
+            out[item_id] = claims
+            continue
+        moved = [
+            c if t is None else replace(c, distance=c.distance - weight * t, text_score=t)
+            for c, t in zip(claims, scores)
+        ]
+        out[item_id] = sorted(moved, key=lambda c: c.distance)
+    return out
+
+
+def _why_not(near: Claim, cfg: VotingConfig) -> str:
+    """Why a video's nearest claim ``near`` did not match it."""
+    if not accepts(near.distance, cfg):
+        return (
+            f"too far: nearest folder {near.item_id} at {near.distance:.3f} > max_distance "
+            f"{cfg.max_distance}"
+        )
+    return (
+        f"assigned away: its nearest folder {near.item_id} ({near.distance:.3f}) "
+        "matched another video"
+    )
+
+
 def match_catalogue(
     shop: CropTable,
     video: CropTable,
     dist: np.ndarray,
     rows: np.ndarray,
     cfg: VotingConfig | None = None,
+    text: TextScores | None = None,
 ) -> MatchResult:
     """Link item folders to videos. ``dist`` / ``rows`` are the ``(Q, k)`` search results of the
-    shop crops against the video crops (only the nearest, column 0, votes)."""
+    shop crops against the video crops (only the nearest, column 0, votes); ``text``: each
+    folder's title against each clip's transcript (:mod:`matcher.text`), used when
+    ``cfg.text_weight`` is not 0 (:func:`with_text`)."""
     cfg = cfg or VotingConfig()
     check_voting(cfg)
     dist, rows = np.asarray(dist, np.float32), np.asarray(rows, np.int64)
@@ -539,6 +628,8 @@ def match_catalogue(
         dist, rows = dist[:, 0], rows[:, 0]
     folders, videos = _groups(shop.owner), _groups(video.owner)
     options = RULES[cfg.rule].claims(shop, video, dist, rows, folders, videos, cfg)
+    if text is not None and cfg.text_weight:
+        options = with_text(options, text, cfg.text_weight)
     winners, contenders = ASSIGN[cfg.assign].pick(options, cfg)
     result = MatchResult()
     won = {c.item_id: c for c in winners.values()}
@@ -551,13 +642,7 @@ def match_catalogue(
                 near.item_id,
                 vote_pairs(shop, video, dist, rows, folders[near.item_id], video_id),
             )
-            result.rejected[video_id] = (
-                f"too far: nearest folder {near.item_id} at {near.distance:.3f} > max_distance "
-                f"{cfg.max_distance}"
-                if not accepts(near.distance, cfg)
-                else f"assigned away: its nearest folder {near.item_id} ({near.distance:.3f}) "
-                "matched another video"
-            )
+            result.rejected[video_id] = _why_not(near, cfg)
             continue
         match = _evidence(best, shop, video, folders[best.item_id], videos[video_id], cfg)
         match.pairs = vote_pairs(shop, video, dist, rows, folders[best.item_id], video_id)

@@ -9,7 +9,7 @@ from ground.dataset import Dataset
 from matcher.config import MatcherConfig
 from matcher.rerank import search_store
 from matcher.result import write_outputs
-from matcher.store import load_store
+from matcher.store import load_store, store_text
 from matcher.voting import NO_CUT, MatchResult, match_catalogue
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,9 @@ def run_match(features, out, cfg: MatcherConfig) -> MatchResult:
     """Match a feature store and write ``result.json`` and ``match_details.json`` under ``out``."""
     store = load_store(features)
     dist, rows = search_store(store, cfg)
-    result = match_catalogue(store.shop, store.video, dist, rows, cfg.voting)
+    result = match_catalogue(
+        store.shop, store.video, dist, rows, cfg.voting, store_text(store, cfg)
+    )
     write_outputs(out, result)
     return result
 
@@ -36,7 +38,13 @@ def calibrate_store(features, gt: Dataset, cfg: MatcherConfig, out=None) -> list
     store = load_store(features)
     dist, rows = search_store(store, cfg)
     table = sweep_votes(
-        store.shop, store.video, dist, rows, lambda pred: evaluate(pred, gt).score, cfg.voting
+        store.shop,
+        store.video,
+        dist,
+        rows,
+        lambda pred: evaluate(pred, gt).score,
+        cfg.voting,
+        text=store_text(store, cfg),
     )
     if out is not None:
         best = {k: table[0][k] for k in ("keep_fraction", "vote_fraction", "max_distance")}

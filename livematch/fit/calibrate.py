@@ -139,7 +139,7 @@ def choose_settings(
     start = replace(
         setting_of(cfg), photo_min_boxes=max(1, int(cfg.detector.infer.photo_min_boxes))
     )
-    grids = fit_grids(cfg, classes, region, procedure.vote_rules)
+    grids = fit_grids(cfg, classes, region, procedure.vote_rules, procedure.text_weights)
     chosen, sweeps = coordinate_ascent(
         Splits(val.calibrators + parts),
         start,
@@ -186,7 +186,7 @@ def calibrate_and_try(job):
     """The calibration stage: VAL's (and TRAIN's) crop rows under ``OUT/calibration``, the settings
     chosen on them, then each candidate (:func:`livematch.candidates.try_candidates`). Returns
     ``(cfg, calibration, candidate records)``; ``None`` on torchrun ranks other than 0."""
-    from livematch.candidates import try_candidates
+    from livematch.candidates import has_text, try_candidates
 
     runs, proc = job.out / "calibration", job.procedure
 
@@ -202,4 +202,5 @@ def calibrate_and_try(job):
     rows = rows_for(job.cfg)
     if rows is None:
         return None
-    return try_candidates(job.cfg, choose(job.cfg, rows), rows, rows_for, choose, proc)
+    found = choose(job.cfg, rows)
+    return try_candidates(job.cfg, found, rows, rows_for, choose, proc, has_text(rows[0]))

@@ -31,7 +31,7 @@ import numpy as np
 from ground.io import atomic_write_bytes, atomic_write_text, write_json
 from ground.progress import progress_bar
 from ground.structures import make_instance_id
-from livematch.sampledata import scenes
+from livematch.sampledata import scenes, words
 from livematch.sampledata.garments import (
     BOTTOM_KINDS,
     PATTERNS,
@@ -45,17 +45,6 @@ from livematch.sampledata.garments import (
 from livematch.sampledata.video import write_video
 
 log = logging.getLogger(__name__)
-PATTERN_TEXT = {
-    "stripes": "条纹",
-    "checks": "格子",
-    "dots": "波点",
-    "chevron": "波浪纹",
-    "blocks": "拼色",
-    "motif": "印花",
-    "knit": "针织",
-    "print": "图案",
-    "photo": "数码印花",
-}
 
 
 @dataclass
@@ -76,7 +65,8 @@ class SampleConfig:
     photos: tuple[int, int] = (2, 5)  # photos per item, inclusive range
     annotation_step: int = 40  # annotated frames: 0, step, ..., annotation_last (docs/FORMAT.md)
     annotation_last: int = 360
-    text: bool = True
+    text: bool = True  # item titles and clip transcripts (words.py)
+    silent_fraction: float = 0.15  # clips whose transcript says nothing about any garment
     workers: int = 2
     style: str = "varied"  # varied | classic (see the module docstring)
     empty_fraction: float = 0.1  # varied: clips whose presenter wears nothing of the catalogue
@@ -123,42 +113,12 @@ def plan_dataset(cfg: SampleConfig) -> Plan:
     )
     n_total = cfg.items + n_unlisted
     ids = [f"{i:06d}" for i in rng.choice(np.arange(1, 100000), n_total, replace=False)]
-    products, patterns = [], cfg.patterns
+    products = []
     for k, item_id in enumerate(ids):
-        if products and rng.random() < cfg.similar_fraction:
-            base = products[-1].specs[0]
-            specs = [similar_spec(base, rng)] + [
-                similar_spec(s, rng) for s in products[-1].specs[1:]
-            ]
-        elif cfg.varied and products and rng.random() < cfg.twin_fraction:
-            specs = [twin_spec(s, rng, patterns) for s in products[-1].specs]
-        elif rng.random() < cfg.set_fraction:
-            specs = [
-                random_spec(rng, ("top", "coat"), patterns),
-                random_spec(rng, BOTTOM_KINDS, patterns),
-            ]
-        else:
-            specs = [random_spec(rng, patterns=patterns)]
+        specs = _product_specs(rng, cfg, products[-1] if products else None)
         products.append(Product(item_id, specs, listed=k < cfg.items))
-    order = rng.permutation(n_total)
-    listed = [int(i) for i in order if products[i].listed]
-    unlisted = [int(i) for i in order if not products[i].listed]
-    n_empty = (
-        min(cfg.videos - n_unlisted, round(cfg.empty_fraction * cfg.videos)) if cfg.varied else 0
-    )
-    n_listed_videos = cfg.videos - n_unlisted - n_empty
-    sold = (
-        (listed * (n_listed_videos // max(1, len(listed)) + 1))[:n_listed_videos]
-        + unlisted
-        + [-1] * n_empty
-    )
-    video_ids = set()
-    taken = set(ids)
-    while len(video_ids) < cfg.videos:
-        vid = f"{int(rng.integers(0, 1_000_000)):06d}"
-        if vid not in taken:
-            video_ids.add(vid)
-            taken.add(vid)
+    sold = _sold(rng, cfg, products, n_unlisted)
+    video_ids = _video_ids(rng, cfg.videos, set(ids))
     plan = Plan(products)
     for vid, p in zip(rng.permutation(sorted(video_ids)), rng.permutation(sold)):
         others = [i for i in range(n_total) if i != p]
@@ -171,6 +131,55 @@ def plan_dataset(cfg: SampleConfig) -> Plan:
             )
         )
     return plan
+
+
+def _product_specs(
+    rng: np.random.Generator, cfg: SampleConfig, previous: Product | None
+) -> list[GarmentSpec]:
+    """The garments of the next item: a close variant or near twin of ``previous``, a two-piece
+    set, or one random garment."""
+    patterns = cfg.patterns
+    if previous and rng.random() < cfg.similar_fraction:
+        base = previous.specs[0]
+        return [similar_spec(base, rng)] + [similar_spec(s, rng) for s in previous.specs[1:]]
+    if cfg.varied and previous and rng.random() < cfg.twin_fraction:
+        return [twin_spec(s, rng, patterns) for s in previous.specs]
+    if rng.random() < cfg.set_fraction:
+        return [
+            random_spec(rng, ("top", "coat"), patterns),
+            random_spec(rng, BOTTOM_KINDS, patterns),
+        ]
+    return [random_spec(rng, patterns=patterns)]
+
+
+def _sold(
+    rng: np.random.Generator, cfg: SampleConfig, products: list[Product], n_unlisted: int
+) -> list[int]:
+    """Per clip the index of the product it sells (-1: nothing), before shuffling: listed items
+    in a random order, repeated as needed, then the unlisted ones, then the empty clips."""
+    order = rng.permutation(len(products))
+    listed = [int(i) for i in order if products[i].listed]
+    unlisted = [int(i) for i in order if not products[i].listed]
+    n_empty = (
+        min(cfg.videos - n_unlisted, round(cfg.empty_fraction * cfg.videos)) if cfg.varied else 0
+    )
+    n_listed_videos = cfg.videos - n_unlisted - n_empty
+    return (
+        (listed * (n_listed_videos // max(1, len(listed)) + 1))[:n_listed_videos]
+        + unlisted
+        + [-1] * n_empty
+    )
+
+
+def _video_ids(rng: np.random.Generator, n: int, taken: set[str]) -> set[str]:
+    """``n`` random six-digit clip ids, none equal to an item id."""
+    video_ids = set()
+    while len(video_ids) < n:
+        vid = f"{int(rng.integers(0, 1_000_000)):06d}"
+        if vid not in taken:
+            video_ids.add(vid)
+            taken.add(vid)
+    return video_ids
 
 
 def _annotation(spec: GarmentSpec, box, instance_id: int, viewpoint: int, display: int) -> dict:
@@ -237,12 +246,6 @@ def write_item(root: Path, product: Product, seed: int, index: int, cfg: SampleC
             root / "image_annotation" / product.item_id / f"{k}.json",
             {"item_id": product.item_id, "img_name": f"{k}.jpg", "annotations": anns},
         )
-    if cfg.text:
-        spec = product.specs[0]
-        atomic_write_text(
-            root / "image_text" / f"{product.item_id}.txt",
-            f"{PATTERN_TEXT[spec.pattern]} {spec.label} 新款\n",
-        )
     return n
 
 
@@ -267,10 +270,24 @@ def write_clip(
     write_json(
         root / "video_annotation" / f"{video_id}.json", {"video_id": video_id, "frames": frames}
     )
-    if cfg.text:
-        label = product.specs[0].label if product else "新品"
-        atomic_write_text(root / "video_text" / f"{video_id}.txt", f"直播间 {label} 上新\n")
     return n
+
+
+def write_words(root: Path, cfg: SampleConfig, plan: Plan) -> None:
+    """Each listed item's title (``image_text/``) and each clip's transcript (``video_text/``),
+    from random streams of their own: the pictures are the same with or without words."""
+    for i, product in enumerate(plan.products):
+        if product.listed:
+            title = words.title(product.specs, np.random.default_rng([cfg.seed, 3, i]))
+            atomic_write_text(root / "image_text" / f"{product.item_id}.txt", title + "\n")
+    for k, (video_id, p, others) in enumerate(plan.videos):
+        said = words.transcript(
+            plan.products[p].specs if p >= 0 else None,
+            [s for d in others for s in plan.products[d].specs],
+            np.random.default_rng([cfg.seed, 4, k]),
+            cfg.silent_fraction,
+        )
+        atomic_write_text(root / "video_text" / f"{video_id}.txt", said + "\n")
 
 
 def generate_dataset(
@@ -302,4 +319,6 @@ def generate_dataset(
             write_clip(*job)
             bar.update()
     bar.close()
+    if cfg.text:
+        write_words(root, cfg, plan)
     return plan

@@ -278,8 +278,31 @@ def test_several_roots_merge_and_duplicates_are_skipped(clean_root, tmp_path):
 
 def test_text_files_are_read(clean_root):
     (clean_root / "image_text").mkdir()
-    (clean_root / "image_text/000001.txt").write_text("条纹 长袖上衣\n第二行\n", encoding="utf-8")
-    assert load_dataset(clean_root).items["000001"].text == "条纹 长袖上衣"
+    (clean_root / "image_text/000001.txt").write_text(
+        "条纹 长袖上衣\n 第二行 \n\n", encoding="utf-8"
+    )
+    assert load_dataset(clean_root).items["000001"].text == "条纹 长袖上衣 第二行"
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_text_with_or_without_a_byte_order_mark_reads_alike(clean_root, bom):
+    (clean_root / "image_text").mkdir()
+    (clean_root / "image_text/000001.txt").write_bytes(bom + "红色 短裙\r\n".encode())
+    ds = load_dataset(clean_root)
+    assert ds.items["000001"].text == "红色 短裙" and not ds.summary.issues
+
+
+@pytest.mark.parametrize(
+    "payload, reason",
+    [(b"\xff\xfe\x00garbage", "unreadable text"), (b"ab\x00\x01cd", "not text")],
+)
+def test_a_bad_text_file_is_named_and_skipped(clean_root, payload, reason):
+    (clean_root / "image_text").mkdir()
+    (clean_root / "image_text/000001.txt").write_bytes(payload)
+    ds = load_dataset(clean_root)
+    assert ds.items["000001"].text is None and ds.items["000001"].photos  # the item stays
+    (issue,) = ds.summary.issues
+    assert issue.reason.startswith(reason) and issue.path.endswith("000001.txt")
 
 
 def test_missing_root_is_an_error(tmp_path):

@@ -78,3 +78,25 @@ def test_no_estimate_keeps_the_simpler_setting_and_no_candidate_means_no_loop():
         candidates(with_value(cfg, "matcher.rerank.dba_k", 2), PROC) == []
     )  # configured already: nothing to try
     assert with_value(cfg, "matcher.rerank.dba_k", 2) is not cfg and cfg.matcher.rerank.dba_k == 0
+
+
+def test_the_words_are_a_candidate_only_with_text_and_kept_by_the_same_rule():
+    cfg = load_config(None)
+    none = Procedure(dba_k=(), bootstrap=300)
+    assert candidates(cfg, none) == [] and candidates(cfg, none, text=True)[0].value == 0.2
+    assert candidates(cfg, Procedure(dba_k=(), text_weights=()), text=True) == []
+    weak, strong = clips([k % 2 == 0 for k in range(30)]), clips([True] * 30)
+
+    def choose(c, rows):
+        return calibration(strong if c.matcher.voting.text_weight else weak)
+
+    kept_cfg, _, records = try_candidates(
+        cfg, choose(cfg, "rows"), "rows", None, choose, none, text=True
+    )
+    assert records[0]["key"] == "matcher.voting.text_weight" and records[0]["kept"]
+    assert kept_cfg.matcher.voting.text_weight == 0.2
+    out = try_candidates(
+        cfg, choose(cfg, "rows"), "rows", None, lambda c, r: choose(cfg, r), none, text=True
+    )
+    assert not out[2][0]["kept"] and out[0].matcher.voting.text_weight == 0  # a tie: words off
+    assert try_candidates(cfg, choose(cfg, "rows"), "rows", None, choose, none)[2] == []

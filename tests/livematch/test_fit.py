@@ -155,10 +155,15 @@ def test_fit_writes_a_pipeline_that_run_accepts_from_anywhere(
     )
     assert not (fitted / "calibration" / "tta").exists()
     # fit tries database-side augmentation with k = 2 by default, on the same rows, kept by the
-    # paired rule
+    # paired rule, then the words (the sample data has titles and transcripts)
     assert Procedure().dba_k == (2,) and [c["key"] for c in record["candidates"]] == [
-        "matcher.rerank.dba_k"
+        "matcher.rerank.dba_k",
+        "matcher.voting.text_weight",
     ]
+    words = record["candidates"][1]
+    weights = [0.0, *Procedure().text_weights] if words["kept"] else [0.0]
+    assert cfg.matcher.voting.text_weight in weights  # kept: the weight its calibration chose
+    assert (fitted / "calibration" / "val_run" / "features" / "text.json").is_file()
     dba = record["candidates"][0]
     assert cfg.matcher.rerank.dba_k == (2 if dba["kept"] else 0) and dba["kept"] == (dba["low"] > 0)
     assert (
@@ -597,7 +602,7 @@ def test_fit_tries_no_candidate_when_the_procedure_lists_none(
         out,
         *FAST,
         "fit.worn=false",
-        procedure=replace(ONE, dba_k=()),
+        procedure=replace(ONE, dba_k=(), text_weights=()),
         **given(fitted),
     )
     assert (
@@ -663,6 +668,35 @@ def test_the_scorer_searches_with_the_configured_augmentation(hijacked):
     assert np.array_equal(rows[:, 0], expected.argmin(axis=1))
     assert np.allclose(dist[:, 0], expected.min(axis=1), atol=1e-2)
     assert np.abs(dist[:, 0] - plain[2][:, 0]).max() > 0.05
+
+
+def test_calibration_weighs_the_words_where_the_pictures_are_hijacked(hijacked):
+    """Each clip's transcript says its sold item's title: the text weight takes back the votes
+    the thieves stole, and the calibration finds it; without text the weight changes nothing."""
+    from livematch.calibration import fit_grids
+
+    ds, store, sizes = hijacked
+    words = FeatureStore(
+        store.shop,
+        store.video,
+        titles={
+            i: f"款{k}号 {chr(0x4E00 + 7 * k)}{chr(0x4E01 + 7 * k)}" for k, i in enumerate(ds.items)
+        },
+    )
+    words.transcripts = {
+        v.video_id: words.titles.get(v.sold_item, "欢迎") for v in ds.videos.values()
+    }
+    cal = SplitScorer(words, ["product", "other"], sizes, ds, MatcherConfig())
+    blind = SplitScorer(store, ["product", "other"], sizes, ds, MatcherConfig())
+    grid = [0.0, 0.1, 1.0]
+    chosen, sweeps = coordinate_ascent(cal, START, {"text_weight": grid}, rounds=1)
+    assert chosen.text_weight > 0 and cal.score(chosen) > cal.score(START) + 0.2
+    assert chosen.overrides()["matcher"]["voting"]["text_weight"] == chosen.text_weight
+    assert [blind.score(replace(START, text_weight=w)) for w in grid] == [blind.score(START)] * 3
+    cfg = load_config(None, ["matcher.voting.text_weight=0.2"])
+    grids = fit_grids(cfg, ["garment"], None, text_weights=(0.1, 0.3))
+    assert grids["text_weight"] == [0.0, 0.1, 0.3] and list(grids)[-2:] == ["text_weight", "vote"]
+    assert "text_weight" not in fit_grids(load_config(None), ["garment"], None, text_weights=(0.1,))
 
 
 def test_calibration_keeps_a_region_only_when_it_helps(hijacked):
@@ -987,6 +1021,15 @@ def test_fit_under_torchrun_trains_on_every_rank_and_calibrates_on_rank_0(
         json.loads((out / "calibration" / "train_run0" / "summary.json").read_text())["ranks"] == 2
     )
     assert done.stdout.count("at the starting settings") == 1  # rank 0 alone reports
+
+
+def test_diagnose_turns_the_words_off_when_the_pipeline_votes_with_them():
+    from livematch.diagnose import variants
+
+    chosen = replace(START, text_weight=0.3, max_distance=1.0)
+    off = variants(chosen, replace(START, text_weight=0.2))
+    assert off["text_weight -> 0 (the pictures alone)"] == replace(chosen, text_weight=0.0)
+    assert not any("text" in k for k in variants(START, START))
 
 
 def test_diagnose_reverts_each_setting_scores_the_oracle_and_explains_each_clip(

@@ -250,3 +250,47 @@ def test_the_filter_buttons_work_in_a_real_browser(sample_root, tmp_path):
     hidden = re.findall(r'<section id="v\d+" data-verdict="[^"]+" class="hidden">', dom)
     assert set(parser.verdicts) == set(gt.videos)
     assert {v for _, v in shown} == {"missed"} and len(shown) + len(hidden) == len(gt.videos)
+
+
+def test_the_report_shows_the_words_beside_the_pictures(sample_root, tmp_path):
+    """The clip's transcript and its item's and runner-up's titles, the shared words marked; a
+    clip without a transcript shows no words."""
+    from dataclasses import replace
+
+    from livematch.report import highlight
+
+    assert (
+        highlight("红色<条纹>短裙", {"条纹", "短裙"})
+        == "红色&lt;<mark>条纹</mark>&gt;<mark>短裙</mark>"
+    )
+    gt = load_dataset(sample_root)
+    oracle = oracle_result(gt)
+    first, second = sorted(oracle)[:2]
+    item = oracle[first]["item_id"]
+    other = next(i for i in gt.items if i != item)
+    gt.items[item].text = "红色 竖条纹 短裙 2026新款"
+    gt.items[other].text = "黑色 波点 长裤"
+    gt.videos[first].text = "家人们 今天这款竖条纹的短裙 只要99元"
+    gt.videos[second] = replace(gt.videos[second], text=None)
+    info = {
+        "status": "matched",
+        "item_id": item,
+        "distance": 0.4,
+        "votes": 2,
+        "runner_up_item": other,
+        "runner_up_distance": 0.8,
+        "text_score": 0.42,
+    }
+    details = {"videos": {first: info, second: {**info, "text_score": 0.1}}, "folders": {}}
+    result = {first: oracle[first], second: oracle[second]}
+    page = write_report(tmp_path / "r.html", result, details, gt, {}).read_text()
+    one = page[page.index(f'id="v{first}"') :]
+    one = one[: one.index("</section>")]
+    assert (
+        "said in the clip (text score 0.42): 家人们 今天这款<mark>竖条纹</mark>的<mark>短裙</mark>"
+        in one
+    )
+    assert f"item {item}'s title: 红色 <mark>竖条纹</mark> <mark>短裙</mark> 2026新款" in one
+    assert f"runner-up {other}'s title: 黑色 波点 长裤" in one
+    two = page[page.index(f'id="v{second}"') :]
+    assert "said in the clip" not in two[: two.index("</section>")]
