@@ -196,20 +196,35 @@ class Pipeline:
             self.summary.counts["crops dropped (feature NaN, inf or zero)"] += dropped
         return table
 
-    def match(self, catalogue: CropTable, clips: CropTable) -> Matched:
+    def match(
+        self,
+        catalogue: CropTable,
+        clips: CropTable,
+        titles: dict[str, str] | None = None,
+        transcripts: dict[str, str] | None = None,
+    ) -> Matched:
         """The configured search and vote of ``catalogue``'s folders against ``clips``; the result
-        knows the roots this pipeline read (for its report) and can save and score itself."""
+        knows the roots this pipeline read (for its report) and can save and score itself.
+        ``titles`` / ``transcripts`` (item id / video id -> text) are the words the vote adds with
+        ``matcher.voting.text_weight``: by default those of the roots this pipeline read."""
         from livematch.pipeline import vote_cutoff
         from matcher.rerank import search_store
-        from matcher.store import FeatureStore
+        from matcher.store import FeatureStore, store_text
 
+        seen = self._seen()
+        if titles is None:
+            titles = {k: i.text for k, i in (seen.items if seen else {}).items() if i.text}
+        if transcripts is None:
+            transcripts = {k: v.text for k, v in (seen.videos if seen else {}).items() if v.text}
         result = MatchResult()
         if len(catalogue) and len(clips):
-            dist, rows = search_store(FeatureStore(catalogue, clips), self.cfg.matcher)
-            result = match_catalogue(catalogue, clips, dist, rows, self.cfg.matcher.voting)
+            store = FeatureStore(catalogue, clips, titles=titles, transcripts=transcripts)
+            dist, rows = search_store(store, self.cfg.matcher)
+            voting, text = self.cfg.matcher.voting, store_text(store, self.cfg.matcher)
+            result = match_catalogue(catalogue, clips, dist, rows, voting, text)
         return Matched(
             **vars(result),
-            dataset=self._seen(),
+            dataset=seen,
             summary=self.summary,
             cutoff=vote_cutoff(self.cfg.matcher.voting),
             region=self.models.regions["clips"],

@@ -94,9 +94,7 @@ def sample_data(
     height: int = typer.Option(360, help="Clip height in pixels."),
     frames: int = typer.Option(400, help="Frames per clip (+-2 %)."),
     workers: int = typer.Option(2, help="Processes rendering clips in parallel."),
-    text: bool = typer.Option(
-        True, help="Write item titles (image_text/) and clip transcripts (video_text/)."
-    ),
+    text: bool = typer.Option(True, help="Write item titles and clip transcripts (*_text/)."),
     overwrite: bool = typer.Option(False, help="Replace OUT if it is not empty."),
     style: str = typer.Option(
         "varied",

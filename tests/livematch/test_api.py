@@ -149,3 +149,28 @@ def test_a_root_is_loaded_once_and_its_bad_clip_counted_once(small_root, tmp_pat
     assert [i.path for i in pipe.summary.issues].count(
         str(clip)
     ) == 1  # and the root is not loaded again
+
+
+def test_the_api_votes_with_the_words_it_is_given(pipe, catalogue, small_root, monkeypatch):
+    """With a text weight, a clip whose transcript says another folder's title can go to that
+    folder (one that voted for it); at weight 0 (the demo's) the words change nothing."""
+    clips = pipe.clips(small_root)
+    plain = pipe.match(catalogue, clips)
+    folders = sorted(set(catalogue.owner))
+    titles = {str(i): f"款{k} {chr(0x4E00 + 9 * k) * 3}" for k, i in enumerate(folders)}
+    tries = [(v, str(o)) for v in sorted(plain.matches) for o in folders]
+    tries = [(v, o) for v, o in tries if o != plain.matches[v].item_id]
+    assert to_result(pipe.match(catalogue, clips, titles, {tries[0][0]: titles[tries[0][1]]})) == (
+        to_result(plain)
+    )
+    voting = pipe.cfg.matcher.voting  # every folder's every vote a finalist: words can move it
+    for key, value in (("text_weight", 5.0), ("keep_fraction", 1.0), ("vote_fraction", 1.0)):
+        monkeypatch.setattr(voting, key, value)
+    flipped = []
+    for vid, other in tries:
+        moved = pipe.match(catalogue, clips, titles, {vid: titles[other]})
+        m = moved.matches.get(vid)
+        if m is not None and m.item_id == other:
+            assert m.text_score == pytest.approx(1.0, abs=1e-6)
+            flipped.append((vid, other))
+    assert flipped  # a folder that voted for the clip takes it when the presenter says its title
