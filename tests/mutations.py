@@ -53,14 +53,14 @@ MUTATIONS = [
     (
         "training loop: accumulation steps every batch",
         "ground/engine.py",
-        "update = (i + 1) % loop.accumulate == 0 or i + 1 == n_batches",
+        "update = (i + 1) % accumulate == 0 or i + 1 == n_batches",
         "update = True",
         ["tests/ground/test_engine.py::test_accumulation_steps_once_per_group_of_batches"],
     ),
     (
         "training loop: OUT/best is every epoch's",
         "ground/engine.py",
-        "if validated and (score is None or score > best):",
+        "if validated and (score is None or score > self.best):",
         "if validated:",
         ["tests/ground/test_engine.py::test_the_loop_learns_logs_and_keeps_the_best_epoch"],
     ),
@@ -464,6 +464,20 @@ MUTATIONS = [
             "tests/embedder/test_train.py::"
             "test_a_resumed_training_ends_where_an_uninterrupted_one_does"
         ],
+    ),
+    (
+        "words: the vote ignores the titles and transcripts",
+        "matcher/voting.py",
+        "options = with_text(options, text, cfg.text_weight)",
+        "pass",
+        ["tests/matcher/test_voting_text.py::test_the_transcript_decides_between_twins"],
+    ),
+    (
+        "words: the text similarity ignores the IDF",
+        "matcher/text.py",
+        "v = {g: (1.0 + math.log(tf)) * idf[g] for g, tf in counts.items() if g in idf}",
+        "v = {g: 1.0 + math.log(tf) for g, tf in counts.items() if g in idf}",
+        ["tests/matcher/test_text.py::test_similarity_against_a_plain_tf_idf"],
     ),
 ]
 
