@@ -63,6 +63,14 @@ class Dataset:
         """Every photo of every item, items in id order."""
         return [p for it in self.items.values() for p in it.photos]
 
+    def titles(self) -> dict[str, str]:
+        """Each item's title (``image_text/``), for the items that have one."""
+        return {k: i.text for k, i in self.items.items() if i.text}
+
+    def transcripts(self) -> dict[str, str]:
+        """Each clip's text (``video_text/``), for the clips that have one."""
+        return {k: v.text for k, v in self.videos.items() if v.text}
+
 
 def check_root(root) -> None:
     """A ``DatasetError`` naming ``root`` unless it is a folder with ``image/`` or ``video/``
@@ -158,7 +166,8 @@ def _numeric_key(path: Path):
 
 def _read_text(path: Path, summary: RunSummary) -> str | None:
     """The text of ``path`` (UTF-8, with or without a byte-order mark) as one line, its lines
-    joined by spaces; ``None``, with a warning naming the file, when it cannot be read as text."""
+    joined by spaces; ``None`` when empty, and, with a warning naming the file, when it cannot be
+    read as text."""
     if not path.is_file():
         return None
     try:
@@ -169,7 +178,7 @@ def _read_text(path: Path, summary: RunSummary) -> str | None:
     if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
         summary.warn(path, "not text: holds control characters (a binary file?)")
         return None
-    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+    return " ".join(line.strip() for line in text.splitlines() if line.strip()) or None
 
 
 class _AnnotationReader:

@@ -213,9 +213,9 @@ class Pipeline:
 
         seen = self._seen()
         if titles is None:
-            titles = {k: i.text for k, i in (seen.items if seen else {}).items() if i.text}
+            titles = seen.titles() if seen else {}
         if transcripts is None:
-            transcripts = {k: v.text for k, v in (seen.videos if seen else {}).items() if v.text}
+            transcripts = seen.transcripts() if seen else {}
         result = MatchResult()
         if len(catalogue) and len(clips):
             store = FeatureStore(catalogue, clips, titles=titles, transcripts=transcripts)

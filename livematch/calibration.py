@@ -307,6 +307,8 @@ class SplitScorer:
         store = self.store.subset(
             self.store.shop[np.isin(self.store.shop.owner, list(items))],
             self.store.video[np.isin(self.store.video.owner, list(clips))],
+            items,
+            clips,
         )
         gt = replace(
             self.gt,

@@ -10,7 +10,7 @@ the simpler setting stays. Adding a candidate is one entry in :func:`candidates`
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from omegaconf import OmegaConf
 
@@ -23,15 +23,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Candidate:
-    """An option fit tries: config ``key`` set to ``value``; ``label`` says it for people;
-    ``rows``: empty when it calibrates the crop rows already made (it changes the search, not the
-    features), else the folder under ``OUT/calibration`` where VAL (and TRAIN's parts) are
-    embedded again with it."""
+    """An option fit tries: config ``key`` set to ``value`` (the start of its calibration when
+    ``calibrated`` names the setting it tunes); ``label`` says it for people; ``rows``: empty when
+    it calibrates the crop rows already made (it changes the search, not the features), else the
+    folder under ``OUT/calibration`` where VAL (and TRAIN's parts) are embedded again with it."""
 
     key: str
     value: object
     label: str
     rows: str = ""
+    #: the :class:`~livematch.calibration.Setting` field the calibration tunes from ``value`` (its
+    #: chosen value is the candidate's; 0 there means the simpler setting)
+    calibrated: str = ""
 
 
 def dba_k(cfg) -> int:
@@ -84,6 +87,7 @@ def candidates(cfg, procedure: Procedure, text: bool = False) -> list[Candidate]
                 weight,
                 "item titles against clip transcripts beside the pictures "
                 f"(weight calibrated over {[0.0, *sorted(procedure.text_weights)]})",
+                calibrated="text_weight",
             )
         )
     return out
@@ -121,11 +125,11 @@ def try_candidates(
         if mine is None:
             return None
         trial = choose(other, mine)
-        verdict = compare(trial.estimate, found.estimate, procedure)
+        verdict, value = _judged(cand, trial, found, procedure)
         records.append(
             {
                 "key": cand.key,
-                "value": cand.value,
+                "value": value,
                 "label": cand.label,
                 "estimate": _brief(trial.estimate),
                 "against": _brief(found.estimate),
@@ -140,6 +144,20 @@ def try_candidates(
         if verdict.kept:
             cfg, found, rows = other, trial, mine
     return cfg, found, records
+
+
+def _judged(cand: Candidate, trial: Calibration, found: Calibration, procedure: Procedure):
+    """The verdict on ``trial`` against ``found`` (:func:`livematch.estimate.compare`) and the
+    candidate's value as calibrated: a calibration that tuned it back to 0 keeps the simpler
+    setting whatever the estimates say."""
+    verdict = compare(trial.estimate, found.estimate, procedure)
+    if not cand.calibrated:
+        return verdict, cand.value
+    value = getattr(trial.chosen, cand.calibrated)
+    if not value:
+        why = f"its calibration chose {cand.calibrated} = 0 (off): the simpler setting stays"
+        verdict = replace(verdict, kept=False, why=why)
+    return verdict, value
 
 
 def candidate_line(record: dict) -> str:

@@ -213,6 +213,7 @@ def load_config(path=None, overrides=(), schema: type = LiveMatchConfig, layers=
     out = OmegaConf.to_object(cfg)
     if isinstance(out, LiveMatchConfig):
         _check_choices(out, path, overrides)
+        _check_text(out.matcher, path)
         if path is not None:
             _resolve_weights(out.weights, Path(path).parent)
     return out
@@ -304,6 +305,23 @@ def _check_choices(cfg: LiveMatchConfig, path, overrides=()) -> None:
                     f"invalid config{where}: {section}.{key} is {value!r}; choose one of "
                     f"{', '.join(repr(a) if not a else a for a in allowed)}"
                 )
+
+
+def _check_text(matcher, path) -> None:
+    """The words' settings in range: ``voting.text_weight`` >= 0, ``1 <= text.ngram_min <=
+    text.ngram_max``."""
+    where = f" in {path}" if path is not None else ""
+    text, weight = matcher.text, matcher.voting.text_weight
+    if weight < 0:
+        raise ConfigError(
+            f"invalid config{where}: matcher.voting.text_weight is {weight}; use 0 (pictures "
+            "alone) or a positive weight"
+        )
+    if not 1 <= text.ngram_min <= text.ngram_max:
+        raise ConfigError(
+            f"invalid config{where}: matcher.text.ngram_min {text.ngram_min} / ngram_max "
+            f"{text.ngram_max}; need 1 <= ngram_min <= ngram_max"
+        )
 
 
 def _resolve_weights(weights: WeightsConfig, folder: Path) -> None:

@@ -76,7 +76,7 @@ def oracle(cal: SplitScorer) -> SplitScorer:
     """The same split with only its frame crops on the sold garment."""
     video = cal.store.video
     keep = on_sold(video.boxes, video.owner, video.frame, cal.gt)
-    store = cal.store.subset(cal.store.shop, video[keep])
+    store = cal.store.subset(cal.store.shop, video[keep], clips=cal.store.transcripts)
     return SplitScorer(store, cal.classes, cal.sizes, cal.gt, cal.matcher)
 
 

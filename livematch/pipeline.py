@@ -564,8 +564,8 @@ def _store(units: dict[str, list[_Unit]], tables: dict, dim: int, summary: RunSu
         shop,
         video,
         bad_shop + bad_video,
-        {i.item_id: i.text for i in ds.items.values() if i.text is not None},
-        {v.video_id: v.text for v in ds.videos.values() if v.text is not None},
+        ds.titles(),
+        ds.transcripts(),
     )
     summary.counts.update({"shop crops": len(store.shop), "video crops": len(store.video)})
     if store.dropped:

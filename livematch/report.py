@@ -190,12 +190,14 @@ def svg_histogram(
     bins: int = 24,
     colors=("#18794e", "#c4320a"),
 ) -> str:
-    """Counts of pair distances per group, side by side per bin, with axes and the cut-off."""
+    """Counts of pair distances per group, side by side per bin, with axes and the cut-off (the
+    axis starts at 0, or below where the words pulled a distance under it)."""
     values = [v for vs in groups.values() for v in vs if np.isfinite(v)]
     if not values:
         return "<p>no pairs</p>"
     hi = max(values + ([cutoff] if cutoff is not None and math.isfinite(cutoff) else []))
-    edges = np.linspace(0.0, max(1.0, hi * 1.05), bins + 1)
+    lo = min(0.0, min(values))
+    edges = np.linspace(lo, max(1.0, hi * 1.05), bins + 1)
     counts = {
         k: np.histogram([v for v in vs if np.isfinite(v)], edges)[0] for k, vs in groups.items()
     }
@@ -211,7 +213,7 @@ def svg_histogram(
                 f'height="{bh:.1f}" fill="{colors[j % 2]}"><title>{html.escape(name)}: {n}</title>'
                 "</rect>"
             )
-    x = (0.0, float(edges[-1]))
+    x = (lo, float(edges[-1]))
     legend = " ".join(
         f'<span style="color:{colors[j % 2]}">&#9632; {html.escape(k)}</span>'
         for j, k in enumerate(groups)
@@ -546,13 +548,18 @@ def _full(src: str) -> str:
 
 
 def highlight(text: str, marked: set[str]) -> str:
-    """``text`` as HTML with every occurrence of the strings in ``marked`` in ``<mark>``."""
-    on = [False] * len(text)
+    """``text`` as HTML with every occurrence of the strings in ``marked`` in ``<mark>`` (found in
+    ``text`` as the n-grams read it, :func:`matcher.text.normalised`, where that keeps its
+    length)."""
+    from matcher.text import normalised
+
+    on, seen = [False] * len(text), normalised(text)
+    seen = seen if len(seen) == len(text) else text
     for word in marked:
-        start = text.find(word)
+        start = seen.find(word)
         while start >= 0:
             on[start : start + len(word)] = [True] * len(word)
-            start = text.find(word, start + 1)
+            start = seen.find(word, start + 1)
     out, k = [], 0
     while k < len(text):
         j = k

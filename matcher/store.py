@@ -6,6 +6,7 @@ several shards of each kind are concatenated in name order. ``text.json``, when 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from matcher.crops import CropTable, FeatureError, clean_features
 from matcher.text import TextScores, text_scores
 
 TEXT_FILE = "text.json"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -26,10 +28,15 @@ class FeatureStore:
     #: video id -> what is said in it (video_text)
     transcripts: dict[str, str] = field(default_factory=dict)
 
-    def subset(self, shop, video) -> FeatureStore:
-        """The store cut down to crop tables ``shop`` and ``video``, with the texts of their
-        folders and clips."""
-        items, clips = set(shop.owner.tolist()), set(video.owner.tolist())
+    def __post_init__(self):  # ids as the crop tables hold them
+        self.titles = {str(k): t for k, t in self.titles.items()}
+        self.transcripts = {str(k): t for k, t in self.transcripts.items()}
+
+    def subset(self, shop, video, items=None, clips=None) -> FeatureStore:
+        """The store cut down to crop tables ``shop`` and ``video``, with the texts of folders
+        ``items`` and clips ``clips`` (by default those the tables hold crops of)."""
+        items = set(shop.owner.tolist() if items is None else items)
+        clips = set(video.owner.tolist() if clips is None else clips)
         return FeatureStore(
             shop,
             video,
@@ -94,6 +101,8 @@ def save_store(folder, store: FeatureStore) -> None:
                 "transcripts": dict(sorted(store.transcripts.items())),
             },
         )
+    else:  # a store without text never reads an earlier one's back
+        (folder / TEXT_FILE).unlink(missing_ok=True)
 
 
 def store_text(store: FeatureStore, cfg: MatcherConfig) -> TextScores | None:
@@ -101,4 +110,11 @@ def store_text(store: FeatureStore, cfg: MatcherConfig) -> TextScores | None:
     ``voting.text_weight`` 0 or without text: the vote is the visual one)."""
     if not cfg.voting.text_weight:
         return None
-    return text_scores(store.titles, store.transcripts, cfg.text)
+    scores = text_scores(store.titles, store.transcripts, cfg.text)
+    if scores is None:
+        log.warning(
+            "matcher.voting.text_weight is %s but the crops come without item titles or clip "
+            "transcripts (image_text/, video_text/): the vote uses the pictures alone",
+            cfg.voting.text_weight,
+        )
+    return scores

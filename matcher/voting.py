@@ -454,7 +454,8 @@ def _global(
 ) -> tuple[dict[str, Claim], dict[str, list[Claim]]]:
     """One assignment of folders to videos over every finalist pair within the cut-off,
     minimising the summed pair distances plus ``max_distance`` for each folder left unmatched
-    (without a finite cut-off: the most pairs, then the smallest sum)."""
+    (without a finite cut-off, leaving a folder unmatched costs 1 more than the largest pair
+    distance)."""
     from scipy.optimize import linear_sum_assignment
 
     contenders: dict[str, list[Claim]] = defaultdict(list)
@@ -518,6 +519,9 @@ class Rule:
     squared: bool = False
     #: keep_fraction / vote_fraction shape its claims (the vote sweep varies them)
     fractions: bool = True
+    #: a folder's pick is its nearest claim: the words re-order its claims by their distance
+    #: (``original`` picks the largest mean among several finalists: the words leave the order)
+    nearest_first: bool = True
 
 
 @dataclass(frozen=True)
@@ -533,7 +537,7 @@ class Assignment:
 # matcher.voting.rule -> the rule. A new rule is one function and one line.
 RULES = {
     "written": Rule(per_folder(_written)),
-    "original": Rule(per_folder(original_claims), squared=True),
+    "original": Rule(per_folder(original_claims), squared=True, nearest_first=False),
     "set": Rule(_set, fractions=False),
 }
 # matcher.voting.assign -> how claims become matches.
@@ -576,12 +580,13 @@ def vote_pairs(
 
 
 def with_text(
-    options: dict[str, list[Claim]], text: TextScores, weight: float
+    options: dict[str, list[Claim]], text: TextScores, weight: float, reorder: bool = True
 ) -> dict[str, list[Claim]]:
-    """Each claim's distance minus ``weight`` x its folder's title / transcript similarity (a pair
-    without text keeps its visual distance), each folder's claims re-ordered by that distance (its
-    pick first; ties keep the rule's order; a folder none of whose claims has text is left as it
-    is)."""
+    """Each claim's distance minus ``weight`` x its folder's text score with the clip
+    (:class:`matcher.text.TextScores`; a pair without text keeps its visual distance); with
+    ``reorder`` (a rule whose pick is its nearest claim), each folder's claims re-ordered by that
+    distance, its pick first (ties keep the rule's order). A folder none of whose claims has text
+    is left as it is."""
     out = {}
     for item_id, claims in options.items():
         scores = [text(item_id, c.video_id) for c in claims]
@@ -592,7 +597,7 @@ def with_text(
             c if t is None else replace(c, distance=c.distance - weight * t, text_score=t)
             for c, t in zip(claims, scores)
         ]
-        out[item_id] = sorted(moved, key=lambda c: c.distance)
+        out[item_id] = sorted(moved, key=lambda c: c.distance) if reorder else moved
     return out
 
 
@@ -629,7 +634,7 @@ def match_catalogue(
     folders, videos = _groups(shop.owner), _groups(video.owner)
     options = RULES[cfg.rule].claims(shop, video, dist, rows, folders, videos, cfg)
     if text is not None and cfg.text_weight:
-        options = with_text(options, text, cfg.text_weight)
+        options = with_text(options, text, cfg.text_weight, RULES[cfg.rule].nearest_first)
     winners, contenders = ASSIGN[cfg.assign].pick(options, cfg)
     result = MatchResult()
     won = {c.item_id: c for c in winners.values()}

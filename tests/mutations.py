@@ -468,7 +468,7 @@ MUTATIONS = [
     (
         "words: the vote ignores the titles and transcripts",
         "matcher/voting.py",
-        "options = with_text(options, text, cfg.text_weight)",
+        "options = with_text(options, text, cfg.text_weight, RULES[cfg.rule].nearest_first)",
         "pass",
         ["tests/matcher/test_voting_text.py::test_the_transcript_decides_between_twins"],
     ),
@@ -478,6 +478,16 @@ MUTATIONS = [
         "v = {g: (1.0 + math.log(tf)) * idf[g] for g, tf in counts.items() if g in idf}",
         "v = {g: 1.0 + math.log(tf) for g, tf in counts.items() if g in idf}",
         ["tests/matcher/test_text.py::test_similarity_against_a_plain_tf_idf"],
+    ),
+    (
+        "words: the original rule's largest-mean pick re-ordered by distance",
+        "matcher/voting.py",
+        "squared=True, nearest_first=False",
+        "squared=True",
+        [
+            "tests/matcher/test_voting_text.py::test_words_that_say_nothing_leave_every_pick",
+            "tests/matcher/test_voting_text.py::test_the_original_rule_keeps_its_largest_mean_pick_with_words",
+        ],
     ),
 ]
 

@@ -134,6 +134,6 @@ def extract_store(
         )
         owner, name, frame, _, boxes = zip(*kept) if kept else ([], [], [], [], np.empty((0, 4)))
         tables.append(CropTable(owner, name, frame, boxes, np.ones(len(kept)), feats))
-    store = FeatureStore(*tables)
+    store = FeatureStore(*tables, titles=ds.titles(), transcripts=ds.transcripts())
     save_store(out, store)
     return store

@@ -49,4 +49,4 @@ def simulate_crops(
         if f in wanted
         for a in anns
     ]
-    return FeatureStore(table(shop), table(video))
+    return FeatureStore(table(shop), table(video), titles=ds.titles(), transcripts=ds.transcripts())

@@ -1,6 +1,8 @@
 """fit's candidates (livematch.candidates): one loop tries each, keeps it by the paired rule of
 livematch.estimate, and says the same sentence everywhere."""
 
+from dataclasses import replace
+
 import pytest
 
 from livematch.calibration import Calibration, Procedure
@@ -11,8 +13,8 @@ from tests.livematch.test_estimate import clips, estimate
 PROC = Procedure(bootstrap=300)
 
 
-def calibration(units) -> Calibration:
-    return Calibration(None, None, [], None, None, estimate(units), [])
+def calibration(units, chosen=None) -> Calibration:
+    return Calibration(None, chosen, [], None, None, estimate(units), [])
 
 
 def loop(cfg, estimates: dict, procedure=PROC):
@@ -81,22 +83,33 @@ def test_no_estimate_keeps_the_simpler_setting_and_no_candidate_means_no_loop():
 
 
 def test_the_words_are_a_candidate_only_with_text_and_kept_by_the_same_rule():
+    from livematch.calibration import Setting
+
     cfg = load_config(None)
     none = Procedure(dba_k=(), bootstrap=300)
     assert candidates(cfg, none) == [] and candidates(cfg, none, text=True)[0].value == 0.2
     assert candidates(cfg, Procedure(dba_k=(), text_weights=()), text=True) == []
     weak, strong = clips([k % 2 == 0 for k in range(30)]), clips([True] * 30)
+    point = Setting(0.1, 0.1, (), (), "confidence", "confidence", 0.3, 0.5, 1.0)
 
-    def choose(c, rows):
-        return calibration(strong if c.matcher.voting.text_weight else weak)
+    def choose(c, rows, tuned=0.3):
+        on = c.matcher.voting.text_weight > 0
+        return calibration(strong if on else weak, replace(point, text_weight=tuned if on else 0))
 
-    kept_cfg, _, records = try_candidates(
+    kept_cfg, found, records = try_candidates(
         cfg, choose(cfg, "rows"), "rows", None, choose, none, text=True
     )
     assert records[0]["key"] == "matcher.voting.text_weight" and records[0]["kept"]
-    assert kept_cfg.matcher.voting.text_weight == 0.2
-    out = try_candidates(
+    assert (
+        records[0]["value"] == 0.3 == found.chosen.text_weight
+    )  # the weight its calibration chose
+    assert "=0.3)" in candidate_line(records[0])
+    tie = try_candidates(
         cfg, choose(cfg, "rows"), "rows", None, lambda c, r: choose(cfg, r), none, text=True
     )
-    assert not out[2][0]["kept"] and out[0].matcher.voting.text_weight == 0  # a tie: words off
+    assert not tie[2][0]["kept"] and tie[0].matcher.voting.text_weight == 0  # a tie: words off
+    off = try_candidates(
+        cfg, choose(cfg, "rows"), "rows", None, lambda c, r: choose(c, r, 0.0), none, text=True
+    )
+    assert not off[2][0]["kept"] and "chose text_weight = 0" in off[2][0]["why"]
     assert try_candidates(cfg, choose(cfg, "rows"), "rows", None, choose, none)[2] == []

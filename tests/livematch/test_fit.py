@@ -693,6 +693,10 @@ def test_calibration_weighs_the_words_where_the_pictures_are_hijacked(hijacked):
     assert chosen.text_weight > 0 and cal.score(chosen) > cal.score(START) + 0.2
     assert chosen.overrides()["matcher"]["voting"]["text_weight"] == chosen.text_weight
     assert [blind.score(replace(START, text_weight=w)) for w in grid] == [blind.score(START)] * 3
+    items, clips = sorted(ds.items)[:3], sorted(ds.videos)[:2]
+    part = cal.part(items, clips)  # a held-out part votes with its own folders' and clips' words
+    assert part.store.titles == {i: words.titles[i] for i in items}
+    assert set(part.store.transcripts) == set(clips) and part.text is not None
     cfg = load_config(None, ["matcher.voting.text_weight=0.2"])
     grids = fit_grids(cfg, ["garment"], None, text_weights=(0.1, 0.3))
     assert grids["text_weight"] == [0.0, 0.1, 0.3] and list(grids)[-2:] == ["text_weight", "vote"]

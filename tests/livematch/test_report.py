@@ -263,6 +263,7 @@ def test_the_report_shows_the_words_beside_the_pictures(sample_root, tmp_path):
         highlight("红色<条纹>短裙", {"条纹", "短裙"})
         == "红色&lt;<mark>条纹</mark>&gt;<mark>短裙</mark>"
     )
+    assert highlight("ＸＬ码 Red", {"xl", "re"}) == "<mark>ＸＬ</mark>码 <mark>Re</mark>d"
     gt = load_dataset(sample_root)
     oracle = oracle_result(gt)
     first, second = sorted(oracle)[:2]
@@ -294,3 +295,9 @@ def test_the_report_shows_the_words_beside_the_pictures(sample_root, tmp_path):
     assert f"runner-up {other}'s title: 黑色 波点 长裤" in one
     two = page[page.index(f'id="v{second}"') :]
     assert "said in the clip" not in two[: two.index("</section>")]
+
+
+def test_the_histogram_keeps_distances_the_words_pulled_below_zero():
+    svg = svg_histogram({"accepted pairs": [-0.25, 0.3, 0.9]}, cutoff=1.0)
+    counts = [int(n) for n in re.findall(r"<title>accepted pairs: (\d+)</title>", svg)]
+    assert sum(counts) == 3 and ">-0.25<" in svg  # the axis starts at the lowest distance
