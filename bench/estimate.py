@@ -41,7 +41,7 @@ DRAWS = (  # VAL seeds of each draw
     (41, 45, 46),
     (43, 44, 46),
 )
-TEST = (51, 52, 53, 54)  # unseen roots: every draw's pipeline is scored on them
+TEST = (51, 52, 53, 54, 55, 56)  # unseen roots: every draw's pipeline is scored on them
 TOY = {
     "draws": ((61,), (61, 62)),
     "test": (63,),
