@@ -166,8 +166,7 @@ def run_draw(seeds, rows: Rows, cfg, train_ds, train_rows, tests, procedure, log
     """fit's calibration stage on the draw's VAL roots ``seeds`` and the score of what it keeps on
     ``tests``."""
     from livematch.calibration import uses_train
-    from livematch.candidates import candidates, has_text, with_value
-    from livematch.estimate import compare
+    from livematch.candidates import candidates, has_text, judged, with_value
     from livematch.fit.calibrate import choose_settings
 
     roots = [rows.work / "data" / f"seed{s}" for s in seeds]
@@ -186,14 +185,14 @@ def run_draw(seeds, rows: Rows, cfg, train_ds, train_rows, tests, procedure, log
     kept, now, before = plain, [], plain
     for cand in candidates(cfg, procedure, has_text(stores)):
         trial = choose(with_value(cfg, cand.key, cand.value))
-        verdict = compare(trial[0].estimate, kept[0].estimate, procedure)
+        verdict, value = judged(cand, trial[0], kept[0], procedure)  # fit's rule, as fit applies it
         now.append(
             {
                 "candidate": cand.label,
                 "key": cand.key,
                 "kept": verdict.kept,
                 "why": verdict.why,
-                "value": getattr(trial[0].chosen, cand.key.rsplit(".", 1)[1], cand.value),
+                "value": value,
                 **effect(kept, trial),
             }
         )

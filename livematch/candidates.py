@@ -125,7 +125,7 @@ def try_candidates(
         if mine is None:
             return None
         trial = choose(other, mine)
-        verdict, value = _judged(cand, trial, found, procedure)
+        verdict, value = judged(cand, trial, found, procedure)
         records.append(
             {
                 "key": cand.key,
@@ -146,7 +146,7 @@ def try_candidates(
     return cfg, found, records
 
 
-def _judged(cand: Candidate, trial: Calibration, found: Calibration, procedure: Procedure):
+def judged(cand: Candidate, trial: Calibration, found: Calibration, procedure: Procedure):
     """The verdict on ``trial`` against ``found`` (:func:`livematch.estimate.compare`) and the
     candidate's value as calibrated: a calibration that tuned it back to 0 keeps the simpler
     setting whatever the estimates say."""

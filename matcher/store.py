@@ -60,7 +60,7 @@ def _load_text(path: Path) -> tuple[dict, dict]:
             raise ValueError("titles and transcripts must map ids to strings")
     except (OSError, ValueError, AttributeError) as e:
         raise FeatureError(f"{path}: not a text file of a feature store ({e})") from e
-    return {str(k): v for k, v in titles.items()}, {str(k): v for k, v in transcripts.items()}
+    return titles, transcripts
 
 
 def load_store(folder) -> FeatureStore:
